@@ -1,0 +1,13 @@
+// `bun run db:migrate`: applies migrations to DATABASE_URL, or to the embedded cluster under DATA_DIR.
+import { parseEnv } from '../server/env';
+import { startEmbeddedPostgres } from './embedded';
+import { runMigrations } from './migrate';
+
+const env = parseEnv(process.env);
+const embedded = env.databaseUrl ? null : await startEmbeddedPostgres({ dataDir: env.dataDir });
+try {
+  await runMigrations(env.databaseUrl ?? embedded!.url);
+  console.log('migrations applied');
+} finally {
+  await embedded?.stop();
+}

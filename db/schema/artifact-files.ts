@@ -1,0 +1,28 @@
+import { bigint, index, pgTable, text, unique, uuid } from 'drizzle-orm/pg-core';
+import { users } from './auth';
+import { createdAt, id } from './columns';
+import { modelArtifacts } from './model-artifacts';
+
+export type FileKind = 'adapter_weights' | 'adapter_config' | 'tokenizer' | 'checkpoint' | 'log' | 'other';
+
+export const artifactFiles = pgTable(
+  'artifact_files',
+  {
+    id: id(),
+    artifactId: uuid('artifact_id')
+      .notNull()
+      .references(() => modelArtifacts.id, { onDelete: 'cascade' }),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    /** Relative path as the training run named it (validated); never used in a storage key. */
+    path: text('path').notNull(),
+    storageKey: text('storage_key').notNull(),
+    sizeBytes: bigint('size_bytes', { mode: 'number' }).notNull(),
+    sha256: text('sha256').notNull(),
+    kind: text('kind').$type<FileKind>().notNull(),
+    contentType: text('content_type').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [unique('artifact_files_artifact_path_key').on(t.artifactId, t.path), index('artifact_files_user_idx').on(t.userId)],
+);

@@ -1,0 +1,71 @@
+import { sql } from 'drizzle-orm';
+import { bigint, doublePrecision, index, integer, jsonb, numeric, pgTable, smallint, text, uuid } from 'drizzle-orm/pg-core';
+import { users } from './auth';
+import { createdAt, id } from './columns';
+import { datasets } from './datasets';
+import { trainingJobs } from './training-jobs';
+
+export interface AdapterInfo {
+  baseModel: string | null;
+  rank: number | null;
+  alpha: number | null;
+  targetModules: string[];
+  dtype: string | null;
+  parameterCount: number | null;
+}
+
+export interface LossCurvePoint {
+  step: number;
+  trainingLoss: number | null;
+  validationLoss: number | null;
+}
+
+export const modelArtifacts = pgTable(
+  'model_artifacts',
+  {
+    id: id(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    /** UNIQUE: the guard that makes delivery exactly-once however often the ingest runs. */
+    jobId: uuid('job_id')
+      .notNull()
+      .unique()
+      .references(() => trainingJobs.id, { onDelete: 'cascade' }),
+    datasetId: uuid('dataset_id')
+      .notNull()
+      .references(() => datasets.id, { onDelete: 'restrict' }),
+    name: text('name').notNull(),
+    qualityScore: smallint('quality_score'),
+    convergence: text('convergence').$type<'excellent' | 'good' | 'fair' | 'poor' | 'overfit'>(),
+    lossReductionPct: doublePrecision('loss_reduction_pct'),
+    initialLoss: doublePrecision('initial_loss'),
+    finalTrainingLoss: doublePrecision('final_training_loss'),
+    finalValidationLoss: doublePrecision('final_validation_loss'),
+    overfitGap: doublePrecision('overfit_gap'),
+    perplexity: doublePrecision('perplexity'),
+    epochsCompleted: integer('epochs_completed'),
+    totalSteps: integer('total_steps'),
+    durationSeconds: numeric('duration_seconds', { precision: 14, scale: 3, mode: 'number' }),
+    totalCost: numeric('total_cost', { precision: 14, scale: 4, mode: 'number' }),
+    hyperparameters: jsonb('hyperparameters').$type<Record<string, unknown>>().notNull(),
+    gpu: jsonb('gpu').$type<{ type: string; count: number }>().notNull(),
+    adapter: jsonb('adapter').$type<AdapterInfo | null>(),
+    bestCheckpoint: jsonb('best_checkpoint').$type<{ name: string; step: number | null; validationLoss: number } | null>(),
+    /** Downsampled at ingest (LTTB, ≤ 500 points a series) so reading a model never scans its metrics. */
+    lossCurve: jsonb('loss_curve').$type<LossCurvePoint[]>().notNull(),
+    storagePrefix: text('storage_prefix').notNull(),
+    totalBytes: bigint('total_bytes', { mode: 'number' }).notNull(),
+    fileCount: integer('file_count').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    index('model_artifacts_user_recent_idx').on(t.userId, t.createdAt.desc(), t.id.desc()),
+    index('model_artifacts_user_quality_idx').on(
+      t.userId,
+      sql`coalesce(${t.qualityScore}, 0) desc`,
+      t.createdAt.desc(),
+      t.id.desc(),
+    ),
+  ],
+);

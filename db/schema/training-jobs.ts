@@ -1,0 +1,49 @@
+import { sql } from 'drizzle-orm';
+import { index, integer, jsonb, numeric, pgEnum, pgTable, text, uuid } from 'drizzle-orm/pg-core';
+import { users } from './auth';
+import { createdAt, id, tstz } from './columns';
+import { datasets } from './datasets';
+
+export const jobStatus = pgEnum('job_status', ['queued', 'running', 'completed', 'failed', 'cancelled']);
+export const ingestStatus = pgEnum('ingest_status', ['none', 'pending', 'ingesting', 'ready', 'failed']);
+
+export const trainingJobs = pgTable(
+  'training_jobs',
+  {
+    id: id(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    datasetId: uuid('dataset_id')
+      .notNull()
+      .references(() => datasets.id, { onDelete: 'restrict' }),
+    name: text('name').notNull(),
+    status: jobStatus('status').notNull().default('queued'),
+    config: jsonb('config').$type<Record<string, unknown>>().notNull(),
+    gpu: jsonb('gpu').$type<{ type: string; count: number }>().notNull(),
+    outputUri: text('output_uri'),
+    workerTokenHash: text('worker_token_hash').notNull().unique(),
+    error: text('error'),
+    startedAt: tstz('started_at'),
+    completedAt: tstz('completed_at'),
+    epochsCompleted: integer('epochs_completed'),
+    totalSteps: integer('total_steps'),
+    durationSeconds: numeric('duration_seconds', { precision: 14, scale: 3, mode: 'number' }),
+    costUsd: numeric('cost_usd', { precision: 14, scale: 4, mode: 'number' }),
+    /** Set in the same transaction that creates the artifact; model_artifacts.job_id is the unique guard. */
+    artifactId: uuid('artifact_id'),
+    ingestStatus: ingestStatus('ingest_status').notNull().default('none'),
+    ingestError: text('ingest_error'),
+    ingestAttempts: integer('ingest_attempts').notNull().default(0),
+    ingestStartedAt: tstz('ingest_started_at'),
+    createdAt: createdAt(),
+    updatedAt: tstz('updated_at').notNull().defaultNow(),
+  },
+  (t) => [
+    index('training_jobs_user_idx').on(t.userId, t.createdAt),
+    // The sweep looks for completed runs without an artifact; keep that scan tiny.
+    index('training_jobs_sweep_idx')
+      .on(t.completedAt)
+      .where(sql`${t.status} = 'completed' and ${t.artifactId} is null`),
+  ],
+);

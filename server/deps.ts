@@ -1,0 +1,18 @@
+import type { PgBoss } from 'pg-boss';
+import type { Database } from '../db/client';
+import type { Auth } from './auth/auth';
+import type { Env } from './env';
+import type { Logger } from './logger';
+import type { StorageDriver } from './storage/storage';
+
+/** Everything a request or a job needs, built once by the composition root (main.ts) or a test. */
+export interface Deps {
+  env: Env;
+  /** Resolved AUTH_SECRET (configured or generated into DATA_DIR). */
+  secret: string;
+  database: Database;
+  storage: StorageDriver;
+  boss: PgBoss;
+  auth: Auth;
+  log: Logger;
+}

@@ -1,0 +1,126 @@
+import { z } from 'zod';
+
+/** Empty strings count as unset, so `FOO=` in a shell or .env file means "use the default". */
+const optional = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((v) => (typeof v === 'string' && v.trim() === '' ? undefined : v), schema.optional());
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const schema = z.object({
+  PORT: optional(z.coerce.number().int().min(0).max(65535)),
+  HOST: optional(z.string()),
+  PUBLIC_URL: optional(z.url({ protocol: /^https?$/ })),
+  DATA_DIR: optional(z.string()),
+  DATABASE_URL: optional(z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')),
+  ROLE: optional(z.enum(['all', 'api', 'worker'])),
+  STORAGE_DRIVER: optional(z.enum(['fs', 's3'])),
+  S3_ENDPOINT: optional(z.url()),
+  S3_REGION: optional(z.string()),
+  S3_BUCKET: optional(z.string()),
+  S3_ACCESS_KEY_ID: optional(z.string()),
+  S3_SECRET_ACCESS_KEY: optional(z.string()),
+  S3_FORCE_PATH_STYLE: optional(bool),
+  SOURCE_S3_ENDPOINT: optional(z.url()),
+  SOURCE_S3_REGION: optional(z.string()),
+  SOURCE_S3_ACCESS_KEY_ID: optional(z.string()),
+  SOURCE_S3_SECRET_ACCESS_KEY: optional(z.string()),
+  SOURCE_ALLOW_PRIVATE_HOSTS: optional(bool),
+  SIGNED_URL_TTL_SECONDS: optional(z.coerce.number().int().min(1).max(604800)),
+  INGEST_CONCURRENCY: optional(z.coerce.number().int().min(1).max(64)),
+  AUTH_SECRET: optional(z.string().min(32, 'must be at least 32 characters')),
+  LOG_LEVEL: optional(z.enum(['debug', 'info', 'warn', 'error', 'silent'])),
+});
+
+export type RawEnv = z.infer<typeof schema>;
+
+/** The service's configuration: every variable of CONTRACT.md, defaults applied, parsed once at start. */
+export interface Env {
+  port: number;
+  host: string;
+  publicUrl: string;
+  dataDir: string;
+  databaseUrl: string | null;
+  role: 'all' | 'api' | 'worker';
+  storage:
+    | { driver: 'fs' }
+    | {
+        driver: 's3';
+        endpoint?: string;
+        region: string;
+        bucket: string;
+        accessKeyId: string;
+        secretAccessKey: string;
+        forcePathStyle: boolean;
+      };
+  sourceS3: {
+    endpoint?: string;
+    region: string;
+    accessKeyId?: string;
+    secretAccessKey?: string;
+  };
+  sourceAllowPrivateHosts: boolean;
+  signedUrlTtlSeconds: number;
+  ingestConcurrency: number;
+  /** Null until resolved from DATA_DIR (see secrets.ts). */
+  authSecret: string | null;
+  logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+}
+
+export class EnvError extends Error {
+  constructor(readonly issues: string[]) {
+    super(`invalid configuration:\n${issues.map((i) => `  ${i}`).join('\n')}`);
+    this.name = 'EnvError';
+  }
+}
+
+/** Parses `source` (process.env in production). Throws EnvError naming each bad variable. */
+export function parseEnv(source: Record<string, string | undefined>): Env {
+  const parsed = schema.safeParse(source);
+  if (!parsed.success) {
+    throw new EnvError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+  }
+  const e = parsed.data;
+  const port = e.PORT ?? 3000;
+  const host = e.HOST ?? '127.0.0.1';
+  const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
+  const driver = e.STORAGE_DRIVER ?? (e.S3_BUCKET ? 's3' : 'fs');
+  const problems: string[] = [];
+  let storage: Env['storage'] = { driver: 'fs' };
+  if (driver === 's3') {
+    for (const k of ['S3_BUCKET', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY'] as const) {
+      if (!e[k]) problems.push(`${k}: required when STORAGE_DRIVER is s3`);
+    }
+    storage = {
+      driver: 's3',
+      endpoint: e.S3_ENDPOINT,
+      region: e.S3_REGION ?? 'auto',
+      bucket: e.S3_BUCKET ?? '',
+      accessKeyId: e.S3_ACCESS_KEY_ID ?? '',
+      secretAccessKey: e.S3_SECRET_ACCESS_KEY ?? '',
+      forcePathStyle: e.S3_FORCE_PATH_STYLE ?? false,
+    };
+  }
+  if (problems.length) throw new EnvError(problems);
+  return {
+    port,
+    host,
+    publicUrl: (e.PUBLIC_URL ?? `http://${urlHost}:${port}`).replace(/\/+$/, ''),
+    dataDir: e.DATA_DIR ?? './.data',
+    databaseUrl: e.DATABASE_URL ?? null,
+    role: e.ROLE ?? 'all',
+    storage,
+    sourceS3: {
+      endpoint: e.SOURCE_S3_ENDPOINT,
+      region: e.SOURCE_S3_REGION ?? 'us-east-1',
+      accessKeyId: e.SOURCE_S3_ACCESS_KEY_ID,
+      secretAccessKey: e.SOURCE_S3_SECRET_ACCESS_KEY,
+    },
+    sourceAllowPrivateHosts: e.SOURCE_ALLOW_PRIVATE_HOSTS ?? false,
+    signedUrlTtlSeconds: e.SIGNED_URL_TTL_SECONDS ?? 3600,
+    ingestConcurrency: e.INGEST_CONCURRENCY ?? 2,
+    authSecret: e.AUTH_SECRET ?? null,
+    logLevel: e.LOG_LEVEL ?? 'info',
+  };
+}

@@ -1,0 +1,53 @@
+import { TRPCError } from '@trpc/server';
+
+/** The closed set of error codes the service speaks, shared by tRPC and plain HTTP routes. */
+export type ErrorCode = 'BAD_REQUEST' | 'UNAUTHORIZED' | 'FORBIDDEN' | 'NOT_FOUND' | 'CONFLICT' | 'TOO_MANY_REQUESTS' | 'INTERNAL_SERVER_ERROR';
+
+const HTTP_STATUS: Record<ErrorCode, number> = {
+  BAD_REQUEST: 400,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  TOO_MANY_REQUESTS: 429,
+  INTERNAL_SERVER_ERROR: 500,
+};
+
+/** An error whose message is safe to show a user. Anything else reaching the edge is masked. */
+export class AppError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'AppError';
+  }
+  get status(): number {
+    return HTTP_STATUS[this.code];
+  }
+}
+
+/** Factories, so call sites read as what happened. */
+export const ERRORS = {
+  unauthorized: () => new AppError('UNAUTHORIZED', 'Sign in, or send a valid API token.'),
+  /** Another user's record and a missing one look the same from outside. */
+  notFound: (what: string) => new AppError('NOT_FOUND', `${what} not found.`),
+  badRequest: (message: string) => new AppError('BAD_REQUEST', message),
+  conflict: (message: string) => new AppError('CONFLICT', message),
+  forbidden: (message: string) => new AppError('FORBIDDEN', message),
+};
+
+export function toTRPCError(err: unknown): TRPCError {
+  if (err instanceof TRPCError) return err;
+  if (err instanceof AppError) return new TRPCError({ code: err.code, message: err.message, cause: err });
+  return new TRPCError({ code: 'INTERNAL_SERVER_ERROR', message: 'Something went wrong on our side.', cause: err });
+}
+
+/** The JSON body every non-tRPC route answers with on failure. */
+export function errorBody(code: ErrorCode, message: string, requestId?: string) {
+  return { error: { code, message, ...(requestId ? { requestId } : {}) } };
+}
+
+export function httpStatus(code: ErrorCode): number {
+  return HTTP_STATUS[code];
+}

@@ -1,0 +1,61 @@
+import type { AdapterInfo, FileKind } from '../../db/schema';
+import type { StorageDriver } from '../storage/storage';
+import { checkRankAgainstTensors, inferFromTensors, parseAdapterConfig, type AdapterConfig } from './inspect/adapter-config';
+import { InspectionError, readSafetensorsHeader, type SafetensorsInfo } from './inspect/safetensors';
+
+/** A file after its verified copy into storage. */
+export interface StoredFile {
+  path: string;
+  key: string;
+  size: number;
+  sha256: string;
+  kind: FileKind;
+  contentType: string;
+}
+
+const MAX_CONFIG_BYTES = 1024 * 1024;
+
+async function readRange(storage: StorageDriver, key: string, offset: number, length: number): Promise<Uint8Array> {
+  if (length === 0) return new Uint8Array(0);
+  const stream = await storage.get(key, { start: offset, end: offset + length - 1 });
+  const bytes = new Uint8Array(await new Response(stream).arrayBuffer());
+  return bytes;
+}
+
+/** Top-level files win over same-named files inside checkpoint folders. */
+function topLevel(files: StoredFile[], kind: FileKind, base: string): StoredFile | undefined {
+  return files.filter((f) => f.kind === kind && f.path.split('/').pop() === base).sort((a, b) => a.path.split('/').length - b.path.split('/').length)[0];
+}
+
+/**
+ * Reads what the stored output says about the adapter: every safetensors header is parsed and checked
+ * (a corrupt one fails the ingest), and the main adapter's config and tensors give base model, rank,
+ * alpha, target modules, dtype and parameter count. Reads headers only, never whole weight files.
+ */
+export async function inspectArtifact(storage: StorageDriver, files: StoredFile[]): Promise<AdapterInfo | null> {
+  const headers = new Map<string, SafetensorsInfo>();
+  for (const f of files) {
+    if (!f.path.endsWith('.safetensors')) continue;
+    headers.set(f.path, await readSafetensorsHeader((o, l) => readRange(storage, f.key, o, l), f.size, f.path));
+  }
+  const weights = topLevel(files, 'adapter_weights', 'adapter_model.safetensors');
+  const configFile = topLevel(files, 'adapter_config', 'adapter_config.json');
+  let config: AdapterConfig | null = null;
+  if (configFile) {
+    if (configFile.size > MAX_CONFIG_BYTES) throw new InspectionError(configFile.path, `is ${configFile.size} bytes; an adapter config is at most 1 MiB`);
+    const text = new TextDecoder('utf-8', { fatal: false }).decode(await readRange(storage, configFile.key, 0, configFile.size));
+    config = parseAdapterConfig(text, configFile.path);
+  }
+  const header = weights ? headers.get(weights.path) : undefined;
+  if (!config && !header) return null;
+  const inferred = header ? inferFromTensors(header.tensors, weights!.path) : null;
+  if (config && inferred) checkRankAgainstTensors(config, inferred, weights!.path);
+  return {
+    baseModel: config?.baseModel ?? null,
+    rank: config?.rank ?? inferred?.rank ?? null,
+    alpha: config?.alpha ?? null,
+    targetModules: config?.targetModules.length ? config.targetModules : (inferred?.targetModules ?? []),
+    dtype: header ? (header.dtypes.length === 1 ? header.dtypes[0]! : header.dtypes.join(',') || null) : null,
+    parameterCount: header?.parameterCount ?? null,
+  };
+}

@@ -1,0 +1,129 @@
+import { lstat, readdir, realpath, stat } from 'node:fs/promises';
+import { join, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PermanentSourceError, TransientSourceError, type Source, type SourceFile } from './source.ts';
+
+/** Error codes that mean the path is wrong (the user's to fix), as opposed to a flaky disk or mount. */
+const PERMANENT_FS_CODES = new Set(['ENOENT', 'ENOTDIR', 'EACCES', 'EPERM', 'ELOOP', 'ENAMETOOLONG']);
+
+function fsError(message: string, error: unknown): Error {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code && PERMANENT_FS_CODES.has(code)
+    ? new PermanentSourceError(`${message} (${code})`, { cause: error })
+    : new TransientSourceError(`${message}: ${String((error as Error | undefined)?.message ?? error)}`, { cause: error });
+}
+
+/** Code-unit order, not locale order, so every worker lists a folder the same way. */
+export function comparePaths(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * Rejects names that could leave the output folder (or another source's prefix) before they reach the
+ * filesystem or a URL: absolute paths, `..`/`.` segments, empty segments, backslashes and NUL.
+ */
+export function assertSafeRelativePath(path: string): void {
+  const bad =
+    path.length === 0 ||
+    path.startsWith('/') ||
+    path.includes('\\') ||
+    path.includes('\0') ||
+    path.split('/').some((segment) => segment === '' || segment === '.' || segment === '..');
+  if (bad) throw new PermanentSourceError(`refused unsafe file path ${JSON.stringify(path)}`);
+}
+
+/**
+ * `file:///abs/dir`: a folder the worker can read (shared volume). Symlinks are followed only when their
+ * target stays inside the folder, so a training job cannot make us copy `/etc/shadow` or the worker's
+ * secrets; symlinked directories are skipped outright, which also rules out cycles.
+ */
+export class FileSource implements Source {
+  readonly uri: string;
+  readonly root: string;
+
+  constructor(uri: string) {
+    this.uri = uri;
+    let root: string;
+    try {
+      root = fileURLToPath(uri);
+    } catch (error) {
+      throw new PermanentSourceError(`malformed file URI ${JSON.stringify(uri)}: expected file:///absolute/dir`, {
+        cause: error,
+      });
+    }
+    this.root = root.length > 1 && root.endsWith(sep) ? root.slice(0, -1) : root;
+  }
+
+  async list(signal?: AbortSignal): Promise<SourceFile[]> {
+    const realRoot = await this.realRoot();
+    const files: SourceFile[] = [];
+    const walk = async (dir: string, prefix: string): Promise<void> => {
+      signal?.throwIfAborted();
+      let entries;
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch (error) {
+        throw fsError(`cannot read folder ${dir}`, error);
+      }
+      for (const entry of entries) {
+        const abs = join(dir, entry.name);
+        const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
+        if (entry.isDirectory()) {
+          await walk(abs, rel);
+        } else if (entry.isFile()) {
+          files.push({ path: rel, size: (await stat(abs)).size });
+        } else if (entry.isSymbolicLink()) {
+          const target = await this.insideTarget(abs, realRoot);
+          if (target?.isFile()) files.push({ path: rel, size: target.size });
+        }
+        // Sockets, FIFOs and devices are never training outputs; reading a FIFO could block forever.
+      }
+    };
+    await walk(this.root, '');
+    return files.sort((a, b) => comparePaths(a.path, b.path));
+  }
+
+  async open(path: string, offset: number, signal?: AbortSignal): Promise<ReadableStream<Uint8Array>> {
+    signal?.throwIfAborted();
+    assertSafeRelativePath(path);
+    const realRoot = await this.realRoot();
+    const abs = join(this.root, ...path.split('/'));
+    // Re-check at open time: the folder may have changed since list().
+    const target = await this.insideTarget(abs, realRoot);
+    if (!target) throw new PermanentSourceError(`${path}: refused, resolves outside ${this.root}`);
+    if (!target.isFile()) throw new PermanentSourceError(`${path}: not a regular file`);
+    if (offset < 0 || offset > target.size) {
+      throw new PermanentSourceError(`${path}: offset ${offset} outside file of ${target.size} bytes`);
+    }
+    return Bun.file(abs).slice(offset).stream();
+  }
+
+  private async realRoot(): Promise<string> {
+    try {
+      const real = await realpath(this.root);
+      if (!(await stat(real)).isDirectory()) throw new PermanentSourceError(`output folder ${this.root} is not a directory`);
+      return real;
+    } catch (error) {
+      if (error instanceof PermanentSourceError) throw error;
+      throw fsError(`output folder ${this.root} not found or unreadable`, error);
+    }
+  }
+
+  /** The stat of `abs`'s final target when it lies inside `realRoot`; null when it escapes or dangles. */
+  private async insideTarget(abs: string, realRoot: string) {
+    let real: string;
+    try {
+      real = await realpath(abs);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+        // A dangling link is skipped; a missing regular file is the caller's error.
+        const link = await lstat(abs).catch(() => null);
+        if (link?.isSymbolicLink()) return null;
+      }
+      throw fsError(`cannot resolve ${abs}`, error);
+    }
+    const inside = real === realRoot || real.startsWith(realRoot.endsWith(sep) ? realRoot : realRoot + sep);
+    if (!inside) return null;
+    return stat(real);
+  }
+}

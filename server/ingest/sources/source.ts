@@ -1,0 +1,35 @@
+/**
+ * A training run's output location on the GPU cluster, chosen by the output URI's scheme
+ * (file://, s3://, https://). Each source lists files with sizes and opens a byte stream at an
+ * offset, so an interrupted transfer resumes with a Range request instead of starting over.
+ */
+export interface SourceFile {
+  /** Relative path inside the output location, '/'-separated, as the source names it (untrusted). */
+  path: string;
+  size: number;
+  /** Lowercase hex SHA-256, when the source declares one (https manifest). */
+  sha256?: string;
+}
+
+export interface Source {
+  readonly uri: string;
+  list(signal?: AbortSignal): Promise<SourceFile[]>;
+  /** Bytes of `path` from `offset` to the end. */
+  open(path: string, offset: number, signal?: AbortSignal): Promise<ReadableStream<Uint8Array>>;
+}
+
+/** A failure worth retrying (network error, 5xx, throttling); anything else fails the ingest at once. */
+export class TransientSourceError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'TransientSourceError';
+  }
+}
+
+/** A failure the user must fix (missing folder, bad manifest, refused host, hostile file name). */
+export class PermanentSourceError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'PermanentSourceError';
+  }
+}

@@ -1,0 +1,38 @@
+import path from 'node:path';
+import { EnvError, parseEnv } from './env';
+import { createLogger } from './logger';
+import { startService, StartupError } from './runtime';
+
+// `bun run start`: API + web + workers in one process (ROLE=api|worker to split them).
+let env;
+try {
+  env = parseEnv(process.env);
+} catch (e) {
+  if (e instanceof EnvError) {
+    console.error(e.message);
+    process.exit(1);
+  }
+  throw e;
+}
+const log = createLogger(env.logLevel);
+let service;
+try {
+  service = await startService({ env, log, webDist: path.join(import.meta.dir, '..', 'web', 'dist') });
+} catch (e) {
+  console.error(e instanceof StartupError ? `cannot start: ${e.message}` : `cannot start: ${(e as Error).message ?? e}`);
+  process.exit(1);
+}
+const svc = service;
+if (svc.url) console.log(`LoRA artifact service ready on ${svc.url} (role ${env.role}; public URL ${env.publicUrl})`);
+else console.log(`LoRA artifact worker ready (role ${env.role})`);
+
+let stopping = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, async () => {
+    if (stopping) return;
+    stopping = true;
+    log.info('shutting down', { signal });
+    await svc.stop();
+    process.exit(0);
+  });
+}

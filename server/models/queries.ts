@@ -1,0 +1,120 @@
+import { and, asc, desc, eq, gte, ilike, lte, sql, type SQL } from 'drizzle-orm';
+import type { Tx } from '../../db/client';
+import { artifactFiles, datasets, modelArtifacts, trainingJobs } from '../../db/schema';
+import type { ListModelsInput } from './schemas';
+
+/** The columns of a ModelSummary, dataset and job joined in the same query. */
+export const summaryColumns = {
+  id: modelArtifacts.id,
+  name: modelArtifacts.name,
+  createdAt: modelArtifacts.createdAt,
+  /** Full microsecond precision for keyset cursors (a JS Date keeps only milliseconds). */
+  createdAtKey: sql<string>`${modelArtifacts.createdAt}::text`.as('created_at_key'),
+  qualityScore: modelArtifacts.qualityScore,
+  convergenceQuality: modelArtifacts.convergence,
+  totalCost: modelArtifacts.totalCost,
+  totalBytes: modelArtifacts.totalBytes,
+  datasetId: datasets.id,
+  datasetName: datasets.name,
+  jobId: trainingJobs.id,
+  jobName: trainingJobs.name,
+  jobCompletedAt: trainingJobs.completedAt,
+};
+
+const score = sql<number>`coalesce(${modelArtifacts.qualityScore}, 0)`;
+
+export interface Cursor {
+  sort: 'recent' | 'quality';
+  score: number;
+  createdAt: string;
+  id: string;
+}
+
+function escapeLike(s: string): string {
+  return s.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
+
+function filters(userId: string, input: ListModelsInput): SQL {
+  const f = input.filter ?? {};
+  const conds: (SQL | undefined)[] = [
+    eq(modelArtifacts.userId, userId),
+    f.minScore !== undefined ? gte(modelArtifacts.qualityScore, f.minScore) : undefined,
+    f.convergence ? eq(modelArtifacts.convergence, f.convergence) : undefined,
+    f.datasetId ? eq(modelArtifacts.datasetId, f.datasetId) : undefined,
+    f.createdAfter ? gte(modelArtifacts.createdAt, new Date(f.createdAfter)) : undefined,
+    f.createdBefore ? lte(modelArtifacts.createdAt, new Date(f.createdBefore)) : undefined,
+    f.search ? ilike(modelArtifacts.name, `%${escapeLike(f.search)}%`) : undefined,
+  ];
+  return and(...conds)!;
+}
+
+/**
+ * One page of the catalogue. With a cursor the page is found by keyset (fast however deep); without
+ * one, by offset. Ties are broken by recency, then id, so pages never repeat or skip a model.
+ */
+export async function listModels(tx: Tx, userId: string, input: ListModelsInput, cursor: Cursor | null) {
+  const where = filters(userId, input);
+  let keyset: SQL | undefined;
+  if (cursor) {
+    keyset =
+      input.sort === 'quality'
+        ? sql`(${score}, ${modelArtifacts.createdAt}, ${modelArtifacts.id}) < (${cursor.score}, ${cursor.createdAt}::timestamptz, ${cursor.id}::uuid)`
+        : sql`(${modelArtifacts.createdAt}, ${modelArtifacts.id}) < (${cursor.createdAt}::timestamptz, ${cursor.id}::uuid)`;
+  }
+  const order = input.sort === 'quality' ? [desc(score), desc(modelArtifacts.createdAt), desc(modelArtifacts.id)] : [desc(modelArtifacts.createdAt), desc(modelArtifacts.id)];
+  const rowsQuery = tx
+    .select(summaryColumns)
+    .from(modelArtifacts)
+    .innerJoin(datasets, eq(datasets.id, modelArtifacts.datasetId))
+    .innerJoin(trainingJobs, eq(trainingJobs.id, modelArtifacts.jobId))
+    .where(keyset ? and(where, keyset) : where)
+    .orderBy(...order)
+    .limit(input.limit + 1)
+    .offset(cursor ? 0 : (input.page - 1) * input.limit);
+  const countQuery = tx.select({ n: sql<number>`count(*)::int` }).from(modelArtifacts).where(where);
+  const [rows, [count]] = await Promise.all([rowsQuery, countQuery]);
+  return { rows, total: count?.n ?? 0 };
+}
+
+export async function getModel(tx: Tx, userId: string, modelId: string) {
+  const [row] = await tx
+    .select({
+      ...summaryColumns,
+      lossReductionPct: modelArtifacts.lossReductionPct,
+      initialLoss: modelArtifacts.initialLoss,
+      finalTrainingLoss: modelArtifacts.finalTrainingLoss,
+      finalValidationLoss: modelArtifacts.finalValidationLoss,
+      overfitGap: modelArtifacts.overfitGap,
+      perplexity: modelArtifacts.perplexity,
+      epochsCompleted: modelArtifacts.epochsCompleted,
+      totalSteps: modelArtifacts.totalSteps,
+      durationSeconds: modelArtifacts.durationSeconds,
+      hyperparameters: modelArtifacts.hyperparameters,
+      gpu: modelArtifacts.gpu,
+      adapter: modelArtifacts.adapter,
+      bestCheckpoint: modelArtifacts.bestCheckpoint,
+      lossCurve: modelArtifacts.lossCurve,
+      fileCount: modelArtifacts.fileCount,
+    })
+    .from(modelArtifacts)
+    .innerJoin(datasets, eq(datasets.id, modelArtifacts.datasetId))
+    .innerJoin(trainingJobs, eq(trainingJobs.id, modelArtifacts.jobId))
+    .where(and(eq(modelArtifacts.id, modelId), eq(modelArtifacts.userId, userId)));
+  return row ?? null;
+}
+
+export function listFiles(tx: Tx, userId: string, modelId: string) {
+  return tx
+    .select({
+      id: artifactFiles.id,
+      path: artifactFiles.path,
+      sizeBytes: artifactFiles.sizeBytes,
+      sha256: artifactFiles.sha256,
+      kind: artifactFiles.kind,
+      contentType: artifactFiles.contentType,
+      storageKey: artifactFiles.storageKey,
+    })
+    .from(artifactFiles)
+    .where(and(eq(artifactFiles.artifactId, modelId), eq(artifactFiles.userId, userId)))
+    .orderBy(asc(artifactFiles.path));
+}

@@ -1,0 +1,12 @@
+import { protectedProcedure, router } from '../trpc/init';
+import { downloadInput, listModelsInput, modelIdInput } from './schemas';
+import * as models from './service';
+
+export const modelsRouter = router({
+  list: protectedProcedure.input(listModelsInput).query(({ ctx, input }) => models.listModels(ctx.deps, ctx.user.id, input)),
+  get: protectedProcedure.input(modelIdInput).query(({ ctx, input }) => models.getModel(ctx.deps, ctx.user.id, input.modelId)),
+  // A mutation: it records the download.
+  download: protectedProcedure
+    .input(downloadInput)
+    .mutation(({ ctx, input }) => models.downloadModel(ctx.deps, ctx.user.id, input, { ip: ctx.ip, userAgent: ctx.userAgent })),
+});

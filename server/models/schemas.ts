@@ -1,0 +1,32 @@
+import { z } from 'zod';
+
+export const convergence = z.enum(['excellent', 'good', 'fair', 'poor', 'overfit']);
+
+export const listModelsInput = z
+  .object({
+    page: z.number().int().min(1).max(1_000_000).default(1),
+    limit: z.number().int().min(1).max(100).default(12),
+    sort: z.enum(['recent', 'quality']).default('recent'),
+    /** Opaque keyset cursor from a previous page's nextCursor; fast however deep. */
+    cursor: z.string().max(500).nullish(),
+    filter: z
+      .object({
+        minScore: z.number().int().min(1).max(5).optional(),
+        convergence: convergence.optional(),
+        datasetId: z.uuid().optional(),
+        createdAfter: z.iso.datetime({ offset: true }).optional(),
+        createdBefore: z.iso.datetime({ offset: true }).optional(),
+        search: z.string().trim().max(200).optional(),
+      })
+      .optional(),
+  })
+  .default({ page: 1, limit: 12, sort: 'recent' });
+
+export const modelIdInput = z.object({ modelId: z.uuid() });
+
+export const downloadInput = z.object({
+  modelId: z.uuid(),
+  fileIds: z.array(z.uuid()).min(1).max(2000).optional(),
+});
+
+export type ListModelsInput = z.infer<typeof listModelsInput>;

@@ -1,0 +1,152 @@
+import { sql } from 'drizzle-orm';
+import { downloadEvents } from '../../db/schema';
+import type { Deps } from '../deps';
+import { ERRORS } from '../errors';
+import { bundleUrl } from './bundle-link';
+import * as q from './queries';
+import type { ListModelsInput } from './schemas';
+
+type SummaryRow = Awaited<ReturnType<typeof q.listModels>>['rows'][number];
+
+function summary(r: SummaryRow) {
+  return {
+    id: r.id,
+    name: r.name,
+    createdAt: r.createdAt.toISOString(),
+    qualityScore: r.qualityScore as 1 | 2 | 3 | 4 | 5 | null,
+    convergenceQuality: r.convergenceQuality,
+    totalCost: r.totalCost === null ? null : Number(r.totalCost),
+    totalBytes: Number(r.totalBytes),
+    dataset: { id: r.datasetId, name: r.datasetName },
+    job: { id: r.jobId, name: r.jobName, completedAt: r.jobCompletedAt?.toISOString() ?? null },
+  };
+}
+
+export type ModelSummary = ReturnType<typeof summary>;
+
+function encodeCursor(c: q.Cursor): string {
+  return Buffer.from(JSON.stringify([c.sort, c.score, c.createdAt, c.id])).toString('base64url');
+}
+
+function decodeCursor(raw: string, sort: 'recent' | 'quality'): q.Cursor {
+  try {
+    const [s, score, createdAt, id] = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as unknown[];
+    const ok =
+      s === sort &&
+      typeof score === 'number' &&
+      Number.isInteger(score) &&
+      typeof createdAt === 'string' &&
+      !Number.isNaN(Date.parse(createdAt.replace(' ', 'T'))) &&
+      typeof id === 'string' &&
+      /^[0-9a-f-]{36}$/i.test(id);
+    if (ok) return { sort, score, createdAt, id };
+  } catch {
+    // fall through
+  }
+  throw ERRORS.badRequest('cursor: invalid or from another sort order');
+}
+
+export async function listModels(deps: Deps, userId: string, input: ListModelsInput) {
+  const cursor = input.cursor ? decodeCursor(input.cursor, input.sort) : null;
+  const { rows, total } = await deps.database.asUser(userId, (tx) => q.listModels(tx, userId, input, cursor));
+  const page = rows.slice(0, input.limit);
+  const last = page[page.length - 1];
+  const nextCursor =
+    rows.length > input.limit && last
+      ? encodeCursor({ sort: input.sort, score: last.qualityScore ?? 0, createdAt: last.createdAtKey, id: last.id })
+      : null;
+  return {
+    models: page.map(summary),
+    pagination: { page: input.page, limit: input.limit, total, totalPages: Math.ceil(total / input.limit) },
+    nextCursor,
+  };
+}
+
+export async function getModel(deps: Deps, userId: string, modelId: string) {
+  const { row, files } = await deps.database.asUser(userId, async (tx) => {
+    const row = await q.getModel(tx, userId, modelId);
+    return { row, files: row ? await q.listFiles(tx, userId, modelId) : [] };
+  });
+  if (!row) throw ERRORS.notFound('Model');
+  return {
+    ...summary(row),
+    quality: {
+      score: row.qualityScore,
+      convergence: row.convergenceQuality,
+      lossReductionPct: row.lossReductionPct,
+      initialLoss: row.initialLoss,
+      finalTrainingLoss: row.finalTrainingLoss,
+      finalValidationLoss: row.finalValidationLoss,
+      overfitGap: row.overfitGap,
+      perplexity: row.perplexity,
+    },
+    trainingSummary: {
+      epochsCompleted: row.epochsCompleted,
+      totalSteps: row.totalSteps,
+      durationHours: row.durationSeconds === null ? null : Number(row.durationSeconds) / 3600,
+      totalCost: row.totalCost === null ? null : Number(row.totalCost),
+    },
+    configuration: { hyperparameters: row.hyperparameters, gpu: row.gpu },
+    adapter: row.adapter,
+    bestCheckpoint: row.bestCheckpoint,
+    files: files.map((f) => ({ id: f.id, path: f.path, sizeBytes: Number(f.sizeBytes), sha256: f.sha256, kind: f.kind })),
+    lossCurve: row.lossCurve,
+  };
+}
+
+/**
+ * Signs a URL per requested file (all when none are named) for SIGNED_URL_TTL_SECONDS, plus a zip
+ * bundle link when every file is requested, and records the download. Nothing signed is stored.
+ */
+export async function downloadModel(
+  deps: Deps,
+  userId: string,
+  input: { modelId: string; fileIds?: string[] | undefined },
+  meta: { ip: string | null; userAgent: string | null },
+) {
+  const ttl = Math.min(deps.env.signedUrlTtlSeconds, 604_800);
+  return deps.database.asUser(userId, async (tx) => {
+    const model = await q.getModel(tx, userId, input.modelId);
+    if (!model) throw ERRORS.notFound('Model');
+    const all = await q.listFiles(tx, userId, input.modelId);
+    let chosen = all;
+    if (input.fileIds) {
+      const wanted = new Set(input.fileIds);
+      chosen = all.filter((f) => wanted.has(f.id));
+      if (chosen.length !== wanted.size) throw ERRORS.notFound('File');
+    }
+    const files = await Promise.all(
+      chosen.map(async (f) => ({
+        id: f.id,
+        path: f.path,
+        sizeBytes: Number(f.sizeBytes),
+        sha256: f.sha256,
+        url: await deps.storage.signedUrl(f.storageKey, {
+          expiresInSeconds: ttl,
+          fileName: f.path.split('/').pop()!,
+          contentType: f.contentType,
+        }),
+      })),
+    );
+    const expiresAt = new Date(Date.now() + ttl * 1000);
+    const bundle = chosen.length === all.length ? bundleUrl(deps.env.publicUrl, deps.secret, input.modelId, userId, ttl) : null;
+    await tx.insert(downloadEvents).values({
+      userId,
+      artifactId: input.modelId,
+      fileIds: sql`${`{${chosen.map((f) => f.id).join(',')}}`}::uuid[]`,
+      kind: 'files',
+      ip: meta.ip,
+      userAgent: meta.userAgent?.slice(0, 500) ?? null,
+    });
+    return {
+      files,
+      expiresAt: expiresAt.toISOString(),
+      bundle: bundle ? { url: bundle.url, fileName: `${bundleName(model.name)}.zip` } : null,
+    };
+  });
+}
+
+/** A file-name-safe stem for the zip, from the model's name. */
+export function bundleName(name: string): string {
+  return name.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 100) || 'model';
+}

@@ -1,0 +1,125 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { PgBoss } from 'pg-boss';
+import { createDatabase } from '../db/client';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from '../db/embedded';
+import { runMigrations } from '../db/migrate';
+import { createApp } from './app';
+import { createAuth } from './auth/auth';
+import type { Deps } from './deps';
+import type { Env } from './env';
+import { createLogger, type Logger } from './logger';
+import { createQueues, startWorkers } from './queue/registry';
+import { resolveAuthSecret } from './secrets';
+import { createStorage } from './storage';
+
+export interface Service {
+  deps: Deps;
+  /** Where the API listens (null for ROLE=worker). */
+  url: string | null;
+  server: ReturnType<typeof Bun.serve> | null;
+  /** Stops accepting requests, lets running jobs finish (or releases them), closes the database. */
+  stop(): Promise<void>;
+}
+
+export class StartupError extends Error {
+  override name = 'StartupError';
+}
+
+export interface StartOptions {
+  env: Env;
+  log?: Logger;
+  webDist?: string | null;
+  /** Use this database instead of env/embedded (tests hand each file its own). */
+  databaseUrl?: string;
+  /** better-auth's rate limiter; off in tests. */
+  authRateLimit?: boolean;
+}
+
+/**
+ * The composition root: env → database (embedded or DATABASE_URL) → migrations → storage → pg-boss →
+ * workers → Hono → Bun.serve. Used by `bun run start`, the demo, tests and benchmarks alike.
+ */
+export async function startService(options: StartOptions): Promise<Service> {
+  const { env } = options;
+  const log = options.log ?? createLogger(env.logLevel);
+  const cleanups: (() => Promise<unknown>)[] = [];
+  const cleanup = async () => {
+    for (const fn of cleanups.reverse()) await fn().catch((e) => log.warn('shutdown step failed', { err: e }));
+    cleanups.length = 0;
+  };
+  try {
+    const dataDir = path.resolve(env.dataDir);
+    fs.mkdirSync(dataDir, { recursive: true });
+
+    // Claim the port first: a taken port must fail before anything touches the database.
+    let server: ReturnType<typeof Bun.serve> | null = null;
+    let handler: ((req: Request, srv: unknown) => Response | Promise<Response>) | null = null;
+    if (env.role !== 'worker') {
+      try {
+        server = Bun.serve({
+          port: env.port,
+          hostname: env.host,
+          idleTimeout: 0,
+          maxRequestBodySize: 64 * 1024 * 1024,
+          fetch: (req, srv) => (handler ? handler(req, srv) : new Response('starting', { status: 503, headers: { 'Retry-After': '1' } })),
+        });
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        throw new StartupError(
+          code === 'EADDRINUSE' ? `port ${env.port} on ${env.host} is already in use; set PORT to a free port` : `cannot listen on ${env.host}:${env.port}: ${(e as Error).message}`,
+        );
+      }
+      const srv = server;
+      cleanups.push(async () => srv.stop(true));
+    }
+
+    let embedded: EmbeddedPostgres | null = null;
+    let databaseUrl = options.databaseUrl ?? env.databaseUrl;
+    if (!databaseUrl) {
+      embedded = await startEmbeddedPostgres({ dataDir, log: (l) => log.info(l) }).catch((e) => {
+        throw new StartupError(e instanceof Error ? e.message : String(e));
+      });
+      const pg = embedded;
+      cleanups.push(() => pg.stop());
+      databaseUrl = embedded.url;
+    }
+    await runMigrations(databaseUrl);
+    const database = createDatabase(databaseUrl);
+    cleanups.push(() => database.close());
+
+    const secret = resolveAuthSecret(env.authSecret, dataDir);
+    const storage =
+      env.storage.driver === 's3'
+        ? createStorage({ ...env.storage, partSizeBytes: 16 * 1024 * 1024, queueSize: 4 })
+        : createStorage({ driver: 'fs', root: path.join(dataDir, 'storage'), publicUrl: env.publicUrl, secret });
+
+    const boss = new PgBoss({
+      connectionString: databaseUrl,
+      schema: 'pgboss',
+      max: 6,
+      useListenNotify: true,
+      schedule: env.role !== 'api',
+      supervise: env.role !== 'api',
+      application_name: `lora-artifacts-${env.role}`,
+    });
+    boss.on('error', (err) => log.error('queue error', { err }));
+    await boss.start();
+    cleanups.push(() => boss.stop({ graceful: true, timeout: 30_000, close: true }));
+    await createQueues(boss);
+
+    const auth = createAuth({ db: database.db, secret, publicUrl: env.publicUrl, rateLimit: options.authRateLimit ?? true });
+    const deps: Deps = { env, secret, database, storage, boss, auth, log };
+
+    if (env.role !== 'api') await startWorkers(boss, deps, env.ingestConcurrency);
+    if (server) {
+      const app = createApp(deps, { webDist: options.webDist ?? null });
+      handler = (req, srv) => app.fetch(req, srv as never);
+    }
+    const url = server ? `http://${env.host.includes(':') ? `[${env.host}]` : env.host}:${server.port}` : null;
+    return { deps, url, server, stop: cleanup };
+  } catch (e) {
+    await cleanup();
+    throw e;
+  }
+}

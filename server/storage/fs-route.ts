@@ -1,0 +1,119 @@
+/**
+ * Serves the fs driver's signed links. Mount with `app.route('/files', fsFilesRoute(driver))`.
+ * The signature and expiry are checked before the disk is touched, so a forged link learns nothing,
+ * not even whether the object exists.
+ */
+import { createHash } from 'node:crypto';
+import { Hono, type Context } from 'hono';
+import { contentDisposition } from './content-disposition.ts';
+import type { FsObject, FsStorage } from './fs.ts';
+
+const FORBIDDEN = { error: { code: 'FORBIDDEN', message: 'This download link is invalid or has expired.' } };
+const NOT_FOUND = { error: { code: 'NOT_FOUND', message: 'This file no longer exists.' } };
+const RANGE_NOT_SATISFIABLE = { error: { code: 'RANGE_NOT_SATISFIABLE', message: 'The requested range is not satisfiable.' } };
+
+type RangeResult = { start: number; end: number } | 'unsatisfiable' | null;
+
+/**
+ * One `bytes=` range against `size`. Multiple ranges, other units and malformed values return null,
+ * which means "send the whole file" (RFC 9110 lets a server ignore Range).
+ */
+export function parseRange(header: string | undefined, size: number): RangeResult {
+  if (header === undefined) return null;
+  const match = /^bytes=\s*(\d*)\s*-\s*(\d*)\s*$/.exec(header);
+  if (!match) return null;
+  const [, first = '', last = ''] = match;
+  if (first === '' && last === '') return null;
+  if (first === '') {
+    const suffix = Number(last);
+    if (suffix === 0 || size === 0) return 'unsatisfiable';
+    return { start: Math.max(size - suffix, 0), end: size - 1 };
+  }
+  const start = Number(first);
+  const end = last === '' ? size - 1 : Number(last);
+  if (end < start) return null;
+  if (start >= size) return 'unsatisfiable';
+  return { start, end: Math.min(end, size - 1) };
+}
+
+function etagOf(key: string, object: FsObject): string {
+  // Strong: a replaced object always gets a new mtime (it is a new file renamed into place).
+  const digest = createHash('sha256').update(`${key}\n${object.size}\n${object.mtimeMs}`).digest('base64url');
+  return `"${digest.slice(0, 27)}"`;
+}
+
+/** If-None-Match uses the weak comparison: `W/` is ignored. */
+function noneMatch(header: string, etag: string): boolean {
+  if (header.trim() === '*') return true;
+  return header.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag);
+}
+
+function jsonError(c: Context, status: 403 | 404 | 416, body: unknown, extra: Record<string, string> = {}): Response {
+  return new Response(c.req.method === 'HEAD' ? null : JSON.stringify(body), {
+    status,
+    headers: { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff', ...extra },
+  });
+}
+
+/** A Hono app serving GET and HEAD of links made by `driver.signedUrl`. */
+export function fsFilesRoute(driver: FsStorage): Hono {
+  const app = new Hono();
+
+  // Hono routes HEAD through GET handlers and drops the body; we still avoid opening the file for it.
+  app.get('/:key{.+}', async (c) => {
+    const url = new URL(c.req.url);
+    const query = url.searchParams;
+    const link = driver.verify({
+      key: c.req.param('key'),
+      exp: query.get('exp') ?? undefined,
+      fn: query.get('fn') ?? undefined,
+      sig: query.get('sig') ?? undefined,
+      ct: query.get('ct') ?? undefined,
+    });
+    if (!link) return jsonError(c, 403, FORBIDDEN);
+
+    const object = await driver.locate(link.key);
+    if (!object) return jsonError(c, 404, NOT_FOUND);
+
+    const etag = etagOf(link.key, object);
+    const lastModified = new Date(Math.floor(object.mtimeMs / 1000) * 1000).toUTCString();
+    const headers: Record<string, string> = {
+      'Content-Type': link.contentType ?? 'application/octet-stream',
+      'Accept-Ranges': 'bytes',
+      ETag: etag,
+      'Last-Modified': lastModified,
+      'Cache-Control': 'private, no-store',
+      'Content-Disposition': contentDisposition(link.fileName),
+      'X-Content-Type-Options': 'nosniff',
+      // Defence in depth should a browser ever render the bytes instead of saving them.
+      'Content-Security-Policy': "default-src 'none'; sandbox",
+    };
+
+    const ifNoneMatch = c.req.header('if-none-match');
+    if (ifNoneMatch !== undefined && noneMatch(ifNoneMatch, etag)) {
+      return new Response(null, { status: 304, headers: { ETag: etag, 'Last-Modified': lastModified, 'Cache-Control': headers['Cache-Control'] ?? '' } });
+    }
+
+    // If-Range: resume only if the client's copy is this exact version; otherwise send it all again.
+    const ifRange = c.req.header('if-range');
+    const rangeApplies = ifRange === undefined || ifRange.trim() === etag || ifRange.trim() === lastModified;
+    const range = rangeApplies ? parseRange(c.req.header('range'), object.size) : null;
+
+    if (range === 'unsatisfiable') {
+      return jsonError(c, 416, RANGE_NOT_SATISFIABLE, { 'Content-Range': `bytes */${object.size}` });
+    }
+
+    const start = range?.start ?? 0;
+    const end = range?.end ?? object.size - 1;
+    const length = object.size === 0 ? 0 : end - start + 1;
+    headers['Content-Length'] = String(length);
+    const status = range ? 206 : 200;
+    if (range) headers['Content-Range'] = `bytes ${start}-${end}/${object.size}`;
+
+    if (c.req.method === 'HEAD') return new Response(null, { status, headers });
+    // A Bun.file slice as the body keeps Bun's sendfile path: constant memory for multi-GB files.
+    return new Response(Bun.file(object.path).slice(start, end + 1), { status, headers });
+  });
+
+  return app;
+}

@@ -1,0 +1,297 @@
+/**
+ * Local-disk storage under one root folder. Links are signed by the app itself (HMAC-SHA256) and served
+ * by `fsFilesRoute` (fs-route.ts), which the app mounts at `/files`.
+ */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { dirname, join, resolve, sep } from 'node:path';
+import { safeFileName } from './content-disposition.ts';
+import {
+  StorageNotFoundError,
+  type ByteRange,
+  type ObjectInfo,
+  type PutOptions,
+  type SignOptions,
+  type StorageDriver,
+} from './storage.ts';
+
+/** The longest lifetime a link may have (7 days, like S3 presigned URLs). */
+export const MAX_SIGNED_URL_TTL_SECONDS = 604_800;
+
+export interface FsStorageOptions {
+  /** Folder that holds the objects; created on first write. */
+  root: string;
+  /** Base the links start with, e.g. `https://models.example.com` (no trailing `/files`). */
+  publicUrl: string;
+  /** HMAC key for links; at least 16 bytes. */
+  secret: string | Uint8Array;
+}
+
+/** The query of a signed link, as it arrived (all strings, nothing trusted yet). */
+export interface SignedLinkQuery {
+  key: string;
+  exp: string | undefined;
+  fn: string | undefined;
+  sig: string | undefined;
+  ct?: string | undefined;
+}
+
+/** What a valid link grants: this key, saved under this name, until `expiresAt`. */
+export interface VerifiedLink {
+  key: string;
+  fileName: string;
+  contentType: string | undefined;
+  expiresAt: Date;
+}
+
+/** A stored object's file and the metadata HTTP validators are built from. */
+export interface FsObject {
+  path: string;
+  size: number;
+  mtimeMs: number;
+}
+
+/** The fs driver plus what its HTTP route needs. */
+export interface FsStorage extends StorageDriver {
+  readonly kind: 'fs';
+  readonly root: string;
+  /** Checks signature (constant time) and expiry; touches no disk. `null` for anything not valid. */
+  verify(query: SignedLinkQuery, nowMs?: number): VerifiedLink | null;
+  /** The object's file, or null when absent. Throws on an invalid key. */
+  locate(key: string): Promise<FsObject | null>;
+}
+
+const SIG_PATTERN = /^[A-Za-z0-9_-]{43}$/; // 32 bytes of HMAC-SHA256 in unpadded base64url
+const EXP_PATTERN = /^[0-9]{1,12}$/;
+const BASE64URL_PATTERN = /^[A-Za-z0-9_-]*$/;
+// MIME type as sent to us by our own server; strict so nothing odd reaches a header.
+const CONTENT_TYPE_PATTERN = /^[a-z0-9][a-z0-9!#$&^_.+-]*\/[a-z0-9][a-z0-9!#$&^_.+-]*$/i;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Keys are server-generated (`{userId}/{artifactId}/{n}`), but a key is a path here, so anything that
+ * could escape the root or address a temp file is refused outright rather than normalised.
+ */
+export function assertValidKey(key: string): void {
+  const bad =
+    key === '' ||
+    key.length > 1024 ||
+    key.startsWith('/') ||
+    key.endsWith('/') ||
+    key.includes('..') ||
+    key.includes('\\') ||
+    key.includes('\0') ||
+    key.split('/').some((segment) => segment === '' || segment.startsWith('.'));
+  if (bad) throw new Error(`invalid storage key: ${JSON.stringify(key)}`);
+}
+
+function isMissing(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+/** The string the HMAC covers. `fileName` is already sanitised, so it holds no newline to forge lines. */
+function signingInput(key: string, exp: number, fileName: string, contentType: string | undefined): string {
+  const base = `v1\n${key}\n${exp}\n${fileName}`;
+  return contentType === undefined ? base : `${base}\n${contentType}`;
+}
+
+/** Creates the local-disk driver. */
+export function createFsStorage(options: FsStorageOptions): FsStorage {
+  const root = resolve(options.root);
+  const publicUrl = options.publicUrl.replace(/\/+$/, '');
+  const secret = typeof options.secret === 'string' ? Buffer.from(options.secret, 'utf8') : Buffer.from(options.secret);
+  if (secret.length < 16) throw new Error('fs storage secret must be at least 16 bytes');
+
+  const hmac = (input: string): Buffer => createHmac('sha256', secret).update(input, 'utf8').digest();
+
+  function pathOf(key: string): string {
+    assertValidKey(key);
+    const path = join(root, ...key.split('/'));
+    // Belt and braces after assertValidKey: the joined path must stay inside root.
+    if (!path.startsWith(root + sep)) throw new Error(`invalid storage key: ${JSON.stringify(key)}`);
+    return path;
+  }
+
+  async function locate(key: string): Promise<FsObject | null> {
+    const path = pathOf(key);
+    try {
+      const info = await stat(path);
+      return info.isFile() ? { path, size: info.size, mtimeMs: info.mtimeMs } : null;
+    } catch (error) {
+      if (isMissing(error)) return null;
+      throw error;
+    }
+  }
+
+  async function put(key: string, body: ReadableStream<Uint8Array>, putOptions: PutOptions = {}): Promise<void> {
+    const path = pathOf(key);
+    const dir = dirname(path);
+    await mkdir(dir, { recursive: true });
+    // Same folder as the target so rename is atomic; the leading dot keeps it out of any valid key.
+    const tmp = join(dir, `.${randomBytes(8).toString('hex')}.tmp`);
+    const handle = await open(tmp, 'wx', 0o600);
+    const reader = body.getReader();
+    const { signal } = putOptions;
+    let written = 0;
+    let closed = false;
+    try {
+      for (;;) {
+        signal?.throwIfAborted();
+        const { done, value } = await reader.read();
+        if (done) break;
+        // Awaiting each write is the backpressure: at most one chunk is in memory.
+        let offset = 0;
+        while (offset < value.byteLength) {
+          const { bytesWritten } = await handle.write(value, offset, value.byteLength - offset);
+          offset += bytesWritten;
+        }
+        written += value.byteLength;
+      }
+      signal?.throwIfAborted();
+      if (putOptions.size !== undefined && written !== putOptions.size) {
+        throw new Error(`size mismatch for ${key}: expected ${putOptions.size} bytes, got ${written}`);
+      }
+      // Data must be on disk before the name points at it, or a crash could leave a short file.
+      await handle.sync();
+      await handle.close();
+      closed = true;
+      await rename(tmp, path);
+      await syncDir(dir);
+    } catch (error) {
+      await reader.cancel(error).catch(() => {});
+      if (!closed) await handle.close().catch(() => {});
+      await unlink(tmp).catch(() => {});
+      throw error;
+    }
+  }
+
+  async function get(key: string, range?: ByteRange, signal?: AbortSignal): Promise<ReadableStream<Uint8Array>> {
+    signal?.throwIfAborted();
+    const object = await locate(key);
+    if (!object) throw new StorageNotFoundError(key);
+    let file: Blob = Bun.file(object.path);
+    if (range) {
+      const last = Math.min(range.end ?? object.size - 1, object.size - 1);
+      if (!Number.isSafeInteger(range.start) || range.start < 0 || range.start > last) {
+        throw new RangeError(`range ${range.start}-${range.end ?? ''} not satisfiable for ${object.size} bytes`);
+      }
+      file = file.slice(range.start, last + 1);
+    }
+    const stream = file.stream() as ReadableStream<Uint8Array>;
+    return signal ? stream.pipeThrough(new TransformStream<Uint8Array, Uint8Array>(), { signal }) : stream;
+  }
+
+  async function deletePrefix(prefix: string): Promise<void> {
+    // An empty prefix would wipe every user's artifacts; no caller means that.
+    if (prefix === '' || prefix.startsWith('/') || prefix.includes('..') || prefix.includes('\\') || prefix.includes('\0')) {
+      throw new Error(`invalid storage prefix: ${JSON.stringify(prefix)}`);
+    }
+    const slash = prefix.lastIndexOf('/');
+    const dirKey = prefix.slice(0, slash + 1);
+    const partial = prefix.slice(slash + 1);
+    const dir = dirKey === '' ? root : pathOf(dirKey.slice(0, -1));
+    if (partial === '') {
+      await rm(dir, { recursive: true, force: true });
+      return;
+    }
+    // "u1/a1" must also match "u1/a10/...": remove every entry of the parent that starts with the tail.
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch (error) {
+      if (isMissing(error)) return;
+      throw error;
+    }
+    await Promise.all(
+      names
+        .filter((name) => name.startsWith(partial))
+        .map((name) => rm(join(dir, name), { recursive: true, force: true })),
+    );
+  }
+
+  function verify(query: SignedLinkQuery, nowMs: number = Date.now()): VerifiedLink | null {
+    const { key, exp, fn, sig, ct } = query;
+    if (exp === undefined || fn === undefined || sig === undefined) return null;
+    if (!EXP_PATTERN.test(exp) || !SIG_PATTERN.test(sig) || !BASE64URL_PATTERN.test(fn) || fn.length > 2048) return null;
+    if (ct !== undefined && !CONTENT_TYPE_PATTERN.test(ct)) return null;
+    try {
+      assertValidKey(key);
+    } catch {
+      return null;
+    }
+    let fileName: string;
+    try {
+      fileName = utf8.decode(Buffer.from(fn, 'base64url'));
+    } catch {
+      return null;
+    }
+    const expSeconds = Number(exp);
+    const expected = hmac(signingInput(key, expSeconds, fileName, ct));
+    const given = Buffer.from(sig, 'base64url');
+    // timingSafeEqual throws on unequal lengths; SIG_PATTERN already pins it to 32 bytes.
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null;
+    if (expSeconds * 1000 <= nowMs) return null;
+    return { key, fileName, contentType: ct, expiresAt: new Date(expSeconds * 1000) };
+  }
+
+  return {
+    kind: 'fs',
+    root,
+    put,
+    get,
+    locate,
+    verify,
+    deletePrefix,
+
+    async head(key: string): Promise<ObjectInfo | null> {
+      const object = await locate(key);
+      return object ? { size: object.size } : null;
+    },
+
+    async delete(key: string): Promise<void> {
+      try {
+        await unlink(pathOf(key));
+      } catch (error) {
+        if (!isMissing(error)) throw error;
+      }
+    },
+
+    async signedUrl(key: string, sign: SignOptions): Promise<string> {
+      assertValidKey(key);
+      const ttl = Math.min(Math.max(Math.floor(sign.expiresInSeconds), 1), MAX_SIGNED_URL_TTL_SECONDS);
+      const exp = Math.floor(Date.now() / 1000) + ttl;
+      const fileName = safeFileName(sign.fileName);
+      const contentType = sign.contentType !== undefined && CONTENT_TYPE_PATTERN.test(sign.contentType) ? sign.contentType : undefined;
+      const sig = hmac(signingInput(key, exp, fileName, contentType)).toString('base64url');
+      const params = new URLSearchParams({ exp: String(exp), fn: Buffer.from(fileName, 'utf8').toString('base64url') });
+      if (contentType !== undefined) params.set('ct', contentType);
+      params.set('sig', sig);
+      const path = key.split('/').map(encodeURIComponent).join('/');
+      return `${publicUrl}/files/${path}?${params.toString()}`;
+    },
+
+    async check(): Promise<void> {
+      await mkdir(root, { recursive: true });
+      // Write and remove a probe so a read-only or full disk fails readiness, not the first upload.
+      const probe = join(root, `.probe-${randomBytes(6).toString('hex')}`);
+      const handle = await open(probe, 'wx', 0o600);
+      await handle.close();
+      await unlink(probe);
+    },
+  };
+}
+
+/** Makes the rename itself durable; some filesystems refuse to fsync a folder, which is harmless. */
+async function syncDir(dir: string): Promise<void> {
+  try {
+    const handle = await open(dir, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    // EISDIR/EINVAL on some platforms: the data itself is already synced.
+  }
+}

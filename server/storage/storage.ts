@@ -1,0 +1,54 @@
+/**
+ * Where model artifacts live. Two backends implement it: `fs` (local disk under DATA_DIR, links signed by
+ * the app itself) and `s3` (Cloudflare R2 or any S3). Keys are built from server ids only
+ * (`{userId}/{artifactId}/{n}`), never from names a user or a GPU node supplied.
+ */
+export interface PutOptions {
+  /** Exact byte length when known; lets S3 pick single PUT vs multipart. */
+  size?: number;
+  contentType?: string;
+  /** Stored on the object (S3) so a plain GET also saves under the right name. */
+  fileName?: string;
+  signal?: AbortSignal;
+}
+
+export interface ByteRange {
+  start: number;
+  /** Inclusive, like HTTP Range. */
+  end?: number;
+}
+
+export interface SignOptions {
+  /** Seconds from now; the caller caps it (SIGNED_URL_TTL_SECONDS, at most 7 days). */
+  expiresInSeconds: number;
+  /** Name the browser saves the file under (Content-Disposition: attachment). */
+  fileName: string;
+  contentType?: string;
+}
+
+export interface ObjectInfo {
+  size: number;
+}
+
+export interface StorageDriver {
+  readonly kind: 'fs' | 's3';
+  /** Streams `body` to `key`, replacing any object there. Never buffers the whole body. */
+  put(key: string, body: ReadableStream<Uint8Array>, options?: PutOptions): Promise<void>;
+  /** A byte stream of the object (or of `range`). Throws StorageNotFoundError when absent. */
+  get(key: string, range?: ByteRange, signal?: AbortSignal): Promise<ReadableStream<Uint8Array>>;
+  head(key: string): Promise<ObjectInfo | null>;
+  delete(key: string): Promise<void>;
+  /** Removes every object whose key starts with `prefix` (a failed ingest's leftovers). */
+  deletePrefix(prefix: string): Promise<void>;
+  /** A short-lived URL that downloads the object as an attachment. Nothing is stored. */
+  signedUrl(key: string, options: SignOptions): Promise<string>;
+  /** Probe for /readyz. */
+  check(): Promise<void>;
+}
+
+export class StorageNotFoundError extends Error {
+  constructor(readonly key: string) {
+    super(`no object at ${key}`);
+    this.name = 'StorageNotFoundError';
+  }
+}

@@ -1,0 +1,83 @@
+import { and, eq, isNull, or, gt, sql } from 'drizzle-orm';
+import { apiTokens, trainingJobs, users } from '../../db/schema';
+import { API_TOKEN_PREFIX, WORKER_TOKEN_PREFIX, bearerToken, hashToken } from '../auth/tokens';
+import type { Deps } from '../deps';
+
+export interface AuthUser {
+  id: string;
+  email: string;
+  name: string;
+  via: 'session' | 'token';
+}
+
+export interface WorkerIdentity {
+  jobId: string;
+  userId: string;
+}
+
+export interface Context {
+  deps: Deps;
+  user: AuthUser | null;
+  worker: WorkerIdentity | null;
+  requestId: string;
+  ip: string | null;
+  userAgent: string | null;
+  /** Response headers a procedure may set (e.g. none today; kept for adapters). */
+  resHeaders?: Headers;
+}
+
+/** The context without HTTP, for createCaller in tests and scripts. */
+export function createContextInner(deps: Deps, identity: Partial<Omit<Context, 'deps'>> = {}): Context {
+  return {
+    deps,
+    user: identity.user ?? null,
+    worker: identity.worker ?? null,
+    requestId: identity.requestId ?? crypto.randomUUID(),
+    ip: identity.ip ?? null,
+    userAgent: identity.userAgent ?? null,
+  };
+}
+
+/** Resolves a Bearer token (API or worker) or the session cookie to an identity. */
+export async function resolveIdentity(deps: Deps, headers: Headers): Promise<Pick<Context, 'user' | 'worker'>> {
+  const token = bearerToken(headers.get('authorization'));
+  if (token?.startsWith(WORKER_TOKEN_PREFIX)) {
+    const [job] = await deps.database.db
+      .select({ id: trainingJobs.id, userId: trainingJobs.userId })
+      .from(trainingJobs)
+      .where(eq(trainingJobs.workerTokenHash, hashToken(token)))
+      .limit(1);
+    return { user: null, worker: job ? { jobId: job.id, userId: job.userId } : null };
+  }
+  if (token) {
+    if (!token.startsWith(API_TOKEN_PREFIX)) return { user: null, worker: null };
+    // One statement: find a live token, stamp its last use, return its owner.
+    const rows = await deps.database.db
+      .update(apiTokens)
+      .set({ lastUsedAt: sql`now()` })
+      .from(users)
+      .where(
+        and(
+          eq(apiTokens.tokenHash, hashToken(token)),
+          isNull(apiTokens.revokedAt),
+          or(isNull(apiTokens.expiresAt), gt(apiTokens.expiresAt, sql`now()`)),
+          eq(users.id, apiTokens.userId),
+        ),
+      )
+      .returning({ id: users.id, email: users.email, name: users.name });
+    const u = rows[0];
+    return { user: u ? { ...u, via: 'token' } : null, worker: null };
+  }
+  if (!headers.get('cookie')) return { user: null, worker: null };
+  const session = await deps.auth.api.getSession({ headers }).catch(() => null);
+  if (!session) return { user: null, worker: null };
+  return {
+    user: { id: session.user.id, email: session.user.email, name: session.user.name, via: 'session' },
+    worker: null,
+  };
+}
+
+export async function createContext(deps: Deps, req: Request, meta: { requestId: string; ip: string | null }): Promise<Context> {
+  const identity = await resolveIdentity(deps, req.headers);
+  return createContextInner(deps, { ...identity, requestId: meta.requestId, ip: meta.ip, userAgent: req.headers.get('user-agent') });
+}

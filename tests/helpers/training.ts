@@ -1,0 +1,69 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { lossCurve, writeLoraOutput } from '../fixtures/lora';
+import { client, type TestService } from './service';
+
+type Api = ReturnType<typeof client>;
+
+/**
+ * Runs a training job the way a GPU worker does: create it (user), start, report metrics and
+ * complete it with a local output folder (worker token). Returns ids and the folder.
+ */
+export async function runTrainingJob(
+  svc: TestService,
+  api: Api,
+  options: {
+    name?: string;
+    datasetId?: string;
+    steps?: number;
+    overfit?: boolean;
+    outputDir?: string;
+    outputUri?: string;
+    writeFiles?: boolean;
+    lora?: Parameters<typeof writeLoraOutput>[1];
+    seed?: number;
+  } = {},
+) {
+  const datasetId = options.datasetId ?? (await api.datasets.create.mutate({ name: 'support-tickets', format: 'jsonl', rowCount: 1200 })).id;
+  const { jobId, workerToken } = await api.jobs.create.mutate({
+    datasetId,
+    name: options.name ?? `run-${Math.random().toString(36).slice(2, 7)}`,
+    config: { baseModel: 'Qwen/Qwen2.5-0.5B', loraRank: 8, loraAlpha: 16, learningRate: 2e-4, epochs: 3, batchSize: 8 },
+    gpu: { type: 'A100-80GB', count: 1 },
+  });
+  const worker = client(svc.url, { token: workerToken });
+  await worker.jobs.start.mutate({ jobId });
+  const curve = lossCurve({ steps: options.steps ?? 300, evalEvery: 50, overfit: options.overfit, seed: options.seed ?? 1 });
+  for (let i = 0; i < curve.length; i += 10_000) {
+    await worker.jobs.reportMetrics.mutate({
+      jobId,
+      points: curve.slice(i, i + 10_000).map((p) => ({
+        step: p.step,
+        epoch: p.epoch,
+        trainingLoss: p.trainingLoss,
+        validationLoss: p.validationLoss,
+        learningRate: p.learningRate,
+      })),
+    });
+  }
+  const outputDir = options.outputDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'lora-gpu-out-'));
+  const files = options.writeFiles === false ? [] : (await writeLoraOutput(outputDir, options.lora)).files;
+  await worker.jobs.complete.mutate({
+    jobId,
+    outputUri: options.outputUri ?? `file://${outputDir}`,
+    summary: { epochsCompleted: 3, totalSteps: options.steps ?? 300, durationSeconds: 5400, costUsd: 3.42 },
+  });
+  return { jobId, workerToken, worker, datasetId, outputDir, files, curve };
+}
+
+/** Polls jobs.get until the ingest settles (ready or failed). */
+export async function waitForIngest(api: Api, jobId: string, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const job = await api.jobs.get.query({ jobId });
+    if (job.ingestStatus === 'ready' || job.ingestStatus === 'failed') return job;
+    if (Date.now() > deadline) throw new Error(`ingest of ${jobId} still ${job.ingestStatus} after ${timeoutMs} ms`);
+    await Bun.sleep(50);
+  }
+}

@@ -22,6 +22,7 @@ export interface TestService extends Service {
 export async function startTestService(options: { label?: string; env?: Record<string, string>; webDist?: string | null } = {}): Promise<TestService> {
   const databaseUrl = await createTestDatabase(options.label ?? 'svc');
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lora-test-data-'));
+  fs.chmodSync(dataDir, 0o755);
   const port = await freePort();
   const env = parseEnv({
     PORT: String(port),

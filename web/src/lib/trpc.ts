@@ -1,0 +1,31 @@
+import { createTRPCClient, httpBatchLink, TRPCClientError, type inferRouterOutputs } from '@trpc/client';
+import type { AppRouter } from '../../../server/trpc/root';
+
+/** The dashboard's typed client: same origin, session cookie, plain JSON (no transformer). */
+export const api = createTRPCClient<AppRouter>({
+  links: [httpBatchLink({ url: '/trpc', fetch: (url, init) => fetch(url, { ...init, credentials: 'include' }) })],
+});
+
+export type Outputs = inferRouterOutputs<AppRouter>;
+export type ModelSummary = Outputs['models']['list']['models'][number];
+export type ModelDetail = Outputs['models']['get'];
+export type Convergence = NonNullable<ModelSummary['convergenceQuality']>;
+
+/** The tRPC error code of a failed call ('NOT_FOUND', 'UNAUTHORIZED', ...), if it is one. */
+export function errorCode(err: unknown): string | null {
+  if (err instanceof TRPCClientError) {
+    const data = err.data as { code?: string } | undefined;
+    return data?.code ?? null;
+  }
+  return null;
+}
+
+/** A message safe and useful to show. */
+export function errorMessage(err: unknown): string {
+  if (err instanceof TRPCClientError) {
+    if (!err.data) return 'Could not reach the server. Check your connection and try again.';
+    return err.message;
+  }
+  if (err instanceof Error) return err.message;
+  return 'Something went wrong.';
+}

@@ -23,7 +23,7 @@ export async function lossStats(db: Queryable, jobId: string): Promise<LossStats
     select
       (select count(*) from metrics_points where job_id = ${jobId}) as point_count,
       (select count(*) from metrics_points where job_id = ${jobId} and ${finite('training_loss')}) as finite_training_count,
-      (select training_loss from metrics_points where job_id = ${jobId} and training_loss is not null order by step asc limit 1) as initial_loss,
+      (select training_loss from metrics_points where job_id = ${jobId} and ${finite('training_loss')} order by step asc limit 1) as initial_loss,
       (select training_loss from metrics_points where job_id = ${jobId} and training_loss is not null order by step desc limit 1) as final_training_loss,
       (select validation_loss from metrics_points where job_id = ${jobId} and validation_loss is not null order by step desc limit 1) as final_validation_loss`);
   const r = rows[0]!;

@@ -1,0 +1,48 @@
+import { Navigate, Route, Router } from '@solidjs/router';
+import { QueryCache, QueryClient, QueryClientProvider } from '@tanstack/solid-query';
+import { lazy } from 'solid-js';
+import { AppLayout } from './components/app-layout';
+import { errorCode } from './lib/trpc';
+
+// Every page is its own chunk: uPlot, for one, loads only with the model detail page.
+const SignIn = lazy(() => import('./routes/sign-in'));
+const SignUp = lazy(() => import('./routes/sign-up'));
+const Models = lazy(() => import('./routes/models'));
+const ModelDetail = lazy(() => import('./routes/model-detail'));
+const Jobs = lazy(() => import('./routes/jobs'));
+const Tokens = lazy(() => import('./routes/tokens'));
+const NotFound = lazy(() => import('./routes/not-found'));
+
+export function App() {
+  const client: QueryClient = new QueryClient({
+    queryCache: new QueryCache({
+      // A session that ended elsewhere: re-check it, and the layout sends the user to sign in.
+      onError: (err) => {
+        if (errorCode(err) === 'UNAUTHORIZED') void client.invalidateQueries({ queryKey: ['session'] });
+      },
+    }),
+    defaultOptions: {
+      queries: {
+        staleTime: 10_000,
+        retry: (count, err) => !['NOT_FOUND', 'UNAUTHORIZED', 'BAD_REQUEST', 'FORBIDDEN'].includes(errorCode(err) ?? '') && count < 2,
+      },
+    },
+  });
+
+  return (
+    <QueryClientProvider client={client}>
+      <Router>
+        <Route path="/sign-in" component={SignIn} />
+        <Route path="/sign-up" component={SignUp} />
+        <Route path="/" component={AppLayout}>
+          <Route path="/" component={() => <Navigate href="/models" />} />
+          <Route path="/models" component={Models} />
+          <Route path="/models/:id" component={ModelDetail} />
+          <Route path="/jobs" component={Jobs} />
+          <Route path="/tokens" component={Tokens} />
+          <Route path="*404" component={NotFound} />
+        </Route>
+      </Router>
+    </QueryClientProvider>
+  );
+}

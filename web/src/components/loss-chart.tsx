@@ -1,0 +1,93 @@
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
+import { createMemo, onCleanup, onMount, Show } from 'solid-js';
+import { formatNumber } from '../lib/format';
+
+export interface CurvePoint {
+  step: number;
+  trainingLoss: number | null;
+  validationLoss: number | null;
+}
+
+const TRAIN = '#4338ca';
+const VALID = '#0d9488';
+const BEST = '#dc2626';
+
+/** The lowest validation loss and its step, or null when the run reported none. */
+export function bestValidation(points: readonly CurvePoint[]): { step: number; loss: number } | null {
+  let best: { step: number; loss: number } | null = null;
+  for (const p of points) {
+    if (p.validationLoss !== null && Number.isFinite(p.validationLoss) && (!best || p.validationLoss < best.loss)) best = { step: p.step, loss: p.validationLoss };
+  }
+  return best;
+}
+
+/**
+ * Training and validation loss over steps (uPlot), the best validation point marked. The width
+ * follows the container, so it fits phones and wide screens alike.
+ */
+export function LossChart(props: { points: CurvePoint[] }) {
+  let host!: HTMLDivElement;
+  let plot: uPlot | undefined;
+  const best = createMemo(() => bestValidation(props.points));
+
+  onMount(() => {
+    const pts = props.points;
+    const b = best();
+    const data: uPlot.AlignedData = [
+      pts.map((p) => p.step),
+      pts.map((p) => p.trainingLoss),
+      pts.map((p) => p.validationLoss),
+      pts.map((p) => (b && p.step === b.step ? p.validationLoss : null)),
+    ];
+    const height = () => (host.clientWidth < 500 ? 220 : 300);
+    const opts: uPlot.Options = {
+      width: Math.max(host.clientWidth, 240),
+      height: height(),
+      cursor: { drag: { x: true, y: false } },
+      legend: { live: true },
+      scales: { x: { time: false } },
+      axes: [
+        { label: 'Step', stroke: '#4b5563', grid: { stroke: '#eef0f3' }, ticks: { stroke: '#e5e7eb' } },
+        { label: 'Loss', stroke: '#4b5563', grid: { stroke: '#eef0f3' }, ticks: { stroke: '#e5e7eb' }, size: 56 },
+      ],
+      series: [
+        { label: 'Step' },
+        { label: 'Training', stroke: TRAIN, width: 1.5, spanGaps: true, value: (_u, v) => formatNumber(v) },
+        { label: 'Validation', stroke: VALID, width: 2, spanGaps: true, points: { show: true, size: 5 }, value: (_u, v) => formatNumber(v) },
+        {
+          label: 'Best validation',
+          stroke: BEST,
+          width: 0,
+          paths: () => null,
+          points: { show: true, size: 11, fill: BEST, stroke: '#ffffff', width: 2 },
+          value: (_u, v) => formatNumber(v),
+        },
+      ],
+    };
+    plot = new uPlot(opts, data, host);
+    const ro = new ResizeObserver(() => {
+      if (plot && host.clientWidth > 0) plot.setSize({ width: host.clientWidth, height: height() });
+    });
+    ro.observe(host);
+    onCleanup(() => {
+      ro.disconnect();
+      plot?.destroy();
+    });
+  });
+
+  return (
+    <figure class="chart">
+      <div ref={host} class="chart-host" role="img" aria-label={`Loss over ${props.points.length} steps: training and validation`} />
+      <figcaption class="muted small">
+        <Show when={best()} fallback="No validation loss was reported for this run.">
+          {(b) => (
+            <>
+              Best validation loss <strong>{formatNumber(b().loss)}</strong> at step <strong>{b().step.toLocaleString('en-US')}</strong> (red marker).
+            </>
+          )}
+        </Show>
+      </figcaption>
+    </figure>
+  );
+}

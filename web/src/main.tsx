@@ -1,0 +1,6 @@
+/* @refresh reload */
+import { render } from 'solid-js/web';
+import { App } from './app';
+import './styles.css';
+
+render(() => <App />, document.getElementById('root')!);

@@ -1,0 +1,17 @@
+import { signIn } from '../lib/auth';
+import { AuthForm } from './auth-form';
+
+export default function SignIn() {
+  return (
+    <AuthForm
+      title="Sign in"
+      submit="Sign in"
+      fields={[
+        { name: 'email', label: 'Email', type: 'email', autocomplete: 'email' },
+        { name: 'password', label: 'Password', type: 'password', autocomplete: 'current-password' },
+      ]}
+      action={(v) => signIn(v.email!, v.password!)}
+      alternate={{ text: 'No account yet?', link: 'Create one', href: '/sign-up' }}
+    />
+  );
+}

@@ -1,4 +1,4 @@
-import { createTRPCClient, httpBatchLink, TRPCClientError, type inferRouterOutputs } from '@trpc/client';
+import { createTRPCClient, httpBatchLink, TRPCClientError } from '@trpc/client';
 import type { AppRouter } from '../../../server/trpc/root';
 
 /** The dashboard's typed client: same origin, session cookie, plain JSON (no transformer). */
@@ -6,9 +6,8 @@ export const api = createTRPCClient<AppRouter>({
   links: [httpBatchLink({ url: '/trpc', fetch: (url, init) => fetch(url, { ...init, credentials: 'include' }) })],
 });
 
-export type Outputs = inferRouterOutputs<AppRouter>;
-export type ModelSummary = Outputs['models']['list']['models'][number];
-export type ModelDetail = Outputs['models']['get'];
+export type ModelSummary = Awaited<ReturnType<typeof api.models.list.query>>['models'][number];
+export type ModelDetail = Awaited<ReturnType<typeof api.models.get.query>>;
 export type Convergence = NonNullable<ModelSummary['convergenceQuality']>;
 
 /** The tRPC error code of a failed call ('NOT_FOUND', 'UNAUTHORIZED', ...), if it is one. */

@@ -1,0 +1,218 @@
+/**
+ * The dashboard in a real browser (Debian's chromium through playwright-core) against the real
+ * service: sign-up, a delivered model's card and page, a download checked by SHA-256, sorting and
+ * paging across 30 models, isolation between users, and the notification bell.
+ * Needs web/dist (`bun run build:web`; `bun run test` builds it first).
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { client, signUp, startTestService, type TestService } from '../helpers/service';
+import { runTrainingJob, waitForIngest } from '../helpers/training';
+
+const CHROMIUM = '/usr/bin/chromium';
+const SKIP = process.env.SKIP_BROWSER_TESTS === '1';
+const SHOTS = path.resolve('tests/output/screenshots');
+const DOCS = path.resolve('docs/screenshots');
+const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
+
+type Api = ReturnType<typeof client>;
+
+let svc: TestService;
+let browser: Browser;
+let ctx: BrowserContext;
+let page: Page;
+let api: Api;
+let firstModelId = '';
+
+async function cookieHeader(context: BrowserContext): Promise<string> {
+  return (await context.cookies()).map((c) => `${c.name}=${c.value}`).join('; ');
+}
+
+async function shot(p: Page, name: string, width: number, docs = false) {
+  await p.setViewportSize({ width, height: 900 });
+  await p.waitForTimeout(150); // let the chart's ResizeObserver settle
+  const file = path.join(SHOTS, `${name}-${width}.png`);
+  await p.screenshot({ path: file });
+  if (docs) fs.copyFileSync(file, path.join(DOCS, `${name}-${width}.png`));
+}
+
+const cardIds = (p: Page) => p.locator('[data-testid="model-card"]').evaluateAll((els) => els.map((e) => e.getAttribute('data-model-id')!));
+
+describe.skipIf(SKIP)('dashboard (browser)', () => {
+  beforeAll(async () => {
+    // Fail loudly: a missing browser must not turn the suite green.
+    if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (or set SKIP_BROWSER_TESTS=1)`);
+    if (!fs.existsSync('web/dist/index.html')) throw new Error('web/dist is missing: run `bun run build:web` first');
+    fs.mkdirSync(SHOTS, { recursive: true });
+    fs.mkdirSync(DOCS, { recursive: true });
+    [svc, browser] = await Promise.all([
+      startTestService({ label: 'browser', webDist: 'web/dist', env: { INGEST_CONCURRENCY: '4' } }),
+      chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS }),
+    ]);
+    ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true, baseURL: svc.url });
+    page = await ctx.newPage();
+    page.setDefaultTimeout(15_000);
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await svc?.stop();
+  });
+
+  test('a guest is sent to sign in, signs up through the page and lands on an empty catalogue', async () => {
+    await page.goto('/models?sort=quality');
+    await page.waitForURL((u) => u.pathname === '/sign-in');
+    expect(new URL(page.url()).searchParams.get('next')).toBe('/models?sort=quality');
+
+    // A wrong password is reported inline, on the page.
+    await page.getByLabel('Email').fill('nobody@example.com');
+    await page.getByLabel('Password').fill('wrong password 123');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expect(page.getByRole('alert').textContent()).resolves.toBeTruthy();
+
+    await page.getByRole('link', { name: 'Create one' }).click();
+    await page.waitForURL((u) => u.pathname === '/sign-up');
+    const email = `browser-${Math.random().toString(36).slice(2, 10)}@example.com`;
+    await page.getByLabel('Name').fill('Browser Tester');
+    await page.getByLabel('Email').fill(email);
+    await page.getByLabel('Password').fill('correct horse battery');
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.waitForURL((u) => u.pathname === '/models' && u.searchParams.get('sort') === 'quality');
+    await page.getByRole('heading', { name: 'No models yet' }).waitFor();
+    expect(await page.getByRole('link', { name: 'Start training' }).getAttribute('href')).toBe('/jobs');
+    await page.getByText(email).waitFor();
+
+    // The page's own session drives the API from here: a token, as an integrator would make one.
+    const { token } = await client(svc.url, { cookie: await cookieHeader(ctx) }).tokens.create.mutate({ name: 'browser-test' });
+    api = client(svc.url, { token });
+  }, 30_000);
+
+  test('a delivered model raises the bell, shows as a card, opens, and downloads with the right SHA-256', async () => {
+    await page.goto('/models');
+    await page.getByRole('heading', { name: 'No models yet' }).waitFor();
+    expect(await page.getByTestId('bell-count').count()).toBe(0);
+
+    const run = await runTrainingJob(svc, api, { name: 'support-bot-v1', steps: 400 });
+    const job = await waitForIngest(api, run.jobId);
+    expect(job.ingestStatus).toBe('ready');
+    firstModelId = job.artifactId!;
+    const model = await api.models.get.query({ modelId: firstModelId });
+
+    // No reload: the bell polls, and its rise refreshes the catalogue.
+    const count = page.getByTestId('bell-count');
+    await count.waitFor({ timeout: 12_000 });
+    expect(await count.textContent()).toBe('1');
+    const card = page.locator(`[data-testid="model-card"][data-model-id="${firstModelId}"]`);
+    await card.waitFor();
+    expect(await card.getByRole('link').textContent()).toBe('support-bot-v1');
+    if (model.qualityScore) expect(await card.getByRole('img').getAttribute('aria-label')).toBe(`${model.qualityScore} out of 5 stars`);
+    else await card.getByText('Not rated').first().waitFor();
+    expect(await card.locator('[data-convergence]').getAttribute('data-convergence')).toBe(model.convergenceQuality!);
+    expect(await card.textContent()).toContain(`$${model.totalCost!.toFixed(2)}`);
+    expect(await page.getByTestId('model-total').textContent()).toBe('1 model');
+
+    // Opening the bell marks its notification read; Escape closes it and gives focus back.
+    const bell = page.getByRole('button', { name: /^Notifications/ });
+    await bell.click();
+    await page.getByRole('region', { name: 'Notifications' }).getByText('Your model support-bot-v1 is ready').waitFor();
+    await count.waitFor({ state: 'detached' });
+    await page.keyboard.press('Escape');
+    await page.getByRole('region', { name: 'Notifications' }).waitFor({ state: 'detached' });
+    expect(await page.evaluate(() => document.activeElement?.getAttribute('aria-controls'))).toBe('bell-panel');
+    expect((await api.notifications.list.query({})).unreadCount).toBe(0);
+
+    await card.getByRole('link').click();
+    await page.waitForURL(`**/models/${firstModelId}`);
+    await page.getByRole('heading', { level: 1, name: 'support-bot-v1' }).waitFor();
+    await page.locator('.uplot canvas').first().waitFor();
+    expect(await page.getByTestId('file-row').count()).toBe(model.files.length);
+
+    // One file through the page's own button: the browser's download, hashed.
+    const target = run.files.find((f) => f.path.endsWith('adapter_model.safetensors')) ?? run.files[0]!;
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: `Download ${target.path}` }).click()]);
+    const bytes = fs.readFileSync((await download.path())!);
+    expect(createHash('sha256').update(bytes).digest('hex')).toBe(target.sha256);
+    await page.getByRole('status').filter({ hasText: 'started' }).waitFor();
+
+    // "Download all": one link per file plus the zip.
+    await page.getByRole('button', { name: 'Download all' }).click();
+    const all = page.getByTestId('download-all');
+    await all.waitFor();
+    expect(await all.locator('li a').count()).toBe(model.files.length);
+    const zipHref = await all.getByRole('link', { name: /zip of all files/ }).getAttribute('href');
+    const zip = await page.request.get(zipHref!);
+    expect(zip.status()).toBe(200);
+    expect((await zip.body()).subarray(0, 2).toString()).toBe('PK');
+
+    await shot(page, 'model-detail', 1280, true);
+    await shot(page, 'model-detail', 390);
+    await page.setViewportSize({ width: 1280, height: 900 });
+  }, 60_000);
+
+  test('sorts by quality and pages through 30 models with no repeats', async () => {
+    // 29 more runs in parallel batches; every fourth one overfits, so scores and badges differ.
+    for (let i = 0; i < 29; i += 10) {
+      await Promise.all(
+        Array.from({ length: Math.min(10, 29 - i) }, async (_, j) => {
+          const n = i + j;
+          const run = await runTrainingJob(svc, api, { name: `sweep-${String(n + 1).padStart(2, '0')}`, steps: 120, overfit: n % 4 === 1, seed: n + 2 });
+          const done = await waitForIngest(api, run.jobId, 60_000);
+          expect(done.ingestStatus).toBe('ready');
+        }),
+      );
+    }
+    const expected = (await api.models.list.query({ sort: 'quality', limit: 100 })).models;
+    expect(expected).toHaveLength(30);
+
+    await page.goto('/models');
+    await page.getByTestId('model-total').getByText('30 models').waitFor();
+    await shot(page, 'models', 1280, true);
+    await shot(page, 'models', 390);
+    await page.setViewportSize({ width: 1280, height: 900 });
+
+    await page.getByLabel('Sort by').selectOption('quality');
+    await page.waitForURL((u) => u.searchParams.get('sort') === 'quality');
+    const seen: string[] = [];
+    for (const [p, from, to] of [[1, 0, 12], [2, 12, 24], [3, 24, 30]] as const) {
+      if (p > 1) {
+        await page.getByRole('button', { name: 'Next' }).click();
+        await page.waitForURL((u) => u.searchParams.get('page') === String(p));
+      }
+      await page.getByTestId('page-indicator').getByText(`Page ${p} of 3`).waitFor();
+      await page.waitForFunction(() => document.querySelector('[data-testid="model-grid"]')?.getAttribute('aria-busy') === 'false');
+      const ids = await cardIds(page);
+      expect(ids).toEqual(expected.slice(from, to).map((m) => m.id));
+      seen.push(...ids);
+    }
+    expect(new Set(seen).size).toBe(30);
+    const scores = expected.map((m) => m.qualityScore ?? 0);
+    expect(scores).toEqual([...scores].sort((a, b) => b - a));
+
+    // The view is in the URL: a reload keeps sort and page.
+    await page.reload();
+    await page.getByTestId('page-indicator').getByText('Page 3 of 3').waitFor();
+    expect(await page.getByLabel('Sort by').inputValue()).toBe('quality');
+  }, 120_000);
+
+  test("another user cannot open the first user's model by its URL", async () => {
+    const other = await signUp(svc.url, `other-${Math.random().toString(36).slice(2, 10)}@example.com`);
+    const ctx2 = await browser.newContext({ viewport: { width: 1280, height: 900 }, baseURL: svc.url });
+    try {
+      await ctx2.addCookies(
+        other.cookie.split('; ').map((kv) => {
+          const at = kv.indexOf('=');
+          return { name: kv.slice(0, at), value: kv.slice(at + 1), url: svc.url };
+        }),
+      );
+      const p2 = await ctx2.newPage();
+      await p2.goto(`/models/${firstModelId}`);
+      await p2.getByRole('heading', { name: 'Model not found' }).waitFor();
+      expect(await p2.getByText('support-bot-v1').count()).toBe(0);
+    } finally {
+      await ctx2.close();
+    }
+  }, 30_000);
+});

@@ -1,0 +1,57 @@
+import { createHash } from 'node:crypto';
+import { readdirSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import postgres from 'postgres';
+import type { Job } from 'pg-boss';
+import type { TestService } from './service';
+
+/** Every file (temp files included) under the fs storage folder of `svc`, below `prefix` when given. */
+export function storedFiles(svc: TestService, prefix = ''): string[] {
+  const root = join(svc.dataDir, 'storage');
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw e;
+    }
+    for (const e of entries) {
+      const abs = join(dir, e.name);
+      if (e.isDirectory()) walk(abs);
+      else out.push(relative(root, abs));
+    }
+  };
+  walk(join(root, prefix));
+  return out.sort();
+}
+
+/** A direct SQL connection to the service's database (as its owner, so RLS does not apply). */
+export function sqlFor(svc: TestService) {
+  return postgres(svc.databaseUrl, { max: 2, onnotice: () => {} });
+}
+
+/** What a pg-boss job looks like to a handler called directly (no heartbeat, never aborted). */
+export function fakeJob<T extends object>(data: T, retryCount = 0): Job<T> & { retryCount: number; retryLimit: number } {
+  return {
+    id: crypto.randomUUID(),
+    name: 'ingest-artifact',
+    data,
+    signal: new AbortController().signal,
+    retryCount,
+    retryLimit: 4,
+  } as unknown as Job<T> & { retryCount: number; retryLimit: number };
+}
+
+/** SHA-256 of a response body, streamed. */
+export async function sha256Of(res: Response): Promise<string> {
+  const hasher = createHash('sha256');
+  const reader = res.body!.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    hasher.update(value);
+  }
+  return hasher.digest('hex');
+}

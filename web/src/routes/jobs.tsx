@@ -1,0 +1,113 @@
+import { A, useSearchParams } from '@solidjs/router';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/solid-query';
+import { For, Match, Show, Switch } from 'solid-js';
+import { StatusBadge } from '../components/badges';
+import { EmptyState, ErrorState } from '../components/states';
+import { formatCost, formatDateTime } from '../lib/format';
+import { api, errorMessage } from '../lib/trpc';
+
+const INGEST_LABEL: Record<string, string> = { none: 'Not started', pending: 'Queued', ingesting: 'Copying files', ready: 'Delivered', failed: 'Failed' };
+
+/** Training jobs and the delivery of their files; a failed delivery can be retried here. */
+export default function Jobs() {
+  const qc = useQueryClient();
+  const [params] = useSearchParams<{ job?: string }>();
+  const jobs = useQuery(() => ({
+    queryKey: ['jobs'],
+    queryFn: () => api.jobs.list.query(),
+    // While something is on its way, keep the table current.
+    refetchInterval: (q) => (q.state.data?.some((j) => j.status === 'running' || j.ingestStatus === 'pending' || j.ingestStatus === 'ingesting') ? 3000 : false),
+  }));
+  const retry = useMutation(() => ({
+    mutationFn: (jobId: string) => api.jobs.retryIngest.mutate({ jobId }),
+    onSettled: () => qc.invalidateQueries({ queryKey: ['jobs'] }),
+  }));
+
+  return (
+    <section aria-labelledby="jobs-title">
+      <div class="page-head">
+        <div>
+          <h1 id="jobs-title">Training jobs</h1>
+          <p class="muted">Runs reported by your GPU workers, and the delivery of their files into your catalogue.</p>
+        </div>
+      </div>
+      <Show when={retry.isError}>
+        <p class="notice notice-error" role="alert">
+          Retry failed: {errorMessage(retry.error)}
+        </p>
+      </Show>
+      <Switch>
+        <Match when={jobs.isError}>
+          <ErrorState error={jobs.error} onRetry={() => void jobs.refetch()} title="Could not load your jobs" />
+        </Match>
+        <Match when={jobs.isPending}>
+          <div class="panel skeleton-block tall" aria-busy="true" aria-label="Loading jobs" />
+        </Match>
+        <Match when={jobs.data?.length === 0}>
+          <EmptyState title="No training jobs yet">
+            <p class="muted">
+              Create a job with <code>jobs.create</code> using an <A href="/tokens">API token</A>; your GPU worker reports metrics and completes it.
+            </p>
+          </EmptyState>
+        </Match>
+        <Match when={jobs.data}>
+          {(rows) => (
+            <div class="panel table-wrap flush">
+              <table class="table">
+                <thead>
+                  <tr>
+                    <th scope="col">Job</th>
+                    <th scope="col">Status</th>
+                    <th scope="col">Delivery</th>
+                    <th scope="col">Created</th>
+                    <th scope="col" class="num">
+                      Cost
+                    </th>
+                    <th scope="col">Model</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  <For each={rows()}>
+                    {(j) => (
+                      <tr data-testid="job-row" data-job-id={j.id} classList={{ highlight: params.job === j.id }}>
+                        <th scope="row">{j.name}</th>
+                        <td>
+                          <StatusBadge status={j.status} />
+                          <Show when={j.status === 'failed' && j.error}>
+                            <p class="cell-error">{j.error}</p>
+                          </Show>
+                        </td>
+                        <td>
+                          <StatusBadge status={j.ingestStatus} label={INGEST_LABEL[j.ingestStatus]} />
+                          <Show when={j.ingestStatus === 'failed'}>
+                            <p class="cell-error">{j.ingestError ?? 'The files could not be copied.'}</p>
+                            <button
+                              type="button"
+                              class="btn btn-small btn-secondary"
+                              disabled={retry.isPending && retry.variables === j.id}
+                              onClick={() => retry.mutate(j.id)}
+                              aria-label={`Retry delivery of ${j.name}`}
+                            >
+                              Retry
+                            </button>
+                          </Show>
+                        </td>
+                        <td>{formatDateTime(j.createdAt)}</td>
+                        <td class="num">{j.costUsd === null ? '—' : formatCost(Number(j.costUsd))}</td>
+                        <td>
+                          <Show when={j.artifactId} fallback={<span class="muted">—</span>}>
+                            {(id) => <A href={`/models/${id()}`}>Open model</A>}
+                          </Show>
+                        </td>
+                      </tr>
+                    )}
+                  </For>
+                </tbody>
+              </table>
+            </div>
+          )}
+        </Match>
+      </Switch>
+    </section>
+  );
+}

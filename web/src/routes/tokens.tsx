@@ -1,0 +1,142 @@
+import { useMutation, useQuery, useQueryClient } from '@tanstack/solid-query';
+import { createSignal, For, Match, Show, Switch } from 'solid-js';
+import { CopyButton } from '../components/copy-button';
+import { ErrorState } from '../components/states';
+import { formatDateTime } from '../lib/format';
+import { api, errorMessage } from '../lib/trpc';
+
+/** Personal API tokens: the secret is shown once, right after it is made. */
+export default function Tokens() {
+  const qc = useQueryClient();
+  const [created, setCreated] = createSignal<{ name: string; token: string } | null>(null);
+  const tokens = useQuery(() => ({ queryKey: ['tokens'], queryFn: () => api.tokens.list.query() }));
+  const create = useMutation(() => ({
+    mutationFn: (name: string) => api.tokens.create.mutate({ name }),
+    onSettled: () => qc.invalidateQueries({ queryKey: ['tokens'] }),
+  }));
+  const revoke = useMutation(() => ({
+    mutationFn: (id: string) => api.tokens.revoke.mutate({ id }),
+    onSettled: () => qc.invalidateQueries({ queryKey: ['tokens'] }),
+  }));
+
+  const onCreate = async (e: SubmitEvent) => {
+    e.preventDefault();
+    const form = e.currentTarget as HTMLFormElement;
+    const name = String(new FormData(form).get('name') ?? '').trim();
+    if (!name) return;
+    const res = await create.mutateAsync(name).catch(() => null);
+    if (res) {
+      setCreated({ name, token: res.token });
+      form.reset();
+    }
+  };
+
+  return (
+    <section aria-labelledby="tokens-title">
+      <div class="page-head">
+        <div>
+          <h1 id="tokens-title">API tokens</h1>
+          <p class="muted">
+            For scripts and the typed client: send <code>Authorization: Bearer &lt;token&gt;</code>.
+          </p>
+        </div>
+      </div>
+
+      <form class="panel token-form" onSubmit={onCreate} aria-labelledby="new-token">
+        <h2 id="new-token">New token</h2>
+        <div class="row">
+          <div class="field field-grow">
+            <label for="t-name">Name</label>
+            <input id="t-name" name="name" required maxLength={100} placeholder="e.g. laptop, CI" aria-invalid={create.isError ? 'true' : undefined} />
+          </div>
+          <button type="submit" class="btn btn-primary" disabled={create.isPending}>
+            {create.isPending ? 'Creating…' : 'Create token'}
+          </button>
+        </div>
+        <Show when={create.isError}>
+          <p class="form-error" role="alert">
+            {errorMessage(create.error)}
+          </p>
+        </Show>
+      </form>
+
+      <Show when={created()}>
+        {(c) => (
+          <div class="notice notice-success token-once" role="status">
+            <p>
+              <strong>Token “{c().name}” created.</strong> Copy it now: it will not be shown again.
+            </p>
+            <div class="token-value">
+              <code data-testid="new-token">{c().token}</code>
+              <CopyButton text={c().token} label="token" />
+            </div>
+          </div>
+        )}
+      </Show>
+
+      <Switch>
+        <Match when={tokens.isError}>
+          <ErrorState error={tokens.error} onRetry={() => void tokens.refetch()} title="Could not load your tokens" />
+        </Match>
+        <Match when={tokens.isPending}>
+          <div class="panel skeleton-block" aria-busy="true" aria-label="Loading tokens" />
+        </Match>
+        <Match when={tokens.data?.length === 0}>
+          <p class="muted">No tokens yet.</p>
+        </Match>
+        <Match when={tokens.data}>
+          {(rows) => (
+            <div class="panel table-wrap flush">
+              <table class="table">
+                <thead>
+                  <tr>
+                    <th scope="col">Name</th>
+                    <th scope="col">Prefix</th>
+                    <th scope="col">Created</th>
+                    <th scope="col">Last used</th>
+                    <th scope="col">Status</th>
+                    <th scope="col">
+                      <span class="sr-only">Actions</span>
+                    </th>
+                  </tr>
+                </thead>
+                <tbody>
+                  <For each={rows()}>
+                    {(t) => (
+                      <tr data-testid="token-row">
+                        <th scope="row">{t.name}</th>
+                        <td>
+                          <code>{t.prefix}…</code>
+                        </td>
+                        <td>{formatDateTime(t.createdAt)}</td>
+                        <td>{t.lastUsedAt ? formatDateTime(t.lastUsedAt) : <span class="muted">Never</span>}</td>
+                        <td>
+                          <Show when={t.revokedAt} fallback={<span class="badge badge-tone-good">Active</span>}>
+                            <span class="badge badge-tone-neutral">Revoked {formatDateTime(t.revokedAt)}</span>
+                          </Show>
+                        </td>
+                        <td class="actions">
+                          <Show when={!t.revokedAt}>
+                            <button
+                              type="button"
+                              class="btn btn-small btn-danger"
+                              disabled={revoke.isPending && revoke.variables === t.id}
+                              onClick={() => revoke.mutate(t.id)}
+                              aria-label={`Revoke ${t.name}`}
+                            >
+                              Revoke
+                            </button>
+                          </Show>
+                        </td>
+                      </tr>
+                    )}
+                  </For>
+                </tbody>
+              </table>
+            </div>
+          )}
+        </Match>
+      </Switch>
+    </section>
+  );
+}

@@ -40,7 +40,8 @@ export function bundleRoute(deps: Deps): Hono {
         artifactId,
         fileIds: files.map((f) => f.id),
         kind: 'bundle',
-        ip: c.req.header('x-forwarded-for')?.split(',')[0]?.trim() ?? null,
+        // The peer address, as models.download records it: X-Forwarded-For is whatever the client wrote.
+        ip: (c.env as { requestIP?: (req: Request) => { address: string } | null } | undefined)?.requestIP?.(c.req.raw)?.address ?? null,
         userAgent: c.req.header('user-agent')?.slice(0, 500) ?? null,
       });
     }

@@ -8,8 +8,11 @@ export const summaryColumns = {
   id: modelArtifacts.id,
   name: modelArtifacts.name,
   createdAt: modelArtifacts.createdAt,
-  /** Full microsecond precision for keyset cursors (a JS Date keeps only milliseconds). */
-  createdAtKey: sql<string>`${modelArtifacts.createdAt}::text`.as('created_at_key'),
+  /**
+   * Full microsecond precision for keyset cursors (a JS Date keeps only milliseconds), as ISO 8601 in UTC:
+   * `::text` would follow the session's TimeZone and DateStyle (`… 00:00:00.123456+00`), which JS cannot parse.
+   */
+  createdAtKey: sql<string>`to_char(${modelArtifacts.createdAt} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as('created_at_key'),
   qualityScore: modelArtifacts.qualityScore,
   convergenceQuality: modelArtifacts.convergence,
   totalCost: modelArtifacts.totalCost,
@@ -41,8 +44,9 @@ function filters(userId: string, input: ListModelsInput): SQL {
     f.minScore !== undefined ? gte(modelArtifacts.qualityScore, f.minScore) : undefined,
     f.convergence ? eq(modelArtifacts.convergence, f.convergence) : undefined,
     f.datasetId ? eq(modelArtifacts.datasetId, f.datasetId) : undefined,
-    f.createdAfter ? gte(modelArtifacts.createdAt, new Date(f.createdAfter)) : undefined,
-    f.createdBefore ? lte(modelArtifacts.createdAt, new Date(f.createdBefore)) : undefined,
+    // Compared in Postgres (microseconds); a JS Date would cut the bound to milliseconds.
+    f.createdAfter ? gte(modelArtifacts.createdAt, sql`${f.createdAfter}::timestamptz`) : undefined,
+    f.createdBefore ? lte(modelArtifacts.createdAt, sql`${f.createdBefore}::timestamptz`) : undefined,
     f.search ? ilike(modelArtifacts.name, `%${escapeLike(f.search)}%`) : undefined,
   ];
   return and(...conds)!;

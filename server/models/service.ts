@@ -28,17 +28,30 @@ function encodeCursor(c: q.Cursor): string {
   return Buffer.from(JSON.stringify([c.sort, c.score, c.createdAt, c.id])).toString('base64url');
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const CURSOR_TIMESTAMP = /^[1-9]\d{3}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
+
+/** `2025-01-01T00:00:00.123456Z` (as queries.ts writes it) naming a real calendar instant. */
+function isCursorTimestamp(v: string): boolean {
+  if (!CURSOR_TIMESTAMP.test(v)) return false;
+  const ms = Date.parse(`${v.slice(0, 23)}Z`);
+  return Number.isFinite(ms) && new Date(ms).toISOString().slice(0, 19) === v.slice(0, 19);
+}
+
 function decodeCursor(raw: string, sort: 'recent' | 'quality'): q.Cursor {
   try {
     const [s, score, createdAt, id] = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as unknown[];
+    // Everything reaching SQL is checked here, so a forged cursor is BAD_REQUEST, never a failed cast.
     const ok =
       s === sort &&
       typeof score === 'number' &&
       Number.isInteger(score) &&
+      score >= 0 &&
+      score <= 5 &&
       typeof createdAt === 'string' &&
-      !Number.isNaN(Date.parse(createdAt.replace(' ', 'T'))) &&
+      isCursorTimestamp(createdAt) &&
       typeof id === 'string' &&
-      /^[0-9a-f-]{36}$/i.test(id);
+      UUID.test(id);
     if (ok) return { sort, score, createdAt, id };
   } catch {
     // fall through
@@ -105,6 +118,9 @@ export async function downloadModel(
   meta: { ip: string | null; userAgent: string | null },
 ) {
   const ttl = Math.min(deps.env.signedUrlTtlSeconds, 604_800);
+  // Whole seconds, taken before signing: every link (fs exp, S3 X-Amz-Date + Expires, bundle exp) is
+  // signed at or after this instant, so none expires before the expiresAt we report.
+  const expiresAt = new Date((Math.floor(Date.now() / 1000) + ttl) * 1000);
   return deps.database.asUser(userId, async (tx) => {
     const model = await q.getModel(tx, userId, input.modelId);
     if (!model) throw ERRORS.notFound('Model');
@@ -128,7 +144,6 @@ export async function downloadModel(
         }),
       })),
     );
-    const expiresAt = new Date(Date.now() + ttl * 1000);
     const bundle = chosen.length === all.length ? bundleUrl(deps.env.publicUrl, deps.secret, input.modelId, userId, ttl) : null;
     await tx.insert(downloadEvents).values({
       userId,

@@ -31,11 +31,12 @@ async function cookieHeader(context: BrowserContext): Promise<string> {
   return (await context.cookies()).map((c) => `${c.name}=${c.value}`).join('; ');
 }
 
-async function shot(p: Page, name: string, width: number, docs = false) {
+async function shot(p: Page, name: string, width: number, docs = false, fullPage = false) {
   await p.setViewportSize({ width, height: 900 });
+  await p.evaluate(() => window.scrollTo(0, 0));
   await p.waitForTimeout(150); // let the chart's ResizeObserver settle
   const file = path.join(SHOTS, `${name}-${width}.png`);
-  await p.screenshot({ path: file });
+  await p.screenshot({ path: file, fullPage });
   if (docs) fs.copyFileSync(file, path.join(DOCS, `${name}-${width}.png`));
 }
 
@@ -149,6 +150,7 @@ describe.skipIf(SKIP)('dashboard (browser)', () => {
 
     await shot(page, 'model-detail', 1280, true);
     await shot(page, 'model-detail', 390);
+    await shot(page, 'model-detail-full', 1280, false, true);
     await page.setViewportSize({ width: 1280, height: 900 });
   }, 60_000);
 
@@ -195,7 +197,32 @@ describe.skipIf(SKIP)('dashboard (browser)', () => {
     await page.reload();
     await page.getByTestId('page-indicator').getByText('Page 3 of 3').waitFor();
     expect(await page.getByLabel('Sort by').inputValue()).toBe('quality');
+
+    await page.getByRole('link', { name: 'Jobs', exact: true }).click();
+    await page.getByTestId('job-row').first().waitFor();
+    expect(await page.getByTestId('job-row').count()).toBe(30);
+    expect(await page.getByRole('link', { name: 'Open model' }).count()).toBe(30);
+    await shot(page, 'jobs', 1280);
+    await page.getByRole('link', { name: 'API tokens' }).click();
+    await page.getByRole('heading', { name: 'API tokens', level: 1 }).waitFor();
+    await page.getByTestId('token-row').first().waitFor();
+    await shot(page, 'tokens', 1280);
   }, 120_000);
+
+  test('an API token is shown once on creation and can be revoked', async () => {
+    await page.goto('/tokens');
+    await page.getByLabel('Name').fill('ci-runner');
+    await page.getByRole('button', { name: 'Create token' }).click();
+    const secret = await page.getByTestId('new-token').textContent();
+    expect(secret).toBeTruthy();
+    const row = page.getByTestId('token-row').filter({ hasText: 'ci-runner' });
+    await row.waitFor();
+    expect(await row.textContent()).not.toContain(secret!);
+    await row.getByRole('button', { name: 'Revoke ci-runner' }).click();
+    await row.getByText(/^Revoked/).waitFor();
+    const res = await fetch(`${svc.url}/trpc/tokens.list`, { headers: { authorization: `Bearer ${secret}` } });
+    expect(res.status).toBe(401);
+  }, 20_000);
 
   test("another user cannot open the first user's model by its URL", async () => {
     const other = await signUp(svc.url, `other-${Math.random().toString(36).slice(2, 10)}@example.com`);

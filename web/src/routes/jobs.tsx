@@ -96,7 +96,11 @@ export default function Jobs() {
                         <td class="num">{j.costUsd === null ? '—' : formatCost(Number(j.costUsd))}</td>
                         <td>
                           <Show when={j.artifactId} fallback={<span class="muted">—</span>}>
-                            {(id) => <A href={`/models/${id()}`}>Open model</A>}
+                            {(id) => (
+                              <A href={`/models/${id()}`} aria-label={`Open model ${j.name}`}>
+                                Open model
+                              </A>
+                            )}
                           </Show>
                         </td>
                       </tr>

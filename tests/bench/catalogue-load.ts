@@ -1,0 +1,91 @@
+/**
+ * Load generator for catalogue.ts, run as its own process so the clients do not share the server's
+ * event loop. One JSON argument (a Scenario); prints one JSON line with latency percentiles or bytes.
+ */
+import postgres from 'postgres';
+
+export type Scenario =
+  | { mode: 'http'; url: string; method: 'GET' | 'POST'; headers: Record<string, string>; body?: string; n: number; concurrency: number; warmup: number }
+  | {
+      mode: 'sql';
+      dbUrl: string;
+      statements: { query: string; params: unknown[] }[];
+      rlsUserId: string | null;
+      n: number;
+      concurrency: number;
+      warmup: number;
+    }
+  | { mode: 'download'; url: string; path: string; rounds: number };
+
+function pct(xs: number[], p: number) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+}
+
+async function drive(n: number, concurrency: number, warmup: number, once: () => Promise<void>) {
+  for (let i = 0; i < warmup; i += concurrency) await Promise.all(Array.from({ length: Math.min(concurrency, warmup - i) }, once));
+  const lat: number[] = [];
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < n) {
+        next++;
+        const t = performance.now();
+        await once();
+        lat.push(performance.now() - t);
+      }
+    }),
+  );
+  const wall = performance.now() - t0;
+  return { n: lat.length, p50: pct(lat, 50), p99: pct(lat, 99), max: Math.max(...lat), rps: (lat.length / wall) * 1000 };
+}
+
+const s = JSON.parse(process.argv[2]!) as Scenario;
+if (s.mode === 'http') {
+  const once = async () => {
+    const res = await fetch(s.url, { method: s.method, headers: s.headers, body: s.body });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`HTTP ${res.status}: ${text.slice(0, 300)}`);
+  };
+  console.log(JSON.stringify(await drive(s.n, s.concurrency, s.warmup, once)));
+} else if (s.mode === 'sql') {
+  const sql = postgres(s.dbUrl, { max: s.concurrency, onnotice: () => {} });
+  const uid = s.rlsUserId;
+  const once =
+    uid === null
+      ? async () => {
+          await Promise.all(s.statements.map((st) => sql.unsafe(st.query, st.params as never[], { prepare: true })));
+        }
+      : async () => {
+          await sql.begin(async (tx) => {
+            await tx`select set_config('app.user_id', ${uid}, true)`;
+            await tx`set local role app_user`;
+            await Promise.all(s.statements.map((st) => tx.unsafe(st.query, st.params as never[], { prepare: true })));
+          });
+        };
+  console.log(JSON.stringify(await drive(s.n, s.concurrency, s.warmup, once)));
+  await sql.end();
+} else {
+  const count = async (stream: ReadableStream<Uint8Array>) => {
+    let n = 0;
+    for await (const c of stream) n += c.byteLength;
+    return n;
+  };
+  const http: number[] = [];
+  const direct: number[] = [];
+  let bytes = 0;
+  for (let r = 0; r < s.rounds; r++) {
+    let t = performance.now();
+    const res = await fetch(s.url);
+    if (!res.ok) throw new Error(`download HTTP ${res.status}`);
+    bytes = await count(res.body!);
+    http.push(performance.now() - t);
+    t = performance.now();
+    const b2 = await count(Bun.file(s.path).stream());
+    direct.push(performance.now() - t);
+    if (b2 !== bytes) throw new Error(`download got ${bytes} bytes, file has ${b2}`);
+  }
+  console.log(JSON.stringify({ bytes, httpMs: Math.min(...http), directMs: Math.min(...direct) }));
+}
+process.exit(0);

@@ -1,0 +1,244 @@
+/**
+ * Catalogue at scale: 1,000,000 models in all, 100,000 of them one user's (interleaved in the heap,
+ * as real arrivals are), inserted with generate_series (users, datasets, training_jobs, model_artifacts)
+ * then VACUUM ANALYZE (the state autovacuum reaches within a minute of such a load). Then, against a
+ * real Bun.serve of the app (startTestService) with the user's Bearer token, from a separate client
+ * process with 32 concurrent clients:
+ *   - models.list first page, and page 500 by keyset cursor (walked once), p50/p99 (goal p99 ≤ 25 ms)
+ *   - the same two queries as bare SQL (exactly what drizzle generates for listModels, captured from
+ *     its logger), under the same RLS setup (transaction + set_config + set local role) and without
+ *     RLS; ratio HTTP p99 / SQL p99 (goal ≤ 3)
+ *   - models.download of a 20-file model, p99 (goal ≤ 15 ms)
+ *   - fs download of a 2 GB file through a signed URL vs Bun.file().stream() (goal ≥ 0.8)
+ * and EXPLAIN (ANALYZE, BUFFERS) of the first-page, cursor and count queries.
+ * Standalone: `bun tests/bench/catalogue.ts`.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { sql as dsql } from 'drizzle-orm';
+import { drizzle } from 'drizzle-orm/postgres-js';
+import postgres from 'postgres';
+import * as schema from '../../db/schema';
+import type { Tx } from '../../db/client';
+import * as q from '../../server/models/queries';
+import { listModelsInput } from '../../server/models/schemas';
+import { writeRandomFile } from '../fixtures/lora';
+import { newUser, startTestService } from '../helpers/service';
+import type { Scenario } from './catalogue-load';
+import { emit, info, mbPerSecond } from './lib';
+
+const BENCH = 'catalogue';
+const TOTAL = 1_000_000;
+const OTHER_USERS = 999;
+const CONCURRENCY = 32;
+const DEEP_PAGE = 500;
+
+async function load(s: Scenario): Promise<any> {
+  const proc = Bun.spawn(['bun', path.join(import.meta.dir, 'catalogue-load.ts'), JSON.stringify(s)], { stdout: 'pipe', stderr: 'inherit' });
+  const out = await new Response(proc.stdout).text();
+  const code = await proc.exited;
+  if (code !== 0) throw new Error(`load generator exited ${code}`);
+  return JSON.parse(out.trim().split('\n').pop()!);
+}
+
+async function seed(pg: postgres.Sql, mainUser: string) {
+  await pg`set synchronous_commit = off`;
+  await pg`set maintenance_work_mem = '256MB'`;
+  await pg`insert into users (id, name, email) select 'bench-u-' || g, 'Bench user ' || g, 'bench-u-' || g || '@example.com' from generate_series(1, ${OTHER_USERS}) g`;
+  await pg`insert into datasets (id, user_id, name, format, row_count) select md5('ds-main-' || g)::uuid, ${mainUser}, 'dataset-' || g, 'jsonl', 1000 * (g + 1) from generate_series(0, 9) g`;
+  await pg`insert into datasets (id, user_id, name, format, row_count) select md5('ds-' || g)::uuid, 'bench-u-' || g, 'dataset', 'jsonl', 1000 from generate_series(1, ${OTHER_USERS}) g`;
+  const rows = pg`
+    select g,
+      case when g % 10 = 0 then ${mainUser} else 'bench-u-' || ((g % ${OTHER_USERS}) + 1) end as u,
+      case when g % 10 = 0 then md5('ds-main-' || ((g / 10) % 10))::uuid else md5('ds-' || ((g % ${OTHER_USERS}) + 1))::uuid end as d,
+      now() - ((${TOTAL} - g) * interval '30 seconds') - (g % 997) * interval '1 millisecond' as c,
+      case when g % 13 = 0 then null else 1 + ((g * 7) % 5) end as qs
+    from generate_series(1, ${TOTAL}) g`;
+  let t = performance.now();
+  await pg`
+    insert into training_jobs (id, user_id, dataset_id, name, status, config, gpu, output_uri, worker_token_hash, started_at, completed_at,
+      epochs_completed, total_steps, duration_seconds, cost_usd, artifact_id, ingest_status, ingest_attempts, created_at, updated_at)
+    select md5('job-' || g)::uuid, u, d, 'run-' || g, 'completed',
+      '{"baseModel":"Qwen/Qwen2.5-0.5B","loraRank":8,"loraAlpha":16,"learningRate":0.0002,"epochs":3,"batchSize":8}'::jsonb,
+      '{"type":"A100-80GB","count":1}'::jsonb, 'file:///bench/out/' || g, md5('wt-' || g), c - interval '2 hours', c - interval '1 minute',
+      3, 1000, 5400, 3.42, md5('art-' || g)::uuid, 'ready', 1, c - interval '3 hours', c
+    from (${rows}) s`;
+  info(BENCH, `training_jobs: ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  t = performance.now();
+  await pg`
+    insert into model_artifacts (id, user_id, job_id, dataset_id, name, quality_score, convergence, loss_reduction_pct, initial_loss,
+      final_training_loss, final_validation_loss, overfit_gap, perplexity, epochs_completed, total_steps, duration_seconds, total_cost,
+      hyperparameters, gpu, adapter, best_checkpoint, loss_curve, storage_prefix, total_bytes, file_count, created_at)
+    select md5('art-' || g)::uuid, u, md5('job-' || g)::uuid, d, 'run-' || g, qs::smallint,
+      case qs when 5 then 'excellent' when 4 then 'good' when 3 then 'fair' when null then null else 'poor' end,
+      case when qs is null then null else 10.0 * qs + 5 end, 2.5, 2.5 * (1 - (10.0 * coalesce(qs, 0) + 5) / 100), 0.9, 0.1, 2.46,
+      3, 1000, 5400, 3.42,
+      '{"baseModel":"Qwen/Qwen2.5-0.5B","loraRank":8,"loraAlpha":16,"learningRate":0.0002,"epochs":3,"batchSize":8}'::jsonb,
+      '{"type":"A100-80GB","count":1}'::jsonb,
+      '{"baseModel":"Qwen/Qwen2.5-0.5B","rank":8,"alpha":16,"targetModules":["q_proj","v_proj"],"dtype":"F32","parameterCount":1081344}'::jsonb,
+      null, '[{"step":1,"trainingLoss":2.5,"validationLoss":null},{"step":500,"trainingLoss":1.1,"validationLoss":1.2},{"step":1000,"trainingLoss":0.8,"validationLoss":0.9}]'::jsonb,
+      u || '/' || md5('art-' || g)::uuid || '/', 20000000 + g, 8, c
+    from (${rows}) s`;
+  info(BENCH, `model_artifacts: ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  t = performance.now();
+  await pg`vacuum (analyze) users, datasets, training_jobs, model_artifacts`;
+  info(BENCH, `vacuum analyze: ${((performance.now() - t) / 1000).toFixed(1)} s`);
+}
+
+export async function main() {
+  const svc = await startTestService({ label: 'bench_catalogue', env: { LOG_LEVEL: 'silent' } });
+  const pg = postgres(svc.databaseUrl, { max: 1, onnotice: () => {} });
+  try {
+    const { userId, token } = await newUser(svc, 'bench-catalogue');
+    const t0 = performance.now();
+    await seed(pg, userId);
+    emit(BENCH, 'seed 1M models (100k for one user) + VACUUM ANALYZE', (performance.now() - t0) / 1000, 's');
+    await pg`reset synchronous_commit`;
+
+    // A 20-file model of the user (the newest one), for models.download.
+    const [model] = await pg`select id, storage_prefix from model_artifacts where user_id = ${userId} order by created_at desc limit 1`;
+    await pg`
+      insert into artifact_files (artifact_id, user_id, path, storage_key, size_bytes, sha256, kind, content_type)
+      select ${model!.id}::uuid, ${userId}, case when k = 0 then 'adapter_model.safetensors' else 'checkpoint-' || (k * 100) || '/adapter_model.safetensors' end,
+        ${model!.storage_prefix} || k, 20000000, md5('f' || k) || md5('g' || k), case when k = 0 then 'adapter_weights' else 'checkpoint' end, 'application/octet-stream'
+      from generate_series(0, 19) k`;
+
+    const auth = { authorization: `Bearer ${token}` };
+    const listUrl = (input: object) => `${svc.url}/trpc/models.list?input=${encodeURIComponent(JSON.stringify(input))}`;
+    const firstInput = { page: 1, limit: 12, sort: 'recent' as const };
+
+    // Walk the cursor to page 500 once.
+    let cursor: string | null = null;
+    const tw = performance.now();
+    let total = 0;
+    for (let page = 1; page < DEEP_PAGE; page++) {
+      const res = await fetch(listUrl({ ...firstInput, page, ...(cursor ? { cursor } : {}) }), { headers: auth });
+      const body = (await res.json()) as { result: { data: { nextCursor: string | null; pagination: { total: number } } } };
+      cursor = body.result.data.nextCursor;
+      total = body.result.data.pagination.total;
+      if (!cursor) throw new Error(`no cursor after page ${page}`);
+    }
+    info(BENCH, `walked ${DEEP_PAGE - 1} pages by cursor in ${((performance.now() - tw) / 1000).toFixed(1)} s; total ${total}`);
+    emit(BENCH, 'cursor walk to page 500 (499 sequential requests)', (performance.now() - tw) / 1000, 's');
+    const deepInput = { ...firstInput, page: DEEP_PAGE, cursor: cursor! };
+
+    // The SQL drizzle generates for listModels (rows + count), captured from its logger.
+    const captured: { query: string; params: unknown[] }[] = [];
+    const cdb = drizzle(pg, { schema, casing: 'snake_case', logger: { logQuery: (query, params) => captured.push({ query, params }) } });
+    const capture = async (input: object) => {
+      const parsed = listModelsInput.parse(input);
+      const c = parsed.cursor ? (([sort, score, createdAt, id]) => ({ sort, score, createdAt, id }))(JSON.parse(Buffer.from(parsed.cursor, 'base64url').toString('utf8'))) : null;
+      captured.length = 0;
+      await cdb.transaction(async (tx) => {
+        await tx.execute(dsql`select set_config('app.user_id', ${userId}, true)`);
+        await tx.execute(dsql`set local role app_user`);
+        await q.listModels(tx as unknown as Tx, userId, parsed, c);
+      });
+      const stmts = captured.filter((s) => /^select/i.test(s.query) && !s.query.includes('set_config'));
+      return stmts.map((s) => ({ query: s.query, params: s.params.map((p) => (p instanceof Date ? p.toISOString() : p)) }));
+    };
+    const firstSql = await capture(firstInput);
+    const deepSql = await capture(deepInput);
+    info(BENCH, `rows query: ${firstSql[0]!.query}`);
+    info(BENCH, `count query: ${firstSql[1]!.query}`);
+
+    const http = (input: object, n: number, concurrency = CONCURRENCY) =>
+      load({ mode: 'http', url: listUrl(input), method: 'GET', headers: auth, n, concurrency, warmup: 64 });
+    const bare = (statements: { query: string; params: unknown[] }[], rls: boolean, n: number) =>
+      load({ mode: 'sql', dbUrl: svc.databaseUrl, statements, rlsUserId: rls ? userId : null, n, concurrency: CONCURRENCY, warmup: 64 });
+
+    const report = (label: string, r: { p50: number; p99: number; rps: number }, goal: string | null) => {
+      emit(BENCH, `${label} p50`, r.p50, 'ms');
+      emit(BENCH, `${label} p99`, r.p99, 'ms', goal);
+      info(BENCH, `${label}: p50 ${r.p50.toFixed(1)} p99 ${r.p99.toFixed(1)} ms, ${r.rps.toFixed(0)} req/s`);
+    };
+    const httpFirst = await http(firstInput, 2000);
+    report('HTTP models.list page 1 (c=32)', httpFirst, '<= 25');
+    emit(BENCH, 'HTTP models.list page 1 (c=32) throughput', httpFirst.rps, 'req/s');
+    const httpDeep = await http(deepInput, 2000);
+    report('HTTP models.list page 500 by cursor (c=32)', httpDeep, '<= 25');
+    const sqlFirst = await bare(firstSql, true, 2000);
+    report('SQL+RLS listModels page 1 (c=32)', sqlFirst, null);
+    const sqlDeep = await bare(deepSql, true, 2000);
+    report('SQL+RLS listModels page 500 cursor (c=32)', sqlDeep, null);
+    const rawFirst = await bare(firstSql, false, 2000);
+    report('SQL no RLS listModels page 1 (c=32)', rawFirst, null);
+    const rawDeep = await bare(deepSql, false, 2000);
+    report('SQL no RLS listModels page 500 cursor (c=32)', rawDeep, null);
+    emit(BENCH, 'ratio HTTP p99 / SQL+RLS p99, page 1', httpFirst.p99 / sqlFirst.p99, 'x', '<= 3');
+    emit(BENCH, 'ratio HTTP p99 / SQL+RLS p99, page 500 cursor', httpDeep.p99 / sqlDeep.p99, 'x', '<= 3');
+    emit(BENCH, 'ratio HTTP p99 / SQL no-RLS p99, page 1', httpFirst.p99 / rawFirst.p99, 'x');
+    const httpFirst1 = await http(firstInput, 300, 1);
+    report('HTTP models.list page 1 (c=1)', httpFirst1, null);
+    const sqlFirst1 = await load({ mode: 'sql', dbUrl: svc.databaseUrl, statements: firstSql, rlsUserId: userId, n: 300, concurrency: 1, warmup: 10 });
+    report('SQL+RLS listModels page 1 (c=1)', sqlFirst1, null);
+    const offsetDeep = await http({ ...firstInput, page: DEEP_PAGE }, 500);
+    report('HTTP models.list page 500 by offset, no cursor (c=32)', offsetDeep, null);
+    const rowsOnly = await bare([firstSql[0]!], true, 2000);
+    report('SQL+RLS rows query only, page 1 (c=32)', rowsOnly, null);
+    const countOnly = await bare([firstSql[1]!], true, 2000);
+    report('SQL+RLS count(*) only (c=32)', countOnly, null);
+
+    // models.download of a 20-file model.
+    const dl = (n: number, concurrency: number) =>
+      load({
+        mode: 'http',
+        url: `${svc.url}/trpc/models.download`,
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json' },
+        body: JSON.stringify({ modelId: model!.id }),
+        n,
+        concurrency,
+        warmup: 32,
+      });
+    report('HTTP models.download 20 files (c=32)', await dl(1000, CONCURRENCY), '<= 15');
+    report('HTTP models.download 20 files (c=1)', await dl(300, 1), null);
+
+    // EXPLAIN (ANALYZE, BUFFERS) under the same RLS setup.
+    const explain = async (label: string, stmt: { query: string; params: unknown[] }) => {
+      const lines = await pg.begin(async (tx) => {
+        await tx`select set_config('app.user_id', ${userId}, true)`;
+        await tx`set local role app_user`;
+        return tx.unsafe(`explain (analyze, buffers) ${stmt.query}`, stmt.params as never[]);
+      });
+      const text = lines.map((l) => String(Object.values(l)[0])).join('\n');
+      const recent = text.includes('model_artifacts_user_recent_idx');
+      const quality = text.includes('model_artifacts_user_quality_idx');
+      const exec = Number(/Execution Time: ([\d.]+)/.exec(text)?.[1] ?? NaN);
+      const heap = [...text.matchAll(/Heap Fetches: (\d+)/g)].map((m) => Number(m[1])).reduce((a, b) => a + b, 0);
+      const top = text.split('\n')[0]!.trim();
+      info(BENCH, `EXPLAIN ${label}: ${top}\n  uses user_recent_idx=${recent} user_quality_idx=${quality} heapFetches=${heap} exec=${exec} ms`);
+      info(BENCH, text.split('\n').slice(0, 14).map((l) => `    ${l}`).join('\n'));
+      emit(BENCH, `EXPLAIN ${label}: execution`, exec, 'ms', null, top);
+      emit(BENCH, `EXPLAIN ${label}: index used`, recent ? 'user_recent_idx' : quality ? 'user_quality_idx' : 'neither', '', null);
+    };
+    await explain('page 1 recent rows', firstSql[0]!);
+    await explain('page 500 cursor rows', deepSql[0]!);
+    await explain('count(*)', firstSql[1]!);
+    const qualFirst = await capture({ page: 1, limit: 12, sort: 'quality' });
+    await explain('page 1 quality rows', qualFirst[0]!);
+    const c = await http({ page: 1, limit: 12, sort: 'quality' }, 1, 1);
+    void c;
+
+    // fs download throughput through a signed URL vs reading the file directly.
+    const key = `${userId}/bench-big/0`;
+    const filePath = path.join(svc.dataDir, 'storage', ...key.split('/'));
+    await writeRandomFile(filePath, 2_000_000_000, 'catalogue-download');
+    const url = await svc.deps.storage.signedUrl(key, { expiresInSeconds: 3600, fileName: 'big.safetensors' });
+    const d = await load({ mode: 'download', url, path: filePath, rounds: 2 });
+    fs.rmSync(filePath, { force: true });
+    const httpMBs = mbPerSecond(d.bytes, d.httpMs);
+    const directMBs = mbPerSecond(d.bytes, d.directMs);
+    emit(BENCH, 'fs signed-URL download 2 GB (best of 2)', httpMBs, 'MB/s');
+    emit(BENCH, 'Bun.file().stream() read 2 GB (best of 2)', directMBs, 'MB/s');
+    emit(BENCH, 'ratio signed-URL download / direct read', httpMBs / directMBs, 'x', '>= 0.8', 'page cache hot for both');
+  } finally {
+    await pg.end();
+    await svc.stop();
+  }
+}
+
+if (import.meta.main) {
+  await main();
+  process.exit(0);
+}

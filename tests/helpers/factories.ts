@@ -1,0 +1,178 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { sql } from 'drizzle-orm';
+import { artifactFiles, datasets, modelArtifacts, trainingJobs, type AdapterInfo, type LossCurvePoint } from '../../db/schema';
+import type { FileKind } from '../../db/schema/artifact-files';
+import type { Deps } from '../../server/deps';
+
+/**
+ * Test-data factories: rows inserted directly with the owner's connection (bypassing row-level
+ * security and the ingest), so catalogue tests can set scores, timestamps and names precisely.
+ */
+
+type Convergence = 'excellent' | 'good' | 'fair' | 'poor' | 'overfit';
+
+export async function insertDataset(deps: Deps, userId: string, name = 'dataset'): Promise<{ id: string; name: string }> {
+  const [row] = await deps.database.db.insert(datasets).values({ userId, name, format: 'jsonl', rowCount: 100 }).returning({ id: datasets.id, name: datasets.name });
+  return row!;
+}
+
+export interface FileSpec {
+  path: string;
+  /** Written to storage under a server-style key when given; otherwise only the row is inserted. */
+  bytes?: Uint8Array;
+  kind?: FileKind;
+  contentType?: string;
+}
+
+export interface ArtifactSpec {
+  name?: string;
+  datasetId?: string;
+  qualityScore?: number | null;
+  convergence?: Convergence | null;
+  /** Microseconds since the epoch, so ties and sub-millisecond order can be set exactly. */
+  createdAtMicros?: bigint;
+  durationSeconds?: number;
+  totalCost?: number;
+  lossCurve?: LossCurvePoint[];
+  adapter?: AdapterInfo | null;
+  files?: FileSpec[];
+}
+
+export interface InsertedFile {
+  id: string;
+  path: string;
+  key: string;
+  sha256: string;
+  size: number;
+  bytes: Uint8Array | null;
+}
+
+export interface InsertedArtifact {
+  id: string;
+  name: string;
+  jobId: string;
+  jobName: string;
+  datasetId: string;
+  qualityScore: number | null;
+  convergence: Convergence | null;
+  createdAtMicros: bigint;
+  files: InsertedFile[];
+}
+
+/** `2025-01-01T00:00:00.123456Z` from microseconds since the epoch. */
+export function microsToIso(micros: bigint): string {
+  const ms = micros / 1000n;
+  const iso = new Date(Number(ms)).toISOString(); // …ss.mmmZ
+  const extra = (micros % 1000n).toString().padStart(3, '0');
+  return `${iso.slice(0, 23)}${extra}Z`;
+}
+
+/** A completed training job and its model artifact (with files), as the ingest would leave them. */
+export async function insertArtifact(deps: Deps, userId: string, spec: ArtifactSpec = {}): Promise<InsertedArtifact> {
+  const db = deps.database.db;
+  const datasetId = spec.datasetId ?? (await insertDataset(deps, userId)).id;
+  const name = spec.name ?? `model-${randomBytes(3).toString('hex')}`;
+  const createdAtMicros = spec.createdAtMicros ?? BigInt(Date.now()) * 1000n;
+  const createdAt = sql`${microsToIso(createdAtMicros)}::timestamptz`;
+  const jobName = `job-${name}`;
+  const [job] = await db
+    .insert(trainingJobs)
+    .values({
+      userId,
+      datasetId,
+      name: jobName,
+      status: 'completed',
+      config: { baseModel: 'Qwen/Qwen2.5-0.5B', loraRank: 8, loraAlpha: 16, learningRate: 2e-4, epochs: 3, batchSize: 8 },
+      gpu: { type: 'A100-80GB', count: 1 },
+      outputUri: 'file:///nowhere',
+      workerTokenHash: randomBytes(32).toString('hex'),
+      startedAt: createdAt,
+      completedAt: createdAt,
+      epochsCompleted: 3,
+      totalSteps: 300,
+      durationSeconds: spec.durationSeconds ?? 5400,
+      costUsd: spec.totalCost ?? 3.42,
+      ingestStatus: 'ready',
+      createdAt,
+    })
+    .returning({ id: trainingJobs.id });
+  const artifactId = crypto.randomUUID();
+  const prefix = `${userId}/${artifactId}/`;
+  const files: InsertedFile[] = [];
+  for (const [n, f] of (spec.files ?? []).entries()) {
+    const bytes = f.bytes ?? null;
+    const key = `${prefix}${n}`;
+    if (bytes) await deps.storage.put(key, new Response(bytes).body!, { size: bytes.byteLength, contentType: f.contentType ?? 'application/octet-stream', fileName: f.path.split('/').pop()! });
+    files.push({
+      id: crypto.randomUUID(),
+      path: f.path,
+      key,
+      sha256: createHash('sha256').update(bytes ?? f.path).digest('hex'),
+      size: bytes?.byteLength ?? 1000 + n,
+      bytes,
+    });
+  }
+  const qualityScore = spec.qualityScore === undefined ? 3 : spec.qualityScore;
+  const convergence = spec.convergence === undefined ? 'good' : spec.convergence;
+  await db.insert(modelArtifacts).values({
+    id: artifactId,
+    userId,
+    jobId: job!.id,
+    datasetId,
+    name,
+    qualityScore,
+    convergence,
+    lossReductionPct: 61.5,
+    initialLoss: 2.4,
+    finalTrainingLoss: 0.92,
+    finalValidationLoss: 0.97,
+    overfitGap: 0.05,
+    perplexity: 2.64,
+    epochsCompleted: 3,
+    totalSteps: 300,
+    durationSeconds: spec.durationSeconds ?? 5400,
+    totalCost: spec.totalCost ?? 3.42,
+    hyperparameters: { learningRate: 2e-4, epochs: 3, batchSize: 8, loraRank: 8, loraAlpha: 16 },
+    gpu: { type: 'A100-80GB', count: 1 },
+    adapter: spec.adapter === undefined ? null : spec.adapter,
+    lossCurve: spec.lossCurve ?? [
+      { step: 1, trainingLoss: 2.4, validationLoss: null },
+      { step: 300, trainingLoss: 0.92, validationLoss: 0.97 },
+    ],
+    storagePrefix: prefix,
+    totalBytes: files.reduce((s, f) => s + f.size, 0),
+    fileCount: files.length,
+    createdAt,
+  });
+  await db.update(trainingJobs).set({ artifactId }).where(sql`${trainingJobs.id} = ${job!.id}`);
+  if (files.length) {
+    await db.insert(artifactFiles).values(
+      files.map((f, n) => ({
+        id: f.id,
+        artifactId,
+        userId,
+        path: f.path,
+        storageKey: f.key,
+        sizeBytes: f.size,
+        sha256: f.sha256,
+        kind: spec.files?.[n]?.kind ?? 'other',
+        contentType: spec.files?.[n]?.contentType ?? 'application/octet-stream',
+      })),
+    );
+  }
+  return { id: artifactId, name, jobId: job!.id, jobName, datasetId, qualityScore, convergence, createdAtMicros, files };
+}
+
+/** Deterministic bytes with a readable marker, so a test can tell whether a body leaked file content. */
+export function fileBytes(marker: string, size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  const head = new TextEncoder().encode(`${marker}|`);
+  let state = 0x9e3779b9;
+  for (let i = 0; i < size; i++) {
+    state = (state ^ (state << 13)) >>> 0;
+    state = (state ^ (state >>> 17)) >>> 0;
+    state = (state ^ (state << 5)) >>> 0;
+    out[i] = i < head.length ? head[i]! : state & 0xff;
+  }
+  return out;
+}

@@ -83,6 +83,9 @@ export const ingestArtifactJob = defineJob({
 
     try {
       const signal = job.signal;
+      // A retry starts clean: whatever an earlier attempt left (a partial upload of a killed worker)
+      // goes; the keys are the same, so nothing of value is lost.
+      if (job.retryCount > 0) await deps.storage.deletePrefix(prefix);
       const source = openSource(row.outputUri, {
         allowPrivateHosts: deps.env.sourceAllowPrivateHosts,
         s3:

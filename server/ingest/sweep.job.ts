@@ -1,13 +1,17 @@
 import { and, eq, inArray, isNull, lt, sql } from 'drizzle-orm';
 import { z } from 'zod';
-import { trainingJobs } from '../../db/schema';
+import { notifications, trainingJobs } from '../../db/schema';
 import { defineJob, sendOptions } from '../queue/define-job';
 import { ingestArtifactJob } from './ingest-artifact.job';
 
+/** After this many attempts in all, the sweep stops re-queueing and fails the ingest for the user to retry. */
+export const MAX_TOTAL_ATTEMPTS = 15;
+
 /**
  * The safety net behind the event path: every minute, any completed job with no artifact and no
- * ingest under way is queued again (the seed's one-minute cron, kept only as a backstop). The ingest
- * queue's singleton key makes a job already queued a no-op.
+ * ingest under way in pg-boss is queued again (the seed's one-minute cron, kept only as a backstop).
+ * That covers an enqueue lost with its transaction's process, and an attempt that died with its worker
+ * on its last retry (pg-boss dead-letters it; the job would otherwise stay "ingesting" forever).
  */
 export const ingestSweepJob = defineJob({
   name: 'ingest-sweep',
@@ -16,25 +20,51 @@ export const ingestSweepJob = defineJob({
   work: { pollingIntervalSeconds: 5 },
   cron: '* * * * *',
   async handle(deps) {
-    const stale = await deps.database.db
-      .select({ id: trainingJobs.id })
+    const { db } = deps.database;
+    const live = sql`exists (select 1 from pgboss.job j where j.name = ${ingestArtifactJob.name}
+      and j.singleton_key = ${trainingJobs.id}::text and j.state in ('created', 'retry', 'active'))`;
+    const stale = await db
+      .select({ id: trainingJobs.id, userId: trainingJobs.userId, name: trainingJobs.name, attempts: trainingJobs.ingestAttempts })
       .from(trainingJobs)
       .where(
         and(
           eq(trainingJobs.status, 'completed'),
           isNull(trainingJobs.artifactId),
-          inArray(trainingJobs.ingestStatus, ['none', 'pending']),
+          inArray(trainingJobs.ingestStatus, ['none', 'pending', 'ingesting']),
           // Give the event path its moment first.
           lt(trainingJobs.completedAt, sql`now() - interval '30 seconds'`),
+          sql`not ${live}`,
         ),
       )
       .limit(500);
     let queued = 0;
-    for (const { id } of stale) {
-      const payload = { jobId: id };
+    let failed = 0;
+    for (const job of stale) {
+      if (job.attempts >= MAX_TOTAL_ATTEMPTS) {
+        const message = `gave up after ${job.attempts} attempts (the worker stopped each time); retry when the cause is fixed`;
+        await db.transaction(async (tx) => {
+          const rows = await tx
+            .update(trainingJobs)
+            .set({ ingestStatus: 'failed', ingestError: message, updatedAt: new Date() })
+            .where(and(eq(trainingJobs.id, job.id), isNull(trainingJobs.artifactId)))
+            .returning({ id: trainingJobs.id });
+          if (rows.length) {
+            await tx.insert(notifications).values({
+              userId: job.userId,
+              type: 'ingest_failed',
+              title: `Your model ${job.name} could not be delivered`,
+              body: message,
+              link: `/jobs?job=${job.id}`,
+            });
+          }
+        });
+        failed++;
+        continue;
+      }
+      const payload = { jobId: job.id };
       if (await deps.boss.send(ingestArtifactJob.name, payload, sendOptions(ingestArtifactJob, payload))) queued++;
     }
-    if (queued) deps.log.info('sweep queued ingests', { queued, found: stale.length });
-    return { status: 'completed', output: { found: stale.length, queued } };
+    if (queued || failed) deps.log.info('sweep', { queued, failed, found: stale.length });
+    return { status: 'completed', output: { found: stale.length, queued, failed } };
   },
 });

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PgBoss } from 'pg-boss';
 import { ingestArtifactJob } from '../../server/ingest/ingest-artifact.job';
-import { ingestSweepJob } from '../../server/ingest/sweep.job';
+import { ingestSweepJob, MAX_TOTAL_ATTEMPTS } from '../../server/ingest/sweep.job';
 import { writeLoraOutput, writeRandomFile, type WrittenFile } from '../fixtures/lora';
 import { fakeJob, sha256Of, sqlFor, storedFiles } from '../helpers/ingest';
 import { serveOutput, type OutputServer } from '../helpers/output-server';
@@ -247,7 +247,7 @@ describe('the sweep', () => {
       expect((await u.api.jobs.get.query({ jobId: lost.jobId })).ingestStatus).toBe('pending'); // nobody else picks it up
 
       const outcome = await ingestSweepJob.handle(svc.deps, {}, fakeJob({}));
-      expect(outcome).toEqual({ status: 'completed', output: { found: 1, queued: 1 } });
+      expect(outcome).toEqual({ status: 'completed', output: { found: 1, queued: 1, failed: 0 } });
       const job = await waitForIngest(u.api, lost.jobId);
       expect(job.ingestStatus).toBe('ready');
       const model = await u.api.models.get.query({ modelId: job.artifactId! });
@@ -255,7 +255,37 @@ describe('the sweep', () => {
       expect((await u.api.jobs.get.query({ jobId: fresh.jobId })).ingestStatus).toBe('pending');
 
       // A second sweep finds nothing left to do for the delivered job.
-      expect(await ingestSweepJob.handle(svc.deps, {}, fakeJob({}))).toEqual({ status: 'completed', output: { found: 0, queued: 0 } });
+      expect(await ingestSweepJob.handle(svc.deps, {}, fakeJob({}))).toEqual({ status: 'completed', output: { found: 0, queued: 0, failed: 0 } });
+    } finally {
+      await sql.end();
+    }
+  });
+
+  test('an ingest left "ingesting" by a worker that died on its last attempt is re-queued; after too many attempts it fails for the user', async () => {
+    const u = await newUser(svc, 'sweep2');
+    const dir = await tempDir('sweep2');
+    await writeLoraOutput(dir, { layers: 2, hidden: 128 });
+    const orphan = await createJob(svc, u, 'orphan');
+    const hopeless = await createJob(svc, u, 'hopeless');
+    const sql = sqlFor(svc);
+    try {
+      for (const [jobId, attempts] of [
+        [orphan.jobId, 5],
+        [hopeless.jobId, MAX_TOTAL_ATTEMPTS],
+      ] as const) {
+        // pg-boss dead-lettered the last attempt: no live pg-boss job, the training job still says ingesting.
+        await sql`update training_jobs set status = 'completed', output_uri = ${`file://${dir}`}, completed_at = now() - interval '10 minutes',
+          epochs_completed = 1, total_steps = 10, duration_seconds = 60, cost_usd = 0.1, ingest_status = 'ingesting', ingest_attempts = ${attempts} where id = ${jobId}`;
+        await sql`delete from pgboss.job where singleton_key = ${jobId}`;
+      }
+      const outcome = await ingestSweepJob.handle(svc.deps, {}, fakeJob({}));
+      expect(outcome).toEqual({ status: 'completed', output: { found: 2, queued: 1, failed: 1 } });
+      expect((await waitForIngest(u.api, orphan.jobId)).ingestStatus).toBe('ready');
+      const gaveUp = await u.api.jobs.get.query({ jobId: hopeless.jobId });
+      expect(gaveUp.ingestStatus).toBe('failed');
+      expect(gaveUp.ingestError).toMatch(/gave up after 15 attempts/);
+      const notes = await u.api.notifications.list.query({});
+      expect(notes.notifications.filter((n) => n.type === 'ingest_failed' && n.title === 'Your model hopeless could not be delivered')).toHaveLength(1);
     } finally {
       await sql.end();
     }
@@ -361,9 +391,9 @@ describe('a worker killed mid-copy', () => {
     expect(await sha256Of(await fetch(url))).toBe(big.sha256);
     const notes = await u.api.notifications.list.query({});
     expect(notes.notifications.filter((x) => x.type === 'model_ready')).toHaveLength(1);
-    // One object per file. (The killed process's partial `.<random>.tmp` upload stays behind in the fs
-    // driver: a known leak, reported, not asserted here.)
-    const objects = storedFiles(api, u.userId).filter((p) => !p.split('/').pop()!.startsWith('.'));
+    // One object per file, and the killed process's partial upload is gone: a retry starts clean.
+    const objects = storedFiles(api, u.userId);
+    expect(objects.filter((p) => p.split('/').pop()!.startsWith('.'))).toEqual([]);
     expect(objects).toHaveLength(files.length);
     expect(objects.every((p) => p.startsWith(`${u.userId}/${job.artifactId}/`))).toBe(true);
   }, 180_000);

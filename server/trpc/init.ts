@@ -1,13 +1,28 @@
 import { initTRPC } from '@trpc/server';
-import { ZodError, z } from 'zod';
+import { ZodError } from 'zod';
 import { AppError, toTRPCError } from '../errors';
 import type { Context } from './context';
+
+/**
+ * zod's flattened errors, keyed by the field's dotted path (`filter.search`, `fileIds`) so a nested
+ * field is named, not just its top-level object. Array indexes are left out of the key.
+ */
+function fieldErrors(err: ZodError): { formErrors: string[]; fieldErrors: Record<string, string[]> } {
+  const formErrors: string[] = [];
+  const fields: Record<string, string[]> = {};
+  for (const issue of err.issues) {
+    const key = issue.path.filter((p) => typeof p !== 'number').map(String).join('.');
+    if (!key) formErrors.push(issue.message);
+    else (fields[key] ??= []).push(issue.message);
+  }
+  return { formErrors, fieldErrors: fields };
+}
 
 const t = initTRPC.context<Context>().create({
   // Never hand stack traces to a client, whatever NODE_ENV says.
   isDev: false,
   errorFormatter({ shape, error }) {
-    const zod = error.cause instanceof ZodError ? z.flattenError(error.cause) : null;
+    const zod = error.cause instanceof ZodError ? fieldErrors(error.cause) : null;
     const { stack: _stack, ...data } = shape.data as typeof shape.data & { stack?: string };
     return {
       ...shape,

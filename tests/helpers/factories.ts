@@ -19,7 +19,7 @@ export async function insertDataset(deps: Deps, userId: string, name = 'dataset'
 export interface FileSpec {
   path: string;
   /** Written to storage under a server-style key when given; otherwise only the row is inserted. */
-  bytes?: Uint8Array;
+  bytes?: Uint8Array<ArrayBuffer>;
   kind?: FileKind;
   contentType?: string;
 }
@@ -44,7 +44,7 @@ export interface InsertedFile {
   key: string;
   sha256: string;
   size: number;
-  bytes: Uint8Array | null;
+  bytes: Uint8Array<ArrayBuffer> | null;
 }
 
 export interface InsertedArtifact {
@@ -164,7 +164,7 @@ export async function insertArtifact(deps: Deps, userId: string, spec: ArtifactS
 }
 
 /** Deterministic bytes with a readable marker, so a test can tell whether a body leaked file content. */
-export function fileBytes(marker: string, size: number): Uint8Array {
+export function fileBytes(marker: string, size: number): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(size);
   const head = new TextEncoder().encode(`${marker}|`);
   let state = 0x9e3779b9;

@@ -1,6 +1,7 @@
 // models.list and models.get: defaults, both sorts, keyset and offset paging, filters, and the detail view.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { TRPCClientError } from '@trpc/client';
+import type { AppRouter } from '../../server/trpc/root';
 import { insertArtifact, insertDataset, microsToIso, type InsertedArtifact } from '../helpers/factories';
 import { newUser, startTestService, type TestService } from '../helpers/service';
 import { runTrainingJob, waitForIngest } from '../helpers/training';
@@ -38,7 +39,7 @@ function byQuality(x: InsertedArtifact, y: InsertedArtifact): number {
 const expected = (sort: Sort, keep: (m: InsertedArtifact) => boolean = () => true) =>
   models.filter(keep).sort(sort === 'quality' ? byQuality : byRecent).map((m) => m.id);
 
-type ListInput = NonNullable<Parameters<User['api']['models']['list']['query']>[0]>;
+type ListInput = Exclude<Parameters<User['api']['models']['list']['query']>[0], void | undefined>;
 
 /** Follows nextCursor to the end; returns every id in order, and fails on a repeat. */
 async function walk(user: User, input: ListInput): Promise<string[]> {
@@ -146,7 +147,7 @@ describe('models.list', () => {
     const first = await a.api.models.list.query({ sort: 'recent', limit: 5 });
     const err = await a.api.models.list.query({ sort: 'quality', limit: 5, cursor: first.nextCursor }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TRPCClientError);
-    expect((err as TRPCClientError<never>).data?.code).toBe('BAD_REQUEST');
+    expect((err as TRPCClientError<AppRouter>).data?.code).toBe('BAD_REQUEST');
   });
 
   test('filter: minScore leaves out unscored and lower scores', async () => {

@@ -5,6 +5,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { TRPCClientError } from '@trpc/client';
+import type { AppRouter } from '../../server/trpc/root';
 import { createClient } from '../../server/client';
 import { newUser, startTestService, type TestService } from '../helpers/service';
 import { runTrainingJob, waitForIngest } from '../helpers/training';
@@ -18,12 +19,34 @@ async function tsc(project: string): Promise<{ code: number; output: string }> {
   return { code, output: out + err };
 }
 
+/** The same wrong call as wrong-call.ts but without @ts-expect-error, in a throwaway project extending ours. */
+async function checkWrongCall(): Promise<{ code: number; output: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'client-project-'));
+  try {
+    await writeFile(join(dir, 'tsconfig.json'), JSON.stringify({ extends: join(PROJECT, 'tsconfig.json'), files: ['bad.ts'] }));
+    await writeFile(
+      join(dir, 'bad.ts'),
+      `import { createClient } from ${JSON.stringify(join(ROOT, 'server/client.ts'))};\n` +
+        `const api = createClient({ baseUrl: 'http://127.0.0.1:1', token: 't' });\n` +
+        `void api.models.list.query({ limit: 'x' });\n`,
+    );
+    return await tsc(join(dir, 'tsconfig.json'));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+// Both type checks (several seconds each) run alongside the service start-up; tests await their results.
+let projectCheck: Promise<{ code: number; output: string }>;
+let negativeCheck: Promise<{ code: number; output: string }>;
 let svc: TestService;
 let user: Awaited<ReturnType<typeof newUser>>;
 let modelId: string;
 let stored: Map<string, string>;
 
 beforeAll(async () => {
+  projectCheck = tsc(join(PROJECT, 'tsconfig.json'));
+  negativeCheck = checkWrongCall();
   svc = await startTestService({ label: 'client' });
   user = await newUser(svc, 'client');
   const run = await runTrainingJob(svc, user.api, { name: 'client-example' });
@@ -37,27 +60,15 @@ afterAll(() => svc?.stop());
 
 describe('typed client', () => {
   test('the client project type-checks under its own strict tsconfig, wrong calls included (@ts-expect-error)', async () => {
-    const { code, output } = await tsc(join(PROJECT, 'tsconfig.json'));
+    const { code, output } = await projectCheck;
     expect(output).toBe('');
     expect(code).toBe(0);
   }, 120_000);
 
   test('a wrong call without @ts-expect-error fails the type check', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'client-project-'));
-    try {
-      await writeFile(join(dir, 'tsconfig.json'), JSON.stringify({ extends: join(PROJECT, 'tsconfig.json'), files: ['bad.ts'] }));
-      await writeFile(
-        join(dir, 'bad.ts'),
-        `import { createClient } from ${JSON.stringify(join(ROOT, 'server/client.ts'))};\n` +
-          `const api = createClient({ baseUrl: 'http://127.0.0.1:1', token: 't' });\n` +
-          `void api.models.list.query({ limit: 'x' });\n`,
-      );
-      const { code, output } = await tsc(join(dir, 'tsconfig.json'));
-      expect(code).not.toBe(0);
-      expect(output).toContain("Type 'string' is not assignable to type 'number'");
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    const { code, output } = await negativeCheck;
+    expect(code).not.toBe(0);
+    expect(output).toContain("Type 'string' is not assignable to type 'number'");
   }, 120_000);
 
   test('bundling server/client.ts pulls in @trpc/client and nothing from the server', async () => {
@@ -103,7 +114,7 @@ describe('typed client', () => {
     expect(model.files.length).toBe(stored.size);
     const err = await api.models.get.query({ modelId: crypto.randomUUID() }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TRPCClientError);
-    expect((err as TRPCClientError<never>).data?.code).toBe('NOT_FOUND');
+    expect((err as TRPCClientError<AppRouter>).data?.code).toBe('NOT_FOUND');
     const anon = createClient({ baseUrl: svc.url, token: 'lat_not-a-token' });
     await expect(anon.models.list.query()).rejects.toMatchObject({ data: { code: 'UNAUTHORIZED' } });
   });

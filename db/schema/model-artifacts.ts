@@ -51,7 +51,13 @@ export const modelArtifacts = pgTable(
     hyperparameters: jsonb('hyperparameters').$type<Record<string, unknown>>().notNull(),
     gpu: jsonb('gpu').$type<{ type: string; count: number }>().notNull(),
     adapter: jsonb('adapter').$type<AdapterInfo | null>(),
-    bestCheckpoint: jsonb('best_checkpoint').$type<{ name: string; step: number | null; validationLoss: number } | null>(),
+    /** The checkpoint with the lowest validation loss, and every checkpoint's own score. */
+    bestCheckpoint: jsonb('best_checkpoint').$type<{
+      name: string;
+      step: number | null;
+      validationLoss: number;
+      checkpoints?: { name: string; step: number | null; validationLoss: number | null }[];
+    } | null>(),
     /** Downsampled at ingest (LTTB, ≤ 500 points a series) so reading a model never scans its metrics. */
     lossCurve: jsonb('loss_curve').$type<LossCurvePoint[]>().notNull(),
     storagePrefix: text('storage_prefix').notNull(),

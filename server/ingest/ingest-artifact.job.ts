@@ -5,7 +5,7 @@ import { artifactFiles, datasets, modelArtifacts, notifications, trainingJobs } 
 import type { Deps } from '../deps';
 import { defineJob } from '../queue/define-job';
 import { lossCurve, lossStats } from '../quality/queries';
-import { bestCheckpoint, scoreRun } from '../quality/score';
+import { bestCheckpoint, scoreRun, type LossPoint } from '../quality/score';
 import { artifactIdFor, storagePrefix } from './artifact-id';
 import { copyToStorage, IntegrityError } from './copy';
 import { inspectArtifact, type StoredFile } from './inspect-artifact';
@@ -251,7 +251,7 @@ async function pickBestCheckpoint(deps: Deps, jobId: string, files: StoredFile[]
   }
   if (steps.size === 0) return null;
   // Only the validation points nearest each checkpoint are read, not the whole curve.
-  const points = [];
+  const points: LossPoint[] = [];
   for (const step of steps.values()) {
     if (step === null) continue;
     const rows = await deps.database.db.execute<{ step: number; v: number }>(
@@ -259,8 +259,12 @@ async function pickBestCheckpoint(deps: Deps, jobId: string, files: StoredFile[]
     );
     if (rows[0]) points.push({ step: rows[0].step, trainingLoss: null, validationLoss: Number(rows[0].v) });
   }
-  return bestCheckpoint(
-    [...steps].map(([name, step]) => ({ name, step })),
-    points,
-  );
+  const refs = [...steps].map(([name, step]) => ({ name, step }));
+  const best = bestCheckpoint(refs, points);
+  if (!best) return null;
+  // Each checkpoint scored by its own validation loss, so the dashboard can show them side by side.
+  const scored = refs
+    .map((r) => ({ ...r, validationLoss: bestCheckpoint([r], points)?.validationLoss ?? null }))
+    .sort((a, b) => (a.step ?? 0) - (b.step ?? 0));
+  return { ...best, checkpoints: scored };
 }

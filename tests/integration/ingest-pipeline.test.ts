@@ -46,4 +46,20 @@ describe('ingest pipeline on embedded defaults', () => {
     expect(notes.notifications[0]?.title).toBe('Your model support-bot-v1 is ready');
     expect(notes.unreadCount).toBe(1);
   });
+
+  test('checkpoints are each scored by validation loss and the best one is named', async () => {
+    const u = await newUser(svc, 'ckpt');
+    const run = await runTrainingJob(svc, u.api, { name: 'overfit-run', steps: 400, overfit: true, lora: { checkpoints: [100, 200, 300, 400] } });
+    const job = await waitForIngest(u.api, run.jobId);
+    expect(job.ingestStatus).toBe('ready');
+    const model = await u.api.models.get.query({ modelId: job.artifactId! });
+    const valAt = (step: number) => run.curve.filter((p) => p.validationLoss !== null && p.step <= step).at(-1)!.validationLoss!;
+    const expected = [100, 200, 300, 400].map((step) => ({ name: `checkpoint-${step}`, step, validationLoss: valAt(step) }));
+    const best = expected.reduce((a, b) => (b.validationLoss < a.validationLoss ? b : a));
+    expect(model.bestCheckpoint).toMatchObject({ name: best.name, step: best.step });
+    expect(model.bestCheckpoint!.validationLoss).toBeCloseTo(best.validationLoss, 10);
+    expect(model.bestCheckpoint!.checkpoints!.map((c) => c.name)).toEqual(expected.map((c) => c.name));
+    expect(model.convergenceQuality).toBe('overfit');
+    expect(best.name).not.toBe('checkpoint-400'); // the overfit run's best is an earlier checkpoint
+  });
 });

@@ -184,6 +184,18 @@ const { files, bundle } = await api.models.download.mutate({ modelId: '${m().id}
             <p class="best-checkpoint">
               Best checkpoint: <code>{b().name}</code>
               {b().step !== null ? ` at step ${b().step!.toLocaleString('en-US')}` : ''}, validation loss {formatNumber(b().validationLoss)}
+              <Show when={(b().checkpoints?.length ?? 0) > 1}>
+                {' '}(
+                <For each={b().checkpoints}>
+                  {(c, i) => (
+                    <>
+                      {i() > 0 ? ', ' : ''}
+                      <code>{c.name}</code> {c.validationLoss === null ? 'not evaluated' : formatNumber(c.validationLoss)}
+                    </>
+                  )}
+                </For>
+                )
+              </Show>
             </p>
           )}
         </Show>

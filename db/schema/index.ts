@@ -7,3 +7,4 @@ export * from './model-artifacts';
 export * from './artifact-files';
 export * from './notifications';
 export * from './download-events';
+export * from './model-counts';

@@ -66,12 +66,14 @@ export const modelArtifacts = pgTable(
     createdAt: createdAt(),
   },
   (t) => [
-    index('model_artifacts_user_recent_idx').on(t.userId, t.createdAt.desc(), t.id.desc()),
+    // Plain DESC (NULLS FIRST), exactly the ORDER BY the catalogue runs, so a page is an index range
+    // scan whatever its depth. (drizzle's .desc() would add NULLS LAST, which no query matches.)
+    index('model_artifacts_user_recent_idx').on(t.userId, sql`${t.createdAt} desc`, sql`${t.id} desc`),
     index('model_artifacts_user_quality_idx').on(
       t.userId,
       sql`coalesce(${t.qualityScore}, 0) desc`,
-      t.createdAt.desc(),
-      t.id.desc(),
+      sql`${t.createdAt} desc`,
+      sql`${t.id} desc`,
     ),
   ],
 );

@@ -49,12 +49,14 @@ class IdleTimeoutError extends Error {
   }
 }
 
+const READ_AHEAD_BYTES = 8 * 1024 * 1024;
+
 /**
  * Streams one source file into storage while hashing it. The upload sees a single ReadableStream; when the
  * source breaks mid-file it is reopened at the current offset (a Range request, not a restart), so a 5 GB
  * file that drops at 4 GB costs 1 GB more, and the hash keeps running over the same bytes. Size and the
  * declared SHA-256 are checked before the stream ends, so a bad file errors the upload instead of
- * committing it. Memory stays constant: the stream is pulled by the upload (highWaterMark 0) and no chunk is
+ * committing it. Memory stays constant: the stream is pulled by the upload with a bounded read-ahead and no chunk is
  * held after it is handed on.
  */
 export async function copyToStorage(options: CopyOptions): Promise<CopyResult> {
@@ -167,7 +169,8 @@ export async function copyToStorage(options: CopyOptions): Promise<CopyResult> {
         dropReader();
       },
     },
-    { highWaterMark: 0 },
+    // Read ahead up to 8 MiB, so reading and hashing overlap the upload's writes; memory stays bounded.
+    { highWaterMark: READ_AHEAD_BYTES, size: (chunk) => chunk?.byteLength ?? 0 },
   );
 
   try {

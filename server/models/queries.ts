@@ -1,6 +1,6 @@
 import { and, asc, desc, eq, gte, ilike, lte, sql, type SQL } from 'drizzle-orm';
 import type { Tx } from '../../db/client';
-import { artifactFiles, datasets, modelArtifacts, trainingJobs } from '../../db/schema';
+import { artifactFiles, datasets, modelArtifacts, modelCounts, trainingJobs } from '../../db/schema';
 import type { ListModelsInput } from './schemas';
 
 /** The columns of a ModelSummary, dataset and job joined in the same query. */
@@ -52,9 +52,18 @@ function filters(userId: string, input: ListModelsInput): SQL {
   return and(...conds)!;
 }
 
+/** True when the list has no filter, so its total is the user's model count. */
+function unfiltered(input: ListModelsInput): boolean {
+  const f = input.filter ?? {};
+  return Object.values(f).every((v) => v === undefined || v === '');
+}
+
 /**
  * One page of the catalogue. With a cursor the page is found by keyset (fast however deep); without
  * one, by offset. Ties are broken by recency, then id, so pages never repeat or skip a model.
+ *
+ * The page is cut from model_artifacts alone (an index range scan in the ORDER BY's own order) and
+ * only its rows are joined to their dataset and job; the unfiltered total comes from model_counts.
  */
 export async function listModels(tx: Tx, userId: string, input: ListModelsInput, cursor: Cursor | null) {
   const where = filters(userId, input);
@@ -66,18 +75,54 @@ export async function listModels(tx: Tx, userId: string, input: ListModelsInput,
         : sql`(${modelArtifacts.createdAt}, ${modelArtifacts.id}) < (${cursor.createdAt}::timestamptz, ${cursor.id}::uuid)`;
   }
   const order = input.sort === 'quality' ? [desc(score), desc(modelArtifacts.createdAt), desc(modelArtifacts.id)] : [desc(modelArtifacts.createdAt), desc(modelArtifacts.id)];
-  const rowsQuery = tx
-    .select(summaryColumns)
+  const page = tx
+    .select({
+      id: modelArtifacts.id,
+      name: modelArtifacts.name,
+      createdAt: modelArtifacts.createdAt,
+      createdAtKey: summaryColumns.createdAtKey,
+      qualityScore: modelArtifacts.qualityScore,
+      convergenceQuality: sql<string | null>`${modelArtifacts.convergence}`.as('convergence_quality'),
+      totalCost: modelArtifacts.totalCost,
+      totalBytes: modelArtifacts.totalBytes,
+      sortScore: sql<number>`${score}`.as('sort_score'),
+      pageDatasetId: sql<string>`${modelArtifacts.datasetId}`.as('page_dataset_id'),
+      pageJobId: sql<string>`${modelArtifacts.jobId}`.as('page_job_id'),
+    })
     .from(modelArtifacts)
-    .innerJoin(datasets, eq(datasets.id, modelArtifacts.datasetId))
-    .innerJoin(trainingJobs, eq(trainingJobs.id, modelArtifacts.jobId))
     .where(keyset ? and(where, keyset) : where)
     .orderBy(...order)
     .limit(input.limit + 1)
-    .offset(cursor ? 0 : (input.page - 1) * input.limit);
-  const countQuery = tx.select({ n: sql<number>`count(*)::int` }).from(modelArtifacts).where(where);
+    .offset(cursor ? 0 : (input.page - 1) * input.limit)
+    .as('page');
+  const rowsQuery = tx
+    .select({
+      id: page.id,
+      name: page.name,
+      createdAt: page.createdAt,
+      createdAtKey: page.createdAtKey,
+      qualityScore: page.qualityScore,
+      convergenceQuality: page.convergenceQuality,
+      totalCost: page.totalCost,
+      totalBytes: page.totalBytes,
+      datasetId: datasets.id,
+      datasetName: datasets.name,
+      jobId: trainingJobs.id,
+      jobName: trainingJobs.name,
+      jobCompletedAt: trainingJobs.completedAt,
+    })
+    .from(page)
+    .innerJoin(datasets, eq(datasets.id, page.pageDatasetId))
+    .innerJoin(trainingJobs, eq(trainingJobs.id, page.pageJobId))
+    .orderBy(...(input.sort === 'quality' ? [desc(page.sortScore), desc(page.createdAt), desc(page.id)] : [desc(page.createdAt), desc(page.id)]));
+  const countQuery = unfiltered(input)
+    ? tx.select({ n: modelCounts.total }).from(modelCounts).where(eq(modelCounts.userId, userId))
+    : tx.select({ n: sql<number>`count(*)::int` }).from(modelArtifacts).where(where);
   const [rows, [count]] = await Promise.all([rowsQuery, countQuery]);
-  return { rows, total: count?.n ?? 0 };
+  return {
+    rows: rows.map((r) => ({ ...r, convergenceQuality: r.convergenceQuality as (typeof modelArtifacts.$inferSelect)['convergence'] })),
+    total: count?.n ?? 0,
+  };
 }
 
 export async function getModel(tx: Tx, userId: string, modelId: string) {

@@ -21,11 +21,12 @@ export async function lossStats(db: Queryable, jobId: string): Promise<LossStats
     final_validation_loss: number | null;
   }>(sql`
     select
-      (select count(*) from metrics_points where job_id = ${jobId}) as point_count,
-      (select count(*) from metrics_points where job_id = ${jobId} and ${finite('training_loss')}) as finite_training_count,
+      c.point_count, c.finite_training_count,
       (select training_loss from metrics_points where job_id = ${jobId} and ${finite('training_loss')} order by step asc limit 1) as initial_loss,
       (select training_loss from metrics_points where job_id = ${jobId} and training_loss is not null order by step desc limit 1) as final_training_loss,
-      (select validation_loss from metrics_points where job_id = ${jobId} and validation_loss is not null order by step desc limit 1) as final_validation_loss`);
+      (select validation_loss from metrics_points where job_id = ${jobId} and validation_loss is not null order by step desc limit 1) as final_validation_loss
+    from (select count(*) as point_count, count(*) filter (where ${finite('training_loss')}) as finite_training_count
+          from metrics_points where job_id = ${jobId}) c`);
   const r = rows[0]!;
   return {
     pointCount: Number(r.point_count),
@@ -58,30 +59,38 @@ export async function lossCurve(db: Queryable, jobId: string, pointCount: number
       maxPerSeries,
     );
   }
-  const rows = await db.execute<{ step: number; t: number | null; v: number | null }>(sql`
-    with b as (
-      select step, training_loss t, validation_loss v,
-        width_bucket(step, (select min(step) from metrics_points where job_id = ${jobId}),
-                           (select max(step) + 1 from metrics_points where job_id = ${jobId}), ${BUCKETS}) as k
-      from metrics_points where job_id = ${jobId}
-    ), agg as (
-      select k,
-        min(step) as s_first, max(step) as s_last,
-        (array_agg(step order by t asc) filter (where ${finite('t')}))[1] as s_tmin,
-        (array_agg(step order by t desc) filter (where ${finite('t')}))[1] as s_tmax,
-        (array_agg(step order by step) filter (where v is not null))[1] as s_vfirst,
-        (array_agg(step order by step desc) filter (where v is not null))[1] as s_vlast,
-        (array_agg(step order by v asc) filter (where ${finite('v')}))[1] as s_vmin,
-        (array_agg(step order by v desc) filter (where ${finite('v')}))[1] as s_vmax
-      from b group by k
-    ), picked as (
-      select distinct unnest(array[s_first, s_last, s_tmin, s_tmax, s_vfirst, s_vlast, s_vmin, s_vmax]) as step from agg
+  // One pass, no sorts: min/max over [x, y] arrays pick the first, last, lowest and highest point of each
+  // bucket (arrays compare element by element).
+  const rows = await db.execute<Record<'t_first' | 't_last' | 't_min' | 't_max' | 'v_first' | 'v_last' | 'v_min' | 'v_max', number[] | null>>(sql`
+    with r as (select min(step) as lo, max(step) + 1 as hi from metrics_points where job_id = ${jobId}),
+    b as (
+      select m.step::float8 as s, m.training_loss as t, m.validation_loss as v, width_bucket(m.step, r.lo, r.hi, ${BUCKETS}) as k
+      from metrics_points m, r where m.job_id = ${jobId}
     )
-    select m.step, m.training_loss as t, m.validation_loss as v
-    from picked p join metrics_points m on m.job_id = ${jobId} and m.step = p.step
-    order by m.step`);
+    select
+      min(array[s, t]) filter (where ${finite('t')}) as t_first,
+      max(array[s, t]) filter (where ${finite('t')}) as t_last,
+      min(array[t, s]) filter (where ${finite('t')}) as t_min,
+      max(array[t, s]) filter (where ${finite('t')}) as t_max,
+      min(array[s, v]) filter (where ${finite('v')}) as v_first,
+      max(array[s, v]) filter (where ${finite('v')}) as v_last,
+      min(array[v, s]) filter (where ${finite('v')}) as v_min,
+      max(array[v, s]) filter (where ${finite('v')}) as v_max
+    from b group by k`);
+  const byStep = new Map<number, LossCurvePoint>();
+  const put = (step: number, series: 'trainingLoss' | 'validationLoss', value: number) => {
+    const p = byStep.get(step) ?? { step, trainingLoss: null, validationLoss: null };
+    p[series] = value;
+    byStep.set(step, p);
+  };
+  for (const r of rows) {
+    for (const pair of [r.t_first, r.t_last]) if (pair) put(Number(pair[0]), 'trainingLoss', Number(pair[1]));
+    for (const pair of [r.t_min, r.t_max]) if (pair) put(Number(pair[1]), 'trainingLoss', Number(pair[0]));
+    for (const pair of [r.v_first, r.v_last]) if (pair) put(Number(pair[0]), 'validationLoss', Number(pair[1]));
+    for (const pair of [r.v_min, r.v_max]) if (pair) put(Number(pair[1]), 'validationLoss', Number(pair[0]));
+  }
   return downsampleLossCurve(
-    rows.map((r) => ({ step: r.step, trainingLoss: num(r.t), validationLoss: num(r.v) })),
+    [...byStep.values()].sort((a, b) => a.step - b.step),
     maxPerSeries,
   );
 }

@@ -51,22 +51,24 @@ export async function resolveIdentity(deps: Deps, headers: Headers): Promise<Pic
   }
   if (token) {
     if (!token.startsWith(API_TOKEN_PREFIX)) return { user: null, worker: null };
-    // One statement: find a live token, stamp its last use, return its owner.
     const rows = await deps.database.db
-      .update(apiTokens)
-      .set({ lastUsedAt: sql`now()` })
-      .from(users)
+      .select({ tokenId: apiTokens.id, lastUsedAt: apiTokens.lastUsedAt, id: users.id, email: users.email, name: users.name })
+      .from(apiTokens)
+      .innerJoin(users, eq(users.id, apiTokens.userId))
       .where(
         and(
           eq(apiTokens.tokenHash, hashToken(token)),
           isNull(apiTokens.revokedAt),
           or(isNull(apiTokens.expiresAt), gt(apiTokens.expiresAt, sql`now()`)),
-          eq(users.id, apiTokens.userId),
         ),
       )
-      .returning({ id: users.id, email: users.email, name: users.name });
-    const u = rows[0];
-    return { user: u ? { ...u, via: 'token' } : null, worker: null };
+      .limit(1);
+    const found = rows[0];
+    // "Last used" to the minute: a write per request would serialise a busy client on one row.
+    if (found && (!found.lastUsedAt || Date.now() - found.lastUsedAt.getTime() > 60_000)) {
+      await deps.database.db.update(apiTokens).set({ lastUsedAt: sql`now()` }).where(eq(apiTokens.id, found.tokenId));
+    }
+    return { user: found ? { id: found.id, email: found.email, name: found.name, via: 'token' } : null, worker: null };
   }
   if (!headers.get('cookie')) return { user: null, worker: null };
   const session = await deps.auth.api.getSession({ headers }).catch(() => null);

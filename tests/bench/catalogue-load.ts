@@ -22,14 +22,15 @@ function pct(xs: number[], p: number) {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
 }
 
-async function drive(n: number, concurrency: number, warmup: number, once: () => Promise<void>) {
+/** n requests (or as many as fit in maxMs, whichever is fewer) from `concurrency` loops. */
+async function drive(n: number, concurrency: number, warmup: number, once: () => Promise<void>, maxMs = 8_000) {
   for (let i = 0; i < warmup; i += concurrency) await Promise.all(Array.from({ length: Math.min(concurrency, warmup - i) }, once));
   const lat: number[] = [];
   let next = 0;
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
-      while (next < n) {
+      while (next < n && performance.now() - t0 < maxMs) {
         next++;
         const t = performance.now();
         await once();
@@ -42,6 +43,7 @@ async function drive(n: number, concurrency: number, warmup: number, once: () =>
 }
 
 const s = JSON.parse(process.argv[2]!) as Scenario;
+if (s.mode !== 'download') s.warmup = Math.min(s.warmup, s.concurrency);
 if (s.mode === 'http') {
   const once = async () => {
     const res = await fetch(s.url, { method: s.method, headers: s.headers, body: s.body });
@@ -69,7 +71,7 @@ if (s.mode === 'http') {
 } else {
   const count = async (stream: ReadableStream<Uint8Array>) => {
     let n = 0;
-    for await (const c of stream) n += c.byteLength;
+    for await (const c of stream as unknown as AsyncIterable<Uint8Array>) n += c.byteLength;
     return n;
   };
   const http: number[] = [];

@@ -5,6 +5,8 @@
  *
  * `bun tests/bench/run.ts scoring catalogue` runs a subset.
  */
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { goalMet, type Figure } from './lib';
 
@@ -19,14 +21,17 @@ const started = performance.now();
 for (const bench of selected) {
   const t0 = performance.now();
   console.error(`\n=== ${bench} ===`);
+  // Each benchmark gets its own TMPDIR (embedded Postgres clusters, fixtures), removed afterwards.
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `lora-bench-run-${bench}-`));
+  fs.chmodSync(tmp, 0o755);
   const proc = Bun.spawn(['bun', path.join(import.meta.dir, `${bench}.ts`)], {
     stdout: 'pipe',
     stderr: 'inherit',
-    env: { ...process.env, TZ: 'UTC' },
+    env: { ...process.env, TZ: 'UTC', TMPDIR: tmp },
   });
   const decoder = new TextDecoder();
   let buffer = '';
-  for await (const chunk of proc.stdout) {
+  for await (const chunk of proc.stdout as unknown as AsyncIterable<Uint8Array>) {
     buffer += decoder.decode(chunk, { stream: true });
     let nl: number;
     while ((nl = buffer.indexOf('\n')) >= 0) {
@@ -43,6 +48,12 @@ for (const bench of selected) {
     }
   }
   const code = await proc.exited;
+  // The embedded Postgres gets SIGINT when the child exits; give it a moment before removing its files.
+  for (let i = 0; i < 3; i++) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    await Bun.sleep(1000);
+  }
+  fs.rmSync(tmp, { recursive: true, force: true });
   const seconds = (performance.now() - t0) / 1000;
   figures.push({ bench, metric: 'wall time', value: Math.round(seconds * 10) / 10, unit: 's', goal: null });
   if (code !== 0) crashed.push(`${bench} (exit ${code})`);

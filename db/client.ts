@@ -35,8 +35,8 @@ export function createDatabase(url: string, options: { max?: number } = {}): Dat
     client,
     asUser(userId, fn) {
       return db.transaction(async (tx) => {
-        await tx.execute(sql`select set_config('app.user_id', ${userId}, true)`);
-        await tx.execute(sql`set local role app_user`);
+        // One round trip: set_config('role', …, true) is SET LOCAL ROLE.
+        await tx.execute(sql`select set_config('app.user_id', ${userId}, true), set_config('role', 'app_user', true)`);
         return fn(tx);
       });
     },

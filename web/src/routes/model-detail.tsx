@@ -110,15 +110,9 @@ function ModelView(props: { model: Model }) {
   const curl = () =>
     `curl -sS -X POST "${origin}/trpc/models.download" \\\n  -H "Authorization: Bearer $LORA_API_TOKEN" \\\n  -H "Content-Type: application/json" \\\n  -d '{"modelId":"${m().id}"}'`;
   const typed = () =>
-    `import { createTRPCClient, httpLink } from '@trpc/client';
-import type { AppRouter } from './server/trpc/root';
+    `import { createClient } from './lora-artifacts/server/client'; // see the README
 
-const api = createTRPCClient<AppRouter>({
-  links: [httpLink({
-    url: '${origin}/trpc',
-    headers: { authorization: \`Bearer \${process.env.LORA_API_TOKEN}\` },
-  })],
-});
+const api = createClient({ baseUrl: '${origin}', token: process.env.LORA_API_TOKEN! });
 
 const { files, bundle } = await api.models.download.mutate({ modelId: '${m().id}' });`;
 

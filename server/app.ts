@@ -93,7 +93,12 @@ export function createApp(deps: Deps, options: AppOptions = {}) {
   const dist = options.webDist ? path.resolve(options.webDist) : null;
   app.get('*', async (c) => {
     if (!dist) return c.json(errorBody('NOT_FOUND', 'No such page.', c.get('requestId')), 404);
-    const pathname = decodeURIComponent(new URL(c.req.url).pathname);
+    let pathname: string;
+    try {
+      pathname = decodeURIComponent(new URL(c.req.url).pathname);
+    } catch {
+      return c.json(errorBody('BAD_REQUEST', 'Malformed path.', c.get('requestId')), 400);
+    }
     const target = path.resolve(dist, `.${pathname}`);
     if (target.startsWith(dist + path.sep) && ASSET.test(pathname)) {
       const file = Bun.file(target);

@@ -59,3 +59,31 @@ describe('tRPC edge', () => {
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe('NOT_FOUND');
   });
 });
+
+describe('the dashboard files', () => {
+  test('SPA fallback, assets, no escape from the build folder, malformed paths', async () => {
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const dist = fs.mkdtempSync(path.join(os.tmpdir(), 'lora-dist-'));
+    fs.mkdirSync(path.join(dist, 'assets'));
+    fs.writeFileSync(path.join(dist, 'index.html'), '<!doctype html><title>shell</title>');
+    fs.writeFileSync(path.join(dist, 'assets', 'app.js'), 'console.log(1)');
+    const web = await startTestService({ label: 'web', webDist: dist });
+    try {
+      const deep = await fetch(`${web.url}/models/123`);
+      expect(deep.status).toBe(200);
+      expect(await deep.text()).toContain('<title>shell</title>');
+      const asset = await fetch(`${web.url}/assets/app.js`);
+      expect(asset.headers.get('cache-control')).toContain('immutable');
+      expect(await asset.text()).toBe('console.log(1)');
+      expect((await fetch(`${web.url}/assets/missing.js`)).status).toBe(404);
+      const escape = await fetch(`${web.url}/%2e%2e/%2e%2e/etc/passwd.txt`);
+      expect(await escape.text()).not.toContain('root:');
+      expect((await fetch(`${web.url}/bad%E0%A4%A.js`)).status).toBe(400);
+    } finally {
+      await web.stop();
+      fs.rmSync(dist, { recursive: true, force: true });
+    }
+  });
+});

@@ -10,7 +10,7 @@ import { runMigrations } from '../../db/migrate';
  * migrated once into a template; every test file gets its own database cloned from it, so files
  * never see each other's rows and start in milliseconds.
  */
-let cluster: Promise<{ adminUrl: string; embedded: EmbeddedPostgres | null }> | null = null;
+let cluster: Promise<{ adminUrl: string; embedded: EmbeddedPostgres | null; dir?: string }> | null = null;
 let template: Promise<string> | null = null;
 
 function withDatabase(url: string, db: string): string {
@@ -25,8 +25,7 @@ function startCluster() {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lora-test-pg-'));
     fs.chmodSync(dir, 0o755);
     const embedded = await startEmbeddedPostgres({ dataDir: dir });
-    process.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
-    return { adminUrl: embedded.url, embedded };
+    return { adminUrl: embedded.url, embedded, dir };
   })();
   return cluster;
 }
@@ -54,4 +53,15 @@ export async function createTestDatabase(label = 'db'): Promise<string> {
   await admin.unsafe(`create database ${name} template ${tmpl}`);
   await admin.end();
   return withDatabase(adminUrl, name);
+}
+
+/** Stops the test cluster and removes its folder (the preload's global afterAll calls it). */
+export async function stopTestCluster(): Promise<void> {
+  if (!cluster) return;
+  const c = await cluster.catch(() => null);
+  cluster = null;
+  template = null;
+  if (!c?.embedded) return;
+  await c.embedded.stop();
+  if (c.dir) fs.rmSync(c.dir, { recursive: true, force: true });
 }

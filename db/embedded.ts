@@ -92,7 +92,8 @@ function stageBinaries(bin: Binaries, user: RunAs): Binaries {
   };
 }
 
-function freePort(): Promise<number> {
+/** A free loopback port (for a server whose address must be known before it listens). */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.unref();

@@ -9,6 +9,7 @@ import { bestCheckpoint, scoreRun, type LossPoint } from '../quality/score';
 import { artifactIdFor, storagePrefix } from './artifact-id';
 import { copyToStorage, IntegrityError } from './copy';
 import { inspectArtifact, type StoredFile } from './inspect-artifact';
+import { markIngestFailed } from './mark-failed';
 import { InspectionError } from './inspect/safetensors';
 import { checkpointStep, classifyFile, contentTypeFor } from './inspect/classify';
 import { validateOutputPath } from './inspect/file-name';
@@ -211,22 +212,7 @@ export const ingestArtifactJob = defineJob({
 
 /** Marks the job failed and tells the user, unless a concurrent attempt delivered it meanwhile. */
 async function failIngest(deps: Deps, jobId: string, userId: string, name: string, prefix: string, message: string) {
-  const failed = await deps.database.db.transaction(async (tx) => {
-    const rows = await tx
-      .update(trainingJobs)
-      .set({ ingestStatus: 'failed', ingestError: message, updatedAt: new Date() })
-      .where(and(eq(trainingJobs.id, jobId), isNull(trainingJobs.artifactId)))
-      .returning({ id: trainingJobs.id });
-    if (rows.length === 0) return false;
-    await tx.insert(notifications).values({
-      userId,
-      type: 'ingest_failed',
-      title: `Your model ${name} could not be delivered`,
-      body: message,
-      link: `/jobs?job=${jobId}`,
-    });
-    return true;
-  });
+  const failed = await markIngestFailed(deps.database.db, { id: jobId, userId, name }, message);
   // Leave no orphaned objects behind; a later retry writes the same keys again.
   if (failed) await deps.storage.deletePrefix(prefix).catch((e) => deps.log.warn('cleanup failed', { prefix, err: e }));
 }

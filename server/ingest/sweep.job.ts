@@ -1,8 +1,9 @@
 import { and, eq, inArray, isNull, lt, sql } from 'drizzle-orm';
 import { z } from 'zod';
-import { notifications, trainingJobs } from '../../db/schema';
+import { trainingJobs } from '../../db/schema';
 import { defineJob, sendOptions } from '../queue/define-job';
 import { ingestArtifactJob } from './ingest-artifact.job';
+import { markIngestFailed } from './mark-failed';
 
 /** After this many attempts in all, the sweep stops re-queueing and fails the ingest for the user to retry. */
 export const MAX_TOTAL_ATTEMPTS = 15;
@@ -42,22 +43,7 @@ export const ingestSweepJob = defineJob({
     for (const job of stale) {
       if (job.attempts >= MAX_TOTAL_ATTEMPTS) {
         const message = `gave up after ${job.attempts} attempts (the worker stopped each time); retry when the cause is fixed`;
-        await db.transaction(async (tx) => {
-          const rows = await tx
-            .update(trainingJobs)
-            .set({ ingestStatus: 'failed', ingestError: message, updatedAt: new Date() })
-            .where(and(eq(trainingJobs.id, job.id), isNull(trainingJobs.artifactId)))
-            .returning({ id: trainingJobs.id });
-          if (rows.length) {
-            await tx.insert(notifications).values({
-              userId: job.userId,
-              type: 'ingest_failed',
-              title: `Your model ${job.name} could not be delivered`,
-              body: message,
-              link: `/jobs?job=${job.id}`,
-            });
-          }
-        });
+        await markIngestFailed(db, job, message);
         failed++;
         continue;
       }

@@ -152,6 +152,15 @@ export async function getModel(tx: Tx, userId: string, modelId: string) {
   return row ?? null;
 }
 
+/** The model's name if the caller owns it: all a download needs, without the loss curve and the rest. */
+export async function modelName(tx: Tx, userId: string, modelId: string): Promise<string | null> {
+  const [row] = await tx
+    .select({ name: modelArtifacts.name })
+    .from(modelArtifacts)
+    .where(and(eq(modelArtifacts.id, modelId), eq(modelArtifacts.userId, userId)));
+  return row?.name ?? null;
+}
+
 export function listFiles(tx: Tx, userId: string, modelId: string) {
   return tx
     .select({

@@ -122,8 +122,8 @@ export async function downloadModel(
   // signed at or after this instant, so none expires before the expiresAt we report.
   const expiresAt = new Date((Math.floor(Date.now() / 1000) + ttl) * 1000);
   return deps.database.asUser(userId, async (tx) => {
-    const model = await q.getModel(tx, userId, input.modelId);
-    if (!model) throw ERRORS.notFound('Model');
+    const name = await q.modelName(tx, userId, input.modelId);
+    if (name === null) throw ERRORS.notFound('Model');
     const all = await q.listFiles(tx, userId, input.modelId);
     let chosen = all;
     if (input.fileIds) {
@@ -156,7 +156,7 @@ export async function downloadModel(
     return {
       files,
       expiresAt: expiresAt.toISOString(),
-      bundle: bundle ? { url: bundle.url, fileName: `${bundleName(model.name)}.zip` } : null,
+      bundle: bundle ? { url: bundle.url, fileName: `${bundleName(name)}.zip` } : null,
     };
   });
 }

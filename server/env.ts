@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { z } from 'zod';
 
 /** Empty strings count as unset, so `FOO=` in a shell or .env file means "use the default". */
@@ -31,7 +32,23 @@ const schema = z.object({
   INGEST_CONCURRENCY: optional(z.coerce.number().int().min(1).max(64)),
   AUTH_SECRET: optional(z.string().min(32, 'must be at least 32 characters')),
   LOG_LEVEL: optional(z.enum(['debug', 'info', 'warn', 'error', 'silent'])),
+  SOURCE_FILE_ROOTS: optional(z.string()),
+  SOURCE_S3_PREFIXES: optional(z.string()),
+  TRUST_PROXY: optional(z.coerce.number().int().min(0).max(10)),
 });
+
+/** The placeholders a SOURCE_FILE_ROOTS or SOURCE_S3_PREFIXES entry may contain, filled from the job. */
+export const SOURCE_PLACEHOLDERS = ['jobId', 'userId'] as const;
+
+function checkPlaceholders(variable: string, entry: string, problems: string[]): void {
+  for (const m of entry.matchAll(/\{([^}]*)\}/g)) {
+    if (!(SOURCE_PLACEHOLDERS as readonly string[]).includes(m[1]!)) {
+      problems.push(`${variable}: unknown placeholder {${m[1]}} in ${JSON.stringify(entry)}; use ${SOURCE_PLACEHOLDERS.map((p) => `{${p}}`).join(', ')}`);
+    }
+  }
+}
+
+const entries = (v: string | undefined) => (v ?? '').split(',').map((e) => e.trim()).filter(Boolean);
 
 export type RawEnv = z.infer<typeof schema>;
 
@@ -66,6 +83,15 @@ export interface Env {
   /** Null until resolved from DATA_DIR (see secrets.ts). */
   authSecret: string | null;
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  /**
+   * SOURCE_FILE_ROOTS: absolute folders (placeholders unfilled) a `file://` output must lie in.
+   * Default: `<DATA_DIR>/outputs/{jobId}`.
+   */
+  sourceFileRoots: string[];
+  /** SOURCE_S3_PREFIXES: where `s3://` outputs may be read; empty refuses every `s3://` output. */
+  sourceS3Prefixes: { bucket: string; prefix: string }[];
+  /** TRUST_PROXY: how many proxy hops stand in front; forwarded client addresses are believed only then. */
+  trustProxy: number;
 }
 
 export class EnvError extends Error {
@@ -102,12 +128,27 @@ export function parseEnv(source: Record<string, string | undefined>): Env {
       forcePathStyle: e.S3_FORCE_PATH_STYLE ?? false,
     };
   }
+  const dataDir = e.DATA_DIR ?? './.data';
+  const sourceFileRoots = e.SOURCE_FILE_ROOTS ? entries(e.SOURCE_FILE_ROOTS) : [path.join(path.resolve(dataDir), 'outputs', '{jobId}')];
+  for (const root of sourceFileRoots) {
+    if (!path.isAbsolute(root)) problems.push(`SOURCE_FILE_ROOTS: ${JSON.stringify(root)} is not an absolute folder`);
+    checkPlaceholders('SOURCE_FILE_ROOTS', root, problems);
+  }
+  const sourceS3Prefixes = entries(e.SOURCE_S3_PREFIXES).map((entry) => {
+    const cut = entry.replace(/^s3:\/\//, '');
+    const slash = cut.indexOf('/');
+    const bucket = slash < 0 ? cut : cut.slice(0, slash);
+    const prefix = slash < 0 ? '' : cut.slice(slash + 1);
+    if (!bucket || /\s/.test(bucket)) problems.push(`SOURCE_S3_PREFIXES: ${JSON.stringify(entry)} does not start with a bucket name (bucket/prefix)`);
+    checkPlaceholders('SOURCE_S3_PREFIXES', entry, problems);
+    return { bucket, prefix };
+  });
   if (problems.length) throw new EnvError(problems);
   return {
     port,
     host,
     publicUrl: (e.PUBLIC_URL ?? `http://${urlHost}:${port}`).replace(/\/+$/, ''),
-    dataDir: e.DATA_DIR ?? './.data',
+    dataDir,
     databaseUrl: e.DATABASE_URL ?? null,
     role: e.ROLE ?? 'all',
     storage,
@@ -122,5 +163,8 @@ export function parseEnv(source: Record<string, string | undefined>): Env {
     ingestConcurrency: e.INGEST_CONCURRENCY ?? 2,
     authSecret: e.AUTH_SECRET ?? null,
     logLevel: e.LOG_LEVEL ?? 'info',
+    sourceFileRoots,
+    sourceS3Prefixes,
+    trustProxy: e.TRUST_PROXY ?? 0,
   };
 }

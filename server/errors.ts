@@ -1,7 +1,16 @@
 import { TRPCError } from '@trpc/server';
 
 /** The closed set of error codes the service speaks, shared by tRPC and plain HTTP routes. */
-export type ErrorCode = 'BAD_REQUEST' | 'UNAUTHORIZED' | 'FORBIDDEN' | 'NOT_FOUND' | 'CONFLICT' | 'TOO_MANY_REQUESTS' | 'INTERNAL_SERVER_ERROR';
+export type ErrorCode =
+  | 'BAD_REQUEST'
+  | 'UNAUTHORIZED'
+  | 'FORBIDDEN'
+  | 'NOT_FOUND'
+  | 'CONFLICT'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'TOO_MANY_REQUESTS'
+  | 'INTERNAL_SERVER_ERROR'
+  | 'SERVICE_UNAVAILABLE';
 
 const HTTP_STATUS: Record<ErrorCode, number> = {
   BAD_REQUEST: 400,
@@ -9,8 +18,10 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   FORBIDDEN: 403,
   NOT_FOUND: 404,
   CONFLICT: 409,
+  PAYLOAD_TOO_LARGE: 413,
   TOO_MANY_REQUESTS: 429,
   INTERNAL_SERVER_ERROR: 500,
+  SERVICE_UNAVAILABLE: 503,
 };
 
 /** An error whose message is safe to show a user. Anything else reaching the edge is masked. */
@@ -35,6 +46,10 @@ export const ERRORS = {
   badRequest: (message: string) => new AppError('BAD_REQUEST', message),
   conflict: (message: string) => new AppError('CONFLICT', message),
   forbidden: (message: string) => new AppError('FORBIDDEN', message),
+  tooManyRequests: (message: string) => new AppError('TOO_MANY_REQUESTS', message),
+  payloadTooLarge: (message: string) => new AppError('PAYLOAD_TOO_LARGE', message),
+  /** The database (or another dependency) is down: the caller should retry, not sign in again. */
+  unavailable: () => new AppError('SERVICE_UNAVAILABLE', 'The service is temporarily unavailable; try again shortly.'),
 };
 
 export function toTRPCError(err: unknown): TRPCError {

@@ -17,6 +17,8 @@ export const artifactFiles = pgTable(
       .references(() => users.id, { onDelete: 'cascade' }),
     /** Relative path as the training run named it (validated); never used in a storage key. */
     path: text('path').notNull(),
+    /** The path as the training output named it, when it had to be renamed (it collided with a generated file). */
+    sourcePath: text('source_path'),
     storageKey: text('storage_key').notNull(),
     sizeBytes: bigint('size_bytes', { mode: 'number' }).notNull(),
     sha256: text('sha256').notNull(),

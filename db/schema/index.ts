@@ -8,3 +8,4 @@ export * from './artifact-files';
 export * from './notifications';
 export * from './download-events';
 export * from './model-counts';
+export * from './rate-limit-events';

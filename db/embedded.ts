@@ -4,6 +4,11 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { clearOwner, isPostmasterOf, ownerGone, readOwner, runningPostmaster, stopPostmaster, writeOwner } from './embedded-owner';
+import { pointedCluster, recordStagedCluster, removeStagedCluster, STAGE_ROOT, stagedClusterPath, sweepStagedClusters } from './embedded-stage';
+import { restartPolicy, type RestartPolicyOptions } from './restart-policy';
+
+export { STAGE_ROOT } from './embedded-stage';
 
 /**
  * A real Postgres for the zero-configuration default, run from the binaries that the
@@ -18,8 +23,21 @@ import path from 'node:path';
 export interface EmbeddedPostgres {
   url: string;
   port: number;
+  /** The cluster folder: `DATA_DIR/postgres`, or a staged folder under STAGE_ROOT (see `staged`). */
   dataDir: string;
+  /** True when the cluster lives outside DATA_DIR (a DATA_DIR the postgres user cannot enter). */
+  staged: boolean;
+  /** The postmaster's pid now; it changes when the supervisor restarts it, null while it is down. */
+  readonly pid: number | null;
   stop(): Promise<void>;
+  /** Stops the cluster and deletes it wherever it lives: for throwaway clusters (tests, benchmarks). */
+  destroy(): Promise<void>;
+}
+
+/** Restart the postmaster when it dies; call `onFatal` once restarting stops helping. */
+export interface SuperviseOptions {
+  onFatal: (err: Error) => void;
+  policy?: Partial<RestartPolicyOptions>;
 }
 
 export class EmbeddedPostgresError extends Error {
@@ -72,8 +90,6 @@ function canEnter(user: RunAs, dir: string): boolean {
   return spawnSync('test', ['-x', dir], { uid: user.uid, gid: user.gid }).status === 0;
 }
 
-const STAGE_ROOT = '/var/lib/lora-artifacts';
-
 function stageBinaries(bin: Binaries, user: RunAs): Binaries {
   if (canReach(user, bin.postgres) && canReach(user, path.join(bin.dir, 'lib'))) return bin;
   const version = createHash('sha256').update(bin.dir).digest('hex').slice(0, 12);
@@ -105,34 +121,37 @@ export function freePort(): Promise<number> {
   });
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+/**
+ * A postmaster left running on `pgData` by a service that was killed (SIGKILL, OOM) is stopped, so
+ * this start can take over; any other running postmaster means a live instance: refused.
+ */
+async function takeOverOrRefuse(dataRoot: string, pgData: string, log: (line: string) => void): Promise<void> {
+  const running = runningPostmaster(pgData);
+  if (!running) return;
+  const rec = readOwner(dataRoot);
+  // All three, or it is not provably ours to stop: the record names this very postmaster, the service
+  // that started it is gone, and the process really is a postmaster of this cluster (not a recycled pid).
+  if (rec && rec.postgresPid === running && ownerGone(rec) && isPostmasterOf(running, pgData)) {
+    log(`embedded postgres: pid ${running} was left running by a service that is gone (pid ${rec.servicePid}); stopping it`);
+    await stopPostmaster(running);
+    return;
   }
-}
-
-/** Reads postmaster.pid; a live pid means another instance owns this cluster. */
-function runningPid(pgData: string): number | null {
-  try {
-    const first = fs.readFileSync(path.join(pgData, 'postmaster.pid'), 'utf8').split('\n')[0];
-    const pid = Number(first);
-    return Number.isInteger(pid) && pid > 0 && pidAlive(pid) ? pid : null;
-  } catch {
-    return null;
-  }
+  throw new EmbeddedPostgresError(
+    `DATA_DIR ${dataRoot} is already in use by another instance (postgres pid ${running}); stop it or choose another DATA_DIR`,
+  );
 }
 
 /**
  * Starts (initialising on first use) a cluster under `dataDir/postgres` on a free loopback port and
- * returns its URL. Fails with one clear line when another instance already runs on that folder.
+ * returns its URL. Fails with one clear line when another instance already runs on that folder; a
+ * cluster orphaned by a killed instance is stopped and taken over. With `supervise`, a postmaster that
+ * dies is restarted on the same port and data, and `onFatal` is called when that keeps failing.
  */
 export async function startEmbeddedPostgres(options: {
   dataDir: string;
   log?: (line: string) => void;
   port?: number;
+  supervise?: SuperviseOptions;
 }): Promise<EmbeddedPostgres> {
   const log = options.log ?? (() => {});
   let bin = await platformBinaries();
@@ -146,23 +165,18 @@ export async function startEmbeddedPostgres(options: {
     bin = stageBinaries(bin, user);
     if (!canEnter(user, dataRoot) && !fs.existsSync(path.join(pgData, 'PG_VERSION'))) {
       // The data folder is behind a folder the postgres user cannot enter (a checkout under /root):
-      // keep the cluster in a reachable place keyed by the data folder, and leave a pointer behind.
-      const key = createHash('sha256').update(fs.realpathSync(dataRoot)).digest('hex').slice(0, 16);
-      pgData = path.join(STAGE_ROOT, `cluster-${key}`);
-      fs.mkdirSync(STAGE_ROOT, { recursive: true, mode: 0o755 });
-      fs.writeFileSync(path.join(dataRoot, 'postgres.location'), `${pgData}\n`);
+      // keep the cluster in a reachable place keyed by the data folder, and record both directions.
+      pgData = stagedClusterPath(dataRoot);
+      recordStagedCluster(dataRoot, pgData);
       log(`embedded postgres: ${dataRoot} is not reachable by the postgres user; cluster kept at ${pgData}`);
     }
   }
-  const pointer = path.join(dataRoot, 'postgres.location');
-  if (fs.existsSync(pointer)) pgData = fs.readFileSync(pointer, 'utf8').trim();
+  pgData = pointedCluster(dataRoot) ?? pgData;
+  const staged = path.dirname(pgData) !== dataRoot;
+  // Only root stages clusters (and may remove them): leftovers of earlier runs go before we add ours.
+  if (user) sweepStagedClusters({ keep: pgData, log });
 
-  const owner = runningPid(pgData);
-  if (owner) {
-    throw new EmbeddedPostgresError(
-      `DATA_DIR ${dataRoot} is already in use by another instance (postgres pid ${owner}); stop it or choose another DATA_DIR`,
-    );
-  }
+  await takeOverOrRefuse(dataRoot, pgData, log);
 
   const spawnOpts = user ? { uid: user.uid, gid: user.gid } : {};
   const env = { ...process.env, LC_ALL: 'C', LANG: 'C' };
@@ -191,53 +205,121 @@ export async function startEmbeddedPostgres(options: {
   const password = fs.readFileSync(passwordFile, 'utf8').trim();
   const port = options.port ?? (await freePort());
 
-  const child: ChildProcess = spawn(
-    bin.postgres,
-    ['-D', pgData, '-p', String(port), '-h', '127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=200', '-c', 'fsync=on'],
-    { ...spawnOpts, env, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let output = '';
-  await new Promise<void>((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
-      const text = chunk.toString('utf8');
-      output = (output + text).slice(-4000);
-      if (text.includes('ready to accept connections')) resolve();
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.once('exit', (code) => {
-      const lock = output.match(/lock file "postmaster.pid" already exists[^\n]*/);
-      reject(
-        new EmbeddedPostgresError(
-          lock
-            ? `DATA_DIR ${dataRoot} is already in use by another instance; stop it or choose another DATA_DIR`
-            : `embedded postgres exited (code ${code}): ${output.trim().split('\n').slice(-2).join(' ')}`,
-        ),
+  /** Spawns the postmaster and resolves once it accepts connections. */
+  const launch = () =>
+    new Promise<ChildProcess>((resolve, reject) => {
+      const child: ChildProcess = spawn(
+        bin.postgres,
+        ['-D', pgData, '-p', String(port), '-h', '127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=200', '-c', 'fsync=on'],
+        { ...spawnOpts, env, stdio: ['ignore', 'pipe', 'pipe'] },
       );
+      let output = '';
+      const onData = (chunk: Buffer) => {
+        const text = chunk.toString('utf8');
+        output = (output + text).slice(-4000);
+        if (!text.includes('ready to accept connections')) return;
+        child.removeListener('exit', onEarlyExit);
+        child.stdout?.removeAllListeners('data');
+        child.stderr?.removeAllListeners('data');
+        child.stdout?.resume();
+        child.stderr?.resume();
+        resolve(child);
+      };
+      const onEarlyExit = (code: number | null) => {
+        const lock = output.match(/lock file "postmaster.pid" already exists[^\n]*/);
+        reject(
+          new EmbeddedPostgresError(
+            lock
+              ? `DATA_DIR ${dataRoot} is already in use by another instance; stop it or choose another DATA_DIR`
+              : `embedded postgres exited (code ${code}): ${output.trim().split('\n').slice(-2).join(' ')}`,
+          ),
+        );
+      };
+      child.stdout?.on('data', onData);
+      child.stderr?.on('data', onData);
+      child.once('exit', onEarlyExit);
     });
-  });
-  child.stdout?.removeAllListeners('data');
-  child.stderr?.removeAllListeners('data');
-  child.stdout?.resume();
-  child.stderr?.resume();
-  // If this process dies without stopping it, take the cluster down with it (fast shutdown).
-  const killOnExit = () => child.kill('SIGINT');
+
+  let current: ChildProcess | null = null;
+  let stopping = false;
+  let restarting: Promise<void> | null = null;
+  const policy = restartPolicy(options.supervise?.policy);
+
+  /** Restarts a postmaster that died under us, with backoff, until it is up or the policy gives up. */
+  const restart = async (why: string) => {
+    log(`embedded postgres exited unexpectedly (${why}); restarting it on port ${port}`);
+    for (;;) {
+      const decision = policy.failed();
+      if (!decision.restart) {
+        const window = Math.round(policy.options.windowMs / 1000);
+        options.supervise?.onFatal(new EmbeddedPostgresError(`embedded postgres failed ${decision.failures} times within ${window} s; giving up`));
+        return;
+      }
+      await Bun.sleep(decision.delayMs);
+      if (stopping) return;
+      try {
+        adopt(await launch());
+        log(`embedded postgres restarted (pid ${current?.pid})`);
+        return;
+      } catch (e) {
+        log(`embedded postgres restart failed: ${(e as Error).message}`);
+      }
+    }
+  };
+  const adopt = (child: ChildProcess) => {
+    current = child;
+    if (stopping) {
+      child.kill('SIGINT');
+      return;
+    }
+    if (child.pid) writeOwner(dataRoot, child.pid);
+    child.once('exit', (code, signal) => {
+      if (current === child) current = null;
+      if (stopping || !options.supervise) return;
+      restarting = restart(signal ?? `code ${code}`).finally(() => (restarting = null));
+    });
+  };
+
+  adopt(await launch());
+  // If this process exits without stopping it, take the cluster down with it (fast shutdown). A SIGKILL
+  // runs no handler: the owner record lets the next start recognise and stop the orphan.
+  const killOnExit = () => current?.kill('SIGINT');
   process.once('exit', killOnExit);
 
   let stopped: Promise<void> | null = null;
+  const stop = () => {
+    stopped ??= (async () => {
+      stopping = true;
+      process.removeListener('exit', killOnExit);
+      await restarting;
+      const child = current;
+      if (child && child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+        // SIGINT = "fast" shutdown: aborts sessions, checkpoints, exits cleanly.
+        child.kill('SIGINT');
+        await exited;
+      }
+      clearOwner(dataRoot);
+    })();
+    return stopped;
+  };
   return {
     url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`,
     port,
     dataDir: pgData,
-    stop() {
-      stopped ??= new Promise<void>((resolve) => {
-        process.removeListener('exit', killOnExit);
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        // SIGINT = "fast" shutdown: aborts sessions, checkpoints, exits cleanly.
-        child.kill('SIGINT');
-      });
-      return stopped;
+    staged,
+    get pid() {
+      return current?.pid ?? null;
+    },
+    stop,
+    async destroy() {
+      await stop();
+      if (staged) {
+        removeStagedCluster(pgData);
+        fs.rmSync(path.join(dataRoot, 'postgres.location'), { force: true });
+      } else {
+        fs.rmSync(pgData, { recursive: true, force: true });
+      }
     },
   };
 }

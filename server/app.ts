@@ -2,9 +2,16 @@ import path from 'node:path';
 import { trpcServer } from '@hono/trpc-server';
 import { sql } from 'drizzle-orm';
 import { Hono } from 'hono';
+import { authOutageGuard, unavailableResponse } from './auth/outage-guard';
+import { authRateLimit } from './auth/rate-limit';
+import { isDatabaseUnavailable } from './db-unavailable';
 import type { Deps } from './deps';
 import { errorBody } from './errors';
+import { authBodyLimit, MAX_BATCH_CALLS, trpcBodyLimit } from './http/body-limits';
+import { crossSiteMutationGuard, securityHeaders } from './http/browser-defense';
+import { clientAddress, isLocalCaller } from './http/client-address';
 import { bundleRoute } from './models/bundle-route';
+import { storageSpaceReport } from './storage/free-space';
 import { fsFilesRoute } from './storage/fs-route';
 import type { FsStorage } from './storage/fs';
 import { createContext, type Context } from './trpc/context';
@@ -15,6 +22,8 @@ type Env = { Variables: { requestId: string }; Bindings: { requestIP?: (req: Req
 export interface AppOptions {
   /** Folder of the built dashboard (vite build output); absent in API-only tests. */
   webDist?: string | null;
+  /** Our sign-in/sign-up limits in front of /api/auth (server/auth/rate-limit.ts); off in most tests. */
+  rateLimit?: boolean;
 }
 
 const ASSET = /\.[a-z0-9]{1,8}$/i;
@@ -44,8 +53,11 @@ export function createApp(deps: Deps, options: AppOptions = {}) {
     });
   });
 
+  app.use('*', securityHeaders(deps.env.publicUrl));
+
   app.onError((err, c) => {
     const requestId = c.get('requestId');
+    if (isDatabaseUnavailable(err)) return unavailableResponse(requestId);
     log.error('unhandled error', { requestId, err });
     return c.json(errorBody('INTERNAL_SERVER_ERROR', 'Something went wrong on our side.', requestId), 500);
   });
@@ -61,24 +73,35 @@ export function createApp(deps: Deps, options: AppOptions = {}) {
         return { ok: false, error: e instanceof Error ? e.message : String(e) };
       }
     };
-    const [database, queue, storage] = await Promise.all([
+    const [database, queue, storageProbe, space] = await Promise.all([
       check(() => deps.database.db.execute(sql`select 1`)),
       check(() => deps.boss.getQueue('ingest-artifact')),
       check(() => deps.storage.check()),
+      storageSpaceReport(deps.storage),
     ]);
+    // Low disk space still serves reads and downloads: ready (200), but flagged `degraded`.
+    const storage = { ...storageProbe, ...space };
     const ready = database.ok && queue.ok && storage.ok;
-    return c.json({ status: ready ? 'ready' : 'not ready', role: deps.env.role, checks: { database, queue, storage } }, ready ? 200 : 503);
+    const status = ready ? (space?.degraded ? 'degraded' : 'ready') : 'not ready';
+    const body = { status, role: deps.env.role, checks: { database, queue, storage } };
+    // Checks name internal ports, paths and errors: only a caller on this machine sees them.
+    return c.json(isLocalCaller(c, deps.env.trustProxy) ? body : { status: body.status }, ready ? 200 : 503);
   });
 
-  app.on(['GET', 'POST'], '/api/auth/*', (c) => deps.auth.handler(c.req.raw));
+  app.use('/api/auth/*', authBodyLimit());
+  if (options.rateLimit ?? true) app.use('/api/auth/*', authRateLimit({ db: deps.database.db, trustProxy: deps.env.trustProxy, log }));
+  app.on(['GET', 'POST'], '/api/auth/*', (c) => authOutageGuard(deps.database.db, c.get('requestId'), () => deps.auth.handler(c.req.raw)));
 
+  app.use('/trpc/*', crossSiteMutationGuard(deps.env.publicUrl));
+  app.use('/trpc/*', trpcBodyLimit());
   app.use(
     '/trpc/*',
     trpcServer({
       endpoint: '/trpc',
       router: appRouter,
+      maxBatchSize: MAX_BATCH_CALLS,
       createContext: async (_opts, c) => {
-        const ip = c.env?.requestIP?.(c.req.raw)?.address ?? null;
+        const ip = clientAddress(c, deps.env.trustProxy);
         return (await createContext(deps, c.req.raw, { requestId: c.get('requestId'), ip })) as unknown as Record<string, unknown> & Context;
       },
     }),

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { createTRPCClient, httpLink } from '@trpc/client';
 import { lossCurve, writeLoraOutput } from '../tests/fixtures/lora';
 import { parseEnv } from './env';
+import { defaultOutputFolder } from './ingest/sources/allowed';
 import { createLogger } from './logger';
 import { startService, type Service } from './runtime';
 import type { AppRouter } from './trpc/root';
@@ -32,13 +33,14 @@ async function reachable(url: string): Promise<boolean> {
   }
 }
 
-async function session(baseUrl: string): Promise<string> {
+async function session(baseUrl: string): Promise<{ cookie: string; userId: string }> {
   const post = (p: string, body: unknown) =>
     fetch(`${baseUrl}/api/auth/${p}`, { method: 'POST', headers: { 'content-type': 'application/json', origin: baseUrl }, body: JSON.stringify(body) });
   let res = await post('sign-in/email', { email: EMAIL, password: PASSWORD });
   if (res.status === 401) res = await post('sign-up/email', { email: EMAIL, password: PASSWORD, name: 'Demo User' });
   if (!res.ok) throw new Error(`could not sign the demo user in: ${res.status} ${await res.text()}`);
-  return res.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+  const { user } = (await res.json()) as { user: { id: string } };
+  return { cookie: res.headers.getSetCookie().map((c) => c.split(';')[0]).join('; '), userId: user.id };
 }
 
 let embedded: Service | null = null;
@@ -50,7 +52,7 @@ if (!(await reachable(baseUrl))) {
 }
 
 try {
-  const cookie = await session(baseUrl);
+  const { cookie, userId } = await session(baseUrl);
   const user = api(baseUrl, { cookie });
   const { id: datasetId } = await user.datasets.create.mutate({ name: 'customer-support-10k', format: 'jsonl', rowCount: 10_000 });
   const runName = `support-assistant-${new Date().toISOString().slice(0, 16).replace(/[-:T]/g, '')}`;
@@ -72,7 +74,10 @@ try {
       points: curve.slice(i, i + 10_000).map((p) => ({ step: p.step, epoch: p.epoch, trainingLoss: p.trainingLoss, validationLoss: p.validationLoss, learningRate: p.learningRate })),
     });
   }
-  const outputDir = path.resolve(env.dataDir, 'gpu-output', jobId);
+  // The server reads outputs only from its SOURCE_FILE_ROOTS (default DATA_DIR/outputs/{jobId}); this
+  // process reads the same DATA_DIR and roots from the same environment, so it writes where the server looks.
+  const outputDir = defaultOutputFolder(env, { jobId, userId });
+  if (!outputDir) throw new Error('SOURCE_FILE_ROOTS gives no folder for this job; set it as the server has it');
   fs.mkdirSync(outputDir, { recursive: true });
   const { files } = await writeLoraOutput(outputDir, { rank: 16, alpha: 32, targetModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj'], checkpoints: [1250, 1875], seed: 7, curve, dtype: 'BF16' });
   console.log(`Wrote ${files.length} files of a real PEFT LoRA adapter to ${outputDir}`);

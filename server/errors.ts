@@ -1,4 +1,5 @@
 import { TRPCError } from '@trpc/server';
+import { isDatabaseUnavailable } from './db-unavailable';
 
 /** The closed set of error codes the service speaks, shared by tRPC and plain HTTP routes. */
 export type ErrorCode =
@@ -38,12 +39,27 @@ export class AppError extends Error {
   }
 }
 
+/**
+ * Invalid input that only the service could tell (it needed the database or the disk): a BAD_REQUEST
+ * that names its field, answered like a zod field error (`data.zodError.fieldErrors[field]`).
+ */
+export class FieldError extends AppError {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super('BAD_REQUEST', message);
+    this.name = 'FieldError';
+  }
+}
+
 /** Factories, so call sites read as what happened. */
 export const ERRORS = {
   unauthorized: () => new AppError('UNAUTHORIZED', 'Sign in, or send a valid API token.'),
   /** Another user's record and a missing one look the same from outside. */
   notFound: (what: string) => new AppError('NOT_FOUND', `${what} not found.`),
   badRequest: (message: string) => new AppError('BAD_REQUEST', message),
+  invalidField: (field: string, message: string) => new FieldError(field, message),
   conflict: (message: string) => new AppError('CONFLICT', message),
   forbidden: (message: string) => new AppError('FORBIDDEN', message),
   tooManyRequests: (message: string) => new AppError('TOO_MANY_REQUESTS', message),
@@ -55,6 +71,7 @@ export const ERRORS = {
 export function toTRPCError(err: unknown): TRPCError {
   if (err instanceof TRPCError) return err;
   if (err instanceof AppError) return new TRPCError({ code: err.code, message: err.message, cause: err });
+  if (isDatabaseUnavailable(err)) return toTRPCError(ERRORS.unavailable());
   return new TRPCError({ code: 'INTERNAL_SERVER_ERROR', message: 'Something went wrong on our side.', cause: err });
 }
 

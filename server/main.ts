@@ -17,7 +17,13 @@ try {
 const log = createLogger(env.logLevel);
 let service;
 try {
-  service = await startService({ env, log, webDist: path.join(import.meta.dir, '..', 'web', 'dist') });
+  service = await startService({
+    env,
+    log,
+    webDist: path.join(import.meta.dir, '..', 'web', 'dist'),
+    // The embedded database keeps dying: exit non-zero so that systemd, Kubernetes or Docker restarts us.
+    onFatal: () => process.exit(1),
+  });
 } catch (e) {
   console.error(e instanceof StartupError ? `cannot start: ${e.message}` : `cannot start: ${(e as Error).message ?? e}`);
   process.exit(1);

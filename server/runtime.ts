@@ -9,6 +9,7 @@ import { createAuth } from './auth/auth';
 import type { Deps } from './deps';
 import type { Env } from './env';
 import { createLogger, type Logger } from './logger';
+import { releaseOrphanedJobs } from './queue/orphans';
 import { createQueues, startWorkers } from './queue/registry';
 import { resolveAuthSecret } from './secrets';
 import { createStorage } from './storage';
@@ -32,8 +33,13 @@ export interface StartOptions {
   webDist?: string | null;
   /** Use this database instead of env/embedded (tests hand each file its own). */
   databaseUrl?: string;
-  /** better-auth's rate limiter; off in tests. */
+  /** Our sign-in/sign-up rate limits (server/auth/rate-limit.ts); most tests sign many users up from one address. */
   authRateLimit?: boolean;
+  /**
+   * Called once when the embedded Postgres keeps dying and its supervisor gives up (logged first).
+   * main.ts exits non-zero so that an outer supervisor restarts the process; tests observe it.
+   */
+  onFatal?: (err: Error) => void;
 }
 
 /**
@@ -77,7 +83,8 @@ export async function startService(options: StartOptions): Promise<Service> {
     let embedded: EmbeddedPostgres | null = null;
     let databaseUrl = options.databaseUrl ?? env.databaseUrl;
     if (!databaseUrl) {
-      embedded = await startEmbeddedPostgres({ dataDir, log: (l) => log.info(l) }).catch((e) => {
+      const supervise = { onFatal: (err: Error) => (log.error('database supervisor gave up', { err }), options.onFatal?.(err)) };
+      embedded = await startEmbeddedPostgres({ dataDir, log: (l) => log.info(l), supervise }).catch((e) => {
         throw new StartupError(e instanceof Error ? e.message : String(e));
       });
       const pg = embedded;
@@ -107,13 +114,15 @@ export async function startService(options: StartOptions): Promise<Service> {
     await boss.start();
     cleanups.push(() => boss.stop({ graceful: true, timeout: 30_000, close: true }));
     await createQueues(boss);
+    // A cluster this process just started has had no other client: its active jobs were a dead worker's.
+    if (embedded) await releaseOrphanedJobs(boss, database, log);
 
-    const auth = createAuth({ db: database.db, secret, publicUrl: env.publicUrl, rateLimit: options.authRateLimit ?? true });
+    const auth = createAuth({ db: database.db, secret, publicUrl: env.publicUrl });
     const deps: Deps = { env, secret, database, storage, boss, auth, log };
 
     if (env.role !== 'api') await startWorkers(boss, deps, env.ingestConcurrency);
     if (server) {
-      const app = createApp(deps, { webDist: options.webDist ?? null });
+      const app = createApp(deps, { webDist: options.webDist ?? null, rateLimit: options.authRateLimit ?? true });
       handler = (req, srv) => app.fetch(req, srv as never);
     }
     const url = server ? `http://${env.host.includes(':') ? `[${env.host}]` : env.host}:${server.port}` : null;

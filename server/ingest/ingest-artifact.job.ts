@@ -15,15 +15,16 @@ import { checkpointStep, classifyFile, contentTypeFor } from './inspect/classify
 import { validateOutputPath } from './inspect/file-name';
 import { withRetry } from './retry';
 import { openSource, PermanentSourceError, TransientSourceError } from './sources';
+import { checkOutputUri } from './sources/allowed';
+import { keepClearOfGeneratedNames } from '../storage/generated-names';
+import { IngestError, userMessage } from './user-message';
+import { ensureStorageRoom, storageFull } from './storage-room';
 
 /** The biggest single output file we accept (the product's promise is "up to 5 GB a file"). */
 export const MAX_FILE_BYTES = 5 * 1024 ** 3;
 export const MAX_FILES = 2_000;
 
-/** An ingest failure that retrying cannot fix: the user has to act (fix the output, then retry). */
-export class IngestError extends Error {
-  override name = 'IngestError';
-}
+export { IngestError };
 
 const isPermanent = (err: unknown) =>
   err instanceof IngestError || err instanceof PermanentSourceError || err instanceof IntegrityError || err instanceof InspectionError;
@@ -87,7 +88,12 @@ export const ingestArtifactJob = defineJob({
       // A retry starts clean: whatever an earlier attempt left (a partial upload of a killed worker)
       // goes; the keys are the same, so nothing of value is lost.
       if (job.retryCount > 0) await deps.storage.deletePrefix(prefix);
+      // Checked again, not only by jobs.complete: the folder may be a symlink by now, and rows the sweep
+      // re-queues (or completed before the check existed) never passed complete.
+      const admitted = await checkOutputUri(deps.env, { jobId, userId: row.userId }, row.outputUri);
+      if (!admitted.allowed) throw new IngestError(admitted.reason);
       const source = openSource(row.outputUri, {
+        file: admitted.file,
         allowPrivateHosts: deps.env.sourceAllowPrivateHosts,
         s3:
           deps.env.sourceS3.accessKeyId && deps.env.sourceS3.secretAccessKey
@@ -111,17 +117,23 @@ export const ingestArtifactJob = defineJob({
       if (listed.length === 0) throw new IngestError(`no files found at ${row.outputUri}`);
       if (listed.length > MAX_FILES) throw new IngestError(`${listed.length} files at ${row.outputUri}; at most ${MAX_FILES} are accepted`);
       // The source is asked for the name it gave; we record the validated, normalised one.
-      const files = listed.map((f) => ({ source: f, path: validateOutputPath(f.path) }));
+      const validated = listed.map((f) => ({ source: f, path: validateOutputPath(f.path) }));
+      // A top-level file named like one we generate (SHA256SUMS) is kept as SHA256SUMS.trainer, its name recorded.
+      const files = keepClearOfGeneratedNames(validated.map((f) => f.path)).map((named, i) => ({ ...validated[i]!, ...named }));
       for (const f of files) {
         if (f.source.size > MAX_FILE_BYTES) throw new IngestError(`${f.path} is ${f.source.size} bytes; files over 5 GiB are not accepted`);
       }
+      // Fails now, before copying, when the output cannot fit (fs storage reports its free space).
+      await ensureStorageRoom(deps.storage, files.map((f) => f.source.size));
 
       const stored: StoredFile[] = [];
       for (const [n, file] of files.entries()) {
         const key = `${prefix}${n}`;
         const contentType = contentTypeFor(file.path);
         const fileName = file.path.split('/').pop()!;
-        const { sha256, size } = await copyToStorage({ source, file: file.source, storage: deps.storage, key, contentType, fileName, signal });
+        const { sha256, size } = await copyToStorage({ source, file: file.source, storage: deps.storage, key, contentType, fileName, signal }).catch(
+          storageFull(file.path),
+        );
         stored.push({ path: file.path, key, size, sha256, kind: classifyFile(file.path), contentType });
         log.debug('file copied', { path: file.path, size });
       }
@@ -168,10 +180,11 @@ export const ingestArtifactJob = defineJob({
         // Someone else delivered this job first (a second worker, or our own earlier run): done.
         if (inserted.length === 0) return false;
         await tx.insert(artifactFiles).values(
-          stored.map((f) => ({
+          stored.map((f, i) => ({
             artifactId,
             userId: row.userId,
             path: f.path,
+            sourcePath: files[i]!.sourcePath,
             storageKey: f.key,
             sizeBytes: f.size,
             sha256: f.sha256,
@@ -200,10 +213,10 @@ export const ingestArtifactJob = defineJob({
       const final = isPermanent(err) || job.retryCount >= job.retryLimit;
       if (!final) {
         await db.update(trainingJobs).set({ ingestError: message, updatedAt: new Date() }).where(and(eq(trainingJobs.id, jobId), isNull(trainingJobs.artifactId)));
-        log.warn('ingest attempt failed; will retry', { error: message });
+        log.warn('ingest attempt failed; will retry', { error: message, err, cause: (err as Error | undefined)?.cause });
         throw err;
       }
-      log.error('ingest failed', { error: message });
+      log.error('ingest failed', { error: message, err, cause: (err as Error | undefined)?.cause });
       await failIngest(deps, jobId, row.userId, row.name, prefix, message);
       return { status: 'deadletter', output: { error: message } };
     }
@@ -215,15 +228,6 @@ async function failIngest(deps: Deps, jobId: string, userId: string, name: strin
   const failed = await markIngestFailed(deps.database.db, { id: jobId, userId, name }, message);
   // Leave no orphaned objects behind; a later retry writes the same keys again.
   if (failed) await deps.storage.deletePrefix(prefix).catch((e) => deps.log.warn('cleanup failed', { prefix, err: e }));
-}
-
-/** A message fit for the user: what went wrong, without stack traces or internals. */
-function userMessage(err: unknown): string {
-  if (err instanceof Error) {
-    if (err.name === 'AbortError') return 'The copy was interrupted; it will be retried.';
-    return err.message.slice(0, 2000);
-  }
-  return 'Unknown error';
 }
 
 async function pickBestCheckpoint(deps: Deps, jobId: string, files: StoredFile[]) {

@@ -1,7 +1,8 @@
 import type { AdapterInfo, FileKind } from '../../db/schema';
 import type { StorageDriver } from '../storage/storage';
-import { checkRankAgainstTensors, inferFromTensors, parseAdapterConfig, type AdapterConfig } from './inspect/adapter-config';
-import { InspectionError, readSafetensorsHeader, type SafetensorsInfo } from './inspect/safetensors';
+import type { AnalyseInput } from './inspect/analyse';
+import { analyseInWorker } from './inspect/inspect-runner';
+import { InspectionError, readSafetensorsHeaderBytes } from './inspect/safetensors';
 
 /** A file after its verified copy into storage. */
 export interface StoredFile {
@@ -33,29 +34,20 @@ function topLevel(files: StoredFile[], kind: FileKind, base: string): StoredFile
  * alpha, target modules, dtype and parameter count. Reads headers only, never whole weight files.
  */
 export async function inspectArtifact(storage: StorageDriver, files: StoredFile[]): Promise<AdapterInfo | null> {
-  const headers = new Map<string, SafetensorsInfo>();
+  // Reading happens here (I/O, no CPU to speak of); parsing and pattern checks run on a worker thread.
+  const headers: AnalyseInput['headers'] = [];
   for (const f of files) {
     if (!f.path.endsWith('.safetensors')) continue;
-    headers.set(f.path, await readSafetensorsHeader((o, l) => readRange(storage, f.key, o, l), f.size, f.path));
+    const { bytes, dataSize } = await readSafetensorsHeaderBytes((o, l) => readRange(storage, f.key, o, l), f.size, f.path);
+    headers.push({ path: f.path, bytes, dataSize });
   }
   const weights = topLevel(files, 'adapter_weights', 'adapter_model.safetensors');
   const configFile = topLevel(files, 'adapter_config', 'adapter_config.json');
-  let config: AdapterConfig | null = null;
+  let config: AnalyseInput['config'] = null;
   if (configFile) {
     if (configFile.size > MAX_CONFIG_BYTES) throw new InspectionError(configFile.path, `is ${configFile.size} bytes; an adapter config is at most 1 MiB`);
-    const text = new TextDecoder('utf-8', { fatal: false }).decode(await readRange(storage, configFile.key, 0, configFile.size));
-    config = parseAdapterConfig(text, configFile.path);
+    config = { path: configFile.path, bytes: await readRange(storage, configFile.key, 0, configFile.size) };
   }
-  const header = weights ? headers.get(weights.path) : undefined;
-  if (!config && !header) return null;
-  const inferred = header ? inferFromTensors(header.tensors, weights!.path) : null;
-  if (config && inferred) checkRankAgainstTensors(config, inferred, weights!.path);
-  return {
-    baseModel: config?.baseModel ?? null,
-    rank: config?.rank ?? inferred?.rank ?? null,
-    alpha: config?.alpha ?? null,
-    targetModules: config?.targetModules.length ? config.targetModules : (inferred?.targetModules ?? []),
-    dtype: header ? (header.dtypes.length === 1 ? header.dtypes[0]! : header.dtypes.join(',') || null) : null,
-    parameterCount: header?.parameterCount ?? null,
-  };
+  if (headers.length === 0 && !config) return null;
+  return analyseInWorker({ headers, weightsPath: weights && headers.some((h) => h.path === weights.path) ? weights.path : null, config });
 }

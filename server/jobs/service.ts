@@ -7,6 +7,7 @@ import { WORKER_TOKEN_PREFIX, generateToken, hashToken } from '../auth/tokens';
 import type { Deps } from '../deps';
 import { ERRORS } from '../errors';
 import { ingestArtifactJob } from '../ingest/ingest-artifact.job';
+import { checkOutputUri } from '../ingest/sources/allowed';
 import { sendOptions } from '../queue/define-job';
 import type { completeJobInput, createJobInput, metricsPoint } from './schemas';
 
@@ -53,9 +54,13 @@ export async function createJob(deps: Deps, userId: string, input: z.infer<typeo
   return { jobId, workerToken };
 }
 
+/** What jobs.list shows of each job: everything but the config, which only jobs.get returns. */
+const { config: _config, ...jobSummaryColumns } = jobColumns;
+
+/** The caller's latest 200 jobs, as summaries (no config: up to 64 KB each, and the list does not show it). */
 export function listJobs(deps: Deps, userId: string) {
   return deps.database.asUser(userId, (tx) =>
-    tx.select(jobColumns).from(trainingJobs).where(eq(trainingJobs.userId, userId)).orderBy(desc(trainingJobs.createdAt), desc(trainingJobs.id)).limit(200),
+    tx.select(jobSummaryColumns).from(trainingJobs).where(eq(trainingJobs.userId, userId)).orderBy(desc(trainingJobs.createdAt), desc(trainingJobs.id)).limit(200),
   );
 }
 
@@ -95,6 +100,7 @@ export async function retryIngest(deps: Deps, userId: string, jobId: string) {
 async function lockJob(tx: Tx, jobId: string) {
   const [job] = await tx
     .select({
+      userId: trainingJobs.userId,
       status: trainingJobs.status,
       outputUri: trainingJobs.outputUri,
       epochsCompleted: trainingJobs.epochsCompleted,
@@ -168,6 +174,9 @@ export async function completeJob(deps: Deps, input: z.infer<typeof completeJobI
       throw ERRORS.conflict('Job is already completed with other data.');
     }
     if (job.status !== 'queued' && job.status !== 'running') throw ERRORS.conflict(`Job is ${job.status} and cannot complete.`);
+    // Only where the operator allows, scoped to this job: otherwise a worker token reads any file the server can.
+    const admitted = await checkOutputUri(deps.env, { jobId, userId: job.userId }, outputUri);
+    if (!admitted.allowed) throw ERRORS.invalidField('outputUri', admitted.reason);
     const now = new Date();
     await tx
       .update(trainingJobs)

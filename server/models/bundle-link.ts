@@ -1,11 +1,13 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { beyondMaxLifetime } from '../storage/fs';
 
 /**
  * Signed links for the zip bundle of a model: HMAC-SHA256 (AUTH_SECRET) over the artifact id, the
  * owner and the expiry. Like file links, nothing is stored; a link works until it expires.
  */
 export function signBundle(secret: string, artifactId: string, userId: string, exp: number): string {
-  return createHmac('sha256', secret).update(`bundle.v1\n${artifactId}\n${userId}\n${exp}`).digest('base64url');
+  // JSON of a tuple: no field's content can move across a boundary into the next.
+  return createHmac('sha256', secret).update(JSON.stringify(['bundle.v2', artifactId, userId, exp])).digest('base64url');
 }
 
 export function bundleUrl(publicUrl: string, secret: string, artifactId: string, userId: string, expiresInSeconds: number) {
@@ -21,6 +23,6 @@ export function verifyBundle(secret: string, artifactId: string, query: { u?: st
   const expected = Buffer.from(signBundle(secret, artifactId, u, Number(exp)));
   const given = Buffer.from(sig);
   if (expected.length !== given.length || !timingSafeEqual(expected, given)) return null;
-  if (Number(exp) * 1000 < Date.now()) return null;
+  if (Number(exp) * 1000 < Date.now() || beyondMaxLifetime(Number(exp))) return null;
   return u;
 }

@@ -3,7 +3,9 @@ import { Hono } from 'hono';
 import { artifactFiles, downloadEvents, modelArtifacts } from '../../db/schema';
 import type { Deps } from '../deps';
 import { errorBody } from '../errors';
+import { clientAddress } from '../http/client-address';
 import { contentDisposition } from '../storage/content-disposition';
+import { keepClearOfGeneratedNames } from '../storage/generated-names';
 import { zipBundle } from '../storage/zip-bundle';
 import { verifyBundle } from './bundle-link';
 import { bundleName } from './service';
@@ -30,9 +32,11 @@ export function bundleRoute(deps: Deps): Hono {
       .from(artifactFiles)
       .where(and(eq(artifactFiles.artifactId, artifactId), eq(artifactFiles.userId, userId)))
       .orderBy(artifactFiles.path);
+    // Models ingested before generated names were kept clear may still hold one: rename it the same way here.
+    const names = keepClearOfGeneratedNames(files.map((f) => f.path)).map((n) => n.path);
     const bundle = zipBundle(
-      files.map((f) => ({ name: f.path, size: Number(f.size), lastModified: model.createdAt, open: () => deps.storage.get(f.key) })),
-      Object.fromEntries(files.map((f) => [f.path, f.sha256])),
+      files.map((f, i) => ({ name: names[i]!, size: Number(f.size), lastModified: model.createdAt, open: () => deps.storage.get(f.key) })),
+      Object.fromEntries(files.map((f, i) => [names[i]!, f.sha256])),
     );
     if (c.req.method === 'GET') {
       await db.insert(downloadEvents).values({
@@ -40,8 +44,8 @@ export function bundleRoute(deps: Deps): Hono {
         artifactId,
         fileIds: files.map((f) => f.id),
         kind: 'bundle',
-        // The peer address, as models.download records it: X-Forwarded-For is whatever the client wrote.
-        ip: (c.env as { requestIP?: (req: Request) => { address: string } | null } | undefined)?.requestIP?.(c.req.raw)?.address ?? null,
+        // As models.download records it: the peer, or the forwarded client only behind TRUST_PROXY hops.
+        ip: clientAddress(c, deps.env.trustProxy),
         userAgent: c.req.header('user-agent')?.slice(0, 500) ?? null,
       });
     }

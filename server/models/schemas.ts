@@ -2,6 +2,14 @@ import { z } from 'zod';
 
 export const convergence = z.enum(['excellent', 'good', 'fair', 'poor', 'overfit']);
 
+/**
+ * An ISO timestamp Postgres can compare against: zod accepts year 0000, which has no timestamptz
+ * (there is no year 0), and 9999 is far enough for any filter.
+ */
+const filterDate = z.iso
+  .datetime({ offset: true })
+  .refine((v) => Number(v.slice(0, 4)) >= 1 && Number.isFinite(Date.parse(v)), 'must be a date from year 0001 to 9999');
+
 export const listModelsInput = z
   .object({
     page: z.number().int().min(1).max(1_000_000).default(1),
@@ -14,8 +22,8 @@ export const listModelsInput = z
         minScore: z.number().int().min(1).max(5).optional(),
         convergence: convergence.optional(),
         datasetId: z.uuid().optional(),
-        createdAfter: z.iso.datetime({ offset: true }).optional(),
-        createdBefore: z.iso.datetime({ offset: true }).optional(),
+        createdAfter: filterDate.optional(),
+        createdBefore: filterDate.optional(),
         search: z.string().trim().max(200).optional(),
       })
       .optional(),

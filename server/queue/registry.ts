@@ -1,4 +1,4 @@
-import type { PgBoss } from 'pg-boss';
+import type { Job, PgBoss } from 'pg-boss';
 import type { Deps } from '../deps';
 import { ingestArtifactJob } from '../ingest/ingest-artifact.job';
 import { ingestSweepJob } from '../ingest/sweep.job';
@@ -23,23 +23,44 @@ export async function createQueues(boss: PgBoss): Promise<void> {
   }
 }
 
-/** Starts the workers of this process. `concurrency` is INGEST_CONCURRENCY. */
+/**
+ * Starts the workers of this process. `concurrency` is INGEST_CONCURRENCY.
+ *
+ * One pg-boss worker per slot (localConcurrency 1 each, batch of 1), so a slot freed by a small job
+ * fetches again at once while a long copy holds another: a batch of N on one worker would idle its
+ * finished slots until the slowest job of the batch ends. pg-boss waits out its poll interval (10 s with
+ * NOTIFY) after each fetch unless notified, and a burst of completions notifies only once, so a backlog
+ * drained at one job per slot per poll. Each worker therefore wakes itself after a job: it fetches again
+ * immediately, and only an empty fetch sends it back to waiting for NOTIFY or the poll.
+ */
 export async function startWorkers(boss: PgBoss, deps: Deps, concurrency: number): Promise<void> {
   for (const def of JOBS) {
-    const localConcurrency = def.name === ingestArtifactJob.name ? concurrency : 1;
-    await boss.work(def.name, { ...def.work, batchSize: 1, includeMetadata: true, perJobResults: true, localConcurrency }, async (jobs) => {
-      const results = [];
-      for (const job of jobs) {
-        const parsed = def.payload.safeParse(job.data);
-        if (!parsed.success) {
-          deps.log.error('job payload rejected', { queue: def.name, id: job.id });
-          results.push({ id: job.id, status: 'deadletter' as const, output: { error: 'invalid payload' } });
-          continue;
+    const slots = def.name === ingestArtifactJob.name ? concurrency : 1;
+    for (let slot = 0; slot < slots; slot++) {
+      let workerId: string | null = null;
+      workerId = await boss.work(def.name, { ...def.work, batchSize: 1, includeMetadata: true, perJobResults: true, localConcurrency: 1 }, async (jobs) => {
+        try {
+          return await runBatch(def, deps, jobs);
+        } finally {
+          // A fetch that found work suggests more is queued: skip the poll delay (see above).
+          if (jobs.length > 0 && workerId) boss.notifyWorker(workerId);
         }
-        const outcome = await def.handle(deps, parsed.data, job as never);
-        results.push({ id: job.id, ...outcome });
-      }
-      return results;
-    });
+      });
+    }
   }
+}
+
+async function runBatch(def: AnyJob, deps: Deps, jobs: Job<unknown>[]) {
+  const results = [];
+  for (const job of jobs) {
+    const parsed = def.payload.safeParse(job.data);
+    if (!parsed.success) {
+      deps.log.error('job payload rejected', { queue: def.name, id: job.id });
+      results.push({ id: job.id, status: 'deadletter' as const, output: { error: 'invalid payload' } });
+      continue;
+    }
+    const outcome = await def.handle(deps, parsed.data, job as never);
+    results.push({ id: job.id, ...outcome });
+  }
+  return results;
 }

@@ -4,6 +4,7 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { folderSpace, rethrowNoSpace } from './free-space';
 import { dirname, join, resolve, sep } from 'node:path';
 import { safeFileName } from './content-disposition.ts';
 import {
@@ -17,6 +18,13 @@ import {
 
 /** The longest lifetime a link may have (7 days, like S3 presigned URLs). */
 export const MAX_SIGNED_URL_TTL_SECONDS = 604_800;
+/** How far a link's expiry may lie past the 7-day maximum (clock skew between API processes). */
+export const MAX_CLOCK_SKEW_SECONDS = 60;
+
+/** True when `expSeconds` (Unix seconds) lies further ahead of `nowMs` than any link this service signs. */
+export function beyondMaxLifetime(expSeconds: number, nowMs: number = Date.now()): boolean {
+  return expSeconds * 1000 > nowMs + (MAX_SIGNED_URL_TTL_SECONDS + MAX_CLOCK_SKEW_SECONDS) * 1000;
+}
 
 export interface FsStorageOptions {
   /** Folder that holds the objects; created on first write. */
@@ -90,10 +98,12 @@ function isMissing(error: unknown): boolean {
   return code === 'ENOENT' || code === 'ENOTDIR';
 }
 
-/** The string the HMAC covers. `fileName` is already sanitised, so it holds no newline to forge lines. */
+/**
+ * The string the HMAC covers: the JSON of a tuple, so no field's content can move into another (a
+ * separator inside a key or a name is escaped, never read as a boundary), whatever the fields hold.
+ */
 function signingInput(key: string, exp: number, fileName: string, contentType: string | undefined): string {
-  const base = `v1\n${key}\n${exp}\n${fileName}`;
-  return contentType === undefined ? base : `${base}\n${contentType}`;
+  return JSON.stringify(['fs.v2', key, exp, fileName, contentType ?? null]);
 }
 
 /** Creates the local-disk driver. */
@@ -232,13 +242,17 @@ export function createFsStorage(options: FsStorageOptions): FsStorage {
     // timingSafeEqual throws on unequal lengths; SIG_PATTERN already pins it to 32 bytes.
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null;
     if (expSeconds * 1000 <= nowMs) return null;
+    // A correctly signed link cannot outlive the maximum either (a leaked secret, or a future bug, stays bounded).
+    if (beyondMaxLifetime(expSeconds, nowMs)) return null;
     return { key, fileName, contentType: ct, expiresAt: new Date(expSeconds * 1000) };
   }
 
   return {
     kind: 'fs',
     root,
-    put,
+    // A full disk surfaces as StorageFullError, without the server path an ENOSPC message carries.
+    put: (key, body, putOptions) => put(key, body, putOptions).catch(rethrowNoSpace),
+    space: () => folderSpace(root),
     get,
     locate,
     verify,

@@ -30,6 +30,12 @@ export interface ObjectInfo {
   size: number;
 }
 
+/** Free and total bytes of the filesystem under a driver that has one. */
+export interface StorageSpace {
+  freeBytes: number;
+  totalBytes: number;
+}
+
 export interface StorageDriver {
   readonly kind: 'fs' | 's3';
   /** Streams `body` to `key`, replacing any object there. Never buffers the whole body. */
@@ -44,6 +50,8 @@ export interface StorageDriver {
   signedUrl(key: string, options: SignOptions): Promise<string>;
   /** Probe for /readyz. */
   check(): Promise<void>;
+  /** Free space where objects are written (fs: statfs of its root); absent where unknowable (s3). */
+  space?(): Promise<StorageSpace>;
 }
 
 export class StorageNotFoundError extends Error {

@@ -21,8 +21,9 @@ export interface ZipBundle {
   size: number;
 }
 
-/** Name of the checksum file added to every bundle (`sha256sum -c SHA256SUMS` verifies the rest). */
-export const CHECKSUMS_NAME = 'SHA256SUMS';
+import { CHECKSUMS_NAME } from './generated-names.ts';
+
+export { CHECKSUMS_NAME };
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 /** Zip-slip and checksum-file safety: the same rules as storage keys, plus no control characters. */

@@ -1,7 +1,9 @@
 import { and, eq, isNull, or, gt, sql } from 'drizzle-orm';
 import { apiTokens, trainingJobs, users } from '../../db/schema';
 import { API_TOKEN_PREFIX, WORKER_TOKEN_PREFIX, bearerToken, hashToken } from '../auth/tokens';
+import { databaseReachable, isDatabaseUnavailable } from '../db-unavailable';
 import type { Deps } from '../deps';
+import { ERRORS, toTRPCError } from '../errors';
 
 export interface AuthUser {
   id: string;
@@ -71,7 +73,11 @@ export async function resolveIdentity(deps: Deps, headers: Headers): Promise<Pic
     return { user: found ? { id: found.id, email: found.email, name: found.name, via: 'token' } : null, worker: null };
   }
   if (!headers.get('cookie')) return { user: null, worker: null };
-  const session = await deps.auth.api.getSession({ headers }).catch(() => null);
+  // "No session" and "the database is down" must not look alike: the first is UNAUTHORIZED, the second 503.
+  const session = await deps.auth.api.getSession({ headers }).catch(async (e: unknown) => {
+    if (isDatabaseUnavailable(e) || !(await databaseReachable(deps.database.db))) throw ERRORS.unavailable();
+    return null;
+  });
   if (!session) return { user: null, worker: null };
   return {
     user: { id: session.user.id, email: session.user.email, name: session.user.name, via: 'session' },
@@ -80,6 +86,8 @@ export async function resolveIdentity(deps: Deps, headers: Headers): Promise<Pic
 }
 
 export async function createContext(deps: Deps, req: Request, meta: { requestId: string; ip: string | null }): Promise<Context> {
-  const identity = await resolveIdentity(deps, req.headers);
+  const identity = await resolveIdentity(deps, req.headers).catch((e: unknown) => {
+    throw toTRPCError(isDatabaseUnavailable(e) ? ERRORS.unavailable() : e);
+  });
   return createContextInner(deps, { ...identity, requestId: meta.requestId, ip: meta.ip, userAgent: req.headers.get('user-agent') });
 }

@@ -1,6 +1,7 @@
 import { initTRPC } from '@trpc/server';
 import { ZodError } from 'zod';
-import { AppError, toTRPCError } from '../errors';
+import { isDatabaseUnavailable } from '../db-unavailable';
+import { AppError, ERRORS, FieldError, toTRPCError } from '../errors';
 import type { Context } from './context';
 
 /**
@@ -22,7 +23,12 @@ const t = initTRPC.context<Context>().create({
   // Never hand stack traces to a client, whatever NODE_ENV says.
   isDev: false,
   errorFormatter({ shape, error }) {
-    const zod = error.cause instanceof ZodError ? fieldErrors(error.cause) : null;
+    const zod =
+      error.cause instanceof ZodError
+        ? fieldErrors(error.cause)
+        : error.cause instanceof FieldError
+          ? { formErrors: [], fieldErrors: { [error.cause.field]: [error.cause.message] } }
+          : null;
     const { stack: _stack, ...data } = shape.data as typeof shape.data & { stack?: string };
     return {
       ...shape,
@@ -41,7 +47,10 @@ const errors = t.middleware(async ({ next, ctx, path }) => {
   const result = await next();
   if (!result.ok) {
     const cause = result.error.cause;
-    if (result.error.code === 'INTERNAL_SERVER_ERROR' && cause && !(cause instanceof AppError)) {
+    // The database being down is the caller's cue to retry (503), not a bug to log as one.
+    const outage = result.error.code === 'INTERNAL_SERVER_ERROR' && isDatabaseUnavailable(cause);
+    if (outage) (result as { error: unknown }).error = toTRPCError(ERRORS.unavailable());
+    else if (result.error.code === 'INTERNAL_SERVER_ERROR' && cause && !(cause instanceof AppError)) {
       ctx.deps.log.error('procedure failed', { path, requestId: ctx.requestId, err: cause });
     }
     if (cause instanceof AppError) (result as { error: unknown }).error = toTRPCError(cause);

@@ -24,9 +24,10 @@ import { emit, info, percentile } from './lib';
 const BENCH = 'ingest-latency';
 
 export async function main(runs = Number(process.argv[2] ?? 50)) {
-  const svc = await startTestService({ label: 'bench_ingest', env: { LOG_LEVEL: 'silent' } });
-  const pg = postgres(svc.databaseUrl, { max: 2, onnotice: () => {} });
+  // One folder reused by every run, allowed as the operator would (SOURCE_FILE_ROOTS), not under DATA_DIR/outputs/<jobId>.
   const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lora-bench-gpu-out-'));
+  const svc = await startTestService({ label: 'bench_ingest', env: { LOG_LEVEL: 'silent', SOURCE_FILE_ROOTS: outDir } });
+  const pg = postgres(svc.databaseUrl, { max: 2, onnotice: () => {} });
   try {
     const { api, userId } = await newUser(svc, 'bench-ingest');
     const { files } = await writeLoraOutput(outDir, { padToBytes: 20_000_000 });

@@ -26,6 +26,7 @@ let ctx: BrowserContext;
 let page: Page;
 let api: Api;
 let firstModelId = '';
+const cspViolations: string[] = [];
 
 async function cookieHeader(context: BrowserContext): Promise<string> {
   return (await context.cookies()).map((c) => `${c.name}=${c.value}`).join('; ');
@@ -56,6 +57,10 @@ describe.skipIf(SKIP)('dashboard (browser)', () => {
     ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true, baseURL: svc.url });
     page = await ctx.newPage();
     page.setDefaultTimeout(15_000);
+    // The server's Content-Security-Policy must not block anything the dashboard does (last test).
+    page.on('console', (m) => {
+      if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
+    });
   }, 60_000);
 
   afterAll(async () => {
@@ -242,4 +247,10 @@ describe.skipIf(SKIP)('dashboard (browser)', () => {
       await ctx2.close();
     }
   }, 30_000);
+
+  test('the Content-Security-Policy blocked nothing on any page visited above', async () => {
+    const res = await page.request.get('/models');
+    expect(res.headers()['content-security-policy']).toContain("script-src 'self'");
+    expect(cspViolations).toEqual([]);
+  });
 });

@@ -55,13 +55,14 @@ export async function createTestDatabase(label = 'db'): Promise<string> {
   return withDatabase(adminUrl, name);
 }
 
-/** Stops the test cluster and removes its folder (the preload's global afterAll calls it). */
+/** Stops the test cluster and removes its folder and any staged copy (the preload's global afterAll calls it). */
 export async function stopTestCluster(): Promise<void> {
   if (!cluster) return;
   const c = await cluster.catch(() => null);
   cluster = null;
   template = null;
   if (!c?.embedded) return;
-  await c.embedded.stop();
+  // destroy, not stop: a cluster staged outside its folder (/var/lib/lora-artifacts) goes too.
+  await c.embedded.destroy();
   if (c.dir) fs.rmSync(c.dir, { recursive: true, force: true });
 }

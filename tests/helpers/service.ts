@@ -19,8 +19,18 @@ export interface TestService extends Service {
  * The real service (HTTP, tRPC, auth, pg-boss workers, fs storage) on its own database and data
  * folder, listening on a free loopback port. `env` overrides variables as a user would set them.
  */
-export async function startTestService(options: { label?: string; env?: Record<string, string>; webDist?: string | null } = {}): Promise<TestService> {
-  const databaseUrl = await createTestDatabase(options.label ?? 'svc');
+export async function startTestService(
+  options: {
+    label?: string;
+    env?: Record<string, string>;
+    webDist?: string | null;
+    /** Our auth rate limits; off by default, as most files sign many users up from 127.0.0.1. */
+    rateLimit?: boolean;
+    /** Share another service's database (several API processes) instead of a fresh one. */
+    databaseUrl?: string;
+  } = {},
+): Promise<TestService> {
+  const databaseUrl = options.databaseUrl ?? (await createTestDatabase(options.label ?? 'svc'));
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lora-test-data-'));
   fs.chmodSync(dataDir, 0o755);
   const port = await freePort();
@@ -35,7 +45,7 @@ export async function startTestService(options: { label?: string; env?: Record<s
   const svc = await startService({
     env,
     databaseUrl,
-    authRateLimit: false,
+    authRateLimit: options.rateLimit ?? false,
     log: createLogger(env.logLevel),
     webDist: options.webDist ?? null,
   });

@@ -1,14 +1,22 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { lossCurve, writeLoraOutput } from '../fixtures/lora';
 import { client, type TestService } from './service';
 
 type Api = ReturnType<typeof client>;
 
+/** The folder a job's output goes to by default: the service's first output root, `<DATA_DIR>/outputs/<jobId>`. */
+export function outputFolder(svc: TestService, jobId: string): string {
+  return path.join(svc.dataDir, 'outputs', jobId);
+}
+
 /**
  * Runs a training job the way a GPU worker does: create it (user), start, report metrics and
  * complete it with a local output folder (worker token). Returns ids and the folder.
+ *
+ * The output goes to `<DATA_DIR>/outputs/<jobId>` (the default SOURCE_FILE_ROOTS), created after
+ * jobs.create; `writeOutput` fills it instead of the LoRA fixture; `outputUri` completes with another URI
+ * (`{jobId}` in it is filled, for an output under a per-job S3 prefix).
  */
 export async function runTrainingJob(
   svc: TestService,
@@ -18,9 +26,10 @@ export async function runTrainingJob(
     datasetId?: string;
     steps?: number;
     overfit?: boolean;
-    outputDir?: string;
     outputUri?: string;
     writeFiles?: boolean;
+    /** Fills the job's output folder (instead of the LoRA fixture files). */
+    writeOutput?: (dir: string, jobId: string) => unknown;
     lora?: Parameters<typeof writeLoraOutput>[1];
     seed?: number;
   } = {},
@@ -47,11 +56,13 @@ export async function runTrainingJob(
       })),
     });
   }
-  const outputDir = options.outputDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'lora-gpu-out-'));
-  const files = options.writeFiles === false ? [] : (await writeLoraOutput(outputDir, options.lora)).files;
+  const outputDir = outputFolder(svc, jobId);
+  fs.mkdirSync(outputDir, { recursive: true });
+  if (options.writeOutput) await options.writeOutput(outputDir, jobId);
+  const files = options.writeFiles === false || options.writeOutput ? [] : (await writeLoraOutput(outputDir, options.lora)).files;
   await worker.jobs.complete.mutate({
     jobId,
-    outputUri: options.outputUri ?? `file://${outputDir}`,
+    outputUri: options.outputUri?.replaceAll('{jobId}', jobId) ?? `file://${outputDir}`,
     summary: { epochsCompleted: 3, totalSteps: options.steps ?? 300, durationSeconds: 5400, costUsd: 3.42 },
   });
   return { jobId, workerToken, worker, datasetId, outputDir, files, curve };

@@ -23,7 +23,7 @@ function stream(data: Uint8Array<ArrayBuffer>): ReadableStream<Uint8Array> {
 
 /** Builds a link by hand from the documented format, so the test pins the format, not just round-trips. */
 function handSigned(key: string, expSeconds: number, fileName: string): string {
-  const sig = createHmac('sha256', SECRET).update(`v1\n${key}\n${expSeconds}\n${fileName}`).digest('base64url');
+  const sig = createHmac('sha256', SECRET).update(JSON.stringify(['fs.v2', key, expSeconds, fileName, null])).digest('base64url');
   const fn = Buffer.from(fileName).toString('base64url');
   return `${server.url.origin}/files/${key}?exp=${expSeconds}&fn=${fn}&sig=${sig}`;
 }
@@ -168,6 +168,42 @@ describe('fs signed links: security', () => {
     await expectForbidden(badExp.toString());
     await expectForbidden(`${server.url.origin}/files/u1/%2e%2e/u2/a9/0${url.search}`);
     await expectForbidden(`${server.url.origin}/files/u1%2Fa1%2F0${url.search}`.replace('u1%2Fa1%2F0', '..%2Fetc%2Fpasswd'));
+  });
+
+  test('a field cannot move across a separator: a key holding a newline does not sign another split', async () => {
+    // Sign (key "u1/a1/0\n<exp>", name "c"); under a newline-joined input that is also (key "u1/a1/0", name "<exp>\nc").
+    let url: URL;
+    let exp: number;
+    do {
+      exp = Math.floor(Date.now() / 1000) + 60;
+      url = new URL(await driver.signedUrl(`u1/a1/0\n${exp}`, { expiresInSeconds: 60, fileName: 'c' }));
+    } while (Number(url.searchParams.get('exp')) !== exp);
+    const sig = url.searchParams.get('sig')!;
+    expect(driver.verify({ key: `u1/a1/0\n${exp}`, exp: String(exp), fn: Buffer.from('c').toString('base64url'), sig })).not.toBeNull();
+    const moved = { key: 'u1/a1/0', exp: String(exp), fn: Buffer.from(`${exp}\nc`).toString('base64url'), sig };
+    expect(driver.verify(moved)).toBeNull();
+    await expectForbidden(`${server.url.origin}/files/u1/a1/0?exp=${exp}&fn=${moved.fn}&sig=${sig}`);
+  });
+
+  test('a content type cannot move into the file name', async () => {
+    const url = new URL(await driver.signedUrl('u1/a1/0', { expiresInSeconds: 60, fileName: 'b', contentType: 'text/plain' }));
+    expect(url.searchParams.get('ct')).toBe('text/plain');
+    const moved = new URL(url);
+    moved.searchParams.delete('ct');
+    moved.searchParams.set('fn', Buffer.from('b\ntext/plain').toString('base64url'));
+    await expectForbidden(moved.toString());
+  });
+
+  test('a correctly signed link expiring past the 7-day maximum is 403; one within it is served', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    await expectForbidden(handSigned('u1/a1/0', now + 604_800 + 3600, 'a.bin'));
+    await expectForbidden(handSigned('u1/a1/0', 99_999_999_999, 'a.bin'));
+    const within = await fetch(handSigned('u1/a1/0', now + 604_800 - 60, 'a.bin'));
+    expect(within.status).toBe(200);
+    expect(new Uint8Array(await within.arrayBuffer())).toEqual(bytes);
+    const longest = new URL(await driver.signedUrl('u1/a1/0', { expiresInSeconds: 10 * 604_800, fileName: 'a.bin' }));
+    expect(Number(longest.searchParams.get('exp'))).toBeLessThanOrEqual(Math.floor(Date.now() / 1000) + 604_800);
+    expect((await fetch(longest)).status).toBe(200);
   });
 
   test('signing refuses keys that could escape the root', async () => {

@@ -2,17 +2,17 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { chmodSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { PgBoss } from 'pg-boss';
 import { ingestArtifactJob } from '../../server/ingest/ingest-artifact.job';
 import { ingestSweepJob, MAX_TOTAL_ATTEMPTS } from '../../server/ingest/sweep.job';
 import { writeLoraOutput, writeRandomFile, type WrittenFile } from '../fixtures/lora';
 import { fakeJob, sha256Of, sqlFor, storedFiles } from '../helpers/ingest';
 import { serveOutput, type OutputServer } from '../helpers/output-server';
+import { spawnService } from '../helpers/process';
 import { client, newUser, startTestService, type TestService } from '../helpers/service';
-import { runTrainingJob, waitForIngest } from '../helpers/training';
+import { outputFolder, runTrainingJob, waitForIngest } from '../helpers/training';
 
-const ROOT = resolve(import.meta.dir, '../..');
 
 let svc: TestService; // ROLE=all: API and workers in this process
 const dirs: string[] = [];
@@ -50,50 +50,16 @@ async function createJob(s: TestService, u: User, name = `job-${Math.random().to
 /** A `ROLE=worker` process of the real server on `s`'s database and storage folder. */
 async function spawnWorker(s: TestService) {
   chmodSync(s.dataDir, 0o755);
-  const proc = Bun.spawn(['bun', 'server/main.ts'], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      ROLE: 'worker',
-      DATABASE_URL: s.databaseUrl,
-      DATA_DIR: s.dataDir,
-      AUTH_SECRET: s.deps.secret,
-      INGEST_CONCURRENCY: '4',
-      LOG_LEVEL: 'warn',
-      SOURCE_ALLOW_PRIVATE_HOSTS: 'true',
-    },
-    stdout: 'pipe',
-    stderr: 'pipe',
+  const worker = await spawnService({
+    ROLE: 'worker',
+    DATABASE_URL: s.databaseUrl,
+    DATA_DIR: s.dataDir,
+    AUTH_SECRET: s.deps.secret,
+    INGEST_CONCURRENCY: '4',
+    SOURCE_ALLOW_PRIVATE_HOSTS: 'true',
   });
-  let output = '';
-  const drain = async (stream: ReadableStream<Uint8Array>) => {
-    const decoder = new TextDecoder();
-    const reader = stream.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      output += decoder.decode(value, { stream: true });
-    }
-  };
-  void drain(proc.stdout);
-  void drain(proc.stderr);
-  const deadline = Date.now() + 20_000;
-  while (!output.includes('worker ready')) {
-    if (proc.exitCode !== null || Date.now() > deadline) {
-      proc.kill('SIGKILL');
-      throw new Error(`worker did not start (exit ${proc.exitCode}):\n${output}`);
-    }
-    await Bun.sleep(50);
-  }
-  const stop = async () => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return;
-    proc.kill('SIGTERM');
-    const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
-    await proc.exited;
-    clearTimeout(timer);
-  };
-  cleanups.push(stop);
-  return { proc, stop, output: () => output };
+  cleanups.push(worker.stop);
+  return worker;
 }
 
 describe('job state transitions', () => {
@@ -228,10 +194,10 @@ describe('the handler is idempotent', () => {
 describe('the sweep', () => {
   test('re-enqueues a completed job whose enqueue was lost, and leaves a just-completed one to the event path', async () => {
     const u = await newUser(svc, 'sweep');
-    const dir = await tempDir('sweep');
-    const { files } = await writeLoraOutput(dir, { layers: 2, hidden: 128 });
     const lost = await createJob(svc, u, 'lost');
     const fresh = await createJob(svc, u, 'fresh');
+    const { files } = await writeLoraOutput(outputFolder(svc, lost.jobId), { layers: 2, hidden: 128 });
+    await writeLoraOutput(outputFolder(svc, fresh.jobId), { layers: 2, hidden: 128 });
     const sql = sqlFor(svc);
     try {
       // What completeJob does, minus the enqueue: the crash window the sweep exists for.
@@ -239,7 +205,7 @@ describe('the sweep', () => {
         [lost.jobId, '1 minute'],
         [fresh.jobId, '0 seconds'],
       ] as const) {
-        await sql`update training_jobs set status = 'completed', output_uri = ${`file://${dir}`}, completed_at = now() - ${age}::interval,
+        await sql`update training_jobs set status = 'completed', output_uri = ${`file://${outputFolder(svc, jobId)}`}, completed_at = now() - ${age}::interval,
           epochs_completed = 1, total_steps = 10, duration_seconds = 60, cost_usd = 0.1, ingest_status = 'pending' where id = ${jobId}`;
         await sql`delete from pgboss.job where singleton_key = ${jobId}`;
       }
@@ -263,10 +229,9 @@ describe('the sweep', () => {
 
   test('an ingest left "ingesting" by a worker that died on its last attempt is re-queued; after too many attempts it fails for the user', async () => {
     const u = await newUser(svc, 'sweep2');
-    const dir = await tempDir('sweep2');
-    await writeLoraOutput(dir, { layers: 2, hidden: 128 });
     const orphan = await createJob(svc, u, 'orphan');
     const hopeless = await createJob(svc, u, 'hopeless');
+    for (const { jobId } of [orphan, hopeless]) await writeLoraOutput(outputFolder(svc, jobId), { layers: 2, hidden: 128 });
     const sql = sqlFor(svc);
     try {
       for (const [jobId, attempts] of [
@@ -274,7 +239,7 @@ describe('the sweep', () => {
         [hopeless.jobId, MAX_TOTAL_ATTEMPTS],
       ] as const) {
         // pg-boss dead-lettered the last attempt: no live pg-boss job, the training job still says ingesting.
-        await sql`update training_jobs set status = 'completed', output_uri = ${`file://${dir}`}, completed_at = now() - interval '10 minutes',
+        await sql`update training_jobs set status = 'completed', output_uri = ${`file://${outputFolder(svc, jobId)}`}, completed_at = now() - interval '10 minutes',
           epochs_completed = 1, total_steps = 10, duration_seconds = 60, cost_usd = 0.1, ingest_status = 'ingesting', ingest_attempts = ${attempts} where id = ${jobId}`;
         await sql`delete from pgboss.job where singleton_key = ${jobId}`;
       }

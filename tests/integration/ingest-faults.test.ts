@@ -169,9 +169,13 @@ describe('permanent faults fail the ingest at once, cleanly', () => {
 
   test('a corrupt safetensors header names adapter_model.safetensors', async () => {
     const u = await newUser(svc, 'corrupt');
-    const { dir } = await loraDir();
-    await overwriteHeaderLength(join(dir, 'adapter_model.safetensors'), 1n << 60n);
-    const run = await runTrainingJob(svc, u.api, { name: 'corrupt-run', writeFiles: false, outputUri: `file://${dir}` });
+    const run = await runTrainingJob(svc, u.api, {
+      name: 'corrupt-run',
+      writeOutput: async (dir) => {
+        await writeLoraOutput(dir, { layers: 4, hidden: 256 });
+        await overwriteHeaderLength(join(dir, 'adapter_model.safetensors'), 1n << 60n);
+      },
+    });
     await expectFailed(svc, u, run.jobId, 'corrupt-run', /^adapter_model\.safetensors: .*header/);
   });
 
@@ -210,21 +214,27 @@ describe('permanent faults fail the ingest at once, cleanly', () => {
     }
   });
 
-  test('a missing output folder fails', async () => {
+  test('a missing output folder fails, naming the URI and no errno code', async () => {
     const u = await newUser(svc, 'missing');
-    const path = `/nonexistent-${crypto.randomUUID()}`;
-    const run = await runTrainingJob(svc, u.api, { name: 'missing-run', writeFiles: false, outputUri: `file://${path}` });
-    await expectFailed(svc, u, run.jobId, 'missing-run', new RegExp(`output folder ${path} not found or unreadable.*ENOENT`));
+    const run = await runTrainingJob(svc, u.api, { name: 'missing-run', writeOutput: (dir) => rm(dir, { recursive: true }) });
+    const job = await expectFailed(svc, u, run.jobId, 'missing-run', /^output folder file:\/\/\S+: not found$/);
+    expect(job.ingestError).toBe(`output folder file://${run.outputDir}: not found`);
   });
 });
 
 describe('retryIngest', () => {
   test('after the output is fixed, a retry delivers the model with exactly one model_ready notification', async () => {
     const u = await newUser(svc, 'retry');
-    const { dir, files } = await loraDir();
-    const path = join(dir, 'adapter_model.safetensors');
-    const original = await overwriteHeaderLength(path, 1n << 60n);
-    const run = await runTrainingJob(svc, u.api, { name: 'retry-run', writeFiles: false, outputUri: `file://${dir}` });
+    let files: WrittenFile[] = [];
+    let original: Uint8Array = new Uint8Array();
+    const run = await runTrainingJob(svc, u.api, {
+      name: 'retry-run',
+      writeOutput: async (dir) => {
+        files = (await writeLoraOutput(dir, { layers: 4, hidden: 256 })).files;
+        original = await overwriteHeaderLength(join(dir, 'adapter_model.safetensors'), 1n << 60n);
+      },
+    });
+    const path = join(run.outputDir, 'adapter_model.safetensors');
     await expectFailed(svc, u, run.jobId, 'retry-run', /adapter_model\.safetensors/);
 
     const handle = await open(path, 'r+');

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -7,14 +7,12 @@ import { join } from 'node:path';
 import { writeLoraOutput, type WrittenFile } from '../fixtures/lora';
 import { sha256Of } from '../helpers/ingest';
 import { serveOutput, type OutputServer } from '../helpers/output-server';
+import { startS3rver, type TestS3 } from '../helpers/s3rver';
 import { newUser, startTestService, type TestService } from '../helpers/service';
 import { runTrainingJob, waitForIngest } from '../helpers/training';
 
-type S3rverLike = { run(): Promise<{ port: number }>; close(): Promise<void> };
-
 let svc: TestService;
-let s3rver: S3rverLike;
-let s3: S3Client;
+let s3: TestS3;
 const dirs: string[] = [];
 const servers: OutputServer[] = [];
 
@@ -25,27 +23,12 @@ async function tempDir(label: string) {
 }
 
 beforeAll(async () => {
-  const s3dir = await tempDir('s3rver');
-  const { default: S3rver } = (await import('s3rver' as string)) as { default: new (options: object) => S3rverLike };
-  s3rver = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: s3dir });
-  const { port } = await s3rver.run();
-  const endpoint = `http://127.0.0.1:${port}`;
-  s3 = new S3Client({
-    endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
-  await s3.send(new CreateBucketCommand({ Bucket: 'volume1' }));
+  s3 = await startS3rver(['volume1']);
   svc = await startTestService({
     label: 'ingest_sources',
     env: {
-      SOURCE_S3_ENDPOINT: endpoint,
-      SOURCE_S3_REGION: 'us-east-1',
-      SOURCE_S3_ACCESS_KEY_ID: 'S3RVER',
-      SOURCE_S3_SECRET_ACCESS_KEY: 'S3RVER',
+      ...s3.sourceEnv,
+      SOURCE_S3_PREFIXES: 'volume1/runs/{jobId}',
     },
   });
 }, 120_000);
@@ -53,8 +36,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const s of servers) s.stop();
   await svc?.stop();
-  s3?.destroy();
-  await s3rver?.close();
+  await s3?.stop();
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 }, 120_000);
 
@@ -96,16 +78,22 @@ const lora = { rank: 16, alpha: 32, layers: 4, hidden: 64, targetModules: ['q_pr
 describe('ingest through each source', () => {
   test('s3:// output on an S3-protocol server (s3rver)', async () => {
     const u = await newUser(svc, 's3');
-    const dir = await tempDir('s3out');
-    const { files } = await writeLoraOutput(dir, lora);
-    const prefix = `runs/${crypto.randomUUID()}/`;
-    for (const f of files) {
-      const body = await Bun.file(join(dir, f.path)).bytes();
-      await s3.send(new PutObjectCommand({ Bucket: 'volume1', Key: prefix + f.path, Body: body, ContentLength: body.length }));
-    }
-    // A sibling run sharing the prefix's first characters must not be picked up.
-    await s3.send(new PutObjectCommand({ Bucket: 'volume1', Key: `${prefix.slice(0, -1)}0/stray.bin`, Body: 'x', ContentLength: 1 }));
-    const run = await runTrainingJob(svc, u.api, { name: 's3-run', writeFiles: false, outputUri: `s3://volume1/${prefix}` });
+    let files: WrittenFile[] = [];
+    // The job's own prefix (SOURCE_S3_PREFIXES volume1/runs/{jobId}), known once the job exists.
+    const run = await runTrainingJob(svc, u.api, {
+      name: 's3-run',
+      outputUri: 's3://volume1/runs/{jobId}/',
+      writeOutput: async (dir, jobId) => {
+        files = (await writeLoraOutput(dir, lora)).files;
+        const prefix = `runs/${jobId}/`;
+        for (const f of files) {
+          const body = await Bun.file(join(dir, f.path)).bytes();
+          await s3.client.send(new PutObjectCommand({ Bucket: 'volume1', Key: prefix + f.path, Body: body, ContentLength: body.length }));
+        }
+        // A sibling run sharing the prefix's first characters must not be picked up.
+        await s3.client.send(new PutObjectCommand({ Bucket: 'volume1', Key: `${prefix.slice(0, -1)}0/stray.bin`, Body: 'x', ContentLength: 1 }));
+      },
+    });
     const model = await expectDelivered(u.api, run.jobId, files);
     expect(model.files.some((f) => f.path === 'checkpoint-500/adapter_model.safetensors')).toBe(true);
   });
@@ -131,11 +119,15 @@ describe('ingest through each source', () => {
 
   test('file:// output with a checkpoint folder', async () => {
     const u = await newUser(svc, 'file');
-    const dir = await tempDir('fileout');
-    const { files } = await writeLoraOutput(dir, lora);
-    await writeFile(join(dir, 'empty.txt'), '');
-    files.push({ path: 'empty.txt', size: 0, sha256: createHash('sha256').update('').digest('hex') });
-    const run = await runTrainingJob(svc, u.api, { name: 'file-run', writeFiles: false, outputUri: `file://${dir}` });
+    let files: WrittenFile[] = [];
+    const run = await runTrainingJob(svc, u.api, {
+      name: 'file-run',
+      writeOutput: async (dir) => {
+        files = (await writeLoraOutput(dir, lora)).files;
+        await writeFile(join(dir, 'empty.txt'), '');
+        files.push({ path: 'empty.txt', size: 0, sha256: createHash('sha256').update('').digest('hex') });
+      },
+    });
     await expectDelivered(u.api, run.jobId, files);
   });
 });

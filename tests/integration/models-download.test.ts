@@ -56,7 +56,7 @@ function resign(url: string, exp: number): string {
   const key = u.pathname.replace(/^\/files\//, '').split('/').map(decodeURIComponent).join('/');
   const fileName = Buffer.from(u.searchParams.get('fn')!, 'base64url').toString('utf8');
   const ct = u.searchParams.get('ct');
-  const input = `v1\n${key}\n${exp}\n${fileName}${ct === null ? '' : `\n${ct}`}`;
+  const input = JSON.stringify(['fs.v2', key, exp, fileName, ct]);
   u.searchParams.set('exp', String(exp));
   u.searchParams.set('sig', createHmac('sha256', svc.deps.secret).update(input).digest('base64url'));
   return u.toString();

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +15,7 @@ import {
   type S3SourceConfig,
   type Source,
 } from '../../server/ingest/sources/index.ts';
+import { S3RVER_CREDENTIALS, startS3rver, type TestS3 } from '../helpers/s3rver';
 
 async function readAll(stream: ReadableStream<Uint8Array>): Promise<string> {
   return new Response(stream).text();
@@ -136,33 +137,19 @@ describe('file source', () => {
 });
 
 describe('s3 source (s3rver)', () => {
-  let server: { run(): Promise<{ port: number }>; close(): Promise<void> };
-  let dir: string;
+  let s3: TestS3;
   let config: S3SourceConfig;
   const big = 'x'.repeat(1000) + 'tail';
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 's3rver-'));
-    // s3rver ships no types; the two methods used here are all this test needs.
-    const { default: S3rver } = (await import('s3rver' as string)) as {
-      default: new (options: object) => typeof server;
-    };
-    server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: dir });
-    const { port } = await server.run();
+    s3 = await startS3rver(['volume1']);
     config = {
-      endpoint: `http://127.0.0.1:${port}`,
+      endpoint: s3.endpoint,
       region: 'us-east-1',
-      accessKeyId: 'S3RVER',
-      secretAccessKey: 'S3RVER',
+      accessKeyId: S3RVER_CREDENTIALS.accessKeyId,
+      secretAccessKey: S3RVER_CREDENTIALS.secretAccessKey,
       forcePathStyle: true,
     };
-    const client = new S3Client({
-      ...config,
-      credentials: { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey },
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    });
-    await client.send(new CreateBucketCommand({ Bucket: 'volume1' }));
     const objects: Record<string, string> = {
       'runs/job1/': '',
       'runs/job1/adapter_model.safetensors': big,
@@ -172,14 +159,10 @@ describe('s3 source (s3rver)', () => {
       'runs/job10/other.bin': 'not mine',
     };
     for (const [Key, Body] of Object.entries(objects)) {
-      await client.send(new PutObjectCommand({ Bucket: 'volume1', Key, Body, ContentLength: Buffer.byteLength(Body) }));
+      await s3.client.send(new PutObjectCommand({ Bucket: 'volume1', Key, Body, ContentLength: Buffer.byteLength(Body) }));
     }
-    client.destroy();
   });
-  afterAll(async () => {
-    await server.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  afterAll(() => s3.stop());
 
   test('lists relative paths under the prefix, skipping directory markers', async () => {
     const source = openSource('s3://volume1/runs/job1', { allowPrivateHosts: false, s3: config });

@@ -44,6 +44,7 @@ describe('parseAdapterConfig', () => {
       peftType: 'LORA',
       taskType: 'CAUSAL_LM',
       rankPattern: {},
+      alphaPattern: {},
     });
     const inferred = inferFromTensors(info.tensors);
     expect(inferred.rank).toBe(16);
@@ -73,6 +74,7 @@ describe('parseAdapterConfig', () => {
       peftType: null,
       taskType: null,
       rankPattern: {},
+      alphaPattern: {},
     });
     expect(parseAdapterConfig('{}').targetModules).toEqual([]);
   });

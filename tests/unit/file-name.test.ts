@@ -11,6 +11,9 @@ describe('validateOutputPath accepts', () => {
     ['..hidden/a..b/...', '..hidden/a..b/...'],
     ['modèle/日本語.json', 'modèle/日本語.json'],
     ['a b/c:d', 'a b/c:d'], // a colon is only a drive letter at the very start
+    ['x:y.txt', 'x:y.txt'], // nor there unless the drive stands alone or a separator follows
+    ['c:evil', 'c:evil'],
+    ['C::/a', 'C::/a'],
     ['x'.repeat(255), 'x'.repeat(255)],
   ];
   test.each(ok)('%p', (input, normalized) => {
@@ -28,7 +31,9 @@ describe('validateOutputPath rejects', () => {
     ['empty', '', /is empty/],
     ['leading slash', '/etc/passwd', /is absolute/],
     ['drive letter', 'C:/Windows/win.ini', /drive letter/],
-    ['drive letter without slash', 'c:evil', /drive letter/],
+    ['drive letter alone', 'C:', /drive letter/],
+    ['drive letter then a folder', 'c:/evil', /drive letter/],
+    ['drive letter then a backslash', 'D:\\evil', /drive letter/],
     ['backslash', 'checkpoint-1\\adapter.bin', /backslash/],
     ['UNC path', '\\\\server\\share', /backslash/],
     ['dot-dot at the start', '../secrets', /".." segment/],

@@ -3,6 +3,7 @@
  * the two agree. A config whose rank disagrees with the weights would load into the wrong shapes, so it
  * is rejected at ingest rather than discovered by whoever downloads it.
  */
+import { compileModulePatterns, findModulePattern, MAX_PATTERN_KEYS } from './module-patterns.ts';
 import { InspectionError } from './safetensors.ts';
 
 /** The adapter_config.json fields the catalogue shows. */
@@ -21,6 +22,8 @@ export type AdapterConfig = {
   taskType: string | null;
   /** `rank_pattern`: per-module rank overrides, keyed by a regex on the module name. */
   rankPattern: Record<string, number>;
+  /** `alpha_pattern`: per-module alpha overrides, same shape (positive numbers). */
+  alphaPattern: Record<string, number>;
 };
 
 /** Parses adapter_config.json text. Throws InspectionError on invalid JSON or a mistyped field. */
@@ -57,13 +60,23 @@ export function parseAdapterConfig(text: string, fileName = 'adapter_config.json
   else if (Array.isArray(rawTargets) && rawTargets.every((m) => typeof m === 'string')) targetModules = [...rawTargets];
   else if (rawTargets !== undefined && rawTargets !== null) fail('target_modules is neither a list of names nor a string');
 
-  const rawPattern = c.rank_pattern ?? {};
-  if (typeof rawPattern !== 'object' || Array.isArray(rawPattern)) fail('rank_pattern is not an object');
-  const rankPattern: Record<string, number> = {};
-  for (const [key, value] of Object.entries(rawPattern as Record<string, unknown>)) {
-    if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) fail(`rank_pattern.${key} is not a positive integer`);
-    rankPattern[key] = value as number;
-  }
+  const patternMap = (field: string, integer: boolean): Record<string, number> => {
+    const raw = c[field] ?? {};
+    if (typeof raw !== 'object' || Array.isArray(raw)) return fail(`${field} is not an object`);
+    const entries = Object.entries(raw as Record<string, unknown>);
+    if (entries.length > MAX_PATTERN_KEYS) fail(`${field} has ${entries.length} keys; at most ${MAX_PATTERN_KEYS} are accepted`);
+    const map: Record<string, number> = {};
+    for (const [key, value] of entries) {
+      const ok = typeof value === 'number' && Number.isFinite(value) && value > 0 && (!integer || Number.isInteger(value));
+      if (!ok) fail(`${field}.${key} is not a positive ${integer ? 'integer' : 'number'}`);
+      map[key] = value as number;
+    }
+    // Compiled here so a hostile or unsupported key fails the ingest at once, naming the key.
+    compileModulePatterns(map, field, fileName);
+    return map;
+  };
+  const rankPattern = patternMap('rank_pattern', true);
+  const alphaPattern = patternMap('alpha_pattern', false);
 
   return {
     baseModel: optionalString('base_model_name_or_path'),
@@ -73,6 +86,7 @@ export function parseAdapterConfig(text: string, fileName = 'adapter_config.json
     peftType: optionalString('peft_type'),
     taskType: optionalString('task_type'),
     rankPattern,
+    alphaPattern,
   };
 }
 
@@ -149,7 +163,8 @@ export function inferFromTensors(
 
 /**
  * Throws InspectionError when the config's rank (with its rank_pattern overrides, matched like PEFT
- * does: the key must match the end of the module path) disagrees with a LoRA tensor's shape.
+ * does, in linear time: the key must match a dotted suffix of the module path) disagrees with a LoRA
+ * tensor's shape.
  * A config without `r` is not checked.
  */
 export function checkRankAgainstTensors(
@@ -158,24 +173,15 @@ export function checkRankAgainstTensors(
   weightsFileName = 'adapter_model.safetensors',
 ): void {
   if (config.rank === null) return;
-  const patterns = Object.entries(config.rankPattern).map(([key, r]) => ({ key, r, re: safeRegExp(`(.*\\.)?(${key})$`) }));
+  const patterns = compileModulePatterns(config.rankPattern, 'rank_pattern', 'adapter_config.json');
   for (const [modulePath, actual] of inferred.moduleRanks) {
-    const override = patterns.find((p) => p.re?.test(modulePath) ?? modulePath.endsWith(p.key));
-    const expected = override?.r ?? config.rank;
+    const override = findModulePattern(patterns, modulePath);
+    const expected = override?.value ?? config.rank;
     if (actual !== expected) {
       throw new InspectionError(
         weightsFileName,
         `${modulePath} has rank ${actual} but adapter_config.json says ${override ? `rank_pattern ${JSON.stringify(override.key)} = ` : 'r = '}${expected}`,
       );
     }
-  }
-}
-
-/** PEFT keys are Python regexes; most are also valid JS. An invalid one falls back to a suffix match. */
-function safeRegExp(source: string): RegExp | null {
-  try {
-    return new RegExp(`^${source}`);
-  } catch {
-    return null;
   }
 }

@@ -23,7 +23,8 @@ export class UnsafeFileNameError extends InspectionError {
 // Control characters (C0 and DEL) and lone UTF-16 surrogates, which cannot be encoded as UTF-8.
 const CONTROL = /[\u0000-\u001f\u007f]/;
 const LONE_SURROGATE = /\p{Cs}/u;
-const DRIVE_LETTER = /^[A-Za-z]:/;
+// Only a leading `C:` alone or followed by a separator is a drive; `x:y.txt` is a legal name on POSIX.
+const DRIVE_LETTER = /^[A-Za-z]:(?:$|[/\\])/;
 
 const utf8Length = (s: string): number => Buffer.byteLength(s, 'utf8');
 

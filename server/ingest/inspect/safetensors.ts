@@ -68,6 +68,19 @@ export async function readSafetensorsHeader(
   fileSize: number,
   fileName = 'model.safetensors',
 ): Promise<SafetensorsInfo> {
+  const { bytes, dataSize } = await readSafetensorsHeaderBytes(read, fileSize, fileName);
+  return parseSafetensorsHeader(bytes, dataSize, fileName);
+}
+
+/**
+ * The I/O half of readSafetensorsHeader: the header's bytes (checked against the size limits, not yet
+ * parsed) and the size of the data area after it, for a caller that parses elsewhere (a worker thread).
+ */
+export async function readSafetensorsHeaderBytes(
+  read: RangeReader,
+  fileSize: number,
+  fileName = 'model.safetensors',
+): Promise<{ bytes: Uint8Array; dataSize: number }> {
   const fail = (problem: string): never => {
     throw new InspectionError(fileName, problem);
   };
@@ -84,7 +97,7 @@ export async function readSafetensorsHeader(
 
   const header = await read(8, length);
   if (header.byteLength < length) fail(`file is truncated: read ${header.byteLength} of ${length} header bytes`);
-  return parseSafetensorsHeader(header.subarray(0, length), fileSize - 8 - length, fileName);
+  return { bytes: header.byteLength === length ? header : header.slice(0, length), dataSize: fileSize - 8 - length };
 }
 
 /**

@@ -1,16 +1,24 @@
-import { lstat, readdir, realpath, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, lstat, readdir, realpath, stat } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isInside, type FileConfinement } from './allowed.ts';
 import { PermanentSourceError, TransientSourceError, type Source, type SourceFile } from './source.ts';
 
 /** Error codes that mean the path is wrong (the user's to fix), as opposed to a flaky disk or mount. */
 const PERMANENT_FS_CODES = new Set(['ENOENT', 'ENOTDIR', 'EACCES', 'EPERM', 'ELOOP', 'ENAMETOOLONG']);
 
-function fsError(message: string, error: unknown): Error {
+/**
+ * A user-facing error for a failed filesystem call on `what` (the output URI or a path relative to it):
+ * "not found" / "not readable", never the errno code or the server path, which the cause keeps for the log.
+ */
+function fsError(what: string, error: unknown): Error {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  return code && PERMANENT_FS_CODES.has(code)
-    ? new PermanentSourceError(`${message} (${code})`, { cause: error })
-    : new TransientSourceError(`${message}: ${String((error as Error | undefined)?.message ?? error)}`, { cause: error });
+  if (code && PERMANENT_FS_CODES.has(code)) {
+    const problem = code === 'ENOENT' || code === 'ENOTDIR' ? 'not found' : 'not readable';
+    return new PermanentSourceError(`${what}: ${problem}`, { cause: error });
+  }
+  return new TransientSourceError(`${what}: read error`, { cause: error });
 }
 
 /** Code-unit order, not locale order, so every worker lists a folder the same way. */
@@ -40,9 +48,12 @@ export function assertSafeRelativePath(path: string): void {
 export class FileSource implements Source {
   readonly uri: string;
   readonly root: string;
+  private readonly confine: FileConfinement | undefined;
 
-  constructor(uri: string) {
+  /** `confine`: the allowed root (see allowed.ts), re-checked each time the folder is resolved. */
+  constructor(uri: string, confine?: FileConfinement) {
     this.uri = uri;
+    this.confine = confine;
     let root: string;
     try {
       root = fileURLToPath(uri);
@@ -63,7 +74,7 @@ export class FileSource implements Source {
       try {
         entries = await readdir(dir, { withFileTypes: true });
       } catch (error) {
-        throw fsError(`cannot read folder ${dir}`, error);
+        throw fsError(prefix ? `folder ${prefix}` : this.uri, error);
       }
       for (const entry of entries) {
         const abs = join(dir, entry.name);
@@ -71,9 +82,12 @@ export class FileSource implements Source {
         if (entry.isDirectory()) {
           await walk(abs, rel);
         } else if (entry.isFile()) {
-          files.push({ path: rel, size: (await stat(abs)).size });
+          const info = await stat(abs).catch((error: unknown) => {
+            throw fsError(rel, error);
+          });
+          files.push({ path: rel, size: info.size });
         } else if (entry.isSymbolicLink()) {
-          const target = await this.insideTarget(abs, realRoot);
+          const target = await this.insideTarget(abs, realRoot, rel);
           if (target?.isFile()) files.push({ path: rel, size: target.size });
         }
         // Sockets, FIFOs and devices are never training outputs; reading a FIFO could block forever.
@@ -89,9 +103,13 @@ export class FileSource implements Source {
     const realRoot = await this.realRoot();
     const abs = join(this.root, ...path.split('/'));
     // Re-check at open time: the folder may have changed since list().
-    const target = await this.insideTarget(abs, realRoot);
-    if (!target) throw new PermanentSourceError(`${path}: refused, resolves outside ${this.root}`);
+    const target = await this.insideTarget(abs, realRoot, path);
+    if (!target) throw new PermanentSourceError(`${path}: refused, resolves outside the output folder`);
     if (!target.isFile()) throw new PermanentSourceError(`${path}: not a regular file`);
+    // Fail here with a clear message, not mid-stream with a raw errno and the server path.
+    await access(abs, constants.R_OK).catch((error: unknown) => {
+      throw fsError(path, error);
+    });
     if (offset < 0 || offset > target.size) {
       throw new PermanentSourceError(`${path}: offset ${offset} outside file of ${target.size} bytes`);
     }
@@ -101,16 +119,20 @@ export class FileSource implements Source {
   private async realRoot(): Promise<string> {
     try {
       const real = await realpath(this.root);
-      if (!(await stat(real)).isDirectory()) throw new PermanentSourceError(`output folder ${this.root} is not a directory`);
+      // The folder may have been swapped for a symlink since it was admitted: it must still resolve inside.
+      if (this.confine && (!isInside(real, this.confine.allowedRoot) || this.confine.isRefused(real))) {
+        throw new PermanentSourceError(`output folder ${this.uri}: refused, it resolves outside the folders this service may read`);
+      }
+      if (!(await stat(real)).isDirectory()) throw new PermanentSourceError(`output folder ${this.uri}: not a directory`);
       return real;
     } catch (error) {
       if (error instanceof PermanentSourceError) throw error;
-      throw fsError(`output folder ${this.root} not found or unreadable`, error);
+      throw fsError(`output folder ${this.uri}`, error);
     }
   }
 
   /** The stat of `abs`'s final target when it lies inside `realRoot`; null when it escapes or dangles. */
-  private async insideTarget(abs: string, realRoot: string) {
+  private async insideTarget(abs: string, realRoot: string, rel: string) {
     let real: string;
     try {
       real = await realpath(abs);
@@ -120,10 +142,11 @@ export class FileSource implements Source {
         const link = await lstat(abs).catch(() => null);
         if (link?.isSymbolicLink()) return null;
       }
-      throw fsError(`cannot resolve ${abs}`, error);
+      throw fsError(rel, error);
     }
-    const inside = real === realRoot || real.startsWith(realRoot.endsWith(sep) ? realRoot : realRoot + sep);
-    if (!inside) return null;
-    return stat(real);
+    if (!isInside(real, realRoot)) return null;
+    return stat(real).catch((error: unknown) => {
+      throw fsError(rel, error);
+    });
   }
 }

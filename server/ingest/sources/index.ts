@@ -1,3 +1,4 @@
+import type { FileConfinement } from './allowed.ts';
 import { FileSource } from './file-source.ts';
 import { HttpsSource, type FetchLike, type LookupAll } from './https-source.ts';
 import { S3Source, type S3SourceConfig } from './s3-source.ts';
@@ -10,6 +11,8 @@ export { PermanentSourceError, TransientSourceError, type Source, type SourceFil
 
 /** What the ingest worker knows about reaching training outputs (from SOURCE_* via env.ts). */
 export interface SourceConfig {
+  /** For `file://`: the allowed root it was admitted under (allowed.ts); FileSource refuses anything outside. */
+  file?: FileConfinement;
   /** SOURCE_S3_*; without it, `s3://` outputs are refused. */
   s3?: S3SourceConfig;
   /** SOURCE_ALLOW_PRIVATE_HOSTS */
@@ -32,7 +35,7 @@ export function openSource(uri: string, config: SourceConfig): Source {
   }
   switch (url.protocol) {
     case 'file:':
-      return new FileSource(uri);
+      return new FileSource(uri, config.file);
     case 's3:':
       if (!config.s3) throw new PermanentSourceError(`cannot read ${uri}: no SOURCE_S3_* credentials configured`);
       return new S3Source(uri, config.s3);

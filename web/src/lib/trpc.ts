@@ -1,9 +1,9 @@
 import { createTRPCClient, httpBatchLink, TRPCClientError } from '@trpc/client';
 import type { AppRouter } from '../../../server/trpc/root';
 
-/** The dashboard's typed client: same origin, session cookie, plain JSON (no transformer). */
+/** The dashboard's typed client: same origin, session cookie, plain JSON (no transformer); batches as the server allows. */
 export const api = createTRPCClient<AppRouter>({
-  links: [httpBatchLink({ url: '/trpc', fetch: (url, init) => fetch(url, { ...init, credentials: 'include' }) })],
+  links: [httpBatchLink({ url: '/trpc', maxItems: 10, fetch: (url, init) => fetch(url, { ...init, credentials: 'include' }) })],
 });
 
 export type ModelSummary = Awaited<ReturnType<typeof api.models.list.query>>['models'][number];

@@ -54,7 +54,7 @@ export default function ModelDetailPage() {
       <Match when={query.data}>{(m) => <ModelView model={m()} />}</Match>
       <Match when={true}>
         <div class="detail-skeleton" aria-busy="true" aria-label="Loading model">
-          <span class="skeleton-text" style={{ width: '40%', height: '32px' }} />
+          <span class="skeleton-text skeleton-title" />
           <div class="panel skeleton-block" />
           <div class="panel skeleton-block tall" />
         </div>

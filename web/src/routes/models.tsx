@@ -64,7 +64,7 @@ export default function Models() {
         <div>
           <h1 id="models-title">Models</h1>
           <p class="muted" aria-live="polite" data-testid="model-total">
-            <Show when={query.data} fallback={<span class="skeleton-text" style={{ width: '80px' }} />}>
+            <Show when={query.data} fallback={<span class="skeleton-text skeleton-count" />}>
               {total() === 1 ? '1 model' : `${total().toLocaleString('en-US')} models`}
             </Show>
           </p>
@@ -111,10 +111,10 @@ export default function Models() {
             <For each={Array.from({ length: Math.min(limit(), 6) })}>
               {() => (
                 <li class="card model-card skeleton-card" aria-hidden="true">
-                  <span class="skeleton-text" style={{ width: '60%', height: '20px' }} />
-                  <span class="skeleton-text" style={{ width: '40%' }} />
-                  <span class="skeleton-text" style={{ width: '90%' }} />
-                  <span class="skeleton-text" style={{ width: '75%' }} />
+                  <span class="skeleton-text skeleton-card-title" />
+                  <span class="skeleton-text w-40" />
+                  <span class="skeleton-text w-90" />
+                  <span class="skeleton-text w-75" />
                 </li>
               )}
             </For>

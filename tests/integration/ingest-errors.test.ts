@@ -1,0 +1,62 @@
+// Issue 8, finding 9 (ingest half): ingestError names the user's own URI and files, never server paths or errno codes.
+import { afterAll, beforeAll, expect, test } from 'bun:test';
+import fs from 'node:fs';
+import path from 'node:path';
+import { GENERIC_STORAGE_FAILURE } from '../../server/ingest/user-message';
+import { writeLoraOutput } from '../fixtures/lora';
+import { newUser, startTestService, type TestService } from '../helpers/service';
+import { runTrainingJob, waitForIngest } from '../helpers/training';
+
+let svc: TestService;
+
+beforeAll(async () => {
+  svc = await startTestService({ label: 'ingest_errors' });
+}, 120_000);
+afterAll(async () => {
+  await svc?.stop();
+}, 120_000);
+
+const ERRNO = /\bE[A-Z]{3,}\b/;
+
+test('a missing output folder reads "not found" and names only the URI', async () => {
+  const u = await newUser(svc, 'missing');
+  const run = await runTrainingJob(svc, u.api, { name: 'missing', writeOutput: (dir) => fs.rmSync(dir, { recursive: true }) });
+  const job = await waitForIngest(u.api, run.jobId);
+  expect(job.ingestStatus).toBe('failed');
+  expect(job.ingestError).toBe(`output folder file://${run.outputDir}: not found`);
+});
+
+test('an unreadable file (a symlink loop) is named relative to the output, without its server path or errno', async () => {
+  const u = await newUser(svc, 'loop');
+  const run = await runTrainingJob(svc, u.api, {
+    name: 'loop',
+    writeOutput: async (dir) => {
+      await writeLoraOutput(dir, { layers: 2, hidden: 32 });
+      fs.mkdirSync(path.join(dir, 'logs'));
+      fs.symlinkSync('loop.txt', path.join(dir, 'logs', 'loop.txt'));
+    },
+  });
+  const job = await waitForIngest(u.api, run.jobId);
+  expect(job.ingestStatus).toBe('failed');
+  expect(job.ingestError).toBe('logs/loop.txt: not readable');
+  expect(job.ingestError).not.toMatch(ERRNO);
+});
+
+test('a storage failure reads as a generic storage failure, not the storage path and errno', async () => {
+  const u = await newUser(svc, 'storage');
+  // The user's storage folder is a file: every write under it fails with ENOTDIR naming the server path.
+  fs.mkdirSync(path.join(svc.dataDir, 'storage'), { recursive: true });
+  fs.writeFileSync(path.join(svc.dataDir, 'storage', u.userId), 'in the way');
+  const run = await runTrainingJob(svc, u.api, { name: 'storage' });
+  // A storage failure is retried; the first attempt already records what the user sees.
+  const deadline = Date.now() + 30_000;
+  let job = await u.api.jobs.get.query({ jobId: run.jobId });
+  while (job.ingestError === null) {
+    if (Date.now() > deadline) throw new Error(`no ingestError after 30 s (status ${job.ingestStatus})`);
+    await Bun.sleep(50);
+    job = await u.api.jobs.get.query({ jobId: run.jobId });
+  }
+  expect(job.ingestError).toBe(GENERIC_STORAGE_FAILURE);
+  expect(job.ingestError).not.toContain(svc.dataDir);
+  expect(job.ingestError).not.toMatch(ERRNO);
+});

@@ -1,0 +1,26 @@
+// What a user reads in ingestError (issue 8, finding 9): only user-safe messages pass.
+import { describe, expect, test } from 'bun:test';
+import { IntegrityError } from '../../server/ingest/copy';
+import { UnsafeFileNameError } from '../../server/ingest/inspect/file-name';
+import { PermanentSourceError } from '../../server/ingest/sources/source';
+import { GENERIC_FAILURE, GENERIC_STORAGE_FAILURE, IngestError, userMessage } from '../../server/ingest/user-message';
+
+describe('userMessage', () => {
+  test('messages written for the user pass through', () => {
+    expect(userMessage(new IngestError('no files found at file:///out'))).toBe('no files found at file:///out');
+    expect(userMessage(new PermanentSourceError('weights/a.bin: not readable'))).toBe('weights/a.bin: not readable');
+    expect(userMessage(new IntegrityError('a.bin: expected 3 bytes, got 2'))).toBe('a.bin: expected 3 bytes, got 2');
+    expect(userMessage(new UnsafeFileNameError('/etc/passwd', 'is absolute'))).toMatch(/is absolute/);
+  });
+
+  test('a storage ENOSPC with its server path reads as a generic storage failure', () => {
+    const enospc = Object.assign(new Error("ENOSPC: no space left on device, write '/srv/data/storage/u1/a1/.x.tmp'"), { code: 'ENOSPC', errno: -28 });
+    expect(userMessage(enospc)).toBe(GENERIC_STORAGE_FAILURE);
+    expect(GENERIC_STORAGE_FAILURE).not.toMatch(/ENOSPC|\//);
+  });
+
+  test('anything else is generic', () => {
+    expect(userMessage(new Error('relation "x" does not exist at /srv/app/server/db.ts:12'))).toBe(GENERIC_FAILURE);
+    expect(userMessage('a string')).toBe(GENERIC_FAILURE);
+  });
+});

@@ -1,9 +1,9 @@
-import { sql } from 'drizzle-orm';
+import { inArray, sql } from 'drizzle-orm';
 import type { MiddlewareHandler } from 'hono';
 import type { Db } from '../../db/client';
 import { rateLimitEvents } from '../../db/schema';
 import { errorBody } from '../errors';
-import { clientAddress } from '../http/client-address';
+import { clientAddress, limitKey } from '../http/client-address';
 import type { Logger } from '../logger';
 
 /** A sliding-window limit: at most `max` events of `bucket` per key within `windowSeconds`. */
@@ -67,11 +67,23 @@ export class RateLimitStore {
     return out;
   }
 
-  /** Counts one event in each bucket. */
-  async record(events: { rule: RateLimitRule; key: string }[]): Promise<void> {
-    if (!events.length) return;
-    await this.db.insert(rateLimitEvents).values(events.map(({ rule, key }) => ({ bucket: rule.bucket, key })));
+  /**
+   * Counts one event in each bucket first and then reads the windows (their own event included), in two
+   * statements: of any number of concurrent requests, each sees every event inserted before its count,
+   * so a burst cannot all pass a check made before any of them was counted. Returns the ids for release.
+   */
+  async claim(checks: { rule: RateLimitRule; key: string }[]): Promise<{ ids: number[]; counts: WindowCount[] }> {
+    const rows = await this.db
+      .insert(rateLimitEvents)
+      .values(checks.map(({ rule, key }) => ({ bucket: rule.bucket, key })))
+      .returning({ id: rateLimitEvents.id });
     this.pruneSometimes();
+    return { ids: rows.map((r) => r.id), counts: await this.counts(checks) };
+  }
+
+  /** Takes back claimed events: a refused request, or a sign-in that turned out not to be a failure. */
+  async release(ids: number[]): Promise<void> {
+    if (ids.length) await this.db.delete(rateLimitEvents).where(inArray(rateLimitEvents.id, ids));
   }
 
   private pruneSometimes(): void {
@@ -115,7 +127,7 @@ export function authRateLimit(options: { db: Db; trustProxy: number; log?: Logge
   return async (c, next) => {
     const route = authRoute(c.req.path);
     if (c.req.method !== 'POST' || route === '/get-session' || route === '/sign-out') return next();
-    const address = clientAddress(c, options.trustProxy) ?? 'unknown';
+    const address = limitKey(clientAddress(c, options.trustProxy));
     const tooMany = (message: string, retryAfterSeconds: number) => {
       c.header('Retry-After', String(retryAfterSeconds));
       return c.json(errorBody('TOO_MANY_REQUESTS', `${message} Try again in ${retryAfterSeconds} s.`, c.get('requestId')), 429);
@@ -123,29 +135,39 @@ export function authRateLimit(options: { db: Db; trustProxy: number; log?: Logge
 
     if (route === '/sign-in/email') {
       const email = await signInEmail(c.req.raw);
-      const checks = [
+      // Every attempt is counted as a failure until better-auth says otherwise: a burst of parallel guesses
+      // is counted while in flight, not after the first of them has finished.
+      const { ids, counts } = await store.claim([
         { rule: L.signInFailuresPerAddress, key: address },
         { rule: L.signInFailuresPerAccountAndAddress, key: `${email}|${address}` },
         { rule: L.signInFailuresPerAccount, key: email },
-      ];
-      const [perAddress, perAccountAddress, perAccount] = await store.counts(checks);
-      if (perAddress!.count >= L.signInFailuresPerAddress.max) {
+      ]);
+      const [perAddress, perAccountAddress, perAccount] = counts;
+      // Counts include this attempt. A refused attempt is not counted, so hammering does not extend a lockout.
+      if (perAddress!.count > L.signInFailuresPerAddress.max) {
+        await store.release(ids);
         return tooMany('Too many failed sign-ins from your address.', perAddress!.retryAfterSeconds);
       }
-      if (perAccountAddress!.count >= L.signInFailuresPerAccountAndAddress.max) {
+      if (perAccountAddress!.count > L.signInFailuresPerAccountAndAddress.max) {
+        await store.release(ids);
         return tooMany('Too many failed sign-ins to this account from your address.', perAccountAddress!.retryAfterSeconds);
       }
       // Slows a distributed guesser down; the rightful owner, with no failures of their own, still gets in.
-      if (perAccount!.count >= L.signInFailuresPerAccount.max) await Bun.sleep(ACCOUNT_SLOWDOWN_MS);
-      await next();
-      if (c.res.status === 401) await store.record(checks);
+      if (perAccount!.count > L.signInFailuresPerAccount.max) await Bun.sleep(ACCOUNT_SLOWDOWN_MS);
+      try {
+        await next();
+      } finally {
+        if (c.res.status !== 401) await store.release(ids);
+      }
       return;
     }
 
     const rule = route === '/sign-up/email' ? L.signUpsPerAddress : L.otherAuthPostsPerAddress;
-    const [seen] = await store.counts([{ rule, key: address }]);
-    if (seen!.count >= rule.max) return tooMany('Too many requests from your address.', seen!.retryAfterSeconds);
-    await store.record([{ rule, key: address }]);
+    const { ids, counts } = await store.claim([{ rule, key: address }]);
+    if (counts[0]!.count > rule.max) {
+      await store.release(ids);
+      return tooMany('Too many requests from your address.', counts[0]!.retryAfterSeconds);
+    }
     return next();
   };
 }

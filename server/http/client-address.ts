@@ -40,6 +40,24 @@ export function clientAddress(c: Context, trustProxy: number): string | null {
   return resolveClientAddress(socketAddress(c), c.req.header('x-forwarded-for') ?? null, trustProxy);
 }
 
+/**
+ * What a per-address limit counts: an IPv4 address as it is, an IPv6 address by its /64 (one subscriber's
+ * network: a client given a /64 could otherwise pick a fresh address for every attempt).
+ */
+export function limitKey(address: string | null): string {
+  if (!address) return 'unknown';
+  const a = normalise(address);
+  if (isIP(a) !== 6) return a;
+  const [head = '', tail = ''] = a.split('::');
+  const left = head ? head.split(':') : [];
+  const right = tail ? tail.split(':') : [];
+  const groups = a.includes('::') ? [...left, ...Array(8 - left.length - right.length).fill('0'), ...right] : left;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`;
+}
+
 /** 127.0.0.0/8 and ::1. */
 export function isLoopback(address: string | null): boolean {
   if (!address) return false;

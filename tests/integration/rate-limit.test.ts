@@ -66,6 +66,14 @@ describe('sign-in is limited per client address, not for everyone', () => {
     expect((await signIn('127.0.0.7', account, PASSWORD)).status).toBe(200);
   });
 
+  test('a burst of parallel guesses is counted while in flight: no more than the limit get an answer', async () => {
+    const results = await Promise.all(Array.from({ length: 30 }, () => signIn('127.0.0.20', nobody(), 'wrong password 1')));
+    const codes = results.map((r) => r.status);
+    expect(codes.filter((c) => c === 401).length).toBeLessThanOrEqual(10);
+    expect(codes.filter((c) => c === 429).length).toBeGreaterThanOrEqual(20);
+    expect(codes.every((c) => c === 401 || c === 429)).toBe(true);
+  });
+
   test('a fresh X-Forwarded-For per request does not escape the limit without TRUST_PROXY', async () => {
     const results = await statuses(12, (i) => signIn('127.0.0.5', nobody(), 'wrong password 1', { 'x-forwarded-for': `203.0.113.${i + 1}` }));
     expect(results).toEqual([...repeat(401, 10), 429, 429]);

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test';
 import { Hono } from 'hono';
-import { clientAddress, isLocalCaller, isLoopback, resolveClientAddress } from '../../server/http/client-address';
+import { clientAddress, isLocalCaller, isLoopback, limitKey, resolveClientAddress } from '../../server/http/client-address';
 
 describe('resolveClientAddress', () => {
   const cases: [string, string | null, string | null, number, string | null][] = [
@@ -20,6 +20,18 @@ describe('resolveClientAddress', () => {
   for (const [name, socket, xff, hops, want] of cases) {
     test(name, () => expect(resolveClientAddress(socket, xff, hops)).toBe(want));
   }
+});
+
+test('limitKey: IPv4 as it is, IPv6 by its /64, so one network cannot rotate addresses past a limit', () => {
+  expect(limitKey('203.0.113.9')).toBe('203.0.113.9');
+  expect(limitKey('::ffff:203.0.113.9')).toBe('203.0.113.9');
+  expect(limitKey('2001:db8:1:2::1')).toBe('2001:db8:1:2::/64');
+  expect(limitKey('2001:db8:1:2:aaaa:bbbb:cccc:dddd')).toBe('2001:db8:1:2::/64');
+  expect(limitKey('2001:0db8:0001:0002:0:0:0:9')).toBe('2001:db8:1:2::/64');
+  expect(limitKey('2001:db8::5')).toBe('2001:db8:0:0::/64');
+  expect(limitKey('::1')).toBe('0:0:0:0::/64');
+  expect(limitKey('2001:db8:1:3::1')).not.toBe(limitKey('2001:db8:1:2::1'));
+  expect(limitKey(null)).toBe('unknown');
 });
 
 test('isLoopback: 127/8 and ::1 only', () => {

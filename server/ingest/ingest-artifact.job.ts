@@ -175,7 +175,8 @@ export const ingestArtifactJob = defineJob({
             totalBytes: stored.reduce((a, f) => a + f.size, 0),
             fileCount: stored.length,
           })
-          .onConflictDoNothing({ target: modelArtifacts.jobId })
+          // No target: id and job_id are both unique and derived from the job, so a concurrent twin may trip either.
+          .onConflictDoNothing()
           .returning({ id: modelArtifacts.id });
         // Someone else delivered this job first (a second worker, or our own earlier run): done.
         if (inserted.length === 0) return false;

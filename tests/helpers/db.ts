@@ -24,7 +24,14 @@ function startCluster() {
     if (process.env.DATABASE_URL) return { adminUrl: process.env.DATABASE_URL, embedded: null };
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lora-test-pg-'));
     fs.chmodSync(dir, 0o755);
-    const embedded = await startEmbeddedPostgres({ dataDir: dir });
+    // Supervised like the product's own: a postmaster that dies mid-run is restarted on the same port, and
+    // why it died is written to stderr, so one crash costs a retry instead of every file after it.
+    const say = (line: string) => process.stderr.write(`[test cluster] ${line}\n`);
+    const embedded = await startEmbeddedPostgres({
+      dataDir: dir,
+      log: (line) => /unexpectedly|restart/.test(line) && say(line),
+      supervise: { onFatal: (err) => say(err.message) },
+    });
     return { adminUrl: embedded.url, embedded, dir };
   })();
   return cluster;

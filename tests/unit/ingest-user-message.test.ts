@@ -2,7 +2,8 @@
 import { describe, expect, test } from 'bun:test';
 import { IntegrityError } from '../../server/ingest/copy';
 import { UnsafeFileNameError } from '../../server/ingest/inspect/file-name';
-import { PermanentSourceError } from '../../server/ingest/sources/source';
+import { classifyS3Error } from '../../server/ingest/sources/s3-source';
+import { PermanentSourceError, TransientSourceError } from '../../server/ingest/sources/source';
 import { GENERIC_FAILURE, GENERIC_STORAGE_FAILURE, IngestError, userMessage } from '../../server/ingest/user-message';
 
 describe('userMessage', () => {
@@ -22,5 +23,24 @@ describe('userMessage', () => {
   test('anything else is generic', () => {
     expect(userMessage(new Error('relation "x" does not exist at /srv/app/server/db.ts:12'))).toBe(GENERIC_FAILURE);
     expect(userMessage('a string')).toBe(GENERIC_FAILURE);
+  });
+});
+
+describe('S3 source errors, as the user reads them', () => {
+  const what = 's3://volume1/runs/7/adapter_model.safetensors';
+
+  test("a network failure names the user's object, not the operator's endpoint or errno", () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 10.1.2.3:9000'), { code: 'ECONNREFUSED' });
+    const err = classifyS3Error(refused, what);
+    expect(err).toBeInstanceOf(TransientSourceError);
+    expect(userMessage(err)).toBe(`${what}: the S3 endpoint could not be reached`);
+    expect(userMessage(err)).not.toMatch(/10\.1\.2\.3|9000|ECONNREFUSED/);
+  });
+
+  test("the store's own answer (with an HTTP status) is kept: it is about the user's bucket", () => {
+    const missing = Object.assign(new Error('The specified bucket does not exist'), { name: 'NoSuchBucket', $metadata: { httpStatusCode: 404 } });
+    const err = classifyS3Error(missing, what);
+    expect(err).toBeInstanceOf(PermanentSourceError);
+    expect(userMessage(err)).toBe(`${what}: NoSuchBucket (HTTP 404): The specified bucket does not exist`);
   });
 });

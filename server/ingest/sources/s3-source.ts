@@ -55,7 +55,10 @@ export function classifyS3Error(error: unknown, what: string): TransientSourceEr
   const e = error as { name?: string; Code?: string; message?: string; $metadata?: { httpStatusCode?: number } };
   const code = e?.Code ?? e?.name ?? 'Error';
   const status = e?.$metadata?.httpStatusCode;
-  const detail = `${what}: ${code}${status ? ` (HTTP ${status})` : ''}${e?.message && e.message !== code ? `: ${e.message}` : ''}`;
+  // The store's own words come with an HTTP status; a failure without one is the network's (a refused or
+  // reset socket, DNS), whose message names the operator's endpoint: the user reads only that it was unreachable.
+  const said = status !== undefined && e?.message && e.message !== code ? `: ${e.message}` : '';
+  const detail = status !== undefined ? `${what}: ${code} (HTTP ${status})${said}` : `${what}: the S3 endpoint could not be reached`;
   if (PERMANENT_CODES.has(code)) return new PermanentSourceError(detail, { cause: error });
   if (TRANSIENT_CODES.has(code)) return new TransientSourceError(detail, { cause: error });
   if (status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429) {

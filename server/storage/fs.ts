@@ -4,9 +4,9 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
-import { folderSpace, rethrowNoSpace } from './free-space';
 import { dirname, join, resolve, sep } from 'node:path';
 import { safeFileName } from './content-disposition.ts';
+import { folderSpace, rethrowNoSpace } from './free-space';
 import {
   StorageNotFoundError,
   type ByteRange,

@@ -4,6 +4,9 @@
  * download managers can show progress. client-zip switches to ZIP64 by itself past 4 GiB.
  */
 import { makeZip, predictLength } from 'client-zip';
+import { CHECKSUMS_NAME } from './generated-names.ts';
+
+export { CHECKSUMS_NAME };
 
 /** One file of the bundle; `open` is called only when the zip reaches it, one file at a time. */
 export interface ZipBundleEntry {
@@ -21,9 +24,6 @@ export interface ZipBundle {
   size: number;
 }
 
-import { CHECKSUMS_NAME } from './generated-names.ts';
-
-export { CHECKSUMS_NAME };
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 /** Zip-slip and checksum-file safety: the same rules as storage keys, plus no control characters. */

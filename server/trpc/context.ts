@@ -86,8 +86,9 @@ export async function resolveIdentity(deps: Deps, headers: Headers): Promise<Pic
 }
 
 export async function createContext(deps: Deps, req: Request, meta: { requestId: string; ip: string | null }): Promise<Context> {
+  // toTRPCError turns a database outage into SERVICE_UNAVAILABLE.
   const identity = await resolveIdentity(deps, req.headers).catch((e: unknown) => {
-    throw toTRPCError(isDatabaseUnavailable(e) ? ERRORS.unavailable() : e);
+    throw toTRPCError(e);
   });
   return createContextInner(deps, { ...identity, requestId: meta.requestId, ip: meta.ip, userAgent: req.headers.get('user-agent') });
 }

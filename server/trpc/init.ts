@@ -1,7 +1,7 @@
 import { initTRPC } from '@trpc/server';
 import { ZodError } from 'zod';
 import { isDatabaseUnavailable } from '../db-unavailable';
-import { AppError, ERRORS, FieldError, toTRPCError } from '../errors';
+import { AppError, FieldError, toTRPCError } from '../errors';
 import type { Context } from './context';
 
 /**
@@ -47,13 +47,12 @@ const errors = t.middleware(async ({ next, ctx, path }) => {
   const result = await next();
   if (!result.ok) {
     const cause = result.error.cause;
-    // The database being down is the caller's cue to retry (503), not a bug to log as one.
-    const outage = result.error.code === 'INTERNAL_SERVER_ERROR' && isDatabaseUnavailable(cause);
-    if (outage) (result as { error: unknown }).error = toTRPCError(ERRORS.unavailable());
-    else if (result.error.code === 'INTERNAL_SERVER_ERROR' && cause && !(cause instanceof AppError)) {
+    // The database being down is the caller's cue to retry (503, by toTRPCError), not a bug to log as one.
+    const outage = isDatabaseUnavailable(cause);
+    if (result.error.code === 'INTERNAL_SERVER_ERROR' && cause && !(cause instanceof AppError) && !outage) {
       ctx.deps.log.error('procedure failed', { path, requestId: ctx.requestId, err: cause });
     }
-    if (cause instanceof AppError) (result as { error: unknown }).error = toTRPCError(cause);
+    if (cause instanceof AppError || outage) (result as { error: unknown }).error = toTRPCError(cause);
   }
   return result;
 });

@@ -8,11 +8,10 @@
  * Checked twice: by jobs.complete (a clear BAD_REQUEST) and by the ingest right before reading (the folder
  * may have been swapped for a symlink since, and rows re-queued by the sweep never pass complete).
  */
-import { readFileSync } from 'node:fs';
 import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { STAGE_ROOT } from '../../../db/embedded';
+import { pointedCluster, STAGE_ROOT } from '../../../db/embedded-stage';
 import { SOURCE_PLACEHOLDERS } from '../../env';
 
 /** What of the configuration decides (a subset of Env, so tests can pass a literal). */
@@ -100,13 +99,8 @@ async function resolveRoot(entry: string, owner: OutputOwner): Promise<string | 
 /** The service's own folders, real paths: never readable as an output, nor any folder that holds one. */
 async function ownFolders(dataDir: string) {
   const data = path.resolve(dataDir);
-  let cluster = path.join(data, 'postgres');
-  try {
-    // A cluster the postgres user could not keep under DATA_DIR is staged elsewhere (db/embedded.ts).
-    cluster = readFileSync(path.join(data, 'postgres.location'), 'utf8').trim() || cluster;
-  } catch {
-    // No pointer: the cluster is under DATA_DIR (or there is none, with DATABASE_URL).
-  }
+  // A cluster the postgres user could not keep under DATA_DIR is staged elsewhere (db/embedded-stage.ts).
+  const cluster = pointedCluster(data) ?? path.join(data, 'postgres');
   const real = (p: string) => resolveReal(p).catch(() => path.resolve(p));
   const [dataReal, outputsReal] = [await real(data), await real(path.join(data, 'outputs'))];
   const others = await Promise.all([path.join(data, 'storage'), cluster, STAGE_ROOT].map(real));

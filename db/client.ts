@@ -11,7 +11,7 @@ export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
 export interface Database {
   /** The owner's connection: migrations, auth, workers. Bypasses row-level security. */
   db: Db;
-  /** The raw postgres.js client (pg-boss `db` adapter for enqueueing inside our transactions). */
+  /** The raw postgres.js client, owner role: for SQL on tables drizzle does not model (pg-boss's own). */
   client: postgres.Sql;
   /**
    * Runs `fn` in a transaction as the NOLOGIN role app_user with app.user_id set for that
@@ -42,9 +42,4 @@ export function createDatabase(url: string, options: { max?: number } = {}): Dat
     },
     close: () => client.end({ timeout: 5 }),
   };
-}
-
-/** The postgres.js client under a drizzle transaction, for pg-boss's `db` option (same transaction). */
-export function rawClient(tx: Tx): postgres.Sql {
-  return (tx as unknown as { session: { client: postgres.Sql } }).session.client;
 }

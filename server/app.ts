@@ -6,7 +6,7 @@ import { authOutageGuard, unavailableResponse } from './auth/outage-guard';
 import { authRateLimit } from './auth/rate-limit';
 import { isDatabaseUnavailable } from './db-unavailable';
 import type { Deps } from './deps';
-import { errorBody } from './errors';
+import { AppError, errorBody, errorResponse } from './errors';
 import { authBodyLimit, MAX_BATCH_CALLS, trpcBodyLimit } from './http/body-limits';
 import { crossSiteMutationGuard, securityHeaders } from './http/browser-defense';
 import { clientAddress, isLocalCaller } from './http/client-address';
@@ -55,11 +55,14 @@ export function createApp(deps: Deps, options: AppOptions = {}) {
 
   app.use('*', securityHeaders(deps.env.publicUrl));
 
+  // The one error edge of the plain HTTP routes: an AppError keeps its status and message, a database
+  // outage is a 503, and only the unexpected is a 500, logged with its stack and the request id.
   app.onError((err, c) => {
     const requestId = c.get('requestId');
+    if (err instanceof AppError) return errorResponse(err, requestId);
     if (isDatabaseUnavailable(err)) return unavailableResponse(requestId);
-    log.error('unhandled error', { requestId, err });
-    return c.json(errorBody('INTERNAL_SERVER_ERROR', 'Something went wrong on our side.', requestId), 500);
+    log.error('unhandled error', { requestId, method: c.req.method, path: new URL(c.req.url).pathname, err });
+    return errorResponse(new AppError('INTERNAL_SERVER_ERROR', 'Something went wrong on our side.'), requestId);
   });
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));

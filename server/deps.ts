@@ -15,4 +15,9 @@ export interface Deps {
   boss: PgBoss;
   auth: Auth;
   log: Logger;
+  /**
+   * The clock links are signed and checked against (ms since the epoch): `Date.now` in the service, a
+   * fixed or stepped clock in tests, so expiry is tested without waiting.
+   */
+  now: () => number;
 }

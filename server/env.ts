@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { MAX_LINK_LIFETIME_SECONDS } from './vocabulary';
 
 /** Empty strings count as unset, so `FOO=` in a shell or .env file means "use the default". */
 const optional = <T extends z.ZodType>(schema: T) =>
@@ -28,7 +29,7 @@ const schema = z.object({
   SOURCE_S3_ACCESS_KEY_ID: optional(z.string()),
   SOURCE_S3_SECRET_ACCESS_KEY: optional(z.string()),
   SOURCE_ALLOW_PRIVATE_HOSTS: optional(bool),
-  SIGNED_URL_TTL_SECONDS: optional(z.coerce.number().int().min(1).max(604800)),
+  SIGNED_URL_TTL_SECONDS: optional(z.coerce.number().int().min(1).max(MAX_LINK_LIFETIME_SECONDS)),
   INGEST_CONCURRENCY: optional(z.coerce.number().int().min(1).max(64)),
   AUTH_SECRET: optional(z.string().min(32, 'must be at least 32 characters')),
   LOG_LEVEL: optional(z.enum(['debug', 'info', 'warn', 'error', 'silent'])),
@@ -52,7 +53,7 @@ const entries = (v: string | undefined) => (v ?? '').split(',').map((e) => e.tri
 
 export type RawEnv = z.infer<typeof schema>;
 
-/** The service's configuration: every variable of CONTRACT.md, defaults applied, parsed once at start. */
+/** The service's configuration: every variable of the README's configuration table, defaults applied, parsed once at start. */
 export interface Env {
   port: number;
   host: string;

@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'NOT_FOUND'
   | 'CONFLICT'
   | 'PAYLOAD_TOO_LARGE'
+  | 'RANGE_NOT_SATISFIABLE'
   | 'TOO_MANY_REQUESTS'
   | 'INTERNAL_SERVER_ERROR'
   | 'SERVICE_UNAVAILABLE';
@@ -20,6 +21,7 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   NOT_FOUND: 404,
   CONFLICT: 409,
   PAYLOAD_TOO_LARGE: 413,
+  RANGE_NOT_SATISFIABLE: 416,
   TOO_MANY_REQUESTS: 429,
   INTERNAL_SERVER_ERROR: 500,
   SERVICE_UNAVAILABLE: 503,
@@ -64,13 +66,22 @@ export const ERRORS = {
   forbidden: (message: string) => new AppError('FORBIDDEN', message),
   tooManyRequests: (message: string) => new AppError('TOO_MANY_REQUESTS', message),
   payloadTooLarge: (message: string) => new AppError('PAYLOAD_TOO_LARGE', message),
+  /** A byte range that starts past the end of the object (plain HTTP routes only). */
+  rangeNotSatisfiable: () => new AppError('RANGE_NOT_SATISFIABLE', 'The requested range is not satisfiable.'),
+  /** A signed link whose signature or expiry does not hold; the same answer whatever was wrong with it. */
+  badLink: () => new AppError('FORBIDDEN', 'This download link is invalid or has expired.'),
   /** The database (or another dependency) is down: the caller should retry, not sign in again. */
   unavailable: () => new AppError('SERVICE_UNAVAILABLE', 'The service is temporarily unavailable; try again shortly.'),
 };
 
+/** Our codes that tRPC lacks: a range refusal only happens on plain HTTP routes, so no procedure throws one. */
+function trpcCode(code: ErrorCode): TRPCError['code'] {
+  return code === 'RANGE_NOT_SATISFIABLE' ? 'BAD_REQUEST' : code;
+}
+
 export function toTRPCError(err: unknown): TRPCError {
   if (err instanceof TRPCError) return err;
-  if (err instanceof AppError) return new TRPCError({ code: err.code, message: err.message, cause: err });
+  if (err instanceof AppError) return new TRPCError({ code: trpcCode(err.code), message: err.message, cause: err });
   if (isDatabaseUnavailable(err)) return toTRPCError(ERRORS.unavailable());
   return new TRPCError({ code: 'INTERNAL_SERVER_ERROR', message: 'Something went wrong on our side.', cause: err });
 }
@@ -80,6 +91,13 @@ export function errorBody(code: ErrorCode, message: string, requestId?: string) 
   return { error: { code, message, ...(requestId ? { requestId } : {}) } };
 }
 
-export function httpStatus(code: ErrorCode): number {
-  return HTTP_STATUS[code];
+/**
+ * An AppError as the plain-HTTP envelope (`errorBody`) with its status: what `app.onError` answers, and
+ * what routes that must add headers (`Content-Range`, `Retry-After`) return themselves. Never cached.
+ */
+export function errorResponse(err: AppError, requestId: string | undefined, headers: Record<string, string> = {}): Response {
+  return Response.json(errorBody(err.code, err.message, requestId), {
+    status: err.status,
+    headers: { 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff', ...headers },
+  });
 }

@@ -1,10 +1,10 @@
 import path from 'node:path';
-import { EnvError, parseEnv } from './env';
+import { EnvError, parseEnv, type Env } from './env';
 import { createLogger } from './logger';
-import { startService, StartupError } from './runtime';
+import { startService, StartupError, type Service } from './runtime';
 
 // `bun run start`: API + web + workers in one process (ROLE=api|worker to split them).
-let env;
+let env: Env;
 try {
   env = parseEnv(process.env);
 } catch (e) {
@@ -15,7 +15,7 @@ try {
   throw e;
 }
 const log = createLogger(env.logLevel);
-let service;
+let service: Service;
 try {
   service = await startService({
     env,

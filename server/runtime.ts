@@ -40,6 +40,15 @@ export interface StartOptions {
    * main.ts exits non-zero so that an outer supervisor restarts the process; tests observe it.
    */
   onFatal?: (err: Error) => void;
+  /** The clock links are signed and checked against (default `Date.now`); tests fix it to test expiry without waiting. */
+  now?: () => number;
+  /**
+   * Whether this process runs pg-boss's cron (the minute sweep). Default: every role but `api`. Tests turn
+   * it off, so a sweep never runs in the middle of what a test is watching, unless the test asks for it.
+   */
+  schedule?: boolean;
+  /** pg-boss's job spies (`boss.getSpy(queue).waitForJobWithId`), so tests wait on job states instead of sleeping. */
+  spies?: boolean;
 }
 
 /**
@@ -83,7 +92,12 @@ export async function startService(options: StartOptions): Promise<Service> {
     let embedded: EmbeddedPostgres | null = null;
     let databaseUrl = options.databaseUrl ?? env.databaseUrl;
     if (!databaseUrl) {
-      const supervise = { onFatal: (err: Error) => (log.error('database supervisor gave up', { err }), options.onFatal?.(err)) };
+      const supervise = {
+        onFatal: (err: Error) => {
+          log.error('database supervisor gave up', { err });
+          options.onFatal?.(err);
+        },
+      };
       embedded = await startEmbeddedPostgres({ dataDir, log: (l) => log.info(l), supervise }).catch((e) => {
         throw new StartupError(e instanceof Error ? e.message : String(e));
       });
@@ -95,20 +109,22 @@ export async function startService(options: StartOptions): Promise<Service> {
     const database = createDatabase(databaseUrl);
     cleanups.push(() => database.close());
 
+    const now = options.now ?? Date.now;
     const secret = resolveAuthSecret(env.authSecret, dataDir);
     const storage =
       env.storage.driver === 's3'
         ? createStorage({ ...env.storage, partSizeBytes: 16 * 1024 * 1024, queueSize: 4 })
-        : createStorage({ driver: 'fs', root: path.join(dataDir, 'storage'), publicUrl: env.publicUrl, secret });
+        : createStorage({ driver: 'fs', root: path.join(dataDir, 'storage'), publicUrl: env.publicUrl, secret, now });
 
     const boss = new PgBoss({
       connectionString: databaseUrl,
       schema: 'pgboss',
       max: 6,
       useListenNotify: true,
-      schedule: env.role !== 'api',
+      schedule: options.schedule ?? env.role !== 'api',
       supervise: env.role !== 'api',
       application_name: `lora-artifacts-${env.role}`,
+      __test__enableSpies: options.spies ?? false,
     });
     boss.on('error', (err) => log.error('queue error', { err }));
     await boss.start();
@@ -118,7 +134,7 @@ export async function startService(options: StartOptions): Promise<Service> {
     if (embedded) await releaseOrphanedJobs(boss, database, log);
 
     const auth = createAuth({ db: database.db, secret, publicUrl: env.publicUrl });
-    const deps: Deps = { env, secret, database, storage, boss, auth, log };
+    const deps: Deps = { env, secret, database, storage, boss, auth, log, now };
 
     if (env.role !== 'api') await startWorkers(boss, deps, env.ingestConcurrency);
     if (server) {

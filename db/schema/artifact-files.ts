@@ -3,8 +3,6 @@ import { users } from './auth';
 import { createdAt, id } from './columns';
 import { modelArtifacts } from './model-artifacts';
 
-export type FileKind = 'adapter_weights' | 'adapter_config' | 'tokenizer' | 'checkpoint' | 'log' | 'other';
-
 export const artifactFiles = pgTable(
   'artifact_files',
   {
@@ -22,7 +20,8 @@ export const artifactFiles = pgTable(
     storageKey: text('storage_key').notNull(),
     sizeBytes: bigint('size_bytes', { mode: 'number' }).notNull(),
     sha256: text('sha256').notNull(),
-    kind: text('kind').$type<FileKind>().notNull(),
+    /** Plain text in SQL; the tuple only types it, and server/vocabulary.ts reads it as FILE_KINDS. */
+    kind: text('kind', { enum: ['adapter_weights', 'adapter_config', 'tokenizer', 'checkpoint', 'log', 'other'] }).notNull(),
     contentType: text('content_type').notNull(),
     createdAt: createdAt(),
   },

@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { bigint, doublePrecision, index, integer, jsonb, numeric, pgTable, smallint, text, uuid } from 'drizzle-orm/pg-core';
+import type { GpuConfig } from '../../server/vocabulary';
 import { users } from './auth';
 import { createdAt, id } from './columns';
 import { datasets } from './datasets';
@@ -37,7 +38,8 @@ export const modelArtifacts = pgTable(
       .references(() => datasets.id, { onDelete: 'restrict' }),
     name: text('name').notNull(),
     qualityScore: smallint('quality_score'),
-    convergence: text('convergence').$type<'excellent' | 'good' | 'fair' | 'poor' | 'overfit'>(),
+    /** Plain text in SQL; the tuple only types it, and server/vocabulary.ts reads it as CONVERGENCE_LABELS. */
+    convergence: text('convergence', { enum: ['excellent', 'good', 'fair', 'poor', 'overfit'] }),
     lossReductionPct: doublePrecision('loss_reduction_pct'),
     initialLoss: doublePrecision('initial_loss'),
     finalTrainingLoss: doublePrecision('final_training_loss'),
@@ -49,7 +51,7 @@ export const modelArtifacts = pgTable(
     durationSeconds: numeric('duration_seconds', { precision: 14, scale: 3, mode: 'number' }),
     totalCost: numeric('total_cost', { precision: 14, scale: 4, mode: 'number' }),
     hyperparameters: jsonb('hyperparameters').$type<Record<string, unknown>>().notNull(),
-    gpu: jsonb('gpu').$type<{ type: string; count: number }>().notNull(),
+    gpu: jsonb('gpu').$type<GpuConfig>().notNull(),
     adapter: jsonb('adapter').$type<AdapterInfo | null>(),
     /** The checkpoint with the lowest validation loss, and every checkpoint's own score. */
     bestCheckpoint: jsonb('best_checkpoint').$type<{

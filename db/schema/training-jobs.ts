@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { index, integer, jsonb, numeric, pgEnum, pgTable, text, uuid } from 'drizzle-orm/pg-core';
+import type { GpuConfig } from '../../server/vocabulary';
 import { users } from './auth';
 import { createdAt, id, tstz } from './columns';
 import { datasets } from './datasets';
@@ -20,7 +21,7 @@ export const trainingJobs = pgTable(
     name: text('name').notNull(),
     status: jobStatus('status').notNull().default('queued'),
     config: jsonb('config').$type<Record<string, unknown>>().notNull(),
-    gpu: jsonb('gpu').$type<{ type: string; count: number }>().notNull(),
+    gpu: jsonb('gpu').$type<GpuConfig>().notNull(),
     outputUri: text('output_uri'),
     workerTokenHash: text('worker_token_hash').notNull().unique(),
     error: text('error'),

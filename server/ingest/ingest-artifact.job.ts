@@ -1,18 +1,20 @@
-import { and, eq, isNull, sql } from 'drizzle-orm';
 import { z } from 'zod';
-import type { LossCurvePoint } from '../../db/schema';
-import { artifactFiles, datasets, modelArtifacts, notifications, trainingJobs } from '../../db/schema';
 import type { Deps } from '../deps';
+import { notify } from '../notifications/service';
 import { defineJob } from '../queue/define-job';
+import { rankCheckpoints } from '../quality/checkpoints';
 import { lossCurve, lossStats } from '../quality/queries';
-import { bestCheckpoint, scoreRun, type LossPoint } from '../quality/score';
+import { scoreRun } from '../quality/score';
+import type { LossPoint } from '../vocabulary';
 import { artifactIdFor, storagePrefix } from './artifact-id';
 import { copyToStorage, IntegrityError } from './copy';
 import { inspectArtifact, type StoredFile } from './inspect-artifact';
 import { markIngestFailed } from './mark-failed';
+import * as q from './queries';
 import { InspectionError } from './inspect/safetensors';
-import { checkpointStep, classifyFile, contentTypeFor } from './inspect/classify';
+import { classifyFile, contentTypeFor } from './inspect/classify';
 import { validateOutputPath } from './inspect/file-name';
+import { baseName } from '../paths';
 import { withRetry } from './retry';
 import { openSource, PermanentSourceError, TransientSourceError } from './sources';
 import { checkOutputUri } from './sources/allowed';
@@ -56,32 +58,13 @@ export const ingestArtifactJob = defineJob({
   async handle(deps, { jobId }, job) {
     const { db } = deps.database;
     const log = deps.log.child({ job: 'ingest-artifact', jobId, attempt: job.retryCount });
-    const [row] = await db
-      .select({
-        userId: trainingJobs.userId,
-        name: trainingJobs.name,
-        status: trainingJobs.status,
-        outputUri: trainingJobs.outputUri,
-        artifactId: trainingJobs.artifactId,
-        datasetId: trainingJobs.datasetId,
-        config: trainingJobs.config,
-        gpu: trainingJobs.gpu,
-        epochsCompleted: trainingJobs.epochsCompleted,
-        totalSteps: trainingJobs.totalSteps,
-        durationSeconds: trainingJobs.durationSeconds,
-        costUsd: trainingJobs.costUsd,
-      })
-      .from(trainingJobs)
-      .where(eq(trainingJobs.id, jobId));
+    const row = await q.jobForIngest(db, jobId);
     if (!row || row.artifactId || row.status !== 'completed' || !row.outputUri) {
       return { status: 'completed', output: { skipped: !row ? 'no such job' : row.artifactId ? 'already delivered' : 'not completed' } };
     }
     const artifactId = artifactIdFor(jobId);
     const prefix = storagePrefix(row.userId, artifactId);
-    await db
-      .update(trainingJobs)
-      .set({ ingestStatus: 'ingesting', ingestAttempts: sql`${trainingJobs.ingestAttempts} + 1`, ingestStartedAt: new Date(), updatedAt: new Date() })
-      .where(and(eq(trainingJobs.id, jobId), isNull(trainingJobs.artifactId)));
+    await q.markIngesting(db, jobId);
 
     try {
       const signal = job.signal;
@@ -107,6 +90,7 @@ export const ingestArtifactJob = defineJob({
               }
             : undefined,
       });
+      // The one retry layer for listing: sources try once per call (see Source in sources/source.ts).
       const listed = await withRetry(() => source.list(signal), {
         attempts: 5,
         baseMs: 500,
@@ -130,7 +114,7 @@ export const ingestArtifactJob = defineJob({
       for (const [n, file] of files.entries()) {
         const key = `${prefix}${n}`;
         const contentType = contentTypeFor(file.path);
-        const fileName = file.path.split('/').pop()!;
+        const fileName = baseName(file.path);
         const { sha256, size } = await copyToStorage({ source, file: file.source, storage: deps.storage, key, contentType, fileName, signal }).catch(
           storageFull(file.path),
         );
@@ -141,46 +125,41 @@ export const ingestArtifactJob = defineJob({
       const adapter = await inspectArtifact(deps.storage, stored);
       const stats = await lossStats(db, jobId);
       const quality = scoreRun(stats);
-      const curve: LossCurvePoint[] = await lossCurve(db, jobId, stats.pointCount);
-      const best = await pickBestCheckpoint(deps, jobId, stored);
+      const curve: LossPoint[] = await lossCurve(db, jobId, stats.pointCount);
+      const best = await rankCheckpoints(db, jobId, stored);
 
       const delivered = await db.transaction(async (tx) => {
-        const [dataset] = await tx.select({ name: datasets.name }).from(datasets).where(eq(datasets.id, row.datasetId));
-        const inserted = await tx
-          .insert(modelArtifacts)
-          .values({
-            id: artifactId,
-            userId: row.userId,
-            jobId,
-            datasetId: row.datasetId,
-            name: row.name,
-            qualityScore: quality.score,
-            convergence: quality.convergence,
-            lossReductionPct: quality.lossReductionPct,
-            initialLoss: quality.initialLoss,
-            finalTrainingLoss: quality.finalTrainingLoss,
-            finalValidationLoss: quality.finalValidationLoss,
-            overfitGap: quality.overfitGap,
-            perplexity: quality.perplexity,
-            epochsCompleted: row.epochsCompleted,
-            totalSteps: row.totalSteps,
-            durationSeconds: row.durationSeconds,
-            totalCost: row.costUsd,
-            hyperparameters: row.config,
-            gpu: row.gpu,
-            adapter,
-            bestCheckpoint: best,
-            lossCurve: curve,
-            storagePrefix: prefix,
-            totalBytes: stored.reduce((a, f) => a + f.size, 0),
-            fileCount: stored.length,
-          })
-          // No target: id and job_id are both unique and derived from the job, so a concurrent twin may trip either.
-          .onConflictDoNothing()
-          .returning({ id: modelArtifacts.id });
+        const inserted = await q.insertArtifact(tx, {
+          id: artifactId,
+          userId: row.userId,
+          jobId,
+          datasetId: row.datasetId,
+          name: row.name,
+          qualityScore: quality.score,
+          convergence: quality.convergence,
+          lossReductionPct: quality.lossReductionPct,
+          initialLoss: quality.initialLoss,
+          finalTrainingLoss: quality.finalTrainingLoss,
+          finalValidationLoss: quality.finalValidationLoss,
+          overfitGap: quality.overfitGap,
+          perplexity: quality.perplexity,
+          epochsCompleted: row.epochsCompleted,
+          totalSteps: row.totalSteps,
+          durationSeconds: row.durationSeconds,
+          totalCost: row.costUsd,
+          hyperparameters: row.config,
+          gpu: row.gpu,
+          adapter,
+          bestCheckpoint: best,
+          lossCurve: curve,
+          storagePrefix: prefix,
+          totalBytes: stored.reduce((a, f) => a + f.size, 0),
+          fileCount: stored.length,
+        });
         // Someone else delivered this job first (a second worker, or our own earlier run): done.
-        if (inserted.length === 0) return false;
-        await tx.insert(artifactFiles).values(
+        if (!inserted) return false;
+        await q.insertArtifactFiles(
+          tx,
           stored.map((f, i) => ({
             artifactId,
             userId: row.userId,
@@ -193,17 +172,17 @@ export const ingestArtifactJob = defineJob({
             contentType: f.contentType,
           })),
         );
-        await tx
-          .update(trainingJobs)
-          .set({ artifactId, ingestStatus: 'ready', ingestError: null, updatedAt: new Date() })
-          .where(eq(trainingJobs.id, jobId));
-        const stars = quality.score ? `${quality.score}★ ${quality.convergence}` : 'not rated';
-        await tx.insert(notifications).values({
+        await q.markDelivered(tx, jobId, artifactId);
+        await notify(tx, {
+          kind: 'model.ready',
           userId: row.userId,
-          type: 'model_ready',
-          title: `Your model ${row.name} is ready`,
-          body: `${stored.length} files, ${stars}${dataset ? `, trained on ${dataset.name}` : ''}.`,
-          link: `/models/${artifactId}`,
+          jobId,
+          artifactId,
+          modelName: row.name,
+          fileCount: stored.length,
+          qualityScore: quality.score,
+          convergence: quality.convergence,
+          datasetName: await q.datasetName(tx, row.datasetId),
         });
         return true;
       });
@@ -213,7 +192,7 @@ export const ingestArtifactJob = defineJob({
       const message = userMessage(err);
       const final = isPermanent(err) || job.retryCount >= job.retryLimit;
       if (!final) {
-        await db.update(trainingJobs).set({ ingestError: message, updatedAt: new Date() }).where(and(eq(trainingJobs.id, jobId), isNull(trainingJobs.artifactId)));
+        await q.recordAttemptError(db, jobId, message);
         log.warn('ingest attempt failed; will retry', { error: message, err, cause: (err as Error | undefined)?.cause });
         throw err;
       }
@@ -229,33 +208,4 @@ async function failIngest(deps: Deps, jobId: string, userId: string, name: strin
   const failed = await markIngestFailed(deps.database.db, { id: jobId, userId, name }, message);
   // Leave no orphaned objects behind; a later retry writes the same keys again.
   if (failed) await deps.storage.deletePrefix(prefix).catch((e) => deps.log.warn('cleanup failed', { prefix, err: e }));
-}
-
-async function pickBestCheckpoint(deps: Deps, jobId: string, files: StoredFile[]) {
-  const steps = new Map<string, number | null>();
-  for (const f of files) {
-    if (f.kind !== 'checkpoint') continue;
-    const segments = f.path.split('/');
-    const at = segments.findLastIndex((s, i) => i < segments.length - 1 && /^checkpoint-\d+$/.test(s));
-    if (at < 0) continue;
-    steps.set(segments.slice(0, at + 1).join('/'), checkpointStep(f.path));
-  }
-  if (steps.size === 0) return null;
-  // Only the validation points nearest each checkpoint are read, not the whole curve.
-  const points: LossPoint[] = [];
-  for (const step of steps.values()) {
-    if (step === null) continue;
-    const rows = await deps.database.db.execute<{ step: number; v: number }>(
-      sql`select step, validation_loss as v from metrics_points where job_id = ${jobId} and step <= ${step} and validation_loss is not null order by step desc limit 1`,
-    );
-    if (rows[0]) points.push({ step: rows[0].step, trainingLoss: null, validationLoss: Number(rows[0].v) });
-  }
-  const refs = [...steps].map(([name, step]) => ({ name, step }));
-  const best = bestCheckpoint(refs, points);
-  if (!best) return null;
-  // Each checkpoint scored by its own validation loss, so the dashboard can show them side by side.
-  const scored = refs
-    .map((r) => ({ ...r, validationLoss: bestCheckpoint([r], points)?.validationLoss ?? null }))
-    .sort((a, b) => (a.step ?? 0) - (b.step ?? 0));
-  return { ...best, checkpoints: scored };
 }

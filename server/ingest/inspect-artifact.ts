@@ -1,4 +1,6 @@
-import type { AdapterInfo, FileKind } from '../../db/schema';
+import type { AdapterInfo } from '../../db/schema';
+import { baseName } from '../paths';
+import type { FileKind } from '../vocabulary';
 import type { StorageDriver } from '../storage/storage';
 import type { AnalyseInput } from './inspect/analyse';
 import { analyseInWorker } from './inspect/inspect-runner';
@@ -25,7 +27,7 @@ async function readRange(storage: StorageDriver, key: string, offset: number, le
 
 /** Top-level files win over same-named files inside checkpoint folders. */
 function topLevel(files: StoredFile[], kind: FileKind, base: string): StoredFile | undefined {
-  return files.filter((f) => f.kind === kind && f.path.split('/').pop() === base).sort((a, b) => a.path.split('/').length - b.path.split('/').length)[0];
+  return files.filter((f) => f.kind === kind && baseName(f.path) === base).sort((a, b) => a.path.split('/').length - b.path.split('/').length)[0];
 }
 
 /**

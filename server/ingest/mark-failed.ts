@@ -1,6 +1,6 @@
-import { and, eq, isNull } from 'drizzle-orm';
 import type { Db } from '../../db/client';
-import { notifications, trainingJobs } from '../../db/schema';
+import { notify } from '../notifications/service';
+import * as q from './queries';
 
 /**
  * The one way an ingest ends in failure: the job says "failed" with a readable error and its owner is
@@ -9,19 +9,8 @@ import { notifications, trainingJobs } from '../../db/schema';
  */
 export async function markIngestFailed(db: Db, job: { id: string; userId: string; name: string }, message: string): Promise<boolean> {
   return db.transaction(async (tx) => {
-    const rows = await tx
-      .update(trainingJobs)
-      .set({ ingestStatus: 'failed', ingestError: message, updatedAt: new Date() })
-      .where(and(eq(trainingJobs.id, job.id), isNull(trainingJobs.artifactId)))
-      .returning({ id: trainingJobs.id });
-    if (rows.length === 0) return false;
-    await tx.insert(notifications).values({
-      userId: job.userId,
-      type: 'ingest_failed',
-      title: `Your model ${job.name} could not be delivered`,
-      body: message,
-      link: `/jobs?job=${job.id}`,
-    });
+    if (!(await q.markIngestFailed(tx, job.id, message))) return false;
+    await notify(tx, { kind: 'ingest.failed', userId: job.userId, jobId: job.id, jobName: job.name, error: message });
     return true;
   });
 }

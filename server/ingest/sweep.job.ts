@@ -1,9 +1,8 @@
-import { and, eq, inArray, isNull, lt, sql } from 'drizzle-orm';
 import { z } from 'zod';
-import { trainingJobs } from '../../db/schema';
 import { defineJob, sendOptions } from '../queue/define-job';
 import { ingestArtifactJob } from './ingest-artifact.job';
 import { markIngestFailed } from './mark-failed';
+import { staleIngests } from './queries';
 
 /** After this many attempts in all, the sweep stops re-queueing and fails the ingest for the user to retry. */
 export const MAX_TOTAL_ATTEMPTS = 15;
@@ -22,22 +21,7 @@ export const ingestSweepJob = defineJob({
   cron: '* * * * *',
   async handle(deps) {
     const { db } = deps.database;
-    const live = sql`exists (select 1 from pgboss.job j where j.name = ${ingestArtifactJob.name}
-      and j.singleton_key = ${trainingJobs.id}::text and j.state in ('created', 'retry', 'active'))`;
-    const stale = await db
-      .select({ id: trainingJobs.id, userId: trainingJobs.userId, name: trainingJobs.name, attempts: trainingJobs.ingestAttempts })
-      .from(trainingJobs)
-      .where(
-        and(
-          eq(trainingJobs.status, 'completed'),
-          isNull(trainingJobs.artifactId),
-          inArray(trainingJobs.ingestStatus, ['none', 'pending', 'ingesting']),
-          // Give the event path its moment first.
-          lt(trainingJobs.completedAt, sql`now() - interval '30 seconds'`),
-          sql`not ${live}`,
-        ),
-      )
-      .limit(500);
+    const stale = await staleIngests(db, ingestArtifactJob.name, 500);
     let queued = 0;
     let failed = 0;
     for (const job of stale) {

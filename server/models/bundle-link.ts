@@ -10,19 +10,20 @@ export function signBundle(secret: string, artifactId: string, userId: string, e
   return createHmac('sha256', secret).update(JSON.stringify(['bundle.v2', artifactId, userId, exp])).digest('base64url');
 }
 
-export function bundleUrl(publicUrl: string, secret: string, artifactId: string, userId: string, expiresInSeconds: number) {
-  const exp = Math.floor(Date.now() / 1000) + expiresInSeconds;
+/** A link valid for `expiresInSeconds` from `nowMs` (the service's clock, `deps.now()`; tests fix it). */
+export function bundleUrl(publicUrl: string, secret: string, artifactId: string, userId: string, expiresInSeconds: number, nowMs: number = Date.now()) {
+  const exp = Math.floor(nowMs / 1000) + expiresInSeconds;
   const q = new URLSearchParams({ u: userId, exp: String(exp), sig: signBundle(secret, artifactId, userId, exp) });
   return { url: `${publicUrl}/bundles/${artifactId}.zip?${q}`, expiresAt: new Date(exp * 1000) };
 }
 
 /** Constant-time check of signature and expiry; returns the owner's id when valid. */
-export function verifyBundle(secret: string, artifactId: string, query: { u?: string; exp?: string; sig?: string }): string | null {
+export function verifyBundle(secret: string, artifactId: string, query: { u?: string; exp?: string; sig?: string }, nowMs: number = Date.now()): string | null {
   const { u, exp, sig } = query;
   if (!u || !exp || !sig || !/^\d{1,12}$/.test(exp) || u.length > 200) return null;
   const expected = Buffer.from(signBundle(secret, artifactId, u, Number(exp)));
   const given = Buffer.from(sig);
   if (expected.length !== given.length || !timingSafeEqual(expected, given)) return null;
-  if (Number(exp) * 1000 < Date.now() || beyondMaxLifetime(Number(exp))) return null;
+  if (Number(exp) * 1000 < nowMs || beyondMaxLifetime(Number(exp), nowMs)) return null;
   return u;
 }

@@ -3,6 +3,7 @@
  * a million points, a chart needs a few hundred, and LTTB keeps the visual shape (spikes included) where
  * plain striding would drop them.
  */
+import type { LossPoint } from '../vocabulary';
 
 /**
  * Downsamples `points` (sorted by x ascending, with finite x and y) to at most `threshold` points,
@@ -73,8 +74,6 @@ export function lttb<T>(points: readonly T[], threshold: number, x: (p: T) => nu
   return out;
 }
 
-/** One point of a chart-ready loss curve; null where that series has no point at that step. */
-export type LossCurvePoint = { step: number; trainingLoss: number | null; validationLoss: number | null };
 
 /**
  * Downsamples the training and validation series of a loss curve separately (validation points are
@@ -83,9 +82,9 @@ export type LossCurvePoint = { step: number; trainingLoss: number | null; valida
  * series: a chart cannot draw them. Points may arrive in any order; for a repeated step the later one wins.
  */
 export function downsampleLossCurve(
-  points: readonly LossCurvePoint[],
+  points: readonly LossPoint[],
   maxPerSeries = 500,
-): LossCurvePoint[] {
+): LossPoint[] {
   const training: { step: number; value: number }[] = [];
   const validation: { step: number; value: number }[] = [];
   for (const p of points) {
@@ -95,7 +94,7 @@ export function downsampleLossCurve(
     }
   }
 
-  const merged = new Map<number, LossCurvePoint>();
+  const merged = new Map<number, LossPoint>();
   const add = (series: { step: number; value: number }[], key: 'trainingLoss' | 'validationLoss') => {
     const kept = lttb(dedupeSorted(series), maxPerSeries, (p) => p.step, (p) => p.value);
     for (const p of kept) {

@@ -1,6 +1,6 @@
 import { and, asc, desc, eq, gte, ilike, lte, sql, type SQL } from 'drizzle-orm';
 import type { Tx } from '../../db/client';
-import { artifactFiles, datasets, modelArtifacts, modelCounts, trainingJobs } from '../../db/schema';
+import { artifactFiles, datasets, downloadEvents, modelArtifacts, modelCounts, trainingJobs } from '../../db/schema';
 import type { ListModelsInput } from './schemas';
 
 /** The columns of a ModelSummary, dataset and job joined in the same query. */
@@ -175,4 +175,28 @@ export function listFiles(tx: Tx, userId: string, modelId: string) {
     .from(artifactFiles)
     .where(and(eq(artifactFiles.artifactId, modelId), eq(artifactFiles.userId, userId)))
     .orderBy(asc(artifactFiles.path));
+}
+
+/** What a zip bundle needs of the model itself: its name (the zip's) and creation time (the entries' mtime). */
+export async function bundleModel(tx: Tx, userId: string, modelId: string) {
+  const [row] = await tx
+    .select({ name: modelArtifacts.name, createdAt: modelArtifacts.createdAt })
+    .from(modelArtifacts)
+    .where(and(eq(modelArtifacts.id, modelId), eq(modelArtifacts.userId, userId)));
+  return row ?? null;
+}
+
+/** One row of the download audit trail: which files of which model, to whom, from where. */
+export async function recordDownload(
+  tx: Tx,
+  event: { userId: string; artifactId: string; fileIds: string[]; kind: 'files' | 'bundle'; ip: string | null; userAgent: string | null },
+): Promise<void> {
+  await tx.insert(downloadEvents).values({
+    userId: event.userId,
+    artifactId: event.artifactId,
+    fileIds: sql`${`{${event.fileIds.join(',')}}`}::uuid[]`,
+    kind: event.kind,
+    ip: event.ip,
+    userAgent: event.userAgent?.slice(0, 500) ?? null,
+  });
 }

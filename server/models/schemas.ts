@@ -1,6 +1,7 @@
 import { z } from 'zod';
+import { CONVERGENCE_LABELS } from '../vocabulary';
 
-export const convergence = z.enum(['excellent', 'good', 'fair', 'poor', 'overfit']);
+export const convergence = z.enum(CONVERGENCE_LABELS);
 
 /**
  * An ISO timestamp Postgres can compare against: zod accepts year 0000, which has no timestamptz

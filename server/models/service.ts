@@ -1,10 +1,10 @@
-import { sql } from 'drizzle-orm';
-import { downloadEvents } from '../../db/schema';
 import type { Deps } from '../deps';
 import { ERRORS } from '../errors';
 import { bundleUrl } from './bundle-link';
 import * as q from './queries';
 import type { ListModelsInput } from './schemas';
+import { baseName } from '../paths';
+import { MAX_LINK_LIFETIME_SECONDS } from '../vocabulary';
 
 type SummaryRow = Awaited<ReturnType<typeof q.listModels>>['rows'][number];
 
@@ -117,10 +117,11 @@ export async function downloadModel(
   input: { modelId: string; fileIds?: string[] | undefined },
   meta: { ip: string | null; userAgent: string | null },
 ) {
-  const ttl = Math.min(deps.env.signedUrlTtlSeconds, 604_800);
+  const ttl = Math.min(deps.env.signedUrlTtlSeconds, MAX_LINK_LIFETIME_SECONDS);
   // Whole seconds, taken before signing: every link (fs exp, S3 X-Amz-Date + Expires, bundle exp) is
   // signed at or after this instant, so none expires before the expiresAt we report.
-  const expiresAt = new Date((Math.floor(Date.now() / 1000) + ttl) * 1000);
+  const nowMs = deps.now();
+  const expiresAt = new Date((Math.floor(nowMs / 1000) + ttl) * 1000);
   return deps.database.asUser(userId, async (tx) => {
     const name = await q.modelName(tx, userId, input.modelId);
     if (name === null) throw ERRORS.notFound('Model');
@@ -139,25 +140,33 @@ export async function downloadModel(
         sha256: f.sha256,
         url: await deps.storage.signedUrl(f.storageKey, {
           expiresInSeconds: ttl,
-          fileName: f.path.split('/').pop()!,
+          fileName: baseName(f.path),
           contentType: f.contentType,
         }),
       })),
     );
-    const bundle = chosen.length === all.length ? bundleUrl(deps.env.publicUrl, deps.secret, input.modelId, userId, ttl) : null;
-    await tx.insert(downloadEvents).values({
-      userId,
-      artifactId: input.modelId,
-      fileIds: sql`${`{${chosen.map((f) => f.id).join(',')}}`}::uuid[]`,
-      kind: 'files',
-      ip: meta.ip,
-      userAgent: meta.userAgent?.slice(0, 500) ?? null,
-    });
+    const bundle = chosen.length === all.length ? bundleUrl(deps.env.publicUrl, deps.secret, input.modelId, userId, ttl, nowMs) : null;
+    await q.recordDownload(tx, { userId, artifactId: input.modelId, fileIds: chosen.map((f) => f.id), kind: 'files', ...meta });
     return {
       files,
       expiresAt: expiresAt.toISOString(),
       bundle: bundle ? { url: bundle.url, fileName: `${bundleName(name)}.zip` } : null,
     };
+  });
+}
+
+/**
+ * What a verified bundle link serves: the model's name and creation time and all its files, read in the
+ * owner's row-level-security transaction like every user-facing read, so even a query that forgot its
+ * owner filter could not reach another user's rows. A GET is recorded (`record`); a HEAD (`null`) is not.
+ */
+export async function openBundle(deps: Deps, userId: string, modelId: string, record: { ip: string | null; userAgent: string | null } | null) {
+  return deps.database.asUser(userId, async (tx) => {
+    const model = await q.bundleModel(tx, userId, modelId);
+    if (!model) throw ERRORS.notFound('Model');
+    const files = await q.listFiles(tx, userId, modelId);
+    if (record) await q.recordDownload(tx, { userId, artifactId: modelId, fileIds: files.map((f) => f.id), kind: 'bundle', ...record });
+    return { ...model, files };
   });
 }
 

@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import type { Db, Tx } from '../../db/client';
-import type { LossCurvePoint } from '../../db/schema';
+import type { LossPoint } from '../vocabulary';
 import { downsampleLossCurve } from '../models/lttb';
 import type { LossStats } from './score';
 
@@ -49,7 +49,7 @@ const num = (v: unknown): number | null => (v === null || v === undefined ? null
  * runs are first reduced in SQL to the first, last, lowest and highest point of each of 2,000 step
  * buckets, so spikes survive and memory stays flat.
  */
-export async function lossCurve(db: Queryable, jobId: string, pointCount: number, maxPerSeries = 500): Promise<LossCurvePoint[]> {
+export async function lossCurve(db: Queryable, jobId: string, pointCount: number, maxPerSeries = 500): Promise<LossPoint[]> {
   if (pointCount <= IN_MEMORY_LIMIT) {
     const rows = await db.execute<{ step: number; t: number | null; v: number | null }>(
       sql`select step, training_loss as t, validation_loss as v from metrics_points where job_id = ${jobId} order by step`,
@@ -77,7 +77,7 @@ export async function lossCurve(db: Queryable, jobId: string, pointCount: number
       min(array[v, s]) filter (where ${finite('v')}) as v_min,
       max(array[v, s]) filter (where ${finite('v')}) as v_max
     from b group by k`);
-  const byStep = new Map<number, LossCurvePoint>();
+  const byStep = new Map<number, LossPoint>();
   const put = (step: number, series: 'trainingLoss' | 'validationLoss', value: number) => {
     const p = byStep.get(step) ?? { step, trainingLoss: null, validationLoss: null };
     p[series] = value;
@@ -93,4 +93,19 @@ export async function lossCurve(db: Queryable, jobId: string, pointCount: number
     [...byStep.values()].sort((a, b) => a.step - b.step),
     maxPerSeries,
   );
+}
+
+/**
+ * For each step, the nearest validation point at or before it (one index lookup each on the
+ * (job_id, step) key): all that ranking checkpoints needs, not the whole curve.
+ */
+export async function validationPointsAtOrBefore(db: Queryable, jobId: string, steps: readonly number[]): Promise<LossPoint[]> {
+  const points: LossPoint[] = [];
+  for (const step of steps) {
+    const rows = await db.execute<{ step: number; v: number }>(
+      sql`select step, validation_loss as v from metrics_points where job_id = ${jobId} and step <= ${step} and validation_loss is not null order by step desc limit 1`,
+    );
+    if (rows[0]) points.push({ step: rows[0].step, trainingLoss: null, validationLoss: Number(rows[0].v) });
+  }
+  return points;
 }

@@ -5,13 +5,7 @@
  *
  * Precision: nothing is rounded here. Every number is an IEEE double as computed; display code rounds.
  */
-
-/** One recorded metrics point, as reported by a training worker. */
-export type LossPoint = {
-  step: number;
-  trainingLoss: number | null;
-  validationLoss: number | null;
-};
+import type { ConvergenceLabel, LossPoint } from '../vocabulary';
 
 /**
  * The aggregate a score is computed from.
@@ -32,7 +26,6 @@ export type LossStats = {
   finalValidationLoss: number | null;
 };
 
-export type Convergence = 'excellent' | 'good' | 'fair' | 'poor' | 'overfit';
 export type StarScore = 1 | 2 | 3 | 4 | 5;
 
 /**
@@ -42,7 +35,7 @@ export type StarScore = 1 | 2 | 3 | 4 | 5;
  */
 export type Quality = {
   score: StarScore | null;
-  convergence: Convergence | null;
+  convergence: ConvergenceLabel | null;
   lossReductionPct: number | null;
   initialLoss: number | null;
   finalTrainingLoss: number | null;
@@ -55,7 +48,7 @@ export type Quality = {
 export const OVERFIT_GAP_THRESHOLD = 0.5;
 
 /** Star thresholds on loss reduction in percent; strictly greater than the bound earns the stars. */
-const STAR_BOUNDS: readonly { above: number; score: StarScore; label: Convergence }[] = [
+const STAR_BOUNDS: readonly { above: number; score: StarScore; label: ConvergenceLabel }[] = [
   { above: 50, score: 5, label: 'excellent' },
   { above: 30, score: 4, label: 'good' },
   { above: 15, score: 3, label: 'fair' },
@@ -106,7 +99,7 @@ export function scoreRun(stats: LossStats): Quality {
   const lossReductionPct = initial > 0 ? ((initial - final) * 100) / initial : null;
   const stars = lossReductionPct === null ? undefined : STAR_BOUNDS.find((b) => lossReductionPct > b.above);
   let score: StarScore = stars?.score ?? 1;
-  let convergence: Convergence = stars?.label ?? 'poor';
+  let convergence: ConvergenceLabel = stars?.label ?? 'poor';
 
   const validation = base.finalValidationLoss;
   const overfitGap = validation === null ? null : finiteOrNull(validation - final);

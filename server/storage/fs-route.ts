@@ -4,13 +4,11 @@
  * not even whether the object exists.
  */
 import { createHash } from 'node:crypto';
-import { Hono, type Context } from 'hono';
+import { Hono } from 'hono';
+import { AppError, ERRORS, errorResponse } from '../errors.ts';
 import { contentDisposition } from './content-disposition.ts';
 import type { FsObject, FsStorage } from './fs.ts';
 
-const FORBIDDEN = { error: { code: 'FORBIDDEN', message: 'This download link is invalid or has expired.' } };
-const NOT_FOUND = { error: { code: 'NOT_FOUND', message: 'This file no longer exists.' } };
-const RANGE_NOT_SATISFIABLE = { error: { code: 'RANGE_NOT_SATISFIABLE', message: 'The requested range is not satisfiable.' } };
 
 type RangeResult = { start: number; end: number } | 'unsatisfiable' | null;
 
@@ -30,9 +28,10 @@ export function parseRange(header: string | undefined, size: number): RangeResul
     return { start: Math.max(size - suffix, 0), end: size - 1 };
   }
   const start = Number(first);
+  // Past the end first: `bytes=1000-` of a 64-byte file is unsatisfiable (416), not a malformed range.
+  if (start >= size) return 'unsatisfiable';
   const end = last === '' ? size - 1 : Number(last);
   if (end < start) return null;
-  if (start >= size) return 'unsatisfiable';
   return { start, end: Math.min(end, size - 1) };
 }
 
@@ -48,16 +47,12 @@ function noneMatch(header: string, etag: string): boolean {
   return header.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag);
 }
 
-function jsonError(c: Context, status: 403 | 404 | 416, body: unknown, extra: Record<string, string> = {}): Response {
-  return new Response(c.req.method === 'HEAD' ? null : JSON.stringify(body), {
-    status,
-    headers: { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff', ...extra },
-  });
-}
-
-/** A Hono app serving GET and HEAD of links made by `driver.signedUrl`. */
-export function fsFilesRoute(driver: FsStorage): Hono {
-  const app = new Hono();
+/**
+ * A Hono app serving GET and HEAD of links made by `driver.signedUrl`. Refusals use the service's one
+ * envelope (`errorResponse`), with the request id when the app it is mounted in set one.
+ */
+export function fsFilesRoute(driver: FsStorage): Hono<{ Variables: { requestId?: string } }> {
+  const app = new Hono<{ Variables: { requestId?: string } }>();
 
   // Hono routes HEAD through GET handlers and drops the body; we still avoid opening the file for it.
   app.get('/:key{.+}', async (c) => {
@@ -70,10 +65,10 @@ export function fsFilesRoute(driver: FsStorage): Hono {
       sig: query.get('sig') ?? undefined,
       ct: query.get('ct') ?? undefined,
     });
-    if (!link) return jsonError(c, 403, FORBIDDEN);
+    if (!link) return errorResponse(ERRORS.badLink(), c.get('requestId'));
 
     const object = await driver.locate(link.key);
-    if (!object) return jsonError(c, 404, NOT_FOUND);
+    if (!object) return errorResponse(new AppError('NOT_FOUND', 'This file no longer exists.'), c.get('requestId'));
 
     const etag = etagOf(link.key, object);
     const lastModified = new Date(Math.floor(object.mtimeMs / 1000) * 1000).toUTCString();
@@ -100,7 +95,7 @@ export function fsFilesRoute(driver: FsStorage): Hono {
     const range = rangeApplies ? parseRange(c.req.header('range'), object.size) : null;
 
     if (range === 'unsatisfiable') {
-      return jsonError(c, 416, RANGE_NOT_SATISFIABLE, { 'Content-Range': `bytes */${object.size}` });
+      return errorResponse(ERRORS.rangeNotSatisfiable(), c.get('requestId'), { 'Content-Range': `bytes */${object.size}` });
     }
 
     const start = range?.start ?? 0;

@@ -10,20 +10,19 @@ import { folderSpace, rethrowNoSpace } from './free-space';
 import {
   StorageNotFoundError,
   type ByteRange,
-  type ObjectInfo,
   type PutOptions,
   type SignOptions,
   type StorageDriver,
 } from './storage.ts';
+import { assertStorageKey, assertStoragePrefix, encodePathSegments } from '../paths.ts';
+import { MAX_LINK_LIFETIME_SECONDS } from '../vocabulary.ts';
 
-/** The longest lifetime a link may have (7 days, like S3 presigned URLs). */
-export const MAX_SIGNED_URL_TTL_SECONDS = 604_800;
 /** How far a link's expiry may lie past the 7-day maximum (clock skew between API processes). */
 export const MAX_CLOCK_SKEW_SECONDS = 60;
 
 /** True when `expSeconds` (Unix seconds) lies further ahead of `nowMs` than any link this service signs. */
 export function beyondMaxLifetime(expSeconds: number, nowMs: number = Date.now()): boolean {
-  return expSeconds * 1000 > nowMs + (MAX_SIGNED_URL_TTL_SECONDS + MAX_CLOCK_SKEW_SECONDS) * 1000;
+  return expSeconds * 1000 > nowMs + (MAX_LINK_LIFETIME_SECONDS + MAX_CLOCK_SKEW_SECONDS) * 1000;
 }
 
 export interface FsStorageOptions {
@@ -33,6 +32,8 @@ export interface FsStorageOptions {
   publicUrl: string;
   /** HMAC key for links; at least 16 bytes. */
   secret: string | Uint8Array;
+  /** The clock links are signed and checked against (ms since the epoch); tests fix it. Default `Date.now`. */
+  now?: () => number;
 }
 
 /** The query of a signed link, as it arrived (all strings, nothing trusted yet). */
@@ -76,23 +77,6 @@ const BASE64URL_PATTERN = /^[A-Za-z0-9_-]*$/;
 const CONTENT_TYPE_PATTERN = /^[a-z0-9][a-z0-9!#$&^_.+-]*\/[a-z0-9][a-z0-9!#$&^_.+-]*$/i;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-/**
- * Keys are server-generated (`{userId}/{artifactId}/{n}`), but a key is a path here, so anything that
- * could escape the root or address a temp file is refused outright rather than normalised.
- */
-export function assertValidKey(key: string): void {
-  const bad =
-    key === '' ||
-    key.length > 1024 ||
-    key.startsWith('/') ||
-    key.endsWith('/') ||
-    key.includes('..') ||
-    key.includes('\\') ||
-    key.includes('\0') ||
-    key.split('/').some((segment) => segment === '' || segment.startsWith('.'));
-  if (bad) throw new Error(`invalid storage key: ${JSON.stringify(key)}`);
-}
-
 function isMissing(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return code === 'ENOENT' || code === 'ENOTDIR';
@@ -112,13 +96,14 @@ export function createFsStorage(options: FsStorageOptions): FsStorage {
   const publicUrl = options.publicUrl.replace(/\/+$/, '');
   const secret = typeof options.secret === 'string' ? Buffer.from(options.secret, 'utf8') : Buffer.from(options.secret);
   if (secret.length < 16) throw new Error('fs storage secret must be at least 16 bytes');
+  const now = options.now ?? Date.now;
 
   const hmac = (input: string): Buffer => createHmac('sha256', secret).update(input, 'utf8').digest();
 
   function pathOf(key: string): string {
-    assertValidKey(key);
+    assertStorageKey(key);
     const path = join(root, ...key.split('/'));
-    // Belt and braces after assertValidKey: the joined path must stay inside root.
+    // Belt and braces after assertStorageKey: the joined path must stay inside root.
     if (!path.startsWith(root + sep)) throw new Error(`invalid storage key: ${JSON.stringify(key)}`);
     return path;
   }
@@ -193,10 +178,7 @@ export function createFsStorage(options: FsStorageOptions): FsStorage {
   }
 
   async function deletePrefix(prefix: string): Promise<void> {
-    // An empty prefix would wipe every user's artifacts; no caller means that.
-    if (prefix === '' || prefix.startsWith('/') || prefix.includes('..') || prefix.includes('\\') || prefix.includes('\0')) {
-      throw new Error(`invalid storage prefix: ${JSON.stringify(prefix)}`);
-    }
+    assertStoragePrefix(prefix);
     const slash = prefix.lastIndexOf('/');
     const dirKey = prefix.slice(0, slash + 1);
     const partial = prefix.slice(slash + 1);
@@ -220,13 +202,13 @@ export function createFsStorage(options: FsStorageOptions): FsStorage {
     );
   }
 
-  function verify(query: SignedLinkQuery, nowMs: number = Date.now()): VerifiedLink | null {
+  function verify(query: SignedLinkQuery, nowMs: number = now()): VerifiedLink | null {
     const { key, exp, fn, sig, ct } = query;
     if (exp === undefined || fn === undefined || sig === undefined) return null;
     if (!EXP_PATTERN.test(exp) || !SIG_PATTERN.test(sig) || !BASE64URL_PATTERN.test(fn) || fn.length > 2048) return null;
     if (ct !== undefined && !CONTENT_TYPE_PATTERN.test(ct)) return null;
     try {
-      assertValidKey(key);
+      assertStorageKey(key);
     } catch {
       return null;
     }
@@ -258,30 +240,17 @@ export function createFsStorage(options: FsStorageOptions): FsStorage {
     verify,
     deletePrefix,
 
-    async head(key: string): Promise<ObjectInfo | null> {
-      const object = await locate(key);
-      return object ? { size: object.size } : null;
-    },
-
-    async delete(key: string): Promise<void> {
-      try {
-        await unlink(pathOf(key));
-      } catch (error) {
-        if (!isMissing(error)) throw error;
-      }
-    },
-
     async signedUrl(key: string, sign: SignOptions): Promise<string> {
-      assertValidKey(key);
-      const ttl = Math.min(Math.max(Math.floor(sign.expiresInSeconds), 1), MAX_SIGNED_URL_TTL_SECONDS);
-      const exp = Math.floor(Date.now() / 1000) + ttl;
+      assertStorageKey(key);
+      const ttl = Math.min(Math.max(Math.floor(sign.expiresInSeconds), 1), MAX_LINK_LIFETIME_SECONDS);
+      const exp = Math.floor(now() / 1000) + ttl;
       const fileName = safeFileName(sign.fileName);
       const contentType = sign.contentType !== undefined && CONTENT_TYPE_PATTERN.test(sign.contentType) ? sign.contentType : undefined;
       const sig = hmac(signingInput(key, exp, fileName, contentType)).toString('base64url');
       const params = new URLSearchParams({ exp: String(exp), fn: Buffer.from(fileName, 'utf8').toString('base64url') });
       if (contentType !== undefined) params.set('ct', contentType);
       params.set('sig', sig);
-      const path = key.split('/').map(encodeURIComponent).join('/');
+      const path = encodePathSegments(key);
       return `${publicUrl}/files/${path}?${params.toString()}`;
     },
 

@@ -4,6 +4,7 @@
  * with it is kept as `<stem>.trainer<ext>` (`SHA256SUMS.trainer`, `README.trainer.md`), its original name
  * recorded, so nothing the trainer wrote is lost and no download holds two files of one name.
  */
+import { baseName } from '../paths.ts';
 
 /** Name of the checksum file added to every bundle (`sha256sum -c SHA256SUMS` verifies the rest). */
 export const CHECKSUMS_NAME = 'SHA256SUMS';
@@ -19,7 +20,7 @@ const fold = (name: string) => name.toLowerCase();
 
 /** True when `path` (relative, `/`-separated) is a top-level name the service generates. */
 export function isGeneratedName(path: string, generated: readonly string[] = GENERATED_TOP_LEVEL_NAMES): boolean {
-  return !path.includes('/') && generated.some((g) => fold(g) === fold(path));
+  return baseName(path) === path && generated.some((g) => fold(g) === fold(path));
 }
 
 /** `README.md` → `README.trainer.md`, `SHA256SUMS` → `SHA256SUMS.trainer`; `n` > 1 adds a counter (`README.trainer2.md`). */

@@ -20,10 +20,3 @@ export function createStorage(config: StorageConfig): StorageDriver {
   const { driver: _driver, ...options } = config;
   return createS3Storage(options);
 }
-
-export { contentDisposition, safeFileName } from './content-disposition.ts';
-export { fsFilesRoute } from './fs-route.ts';
-export type { FsStorage, FsStorageOptions } from './fs.ts';
-export type { S3Storage, S3StorageOptions } from './s3.ts';
-export { StorageNotFoundError } from './storage.ts';
-export type { ByteRange, ObjectInfo, PutOptions, SignOptions, StorageDriver } from './storage.ts';

@@ -7,39 +7,32 @@ import {
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadBucketCommand,
-  HeadObjectCommand,
   ListObjectsV2Command,
-  S3Client,
+  type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { createHash } from 'node:crypto';
 import { contentDisposition } from './content-disposition.ts';
+import { classifyS3Error, createS3Client, type S3Connection } from './s3-client.ts';
 import {
   StorageNotFoundError,
   type ByteRange,
-  type ObjectInfo,
   type PutOptions,
   type SignOptions,
   type StorageDriver,
 } from './storage.ts';
+import { assertStorageKey, assertStoragePrefix } from '../paths.ts';
+import { MAX_LINK_LIFETIME_SECONDS } from '../vocabulary.ts';
 
-/** SigV4 presigned URLs cannot live longer than 7 days; longer requests are clamped to this. */
-export const MAX_PRESIGN_SECONDS = 604_800;
 const MIN_PART_SIZE = 5 * 1024 * 1024;
 const MAX_PARTS = 10_000;
 const DELETE_BATCH = 1000;
 
-export interface S3StorageOptions {
-  /** e.g. `https://<account>.r2.cloudflarestorage.com`; omit for AWS. */
-  endpoint?: string;
-  /** `auto` for R2. */
+export interface S3StorageOptions extends Omit<S3Connection, 'region'> {
+  /** Default `auto` (R2). */
   region?: string;
   bucket: string;
-  accessKeyId: string;
-  secretAccessKey: string;
-  /** Needed by most self-hosted stores (MinIO, s3rver); R2 and AWS work either way. */
-  forcePathStyle?: boolean;
   /** Multipart part size; default 64 MiB, at least 5 MiB. Memory per upload is about partSize × queueSize. */
   partSizeBytes?: number;
   /** Parts uploaded in parallel per upload; default 4. */
@@ -53,34 +46,13 @@ export interface S3Storage extends StorageDriver {
   readonly bucket: string;
 }
 
-function statusOf(error: unknown): number | undefined {
-  return (error as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode;
-}
-
-function nameOf(error: unknown): string | undefined {
-  return error instanceof Error ? ((error as { Code?: string }).Code ?? error.name) : undefined;
-}
-
-function isNotFound(error: unknown): boolean {
-  const name = nameOf(error);
-  return name === 'NoSuchKey' || name === 'NotFound' || statusOf(error) === 404;
-}
-
 /** Creates the S3 driver with one client that is used for requests and presigning alike. */
 export function createS3Storage(options: S3StorageOptions): S3Storage {
   const { bucket } = options;
   const partSize = Math.max(options.partSizeBytes ?? 64 * 1024 * 1024, MIN_PART_SIZE);
   const queueSize = Math.max(options.queueSize ?? 4, 1);
-  const client = new S3Client({
-    endpoint: options.endpoint,
-    region: options.region ?? 'auto',
-    forcePathStyle: options.forcePathStyle,
-    credentials: { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey },
-    // The SDK's default CRC32 trailers are rejected by R2 and corrupt streamed uploads on s3rver,
-    // and would add x-amz-checksum-mode to presigned URLs.
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  // The SDK's own retries (its default) are the one retry layer for our store's calls.
+  const client = createS3Client({ ...options, region: options.region ?? 'auto' });
   // Some S3-compatible stores still insist on Content-MD5 for DeleteObjects; the body is tiny XML.
   client.middlewareStack.add(
     (next, context) => async (args) => {
@@ -108,7 +80,7 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
         }
         return;
       } catch (error) {
-        if (nameOf(error) !== 'NotImplemented' && statusOf(error) !== 501) throw error;
+        if (classifyS3Error(error).failure !== 'not_implemented') throw error;
         batchDeleteUnsupported = true;
       }
     }
@@ -122,6 +94,7 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
 
     async put(key: string, body: ReadableStream<Uint8Array>, putOptions: PutOptions = {}): Promise<void> {
       const { size, signal } = putOptions;
+      assertStorageKey(key);
       signal?.throwIfAborted();
       // Grow the part size only when a huge object would exceed S3's 10 000-part limit.
       const effectivePartSize =
@@ -150,6 +123,7 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
     },
 
     async get(key: string, range?: ByteRange, signal?: AbortSignal): Promise<ReadableStream<Uint8Array>> {
+      assertStorageKey(key);
       if (range && (!Number.isSafeInteger(range.start) || range.start < 0 || (range.end !== undefined && range.end < range.start))) {
         throw new RangeError(`invalid range ${range.start}-${range.end ?? ''}`);
       }
@@ -165,31 +139,18 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
         if (!result.Body) throw new StorageNotFoundError(key);
         return result.Body.transformToWebStream() as ReadableStream<Uint8Array>;
       } catch (error) {
-        if (isNotFound(error)) throw new StorageNotFoundError(key);
-        if (nameOf(error) === 'InvalidRange' || statusOf(error) === 416) {
+        const { failure } = classifyS3Error(error);
+        if (failure === 'not_found') throw new StorageNotFoundError(key);
+        if (failure === 'invalid_range') {
           throw new RangeError(`range ${range?.start}-${range?.end ?? ''} not satisfiable for ${key}`);
         }
         throw error;
       }
     },
 
-    async head(key: string): Promise<ObjectInfo | null> {
-      try {
-        const result = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-        return { size: result.ContentLength ?? 0 };
-      } catch (error) {
-        if (isNotFound(error)) return null;
-        throw error;
-      }
-    },
-
-    async delete(key: string): Promise<void> {
-      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
-    },
-
     async deletePrefix(prefix: string): Promise<void> {
-      // An empty prefix would empty the whole bucket; no caller means that.
-      if (prefix === '') throw new Error('refusing to delete an empty prefix');
+      // The same rule as the fs driver: never empty (that would empty the whole bucket), never odd.
+      assertStoragePrefix(prefix);
       let token: string | undefined;
       do {
         const page = await client.send(
@@ -202,7 +163,8 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
     },
 
     async signedUrl(key: string, sign: SignOptions): Promise<string> {
-      const expiresIn = Math.min(Math.max(Math.floor(sign.expiresInSeconds), 1), MAX_PRESIGN_SECONDS);
+      assertStorageKey(key);
+      const expiresIn = Math.min(Math.max(Math.floor(sign.expiresInSeconds), 1), MAX_LINK_LIFETIME_SECONDS);
       const command = new GetObjectCommand({
         Bucket: bucket,
         Key: key,

@@ -26,10 +26,6 @@ export interface SignOptions {
   contentType?: string;
 }
 
-export interface ObjectInfo {
-  size: number;
-}
-
 /** Free and total bytes of the filesystem under a driver that has one. */
 export interface StorageSpace {
   freeBytes: number;
@@ -42,8 +38,6 @@ export interface StorageDriver {
   put(key: string, body: ReadableStream<Uint8Array>, options?: PutOptions): Promise<void>;
   /** A byte stream of the object (or of `range`). Throws StorageNotFoundError when absent. */
   get(key: string, range?: ByteRange, signal?: AbortSignal): Promise<ReadableStream<Uint8Array>>;
-  head(key: string): Promise<ObjectInfo | null>;
-  delete(key: string): Promise<void>;
   /** Removes every object whose key starts with `prefix` (a failed ingest's leftovers). */
   deletePrefix(prefix: string): Promise<void>;
   /** A short-lived URL that downloads the object as an attachment. Nothing is stored. */

@@ -4,6 +4,7 @@
  * download managers can show progress. client-zip switches to ZIP64 by itself past 4 GiB.
  */
 import { makeZip, predictLength } from 'client-zip';
+import { assertZipEntryName } from '../paths.ts';
 import { CHECKSUMS_NAME } from './generated-names.ts';
 
 export { CHECKSUMS_NAME };
@@ -25,19 +26,6 @@ export interface ZipBundle {
 }
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
-
-/** Zip-slip and checksum-file safety: the same rules as storage keys, plus no control characters. */
-function assertEntryName(name: string): void {
-  const bad =
-    name === '' ||
-    name.startsWith('/') ||
-    name.endsWith('/') ||
-    name.includes('\\') ||
-    // eslint-disable-next-line no-control-regex
-    /[\u0000-\u001f\u007f]/.test(name) ||
-    name.split('/').some((segment) => segment === '' || segment === '.' || segment === '..');
-  if (bad) throw new Error(`invalid zip entry name: ${JSON.stringify(name)}`);
-}
 
 /** Fails the stream if the source delivers more or fewer bytes than declared, so Content-Length stays true. */
 function exactly(size: number, name: string): TransformStream<Uint8Array, Uint8Array> {
@@ -61,7 +49,8 @@ function exactly(size: number, name: string): TransformStream<Uint8Array, Uint8A
 export function zipBundle(entries: ZipBundleEntry[], sha256s: Record<string, string>): ZipBundle {
   const seen = new Set<string>();
   for (const entry of entries) {
-    assertEntryName(entry.name);
+    // Zip-slip and checksum-file safety (paths.ts).
+    assertZipEntryName(entry.name);
     if (entry.name === CHECKSUMS_NAME || seen.has(entry.name)) throw new Error(`duplicate zip entry name: ${entry.name}`);
     if (!Number.isSafeInteger(entry.size) || entry.size < 0) throw new Error(`invalid size for ${entry.name}`);
     const digest = Object.hasOwn(sha256s, entry.name) ? sha256s[entry.name] : undefined;

@@ -1,9 +1,9 @@
-import { and, eq, isNull, or, gt, sql } from 'drizzle-orm';
-import { apiTokens, trainingJobs, users } from '../../db/schema';
-import { API_TOKEN_PREFIX, WORKER_TOKEN_PREFIX, bearerToken, hashToken } from '../auth/tokens';
+import { WORKER_TOKEN_PREFIX, bearerToken } from '../auth/tokens';
 import { databaseReachable, isDatabaseUnavailable } from '../db-unavailable';
 import type { Deps } from '../deps';
 import { ERRORS, toTRPCError } from '../errors';
+import { resolveWorkerToken } from '../jobs/service';
+import { resolveApiToken } from '../tokens/service';
 
 export interface AuthUser {
   id: string;
@@ -43,34 +43,11 @@ export function createContextInner(deps: Deps, identity: Partial<Omit<Context, '
 /** Resolves a Bearer token (API or worker) or the session cookie to an identity. */
 export async function resolveIdentity(deps: Deps, headers: Headers): Promise<Pick<Context, 'user' | 'worker'>> {
   const token = bearerToken(headers.get('authorization'));
-  if (token?.startsWith(WORKER_TOKEN_PREFIX)) {
-    const [job] = await deps.database.db
-      .select({ id: trainingJobs.id, userId: trainingJobs.userId })
-      .from(trainingJobs)
-      .where(eq(trainingJobs.workerTokenHash, hashToken(token)))
-      .limit(1);
-    return { user: null, worker: job ? { jobId: job.id, userId: job.userId } : null };
-  }
+  if (token?.startsWith(WORKER_TOKEN_PREFIX)) return { user: null, worker: await resolveWorkerToken(deps, token) };
   if (token) {
-    if (!token.startsWith(API_TOKEN_PREFIX)) return { user: null, worker: null };
-    const rows = await deps.database.db
-      .select({ tokenId: apiTokens.id, lastUsedAt: apiTokens.lastUsedAt, id: users.id, email: users.email, name: users.name })
-      .from(apiTokens)
-      .innerJoin(users, eq(users.id, apiTokens.userId))
-      .where(
-        and(
-          eq(apiTokens.tokenHash, hashToken(token)),
-          isNull(apiTokens.revokedAt),
-          or(isNull(apiTokens.expiresAt), gt(apiTokens.expiresAt, sql`now()`)),
-        ),
-      )
-      .limit(1);
-    const found = rows[0];
-    // "Last used" to the minute: a write per request would serialise a busy client on one row.
-    if (found && (!found.lastUsedAt || Date.now() - found.lastUsedAt.getTime() > 60_000)) {
-      await deps.database.db.update(apiTokens).set({ lastUsedAt: sql`now()` }).where(eq(apiTokens.id, found.tokenId));
-    }
-    return { user: found ? { id: found.id, email: found.email, name: found.name, via: 'token' } : null, worker: null };
+    // Any other bearer token must be a personal API token; an unknown one is no identity at all.
+    const user = await resolveApiToken(deps, token);
+    return { user: user ? { ...user, via: 'token' } : null, worker: null };
   }
   if (!headers.get('cookie')) return { user: null, worker: null };
   // "No session" and "the database is down" must not look alike: the first is UNAUTHORIZED, the second 503.

@@ -22,7 +22,10 @@ function fieldErrors(err: ZodError): { formErrors: string[]; fieldErrors: Record
 const t = initTRPC.context<Context>().create({
   // Never hand stack traces to a client, whatever NODE_ENV says.
   isDev: false,
-  errorFormatter({ shape, error }) {
+  // The envelope keeps tRPC's wire format (`data.code`, `data.httpStatus`, `data.zodError`, read by web/ and
+  // integrators) and adds `data.requestId`, the id of the log line and of the plain HTTP routes' envelope.
+  // It is null only when the context itself could not be built (the database was down while resolving the caller).
+  errorFormatter({ shape, error, ctx }) {
     const zod =
       error.cause instanceof ZodError
         ? fieldErrors(error.cause)
@@ -33,7 +36,7 @@ const t = initTRPC.context<Context>().create({
     return {
       ...shape,
       message: error.code === 'INTERNAL_SERVER_ERROR' && !(error.cause instanceof AppError) ? 'Something went wrong on our side.' : shape.message,
-      data: { ...data, zodError: zod },
+      data: { ...data, zodError: zod, requestId: ctx?.requestId ?? null },
     };
   },
 });

@@ -1,7 +1,7 @@
 /**
  * Backlog drain on embedded defaults (one process, INGEST_CONCURRENCY 2): N runs of a small adapter are
  * prepared, then every `jobs.complete` is sent at once; the figure is the time from that burst to the
- * last job being ready (polled through jobs.list). Goal (issue 8): 100 completions within 15 s.
+ * last job being ready (polled through jobs.list). Goal: 100 completions within 15 s.
  * Standalone: `bun tests/bench/backlog-drain.ts [jobs]`.
  */
 import { prepareBacklog, waitAllReady } from '../helpers/backlog';

@@ -44,7 +44,7 @@ export async function main() {
       const result = await copyToStorage({ source, file: file!, storage, key, contentType: 'application/octet-stream', fileName: 'big.safetensors' });
       app.push(performance.now() - t);
       if (result.sha256 !== written.sha256) throw new Error('copyToStorage stored different bytes');
-      await storage.delete(key);
+      await storage.deletePrefix(key);
 
       cp.push(await spawnTimed(['cp', path.join(srcDir, 'big.safetensors'), cpTarget]));
       fs.rmSync(cpTarget, { force: true });

@@ -8,7 +8,7 @@ type Api = ReturnType<typeof client>;
 /**
  * A backlog of `count` finished runs of a small adapter, ready to complete: each job is created, started
  * and given metrics through the API, and its output written to its own `<DATA_DIR>/outputs/<jobId>`.
- * `completeAll()` then sends every `jobs.complete` at once (issue 8, finding 7: a burst of completions).
+ * `completeAll()` then sends every `jobs.complete` at once (a burst of completions).
  */
 export async function prepareBacklog(svc: TestService, api: Api, count: number) {
   const { id: datasetId } = await api.datasets.create.mutate({ name: 'backlog', format: 'jsonl', rowCount: 100 });

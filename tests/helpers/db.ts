@@ -51,15 +51,75 @@ async function templateName(): Promise<string> {
   return template;
 }
 
+/** Every database this process created, with the test file that asked for it (for dumps on failure). */
+const created: { name: string; url: string; file: string | null }[] = [];
+
+/** The test file on the call stack (read before the first await, while the caller's frames are still there). */
+export function callerTestFile(stack = new Error().stack ?? ''): string | null {
+  return /([^\s(]+\.test\.tsx?):\d+/.exec(stack)?.[1] ?? null;
+}
+
 /** A fresh, migrated database of its own for the calling test file; returns its URL. */
 export async function createTestDatabase(label = 'db'): Promise<string> {
+  const file = callerTestFile();
   const { adminUrl } = await startCluster();
   const tmpl = await templateName();
   const name = `t_${label.replace(/[^a-z0-9]/gi, '_').toLowerCase().slice(0, 30)}_${Math.random().toString(36).slice(2, 8)}`;
   const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
   await admin.unsafe(`create database ${name} template ${tmpl}`);
   await admin.end();
-  return withDatabase(adminUrl, name);
+  const url = withDatabase(adminUrl, name);
+  created.push({ name, url, file });
+  return url;
+}
+
+/**
+ * Keeps the databases of `file` (those its tests created) for inspection after a failure: a `pg_dump`
+ * (plain SQL) when the pg_dump on PATH can read this server, else a JSON-lines dump of every table's rows
+ * (the schema is the migrations'). Returns the paths written. Files go to tests/output/failed-db/ (git-ignored).
+ */
+export async function dumpTestDatabases(file: string | null, tag: string): Promise<string[]> {
+  const mine = created.filter((d) => d.file === file);
+  const chosen = mine.length ? mine : created.slice(-1);
+  const dir = path.join(import.meta.dir, '..', 'output', 'failed-db');
+  fs.mkdirSync(dir, { recursive: true });
+  const stem = `${path.basename(file ?? 'unknown').replace(/\.test\.tsx?$/, '')}-${tag.replace(/[^a-z0-9]+/gi, '-').slice(0, 60)}`;
+  const written: string[] = [];
+  for (const db of chosen) {
+    const sqlPath = path.join(dir, `${stem}-${db.name}.sql`);
+    const dump = Bun.spawnSync(['pg_dump', '--no-owner', '--no-privileges', '-f', sqlPath, db.url], { stdout: 'ignore', stderr: 'pipe' });
+    if (dump.exitCode === 0) {
+      written.push(sqlPath);
+      continue;
+    }
+    // Most often a pg_dump older than the embedded server (it refuses a newer major): dump the rows ourselves.
+    fs.rmSync(sqlPath, { force: true });
+    const jsonPath = path.join(dir, `${stem}-${db.name}.jsonl`);
+    await dumpRows(db.url, jsonPath).then(
+      () => written.push(jsonPath),
+      (e: unknown) => process.stderr.write(`[test db] could not dump ${db.name}: ${e instanceof Error ? e.message : e}\n`),
+    );
+  }
+  return written;
+}
+
+/** One JSON line per table of the public and pgboss schemas: `{ table, rows }`. */
+async function dumpRows(url: string, out: string): Promise<void> {
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    const tables = await sql<{ schema: string; name: string }[]>`
+      select table_schema as schema, table_name as name from information_schema.tables
+      where table_schema in ('public', 'pgboss') and table_type = 'BASE TABLE' order by 1, 2`;
+    const lines: string[] = [];
+    for (const t of tables) {
+      const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;
+      const rows = await sql.unsafe(`select * from ${ident(t.schema)}.${ident(t.name)}`);
+      lines.push(JSON.stringify({ table: `${t.schema}.${t.name}`, rows }, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)));
+    }
+    fs.writeFileSync(out, `${lines.join('\n')}\n`);
+  } finally {
+    await sql.end();
+  }
 }
 
 /** Stops the test cluster and removes its folder and any staged copy (the preload's global afterAll calls it). */

@@ -1,15 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { sql } from 'drizzle-orm';
-import { artifactFiles, datasets, modelArtifacts, trainingJobs, type AdapterInfo, type LossCurvePoint } from '../../db/schema';
-import type { FileKind } from '../../db/schema/artifact-files';
+import { artifactFiles, datasets, modelArtifacts, trainingJobs, type AdapterInfo } from '../../db/schema';
+import type { ConvergenceLabel, FileKind, LossPoint } from '../../server/vocabulary';
 import type { Deps } from '../../server/deps';
 
 /**
  * Test-data factories: rows inserted directly with the owner's connection (bypassing row-level
  * security and the ingest), so catalogue tests can set scores, timestamps and names precisely.
  */
-
-type Convergence = 'excellent' | 'good' | 'fair' | 'poor' | 'overfit';
 
 export async function insertDataset(deps: Deps, userId: string, name = 'dataset'): Promise<{ id: string; name: string }> {
   const [row] = await deps.database.db.insert(datasets).values({ userId, name, format: 'jsonl', rowCount: 100 }).returning({ id: datasets.id, name: datasets.name });
@@ -28,12 +26,12 @@ export interface ArtifactSpec {
   name?: string;
   datasetId?: string;
   qualityScore?: number | null;
-  convergence?: Convergence | null;
+  convergence?: ConvergenceLabel | null;
   /** Microseconds since the epoch, so ties and sub-millisecond order can be set exactly. */
   createdAtMicros?: bigint;
   durationSeconds?: number;
   totalCost?: number;
-  lossCurve?: LossCurvePoint[];
+  lossCurve?: LossPoint[];
   adapter?: AdapterInfo | null;
   files?: FileSpec[];
 }
@@ -54,7 +52,7 @@ export interface InsertedArtifact {
   jobName: string;
   datasetId: string;
   qualityScore: number | null;
-  convergence: Convergence | null;
+  convergence: ConvergenceLabel | null;
   createdAtMicros: bigint;
   files: InsertedFile[];
 }

@@ -55,3 +55,22 @@ export async function sha256Of(res: Response): Promise<string> {
   }
   return hasher.digest('hex');
 }
+
+/**
+ * Resolves once the ingest of training job `jobId` is settled in pg-boss: its last attempt reached a final
+ * state (pg-boss's own spy, `__test__enableSpies`), and no attempt is queued, waiting to retry or running.
+ * With the cron off in tests, nothing can change the job after that: no need to wait "a moment" and look again.
+ */
+export async function ingestSettled(svc: TestService, jobId: string): Promise<void> {
+  const spy = svc.deps.boss.getSpy<{ jobId?: string }>('ingest-artifact');
+  const mine = (data: { jobId?: string }) => data.jobId === jobId;
+  await Promise.race([spy.waitForJob(mine, 'completed'), spy.waitForJob(mine, 'failed')]);
+  const sql = sqlFor(svc);
+  try {
+    const live = await sql`select id, state from pgboss.job where name = 'ingest-artifact' and singleton_key = ${jobId}
+      and state in ('created', 'retry', 'active')`;
+    if (live.length) throw new Error(`ingest of ${jobId} is not settled: ${JSON.stringify(live)}`);
+  } finally {
+    await sql.end();
+  }
+}

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
+import { createS3Client } from '../../server/storage/s3-client.ts';
 
 type S3rverInstance = { run(): Promise<{ port: number }>; close(): Promise<void> };
 
@@ -25,14 +26,7 @@ export async function startS3rver(buckets: string[]): Promise<TestS3> {
   const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory });
   const { port } = await server.run();
   const endpoint = `http://127.0.0.1:${port}`;
-  const client = new S3Client({
-    endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: S3RVER_CREDENTIALS,
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  const client = createS3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, ...S3RVER_CREDENTIALS });
   for (const Bucket of buckets) await client.send(new CreateBucketCommand({ Bucket }));
   return {
     endpoint,

@@ -4,9 +4,11 @@ import path from 'node:path';
 import { createTRPCClient, httpLink } from '@trpc/client';
 import { parseEnv } from '../../server/env';
 import { createLogger } from '../../server/logger';
+import { JOBS } from '../../server/queue/registry';
 import { startService, type Service } from '../../server/runtime';
 import type { AppRouter } from '../../server/trpc/root';
 import { createTestDatabase } from './db';
+import { guardLogger } from './log-guard';
 import { freePort } from './net';
 
 export interface TestService extends Service {
@@ -28,6 +30,10 @@ export async function startTestService(
     rateLimit?: boolean;
     /** Share another service's database (several API processes) instead of a fresh one. */
     databaseUrl?: string;
+    /** Run pg-boss's cron (the minute sweep); off by default so no sweep runs in the middle of a test. */
+    cron?: boolean;
+    /** The clock links are signed and checked against (see `fixedClock`); default the real one. */
+    now?: () => number;
   } = {},
 ): Promise<TestService> {
   const databaseUrl = options.databaseUrl ?? (await createTestDatabase(options.label ?? 'svc'));
@@ -46,9 +52,17 @@ export async function startTestService(
     env,
     databaseUrl,
     authRateLimit: options.rateLimit ?? false,
-    log: createLogger(env.logLevel),
+    // Error lines reach the error-log guard (tests/helpers/log-guard.ts) whatever LOG_LEVEL says.
+    log: guardLogger(createLogger(env.logLevel)),
     webDist: options.webDist ?? null,
+    schedule: options.cron ?? false,
+    // Tests wait on job states: `svc.deps.boss.getSpy(queue).waitForJobWithId(id, 'completed')`.
+    spies: true,
+    now: options.now,
   });
+  // pg-boss records a job only in a spy that exists when the job moves: open one per queue now, so a test can
+  // wait on any job of this service, even one that finished before it asked.
+  for (const def of JOBS) svc.deps.boss.getSpy(def.name);
   return {
     ...svc,
     url: svc.url!,
@@ -57,6 +71,17 @@ export async function startTestService(
     async stop() {
       await svc.stop();
       fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A clock for link expiry: starts at `startMs` and moves only when told (`advance(seconds)`). */
+export function fixedClock(startMs = Date.now()) {
+  let nowMs = startMs;
+  return {
+    now: () => nowMs,
+    advance(seconds: number) {
+      nowMs += seconds * 1000;
     },
   };
 }

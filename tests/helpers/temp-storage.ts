@@ -4,7 +4,6 @@ import { dirname, join } from 'node:path';
 import {
   StorageNotFoundError,
   type ByteRange,
-  type ObjectInfo,
   type PutOptions,
   type SignOptions,
   type StorageDriver,
@@ -72,7 +71,8 @@ export class TempStorage implements StorageDriver {
     return (range ? file.slice(range.start, range.end === undefined ? undefined : range.end + 1) : file).stream();
   }
 
-  async head(key: string): Promise<ObjectInfo | null> {
+  /** Test-only probe: the size of the object at `key`, or null. */
+  async head(key: string): Promise<{ size: number } | null> {
     const info = await stat(this.pathOf(key)).catch(() => null);
     return info?.isFile() ? { size: info.size } : null;
   }

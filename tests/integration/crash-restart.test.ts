@@ -10,7 +10,7 @@ import { freePort } from '../helpers/net';
 import { spawnService } from '../helpers/process';
 import { client, signUp } from '../helpers/service';
 
-// Finding 5: a service killed with SIGKILL leaves its embedded Postgres running; the next start on the
+// A service killed with SIGKILL leaves its embedded Postgres running; the next start on the
 // same DATA_DIR must recognise the orphan, stop it, and carry on, finishing the ingest that was under way.
 
 const dirs: string[] = [];

@@ -10,7 +10,7 @@ import { startService, type Service } from '../../server/runtime';
 import { freePort } from '../helpers/net';
 import { client, signUp } from '../helpers/service';
 
-// Finding 6: the database dies under a running service. The embedded one is restarted by its supervisor
+// The database dies under a running service. The embedded one is restarted by its supervisor
 // (or the process gives up and says so); with DATABASE_URL, an outage answers 503 and heals by itself.
 
 const dirs: string[] = [];

@@ -1,4 +1,4 @@
-// Issue 8, finding 11: generated names win; a colliding output file is kept as <stem>.trainer<ext>, nothing lost.
+// Generated names win; a colliding output file is kept as <stem>.trainer<ext>, nothing lost.
 import { afterAll, beforeAll, expect, test } from 'bun:test';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';

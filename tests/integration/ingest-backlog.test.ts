@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { prepareBacklog, waitAllReady } from '../helpers/backlog';
 import { newUser, startTestService, type TestService } from '../helpers/service';
 
-// Issue 8, finding 7: after the notified fetches, each worker waited for its next 10 s poll while jobs
+// A regression guard: after the notified fetches, each worker used to wait for its next 10 s poll while jobs
 // were queued, so a backlog drained at 2 jobs per 10 s (100 completions: ~200 s on one process).
 let svc: TestService;
 beforeAll(async () => {

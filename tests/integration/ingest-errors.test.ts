@@ -1,9 +1,10 @@
-// Issue 8, finding 9 (ingest half): ingestError names the user's own URI and files, never server paths or errno codes.
+// ingestError names the user's own URI and files, never server paths or errno codes.
 import { afterAll, beforeAll, expect, test } from 'bun:test';
 import fs from 'node:fs';
 import path from 'node:path';
 import { GENERIC_STORAGE_FAILURE } from '../../server/ingest/user-message';
 import { writeLoraOutput } from '../fixtures/lora';
+import { expectErrorLog } from '../helpers/log-guard';
 import { newUser, startTestService, type TestService } from '../helpers/service';
 import { runTrainingJob, waitForIngest } from '../helpers/training';
 
@@ -19,6 +20,7 @@ afterAll(async () => {
 const ERRNO = /\bE[A-Z]{3,}\b/;
 
 test('a missing output folder reads "not found" and names only the URI', async () => {
+  expectErrorLog(/ingest failed/);
   const u = await newUser(svc, 'missing');
   const run = await runTrainingJob(svc, u.api, { name: 'missing', writeOutput: (dir) => fs.rmSync(dir, { recursive: true }) });
   const job = await waitForIngest(u.api, run.jobId);
@@ -27,6 +29,7 @@ test('a missing output folder reads "not found" and names only the URI', async (
 });
 
 test('an unreadable file (a symlink loop) is named relative to the output, without its server path or errno', async () => {
+  expectErrorLog(/ingest failed/);
   const u = await newUser(svc, 'loop');
   const run = await runTrainingJob(svc, u.api, {
     name: 'loop',

@@ -209,8 +209,9 @@ describe('the sweep', () => {
           epochs_completed = 1, total_steps = 10, duration_seconds = 60, cost_usd = 0.1, ingest_status = 'pending' where id = ${jobId}`;
         await sql`delete from pgboss.job where singleton_key = ${jobId}`;
       }
-      await Bun.sleep(500);
-      expect((await u.api.jobs.get.query({ jobId: lost.jobId })).ingestStatus).toBe('pending'); // nobody else picks it up
+      // Nobody else picks it up: no ingest is queued for it, and the test service runs no cron sweep.
+      expect(await sql`select 1 from pgboss.job where singleton_key = ${lost.jobId}`).toHaveLength(0);
+      expect((await u.api.jobs.get.query({ jobId: lost.jobId })).ingestStatus).toBe('pending');
 
       const outcome = await ingestSweepJob.handle(svc.deps, {}, fakeJob({}));
       expect(outcome).toEqual({ status: 'completed', output: { found: 1, queued: 1, failed: 0 } });

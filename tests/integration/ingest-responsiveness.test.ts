@@ -3,7 +3,7 @@ import { pollHealth, type HealthSample } from '../helpers/health-probe';
 import { newUser, startTestService, type TestService } from '../helpers/service';
 import { runTrainingJob, waitForIngest } from '../helpers/training';
 
-// Issue 8, finding 3: an adapter's rank_pattern keys ran as backtracking RegExps on the event loop, and
+// An adapter's rank_pattern keys used to run as backtracking RegExps on the event loop, and
 // big safetensors headers were parsed there too; /healthz must answer within 100 ms while any ingest runs.
 let svc: TestService;
 beforeAll(async () => {

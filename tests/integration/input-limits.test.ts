@@ -4,7 +4,7 @@ import { BODY_LIMITS, MAX_BATCH_CALLS } from '../../server/http/body-limits';
 import { MAX_CONFIG_BYTES } from '../../server/jobs/schemas';
 import { newUser, startTestService, type TestService } from '../helpers/service';
 
-// Issue 8, finding 4: unbounded job configs and tRPC batches, no body caps, and inputs that passed zod
+// A regression guard for unbounded job configs and tRPC batches, no body caps, and inputs that passed zod
 // but made Postgres (or a recursive walk) fail with a 500. Each case: a clear 4xx, and nothing written.
 let svc: TestService;
 let user: Awaited<ReturnType<typeof newUser>>;

@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { TRPCClientError } from '@trpc/client';
 import type { AppRouter } from '../../server/trpc/root';
+import { CONVERGENCE_LABELS } from '../../server/vocabulary';
 import { insertArtifact, insertDataset, microsToIso, type InsertedArtifact } from '../helpers/factories';
 import { newUser, startTestService, type TestService } from '../helpers/service';
 import { runTrainingJob, waitForIngest } from '../helpers/training';
@@ -12,7 +13,7 @@ type Sort = 'recent' | 'quality';
 const N = 40;
 const BASE = 1_735_689_600_000_000n; // 2025-01-01T00:00:00Z in microseconds
 const SCORES = [5, 4, null, 3, 5, 2, 1, 4, null, 3] as const;
-const CONVERGENCE = ['excellent', 'good', 'fair', 'poor', 'overfit', null] as const;
+const CONVERGENCE = [...CONVERGENCE_LABELS, null] as const;
 const SPECIAL_NAMES: Record<number, string> = { 3: 'pct100%done', 4: 'pct100-done', 5: 'back\\slash', 7: 'under_score', 11: 'UnderXscore' };
 
 /** The first 20 come in pairs sharing one created_at (a minute apart); the rest are 7 µs apart. */

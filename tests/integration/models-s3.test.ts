@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 // @ts-expect-error s3rver ships no type declarations
 import S3rverModule from 's3rver';
-import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { createS3Client } from '../../server/storage/s3-client';
 import { freePort } from '../helpers/net';
 import { newUser, startTestService, type TestService } from '../helpers/service';
 import { runTrainingJob, waitForIngest } from '../helpers/training';
@@ -35,7 +36,7 @@ beforeAll(async () => {
   s3rver = new S3rver({ port, address: '127.0.0.1', silent: true, directory: s3dir });
   await s3rver.run();
   endpoint = `http://127.0.0.1:${port}`;
-  const admin = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: CREDENTIALS });
+  const admin = createS3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, ...CREDENTIALS });
   await admin.send(new CreateBucketCommand({ Bucket: BUCKET }));
   admin.destroy();
 
@@ -67,7 +68,7 @@ afterAll(async () => {
 describe('models on the S3 driver', () => {
   test('the service really stores in the bucket, under server ids only', async () => {
     expect(svc.deps.storage.kind).toBe('s3');
-    const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: CREDENTIALS });
+    const client = createS3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, ...CREDENTIALS });
     const listed = await client.send(new ListObjectsV2Command({ Bucket: BUCKET }));
     client.destroy();
     const keys = (listed.Contents ?? []).map((o) => o.Key!);

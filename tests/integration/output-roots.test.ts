@@ -1,4 +1,4 @@
-// Issue 8, finding 1: a training output is read only from where the operator allows, scoped to the job.
+// A training output is read only from where the operator allows, scoped to the job.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import fs from 'node:fs';
@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { writeLoraOutput } from '../fixtures/lora';
 import { sqlFor } from '../helpers/ingest';
+import { expectErrorLog } from '../helpers/log-guard';
 import { startS3rver, type TestS3 } from '../helpers/s3rver';
 import { client, newUser, startTestService, type TestService } from '../helpers/service';
 import { outputFolder, runTrainingJob, waitForIngest } from '../helpers/training';
@@ -72,6 +73,8 @@ async function expectRefused(s: TestService, u: User, outputUri: string) {
 
 /** The ingest failed for good with a message naming outputUri, and there is no model. */
 async function expectIngestRefused(u: User, jobId: string) {
+  // The refusal is an error-level line by design: declared for the error-log guard.
+  expectErrorLog(/ingest failed/);
   const job = await waitForIngest(u.api, jobId);
   expect(job.ingestStatus).toBe('failed');
   expect(job.ingestError).toMatch(/^outputUri file:\/\/\S+ is not a folder this service may read/);

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { startEmbeddedPostgres, STAGE_ROOT, type EmbeddedPostgres } from '../../db/embedded';
 
-// Finding 12: run as root with a DATA_DIR the postgres user cannot enter (any `mktemp -d`, mode 0700),
+// Run as root with a DATA_DIR the postgres user cannot enter (any `mktemp -d`, mode 0700),
 // the cluster is staged under STAGE_ROOT. A staged cluster whose DATA_DIR is gone must be removed at
 // the next start; one still in use, or one that cannot be attributed, must be kept.
 

@@ -11,6 +11,7 @@ import S3rverModule from 's3rver';
 import { createStorage } from '../../server/storage/index.ts';
 import { fsFilesRoute } from '../../server/storage/fs-route.ts';
 import { StorageNotFoundError, type StorageDriver } from '../../server/storage/storage.ts';
+import { MAX_LINK_LIFETIME_SECONDS } from '../../server/vocabulary.ts';
 
 interface S3rverInstance {
   run(): Promise<{ port: number; address: string }>;
@@ -57,6 +58,16 @@ async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> 
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
+/** The stored object's size, or null when there is none: what a reader of the driver can observe. */
+async function sizeAt(driver: StorageDriver, key: string): Promise<{ size: number } | null> {
+  try {
+    return { size: (await readAll(await driver.get(key))).byteLength };
+  } catch (error) {
+    if (error instanceof StorageNotFoundError) return null;
+    throw error;
+  }
+}
+
 async function sha256Of(stream: ReadableStream<Uint8Array>): Promise<string> {
   const hash = createHash('sha256');
   const reader = stream.getReader();
@@ -96,7 +107,7 @@ function storageContract(name: string, setup: () => Promise<Harness>): void {
       await driver.put('u1/a1/0', body.stream, { size, contentType: 'application/octet-stream', fileName: 'adapter.safetensors' });
       // 5 MiB parts for the s3 harness: 12 MiB must take three UploadPart requests.
       if (harness.uploadParts) expect(harness.uploadParts() - partsBefore).toBe(3);
-      expect(await driver.head('u1/a1/0')).toEqual({ size });
+      expect(await sizeAt(driver, 'u1/a1/0')).toEqual({ size });
       expect(await sha256Of(await driver.get('u1/a1/0'))).toBe(body.sha256());
     });
 
@@ -111,7 +122,7 @@ function storageContract(name: string, setup: () => Promise<Harness>): void {
         },
       });
       await expect(driver.put('u1/aborted/0', endless, { signal: controller.signal })).rejects.toThrow();
-      expect(await driver.head('u1/aborted/0')).toBeNull();
+      expect(await sizeAt(driver, 'u1/aborted/0')).toBeNull();
     });
 
     test('put replaces an existing object', async () => {
@@ -133,36 +144,28 @@ function storageContract(name: string, setup: () => Promise<Harness>): void {
 
     test('an empty object', async () => {
       await driver.put('u1/a4/0', bytesStream(new Uint8Array(0)), { size: 0 });
-      expect(await driver.head('u1/a4/0')).toEqual({ size: 0 });
+      expect(await sizeAt(driver, 'u1/a4/0')).toEqual({ size: 0 });
       expect((await readAll(await driver.get('u1/a4/0'))).byteLength).toBe(0);
     });
 
-    test('a missing key: head is null, get throws StorageNotFoundError', async () => {
-      expect(await driver.head('u1/nope/0')).toBeNull();
+    test('a missing key: get throws StorageNotFoundError', async () => {
       const error = await driver.get('u1/nope/0').catch((e: unknown) => e);
       expect(error).toBeInstanceOf(StorageNotFoundError);
       expect((error as StorageNotFoundError).key).toBe('u1/nope/0');
-    });
-
-    test('delete removes one object and tolerates a missing one', async () => {
-      await driver.put('u1/a5/0', bytesStream(new Uint8Array([1, 2, 3])));
-      await driver.delete('u1/a5/0');
-      expect(await driver.head('u1/a5/0')).toBeNull();
-      await driver.delete('u1/a5/0');
     });
 
     test('deletePrefix removes exactly the objects under the prefix', async () => {
       const keys = ['u2/b1/0', 'u2/b1/1', 'u2/b1/2', 'u2/b10/0', 'u2/b2/0'];
       for (const key of keys) await driver.put(key, bytesStream(new TextEncoder().encode(key)));
       await driver.deletePrefix('u2/b1/');
-      expect(await driver.head('u2/b1/0')).toBeNull();
-      expect(await driver.head('u2/b1/2')).toBeNull();
-      expect(await driver.head('u2/b10/0')).toEqual({ size: 8 });
-      expect(await driver.head('u2/b2/0')).toEqual({ size: 7 });
+      expect(await sizeAt(driver, 'u2/b1/0')).toBeNull();
+      expect(await sizeAt(driver, 'u2/b1/2')).toBeNull();
+      expect(await sizeAt(driver, 'u2/b10/0')).toEqual({ size: 8 });
+      expect(await sizeAt(driver, 'u2/b2/0')).toEqual({ size: 7 });
       // Without a trailing slash it is a plain string prefix, like S3.
       await driver.deletePrefix('u2/b1');
-      expect(await driver.head('u2/b10/0')).toBeNull();
-      expect(await driver.head('u2/b2/0')).toEqual({ size: 7 });
+      expect(await sizeAt(driver, 'u2/b10/0')).toBeNull();
+      expect(await sizeAt(driver, 'u2/b2/0')).toEqual({ size: 7 });
       await driver.deletePrefix('u2/nothing-here/');
       await expect(driver.deletePrefix('')).rejects.toThrow();
     });
@@ -276,5 +279,5 @@ storageContract('s3 (s3rver)', async () => {
 test('s3 signed URLs clamp their lifetime to 7 days', async () => {
   const driver = createStorage({ driver: 's3', endpoint: 'http://127.0.0.1:9', bucket: 'b', accessKeyId: 'k', secretAccessKey: 's', forcePathStyle: true });
   const url = new URL(await driver.signedUrl('u/a/0', { expiresInSeconds: 30 * 86_400, fileName: 'x.bin' }));
-  expect(url.searchParams.get('X-Amz-Expires')).toBe('604800');
+  expect(url.searchParams.get('X-Amz-Expires')).toBe(String(MAX_LINK_LIFETIME_SECONDS)); // 7 days, SigV4's own limit
 });

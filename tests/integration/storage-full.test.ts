@@ -4,9 +4,10 @@ import path from 'node:path';
 import { writeLoraOutput } from '../fixtures/lora';
 import { serveOutput } from '../helpers/output-server';
 import { newUser, startTestService, type TestService } from '../helpers/service';
+import { expectErrorLog } from '../helpers/log-guard';
 import { runTrainingJob, waitForIngest } from '../helpers/training';
 
-// Issue 8, finding 8: a full disk. The storage folder (DATA_DIR/storage) is a real 8 MiB tmpfs; outputs
+// A full disk. The storage folder (DATA_DIR/storage) is a real 8 MiB tmpfs; outputs
 // stay in DATA_DIR/outputs, on the ordinary disk. We run as root (as CI does), so mount works.
 let svc: TestService;
 let storageDir: string;
@@ -75,6 +76,7 @@ describe('a full disk', () => {
   });
 
   test('an output that cannot fit fails at once, before copying, with sizes, and is not retried', async () => {
+    expectErrorLog(/ingest failed .*(Not enough storage space|ran out of space)/);
     const u = await newUser(svc, 'full');
     const run = await runTrainingJob(svc, u.api, { steps: 100, lora: { padToBytes: 12_000_000 } });
     const job = await waitForIngest(u.api, run.jobId, 20_000);
@@ -85,6 +87,7 @@ describe('a full disk', () => {
   }, 60_000);
 
   test('the disk filling up during the copy fails with a clear message, once, and leaves nothing behind', async () => {
+    expectErrorLog(/ingest failed .*(Not enough storage space|ran out of space)/);
     const u = await newUser(svc, 'enospc');
     // The GPU node's HTTP file server holds the bytes back mid-file until another writer has filled the disk.
     const nodeDir = path.join(svc.dataDir, 'outputs', 'gpu-node');

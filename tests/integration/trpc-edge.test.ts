@@ -1,6 +1,12 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { createApp } from '../../server/app';
+import type { Deps } from '../../server/deps';
+import type { Logger } from '../../server/logger';
 import { createContextInner } from '../../server/trpc/context';
 import { createCaller } from '../../server/trpc/root';
+import { fileBytes, insertArtifact } from '../helpers/factories';
+import { expectErrorLog, guardLogger } from '../helpers/log-guard';
+import { rawGet } from '../helpers/raw-http';
 import { newUser, startTestService, type TestService } from '../helpers/service';
 
 let svc: TestService;
@@ -33,15 +39,78 @@ describe('tRPC edge', () => {
     expect(await u.api.datasets.list.query()).toHaveLength(0);
   });
 
-  test('an unexpected failure is masked: no SQL, no stack', async () => {
-    const u = await newUser(svc, 'mask');
-    // A well-formed uuid that violates nothing in zod but fails in the database is NOT_FOUND, not 500:
-    const res = await fetch(`${svc.url}/trpc/jobs.get?input=${encodeURIComponent(JSON.stringify({ jobId: '00000000-0000-4000-8000-000000000000' }))}`, {
-      headers: { authorization: `Bearer ${u.token}` },
+  test('an internal error (a dependency throws): INTERNAL_SERVER_ERROR, no detail for the client, stack and request id in the log', async () => {
+    const u = await newUser(svc, 'boom');
+    const model = await insertArtifact(svc.deps, u.userId, { files: [{ path: 'adapter_model.safetensors' }] });
+    const logged: { msg: string; fields?: Record<string, unknown> }[] = [];
+    const capture: Logger = {
+      debug: () => {},
+      info: () => {},
+      warn: () => {},
+      error: (msg, fields) => void logged.push({ msg, fields }),
+      child: () => capture,
+    };
+    const secret = 'disk on fire at /srv/secret/path';
+    const deps: Deps = {
+      ...svc.deps,
+      log: guardLogger(capture),
+      storage: { ...svc.deps.storage, signedUrl: () => Promise.reject(new Error(secret)) },
+    };
+    expectErrorLog(/procedure failed .*disk on fire/);
+
+    // createCaller: the typed code, and the log line carries the stack and the caller's request id.
+    const requestId = 'req-internal-1';
+    const caller = createCaller(createContextInner(deps, { user: { id: u.userId, email: u.email, name: 'x', via: 'token' }, requestId }));
+    await expect(caller.models.download({ modelId: model.id })).rejects.toMatchObject({ code: 'INTERNAL_SERVER_ERROR' });
+    const line = logged.find((l) => l.msg === 'procedure failed');
+    expect(line?.fields?.requestId).toBe(requestId);
+    expect((line?.fields?.err as Error).stack).toContain(secret);
+
+    // Over HTTP (the same app, in process): masked message, the request id in data and in the header.
+    const res = await createApp(deps).request('/trpc/models.download', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${u.token}`, 'x-request-id': 'req-internal-2' },
+      body: JSON.stringify({ modelId: model.id }),
     });
-    expect(res.status).toBe(404);
+    expect(res.status).toBe(500);
+    expect(res.headers.get('x-request-id')).toBe('req-internal-2');
     const text = await res.text();
-    expect(text).not.toMatch(/select|stack|\.ts:/i);
+    expect(text).not.toMatch(/disk on fire|secret|stack|\.ts:\d+/);
+    const body = JSON.parse(text) as { error: { message: string; data: { code: string; httpStatus: number; requestId: string } } };
+    expect(body.error.message).toBe('Something went wrong on our side.');
+    expect(body.error.data).toMatchObject({ code: 'INTERNAL_SERVER_ERROR', httpStatus: 500, requestId: 'req-internal-2' });
+    expect(logged.filter((l) => l.msg === 'procedure failed').map((l) => l.fields?.requestId)).toContain('req-internal-2');
+  });
+
+  test('plain HTTP routes share the envelope: AppError keeps its status, the unexpected is a logged 500, both with the request id', async () => {
+    const u = await newUser(svc, 'edge');
+    const model = await insertArtifact(svc.deps, u.userId, { files: [{ path: 'a.bin', bytes: fileBytes('EDGE', 64) }] });
+    const { files, bundle } = await u.api.models.download.mutate({ modelId: model.id });
+    // 416 from /files, in the one envelope.
+    const range = await fetch(files[0]!.url, { headers: { range: 'bytes=1000-', 'x-request-id': 'req-416' } });
+    expect(range.status).toBe(416);
+    expect(range.headers.get('content-range')).toBe('bytes */64');
+    expect(await range.json()).toEqual({ error: { code: 'RANGE_NOT_SATISFIABLE', message: 'The requested range is not satisfiable.', requestId: 'req-416' } });
+    // A forged bundle link: the AppError thrown by the route becomes a 403, not a 500.
+    const forged = new URL(bundle!.url);
+    forged.searchParams.set('sig', 'x');
+    const refused = await fetch(forged, { headers: { 'x-request-id': 'req-403' } });
+    expect(refused.status).toBe(403);
+    expect(await refused.json()).toEqual({ error: { code: 'FORBIDDEN', message: 'This download link is invalid or has expired.', requestId: 'req-403' } });
+    // A dependency that throws something unexpected (a bug, not an outage): a 500 with the same envelope, logged once.
+    const logged: Record<string, unknown>[] = [];
+    const capture: Logger = { debug() {}, info() {}, warn() {}, error: (_m, f) => void logged.push(f ?? {}), child: () => capture };
+    const bug = () => {
+      throw new TypeError('the database module is broken');
+    };
+    const db = new Proxy({}, { get: bug }) as Deps['database']['db'];
+    const deps: Deps = { ...svc.deps, log: capture, database: { ...svc.deps.database, db, asUser: bug } };
+    const res = await createApp(deps).request(new URL(bundle!.url).pathname + new URL(bundle!.url).search, { headers: { 'x-request-id': 'req-500' } });
+    expect(res.status).toBe(500);
+    expect(await res.json()).toEqual({ error: { code: 'INTERNAL_SERVER_ERROR', message: 'Something went wrong on our side.', requestId: 'req-500' } });
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toMatchObject({ requestId: 'req-500' });
+    expect((logged[0]!.err as Error).stack).toBeTruthy();
   });
 
   test('health and readiness', async () => {
@@ -65,10 +134,14 @@ describe('the dashboard files', () => {
     const fs = await import('node:fs');
     const os = await import('node:os');
     const path = await import('node:path');
-    const dist = fs.mkdtempSync(path.join(os.tmpdir(), 'lora-dist-'));
-    fs.mkdirSync(path.join(dist, 'assets'));
+    const base = fs.mkdtempSync(path.join(os.tmpdir(), 'lora-dist-'));
+    const dist = path.join(base, 'dist');
+    fs.mkdirSync(path.join(dist, 'assets'), { recursive: true });
     fs.writeFileSync(path.join(dist, 'index.html'), '<!doctype html><title>shell</title>');
     fs.writeFileSync(path.join(dist, 'assets', 'app.js'), 'console.log(1)');
+    fs.writeFileSync(path.join(dist, 'inside.txt'), 'INSIDE-MARKER');
+    // A file beside the build folder: what a traversal would reach.
+    fs.writeFileSync(path.join(base, 'secret.txt'), 'OUTSIDE-MARKER');
     const web = await startTestService({ label: 'web', webDist: dist });
     try {
       const deep = await fetch(`${web.url}/models/123`);
@@ -78,12 +151,18 @@ describe('the dashboard files', () => {
       expect(asset.headers.get('cache-control')).toContain('immutable');
       expect(await asset.text()).toBe('console.log(1)');
       expect((await fetch(`${web.url}/assets/missing.js`)).status).toBe(404);
-      const escape = await fetch(`${web.url}/%2e%2e/%2e%2e/etc/passwd.txt`);
-      expect(await escape.text()).not.toContain('root:');
+      // Sent raw (fetch would normalise the dots away before sending): the server sees the traversal.
+      const inside = await rawGet(web.url, '/inside.txt');
+      expect(inside.body).toBe('INSIDE-MARKER');
+      for (const target of ['/%2e%2e/secret.txt', '/..%2fsecret.txt', '/assets/..%2f..%2fsecret.txt', '/%2e%2e%2fsecret.txt']) {
+        const escape = await rawGet(web.url, target);
+        expect(escape.body).not.toContain('OUTSIDE-MARKER');
+        expect([200, 400, 404]).toContain(escape.status);
+      }
       expect((await fetch(`${web.url}/bad%E0%A4%A.js`)).status).toBe(400);
     } finally {
       await web.stop();
-      fs.rmSync(dist, { recursive: true, force: true });
+      fs.rmSync(base, { recursive: true, force: true });
     }
   });
 });

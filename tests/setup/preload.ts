@@ -1,10 +1,81 @@
 // Loaded before every test file (bunfig.toml). Kept light: databases and servers start on demand in
 // tests/helpers, so a unit test file starts nothing.
-import { afterAll } from 'bun:test';
-import { stopTestCluster } from '../helpers/db';
+import { callerTestFile, dumpTestDatabases, stopTestCluster } from '../helpers/db';
+import { recordErrorLine, settleErrorLog } from '../helpers/log-guard';
 
 process.env.TZ = 'UTC';
+
+// require, not `import { … } from 'bun:test'`: an import here would fix the module's exports before
+// `test` is wrapped below, and every test file would get bun's own `test`.
+const bunTest = require('bun:test') as { -readonly [K in keyof typeof import('bun:test')]: (typeof import('bun:test'))[K] };
+const { afterAll, afterEach } = bunTest;
 
 // A hook registered here is global: it runs once, after the last test file, and takes the shared
 // embedded Postgres down with the run (bun test does not fire process 'exit' handlers reliably).
 afterAll(() => stopTestCluster());
+
+// --- Which test failed. Bun 1.4 gives hooks no pass/fail status (afterEach gets only `done`, and
+// onTestFinished too), so `test`/`it` are wrapped here, once for every file: a test counts as passed
+// only when its body settled without throwing. A timeout, a failed expect or a rejection leaves it
+// failed, and the afterEach below keeps its file's databases.
+interface Running {
+  name: string;
+  file: string | null;
+  passed: boolean;
+}
+let running: Running | null = null;
+
+type Body = (...args: unknown[]) => unknown;
+function wrapBody(name: string, file: string | null, fn: Body | undefined): Body | undefined {
+  if (typeof fn !== 'function') return fn;
+  // Bun tells a done-callback test by its arity: keep it.
+  if (fn.length > 0) {
+    return (done: unknown) => {
+      const state: Running = (running = { name, file, passed: false });
+      return fn((err?: unknown) => {
+        state.passed = !err;
+        (done as (e?: unknown) => void)(err);
+      });
+    };
+  }
+  return async () => {
+    const state: Running = (running = { name, file, passed: false });
+    await fn();
+    state.passed = true;
+  };
+}
+
+function wrapTest<T extends (...args: never[]) => unknown>(original: T): T {
+  // Rest arguments, not `options?`: an explicit `undefined` timeout would replace bunfig's with bun's 5 s default.
+  const wrapped = ((name: string, fn: Body | undefined, ...rest: unknown[]) =>
+    (original as unknown as (n: string, f: unknown, ...o: unknown[]) => unknown)(name, wrapBody(name, callerTestFile(), fn), ...rest)) as unknown as T;
+  // test.each, test.skip, test.failing and the rest keep bun's own behaviour (not wrapped); they live on
+  // bun's native function, not as own properties, so Object.assign would not copy them.
+  const source = original as unknown as Record<string, unknown>;
+  for (const key of ['each', 'skip', 'only', 'todo', 'if', 'skipIf', 'todoIf', 'failing', 'concurrent', 'serial']) {
+    const value = source[key];
+    if (typeof value === 'function') (wrapped as unknown as Record<string, unknown>)[key] = value.bind(original);
+  }
+  return wrapped;
+}
+
+bunTest.test = wrapTest(bunTest.test);
+bunTest.it = wrapTest(bunTest.it);
+
+// --- The error-log guard (tests/helpers/log-guard.ts): console.error counts like a logged error line.
+const consoleError = console.error.bind(console);
+console.error = (...args: unknown[]) => {
+  recordErrorLine(args.map((a) => (a instanceof Error ? `${a.name}: ${a.message}` : typeof a === 'string' ? a : Bun.inspect(a))).join(' '));
+  consoleError(...args);
+};
+
+afterEach(async () => {
+  const test = running;
+  running = null;
+  const guard = settleErrorLog();
+  if (test && (!test.passed || guard)) {
+    const dumps = await dumpTestDatabases(test.file, test.name);
+    process.stderr.write(`\n[failed test] ${test.file ?? '?'} > ${test.name}\n${dumps.map((d) => `  database kept: ${d}\n`).join('')}`);
+  }
+  if (guard) throw new Error(guard);
+});

@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'bun:test';
-import { checkpointStep, classifyFile, contentTypeFor, type FileKind } from '../../server/ingest/inspect/classify.ts';
+import { checkpointStep, classifyFile, contentTypeFor } from '../../server/ingest/inspect/classify.ts';
+import type { FileKind } from '../../server/vocabulary.ts';
 
 describe('classifyFile', () => {
   const cases: [string, FileKind][] = [

@@ -1,4 +1,4 @@
-// One rule for names the service generates at the top of a model (issue 8, finding 11).
+// One rule for names the service generates at the top of a model.
 import { describe, expect, test } from 'bun:test';
 import { keepClearOfGeneratedNames, trainerName } from '../../server/storage/generated-names';
 

@@ -1,8 +1,8 @@
-// What a user reads in ingestError (issue 8, finding 9): only user-safe messages pass.
+// What a user reads in ingestError: only user-safe messages pass.
 import { describe, expect, test } from 'bun:test';
 import { IntegrityError } from '../../server/ingest/copy';
 import { UnsafeFileNameError } from '../../server/ingest/inspect/file-name';
-import { classifyS3Error } from '../../server/ingest/sources/s3-source';
+import { s3SourceError } from '../../server/ingest/sources/s3-source';
 import { PermanentSourceError, TransientSourceError } from '../../server/ingest/sources/source';
 import { GENERIC_FAILURE, GENERIC_STORAGE_FAILURE, IngestError, userMessage } from '../../server/ingest/user-message';
 
@@ -31,7 +31,7 @@ describe('S3 source errors, as the user reads them', () => {
 
   test("a network failure names the user's object, not the operator's endpoint or errno", () => {
     const refused = Object.assign(new Error('connect ECONNREFUSED 10.1.2.3:9000'), { code: 'ECONNREFUSED' });
-    const err = classifyS3Error(refused, what);
+    const err = s3SourceError(refused, what);
     expect(err).toBeInstanceOf(TransientSourceError);
     expect(userMessage(err)).toBe(`${what}: the S3 endpoint could not be reached`);
     expect(userMessage(err)).not.toMatch(/10\.1\.2\.3|9000|ECONNREFUSED/);
@@ -39,7 +39,7 @@ describe('S3 source errors, as the user reads them', () => {
 
   test("the store's own answer (with an HTTP status) is kept: it is about the user's bucket", () => {
     const missing = Object.assign(new Error('The specified bucket does not exist'), { name: 'NoSuchBucket', $metadata: { httpStatusCode: 404 } });
-    const err = classifyS3Error(missing, what);
+    const err = s3SourceError(missing, what);
     expect(err).toBeInstanceOf(PermanentSourceError);
     expect(userMessage(err)).toBe(`${what}: NoSuchBucket (HTTP 404): The specified bucket does not exist`);
   });

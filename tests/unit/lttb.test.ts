@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'bun:test';
-import { downsampleLossCurve, type LossCurvePoint, lttb } from '../../server/models/lttb.ts';
+import { downsampleLossCurve, lttb } from '../../server/models/lttb.ts';
+import type { LossPoint } from '../../server/vocabulary.ts';
 import { lossCurve } from '../fixtures/lora.ts';
 
 type P = { x: number; y: number };
@@ -56,7 +57,7 @@ describe('lttb', () => {
 });
 
 describe('downsampleLossCurve', () => {
-  const pt = (step: number, trainingLoss: number | null, validationLoss: number | null = null): LossCurvePoint => ({ step, trainingLoss, validationLoss });
+  const pt = (step: number, trainingLoss: number | null, validationLoss: number | null = null): LossPoint => ({ step, trainingLoss, validationLoss });
 
   test('small curves come back merged and sorted, nulls where a series has no point', () => {
     const out = downsampleLossCurve([pt(3, 1.0, 1.1), pt(1, 2.0), pt(2, 1.5)]);

@@ -61,7 +61,7 @@ describe('parseAdapterConfig with patterns', () => {
     expect(() => parseAdapterConfig('{"alpha_pattern": {"(x": 2}}')).toThrow(/alpha_pattern key "\(x" is not a regular expression/);
   });
 
-  test('the hostile config of issue 8 parses, and checking it against 40 long module names is fast', () => {
+  test('a hostile config parses, and checking it against 40 long module names is fast', () => {
     const config = parseAdapterConfig(JSON.stringify({ r: 8, rank_pattern: { '(a+)+b': 8 } }));
     const tensors = Array.from({ length: 40 }, (_, i) => {
       const base = `base_model.model.model.layers.${i}.self_attn.${'a'.repeat(64)}`;

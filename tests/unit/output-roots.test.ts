@@ -1,4 +1,4 @@
-// The decision of where a training output may be read from (issue 8, finding 1), on real folders.
+// The decision of where a training output may be read from, on real folders.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import fs from 'node:fs';
 import os from 'node:os';

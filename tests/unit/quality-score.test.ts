@@ -1,12 +1,12 @@
 import { describe, expect, test } from 'bun:test';
 import {
   bestCheckpoint,
-  type LossPoint,
   type LossStats,
   lossStatsFromPoints,
   type Quality,
   scoreRun,
 } from '../../server/quality/score.ts';
+import type { LossPoint } from '../../server/vocabulary.ts';
 import { lossCurve } from '../fixtures/lora.ts';
 
 const stats = (initialLoss: number | null, finalTrainingLoss: number | null, finalValidationLoss: number | null = null, finiteTrainingCount = 10): LossStats => ({

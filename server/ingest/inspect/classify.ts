@@ -2,9 +2,7 @@
  * What each file of a training output is, from its path alone, so the catalogue can group files and
  * the downloader can offer "adapter only" without opening anything.
  */
-
-/** The kind of a file in a training output. */
-export type FileKind = 'adapter_weights' | 'adapter_config' | 'tokenizer' | 'checkpoint' | 'log' | 'other';
+import type { FileKind } from '../../vocabulary';
 
 const TOKENIZER_FILES = new Set([
   'tokenizer.json',

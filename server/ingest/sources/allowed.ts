@@ -13,6 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pointedCluster, STAGE_ROOT } from '../../../db/embedded-stage';
 import { SOURCE_PLACEHOLDERS } from '../../env';
+import { isSingleSegment, keyPrefixSegments } from '../../paths';
 
 /** What of the configuration decides (a subset of Env, so tests can pass a literal). */
 export interface OutputPolicy {
@@ -48,7 +49,7 @@ export function fillPlaceholders(entry: string, owner: OutputOwner): string | nu
   const filled = entry.replace(/\{([^}]*)\}/g, (whole, name: string) => {
     if (!(SOURCE_PLACEHOLDERS as readonly string[]).includes(name)) return whole;
     const value = owner[name as SourcePlaceholder];
-    if (!value || value === '.' || value === '..' || /[/\\\0]/.test(value)) unsafe = true;
+    if (!value || !isSingleSegment(value)) unsafe = true;
     return value;
   });
   return unsafe ? null : filled;
@@ -92,7 +93,7 @@ async function resolveRoot(entry: string, owner: OutputOwner): Promise<string | 
   const cut = segments.findIndex((s) => s.includes('{'));
   const fixed = cut < 0 ? segments : segments.slice(0, cut);
   const rest = cut < 0 ? [] : segments.slice(cut).map((s) => fillPlaceholders(s, owner));
-  if (rest.some((s) => s === null || s === '' || s === '.' || s === '..')) return null;
+  if (rest.some((s) => s === null || !isSingleSegment(s))) return null;
   return path.join(await resolveReal(fixed.join(path.sep) || path.sep), ...(rest as string[]));
 }
 
@@ -145,14 +146,6 @@ async function decideFile(policy: OutputPolicy, owner: OutputOwner, uri: string)
   return { allowed: false, reason: refusedFile(uri) };
 }
 
-/** `a/b/` → ['a', 'b']; null when a segment is empty, `.` or `..` (S3 keys are not normalised for us). */
-function keySegments(key: string): string[] | null {
-  const trimmed = key.endsWith('/') ? key.slice(0, -1) : key;
-  if (trimmed === '') return [];
-  const segments = trimmed.split('/');
-  return segments.some((s) => s === '' || s === '.' || s === '..') ? null : segments;
-}
-
 function decideS3(policy: OutputPolicy, owner: OutputOwner, uri: string): OutputDecision {
   if (policy.sourceS3Prefixes.length === 0) {
     return { allowed: false, reason: `outputUri ${uri}: s3:// outputs are not enabled on this service (SOURCE_S3_PREFIXES is unset)` };
@@ -167,11 +160,11 @@ function decideS3(policy: OutputPolicy, owner: OutputOwner, uri: string): Output
   } catch {
     return { allowed: false, reason: `outputUri ${uri} is not an s3://bucket/prefix URI` };
   }
-  const segments = keySegments(key);
+  const segments = keyPrefixSegments(key);
   // The URL parser already folded `.`/`..` away; refuse them as written too, so what was meant is what is read.
   let written: string[] | null;
   try {
-    written = keySegments(decodeURIComponent(uri.replace(/^s3:\/\/[^/?#]*\/?/i, '')));
+    written = keyPrefixSegments(decodeURIComponent(uri.replace(/^s3:\/\/[^/?#]*\/?/i, '')));
   } catch {
     written = null;
   }
@@ -180,7 +173,7 @@ function decideS3(policy: OutputPolicy, owner: OutputOwner, uri: string): Output
     const allowedBucket = fillPlaceholders(entry.bucket, owner);
     const allowedPrefix = fillPlaceholders(entry.prefix, owner);
     if (allowedBucket === null || allowedPrefix === null || allowedBucket !== bucket) continue;
-    const allowedSegments = keySegments(allowedPrefix);
+    const allowedSegments = keyPrefixSegments(allowedPrefix);
     if (allowedSegments === null || allowedSegments.length > segments.length) continue;
     // Whole segments: prefix `runs/1` admits `runs/1/…`, never `runs/10`.
     if (allowedSegments.every((s, i) => s === segments[i])) return { allowed: true };

@@ -2,6 +2,7 @@ import { constants } from 'node:fs';
 import { access, lstat, readdir, realpath, stat } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { relativePathProblem } from '../../paths.ts';
 import { isInside, type FileConfinement } from './allowed.ts';
 import { PermanentSourceError, TransientSourceError, type Source, type SourceFile } from './source.ts';
 
@@ -28,16 +29,11 @@ export function comparePaths(a: string, b: string): number {
 
 /**
  * Rejects names that could leave the output folder (or another source's prefix) before they reach the
- * filesystem or a URL: absolute paths, `..`/`.` segments, empty segments, backslashes and NUL.
+ * filesystem or a URL, by the rules of `relativePathProblem` (paths.ts), as a PermanentSourceError.
  */
 export function assertSafeRelativePath(path: string): void {
-  const bad =
-    path.length === 0 ||
-    path.startsWith('/') ||
-    path.includes('\\') ||
-    path.includes('\0') ||
-    path.split('/').some((segment) => segment === '' || segment === '.' || segment === '..');
-  if (bad) throw new PermanentSourceError(`refused unsafe file path ${JSON.stringify(path)}`);
+  const problem = relativePathProblem(path);
+  if (problem !== null) throw new PermanentSourceError(`refused unsafe file path ${JSON.stringify(path)}: ${problem}`);
 }
 
 /**

@@ -1,6 +1,8 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { isPrivateAddress } from './address-ranges.ts';
+import { encodePathSegments } from '../../paths.ts';
 import { assertSafeRelativePath, comparePaths } from './file-source.ts';
 import { PermanentSourceError, TransientSourceError, type Source, type SourceFile } from './source.ts';
 
@@ -115,7 +117,7 @@ export class HttpsSource implements Source {
 
   async open(path: string, offset: number, signal?: AbortSignal): Promise<ReadableStream<Uint8Array>> {
     assertSafeRelativePath(path);
-    const url = this.resolve(path.split('/').map(encodeURIComponent).join('/'));
+    const url = this.resolve(encodePathSegments(path));
     const what = `${path} (${url.href})`;
     const { response, controller } = await this.request(url, offset, signal);
     let skip = 0;
@@ -303,105 +305,4 @@ async function readCapped(stream: ReadableStream<Uint8Array>, limit: number, wha
     chunks.push(value);
   }
   return new TextDecoder().decode(Buffer.concat(chunks));
-}
-
-/** IPv4 ranges no training output may live on: private, CGNAT, loopback, link-local, reserved, multicast. */
-const BLOCKED_V4: ReadonlyArray<readonly [string, number]> = [
-  ['0.0.0.0', 8], // "this network"; 0.0.0.0 reaches the local host on Linux
-  ['10.0.0.0', 8],
-  ['100.64.0.0', 10], // CGNAT, also used inside some cloud VPCs
-  ['127.0.0.0', 8],
-  ['169.254.0.0', 16], // link-local, including the 169.254.169.254 metadata service
-  ['172.16.0.0', 12],
-  ['192.0.0.0', 24],
-  ['192.0.2.0', 24],
-  ['192.168.0.0', 16],
-  ['198.18.0.0', 15],
-  ['198.51.100.0', 24],
-  ['203.0.113.0', 24],
-  ['224.0.0.0', 4], // multicast
-  ['240.0.0.0', 4], // reserved and broadcast
-];
-
-function parseV4(ip: string): number | null {
-  const parts = ip.split('.');
-  if (parts.length !== 4) return null;
-  let value = 0;
-  for (const part of parts) {
-    if (!/^\d{1,3}$/.test(part)) return null;
-    const n = Number(part);
-    if (n > 255) return null;
-    value = value * 256 + n;
-  }
-  return value;
-}
-
-function v4Blocked(value: number): boolean {
-  return BLOCKED_V4.some(([base, bits]) => {
-    const start = parseV4(base) ?? 0;
-    const size = 2 ** (32 - bits);
-    return value >= start && value < start + size;
-  });
-}
-
-/** Eight 16-bit groups, or null when `ip` is not IPv6 text. */
-function parseV6(ip: string): number[] | null {
-  let text = ip.toLowerCase();
-  const zone = text.indexOf('%');
-  if (zone >= 0) text = text.slice(0, zone);
-  let tail: number[] = [];
-  const lastColon = text.lastIndexOf(':');
-  // A dotted IPv4 tail (::ffff:1.2.3.4) counts as two groups.
-  if (text.slice(lastColon + 1).includes('.')) {
-    const v4 = parseV4(text.slice(lastColon + 1));
-    if (v4 === null) return null;
-    tail = [Math.floor(v4 / 65536), v4 % 65536];
-    text = text.slice(0, lastColon + 1);
-    if (!text.endsWith('::')) text = text.slice(0, -1);
-  }
-  const halves = text.split('::');
-  if (halves.length > 2) return null;
-  const toGroups = (s: string) => (s === '' ? [] : s.split(':').map((g) => (/^[0-9a-f]{1,4}$/.test(g) ? parseInt(g, 16) : NaN)));
-  const head = toGroups(halves[0] ?? '');
-  const rest = halves.length === 2 ? toGroups(halves[1] ?? '') : [];
-  const known = head.length + rest.length + tail.length;
-  if (known > 8 || (halves.length === 1 && known !== 8)) return null;
-  const groups = [...head, ...Array<number>(8 - known).fill(0), ...rest, ...tail];
-  return groups.some((g) => Number.isNaN(g)) ? null : groups;
-}
-
-function v6Blocked(g: number[]): boolean {
-  const [g0 = 0, g1 = 0, g2 = 0, g3 = 0, g4 = 0, g5 = 0, g6 = 0, g7 = 0] = g;
-  const embeddedV4 = g6 * 65536 + g7;
-  const upperZero = g0 === 0 && g1 === 0 && g2 === 0 && g3 === 0 && g4 === 0;
-  if (upperZero && g5 === 0xffff) return v4Blocked(embeddedV4); // IPv4-mapped ::ffff:a.b.c.d
-  if (upperZero && g5 === 0) return g6 === 0 ? true : v4Blocked(embeddedV4); // ::, ::1, IPv4-compatible ::a.b.c.d
-  if (g0 === 0x64 && g1 === 0xff9b && g2 === 0 && g3 === 0 && g4 === 0 && g5 === 0) return v4Blocked(embeddedV4); // NAT64
-  if (g0 === 0x2002) return v4Blocked(g1 * 65536 + g2); // 6to4 carries an IPv4 address too
-  if ((g0 & 0xffc0) === 0xfe80) return true; // link-local fe80::/10
-  if ((g0 & 0xffc0) === 0xfec0) return true; // deprecated site-local fec0::/10
-  if ((g0 & 0xfe00) === 0xfc00) return true; // unique-local fc00::/7
-  if ((g0 & 0xff00) === 0xff00) return true; // multicast
-  if (g0 === 0x2001 && g1 === 0x0db8) return true; // documentation
-  return false;
-}
-
-/**
- * True when `ip` (IPv4 or IPv6 text, brackets allowed) is not a public unicast address: private, CGNAT,
- * loopback, link-local (cloud metadata), unique-local, unspecified, multicast, reserved, or an IPv6 form
- * that embeds one of those (IPv4-mapped, IPv4-compatible, NAT64, 6to4). Unparseable text counts as private,
- * so a parser gap fails closed.
- */
-export function isPrivateAddress(ip: string): boolean {
-  const text = ip.startsWith('[') && ip.endsWith(']') ? ip.slice(1, -1) : ip;
-  const family = isIP(text.split('%')[0] ?? '');
-  if (family === 4) {
-    const v4 = parseV4(text);
-    return v4 === null || v4Blocked(v4);
-  }
-  if (family === 6) {
-    const groups = parseV6(text);
-    return groups === null || v6Blocked(groups);
-  }
-  return true;
 }

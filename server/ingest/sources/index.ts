@@ -5,7 +5,7 @@ import { S3Source, type S3SourceConfig } from './s3-source.ts';
 import { PermanentSourceError, type Source } from './source.ts';
 
 export { FileSource } from './file-source.ts';
-export { HttpsSource, isPrivateAddress, type FetchLike, type LookupAll } from './https-source.ts';
+export { HttpsSource } from './https-source.ts';
 export { S3Source, type S3SourceConfig } from './s3-source.ts';
 export { PermanentSourceError, TransientSourceError, type Source, type SourceFile } from './source.ts';
 

@@ -11,6 +11,12 @@ export interface SourceFile {
   sha256?: string;
 }
 
+/**
+ * Retries happen in one layer, the ingest's, never here: a source makes one try per call (with a
+ * per-call timeout) and says whether a failure is transient. The ingest job retries `list` (withRetry,
+ * 5 tries), copyToStorage reopens a broken `open` at its offset (5 resumes), and pg-boss re-runs a
+ * failed attempt (retryLimit 4), so the worst case is bounded and readable in those three places.
+ */
 export interface Source {
   readonly uri: string;
   list(signal?: AbortSignal): Promise<SourceFile[]>;

@@ -1,21 +1,23 @@
 import { Show } from 'solid-js';
+import type { ConvergenceLabel, IngestStatus, JobStatus } from '../../../server/vocabulary';
 
-const LABEL: Record<string, string> = { excellent: 'Excellent', good: 'Good', fair: 'Fair', poor: 'Poor', overfit: 'Overfit' };
+/** Display names of the convergence labels; typed by the union, so a new label fails to compile until it has one. */
+export const CONVERGENCE_LABEL: Record<ConvergenceLabel, string> = { excellent: 'Excellent', good: 'Good', fair: 'Fair', poor: 'Poor', overfit: 'Overfit' };
 
 /** Convergence quality: excellent blue, good green, fair yellow, poor red, overfit orange. */
-export function ConvergenceBadge(props: { value: string | null | undefined }) {
+export function ConvergenceBadge(props: { value: ConvergenceLabel | null | undefined }) {
   return (
     <Show when={props.value} fallback={<span class="badge badge-none">Not rated</span>}>
       {(v) => (
         <span class={`badge badge-${v()}`} data-convergence={v()}>
-          {LABEL[v()] ?? v()}
+          {CONVERGENCE_LABEL[v()]}
         </span>
       )}
     </Show>
   );
 }
 
-const STATUS_TONE: Record<string, string> = {
+const STATUS_TONE: Record<JobStatus | IngestStatus, 'good' | 'info' | 'neutral' | 'bad'> = {
   ready: 'good',
   completed: 'good',
   running: 'info',
@@ -28,9 +30,9 @@ const STATUS_TONE: Record<string, string> = {
 };
 
 /** A job or ingest status as a small coloured pill. */
-export function StatusBadge(props: { status: string; label?: string }) {
+export function StatusBadge(props: { status: JobStatus | IngestStatus; label?: string }) {
   return (
-    <span class={`badge badge-tone-${STATUS_TONE[props.status] ?? 'neutral'}`} data-status={props.status}>
+    <span class={`badge badge-tone-${STATUS_TONE[props.status]}`} data-status={props.status}>
       {props.label ?? props.status.charAt(0).toUpperCase() + props.status.slice(1)}
     </span>
   );

@@ -1,20 +1,15 @@
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { createMemo, onCleanup, onMount, Show } from 'solid-js';
+import type { LossPoint } from '../../../server/vocabulary';
 import { formatNumber } from '../lib/format';
-
-export interface CurvePoint {
-  step: number;
-  trainingLoss: number | null;
-  validationLoss: number | null;
-}
 
 const TRAIN = '#4338ca';
 const VALID = '#0d9488';
 const BEST = '#dc2626';
 
 /** The lowest validation loss and its step, or null when the run reported none. */
-export function bestValidation(points: readonly CurvePoint[]): { step: number; loss: number } | null {
+export function bestValidation(points: readonly LossPoint[]): { step: number; loss: number } | null {
   let best: { step: number; loss: number } | null = null;
   for (const p of points) {
     if (p.validationLoss !== null && Number.isFinite(p.validationLoss) && (!best || p.validationLoss < best.loss)) best = { step: p.step, loss: p.validationLoss };
@@ -26,7 +21,7 @@ export function bestValidation(points: readonly CurvePoint[]): { step: number; l
  * Training and validation loss over steps (uPlot), the best validation point marked. The width
  * follows the container, so it fits phones and wide screens alike.
  */
-export function LossChart(props: { points: CurvePoint[] }) {
+export function LossChart(props: { points: LossPoint[] }) {
   let host!: HTMLDivElement;
   let plot: uPlot | undefined;
   const best = createMemo(() => bestValidation(props.points));

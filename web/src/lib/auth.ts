@@ -34,6 +34,6 @@ export const signOut = () => post('sign-out', {});
 
 /** Only same-site paths are honoured as a post-sign-in destination. */
 export function safeNext(next: string | undefined | null): string {
-  if (next && next.startsWith('/') && !next.startsWith('//') && !next.startsWith('/\\')) return next;
+  if (next?.startsWith('/') && !next.startsWith('//') && !next.startsWith('/\\')) return next;
   return '/models';
 }

@@ -8,7 +8,6 @@ export const api = createTRPCClient<AppRouter>({
 
 export type ModelSummary = Awaited<ReturnType<typeof api.models.list.query>>['models'][number];
 export type ModelDetail = Awaited<ReturnType<typeof api.models.get.query>>;
-export type Convergence = NonNullable<ModelSummary['convergenceQuality']>;
 
 /** The tRPC error code of a failed call ('NOT_FOUND', 'UNAUTHORIZED', ...), if it is one. */
 export function errorCode(err: unknown): string | null {

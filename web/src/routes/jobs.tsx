@@ -5,8 +5,9 @@ import { StatusBadge } from '../components/badges';
 import { EmptyState, ErrorState } from '../components/states';
 import { formatCost, formatDateTime } from '../lib/format';
 import { api, errorMessage } from '../lib/trpc';
+import type { IngestStatus } from '../../../server/vocabulary';
 
-const INGEST_LABEL: Record<string, string> = { none: 'Not started', pending: 'Queued', ingesting: 'Copying files', ready: 'Delivered', failed: 'Failed' };
+const INGEST_LABEL: Record<IngestStatus, string> = { none: 'Not started', pending: 'Queued', ingesting: 'Copying files', ready: 'Delivered', failed: 'Failed' };
 
 /** Training jobs and the delivery of their files; a failed delivery can be retried here. */
 export default function Jobs() {

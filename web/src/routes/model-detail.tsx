@@ -8,11 +8,12 @@ import { ErrorState } from '../components/states';
 import { Stars } from '../components/stars';
 import { formatBytes, formatCost, formatCount, formatDate, formatDateTime, formatInt, formatNumber } from '../lib/format';
 import { api, errorCode, errorMessage, type ModelDetail as Model } from '../lib/trpc';
+import type { FileKind } from '../../../server/vocabulary';
 import NotFound from './not-found';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-const KIND: Record<string, string> = {
+const KIND: Record<FileKind, string> = {
   adapter_weights: 'Adapter weights',
   adapter_config: 'Adapter config',
   tokenizer: 'Tokenizer',
@@ -298,7 +299,7 @@ const { files, bundle } = await api.models.download.mutate({ modelId: '${m().id}
                     <td>
                       <code class="path">{f.path}</code>
                     </td>
-                    <td>{KIND[f.kind] ?? f.kind}</td>
+                    <td>{KIND[f.kind]}</td>
                     <td class="num">{formatBytes(f.sizeBytes)}</td>
                     <td class="sha">
                       <code title={f.sha256}>{f.sha256.slice(0, 12)}…</code>

@@ -1,15 +1,17 @@
 import { A, useSearchParams } from '@solidjs/router';
 import { keepPreviousData, useQuery } from '@tanstack/solid-query';
 import { createEffect, createSignal, For, Match, on, onCleanup, Show, Switch } from 'solid-js';
-import { ConvergenceBadge } from '../components/badges';
+import type { ConvergenceLabel } from '../../../server/vocabulary';
+import { CONVERGENCE_LABEL, ConvergenceBadge } from '../components/badges';
 import { EmptyState, ErrorState } from '../components/states';
 import { Stars } from '../components/stars';
 import { formatBytes, formatCost, formatDate } from '../lib/format';
-import { api, type Convergence, type ModelSummary } from '../lib/trpc';
+import { api, type ModelSummary } from '../lib/trpc';
 
 type Params = { sort?: string; minScore?: string; convergence?: string; q?: string; page?: string; limit?: string };
 
-const CONVERGENCE: Convergence[] = ['excellent', 'good', 'fair', 'poor', 'overfit'];
+// Filter options, best first: the label map's keys (its object literal keeps the union's order).
+const CONVERGENCE = Object.keys(CONVERGENCE_LABEL) as ConvergenceLabel[];
 
 function int(v: string | undefined, min: number, max: number, fallback: number): number {
   const n = Number(v);
@@ -23,7 +25,7 @@ export default function Models() {
   const page = () => int(params.page, 1, 1_000_000, 1);
   const limit = () => int(params.limit, 1, 100, 12);
   const minScore = () => (params.minScore ? int(params.minScore, 1, 5, 0) || undefined : undefined);
-  const convergence = () => (CONVERGENCE.includes(params.convergence as Convergence) ? (params.convergence as Convergence) : undefined);
+  const convergence = () => (CONVERGENCE.includes(params.convergence as ConvergenceLabel) ? (params.convergence as ConvergenceLabel) : undefined);
   const search = () => params.q?.trim() || undefined;
 
   const input = () => ({
@@ -97,7 +99,7 @@ export default function Models() {
           <label for="m-conv">Convergence</label>
           <select id="m-conv" value={convergence() ?? ''} onChange={(e) => setParams({ convergence: e.currentTarget.value || undefined, page: undefined })}>
             <option value="">Any</option>
-            <For each={CONVERGENCE}>{(c) => <option value={c}>{c.charAt(0).toUpperCase() + c.slice(1)}</option>}</For>
+            <For each={CONVERGENCE}>{(c) => <option value={c}>{CONVERGENCE_LABEL[c]}</option>}</For>
           </select>
         </div>
       </form>

@@ -1,0 +1,99 @@
+import { and, eq, inArray, isNull, lt, sql } from 'drizzle-orm';
+import type { Db, Tx } from '../../db/client';
+import { artifactFiles, datasets, modelArtifacts, trainingJobs } from '../../db/schema';
+
+/**
+ * The ingest's SQL. Workers run on the owner's connection (no user request, so no row-level
+ * security); every statement names its job, and delivery is guarded by Postgres constraints.
+ */
+type Queryable = Db | Tx;
+
+/** What the ingest needs of a training job; null when there is no such job. */
+export async function jobForIngest(db: Queryable, jobId: string) {
+  const [row] = await db
+    .select({
+      userId: trainingJobs.userId,
+      name: trainingJobs.name,
+      status: trainingJobs.status,
+      outputUri: trainingJobs.outputUri,
+      artifactId: trainingJobs.artifactId,
+      datasetId: trainingJobs.datasetId,
+      config: trainingJobs.config,
+      gpu: trainingJobs.gpu,
+      epochsCompleted: trainingJobs.epochsCompleted,
+      totalSteps: trainingJobs.totalSteps,
+      durationSeconds: trainingJobs.durationSeconds,
+      costUsd: trainingJobs.costUsd,
+    })
+    .from(trainingJobs)
+    .where(eq(trainingJobs.id, jobId));
+  return row ?? null;
+}
+
+/** Marks an attempt started (and counts it), unless the model was delivered meanwhile. */
+export async function markIngesting(db: Queryable, jobId: string): Promise<void> {
+  await db
+    .update(trainingJobs)
+    .set({ ingestStatus: 'ingesting', ingestAttempts: sql`${trainingJobs.ingestAttempts} + 1`, ingestStartedAt: new Date(), updatedAt: new Date() })
+    .where(and(eq(trainingJobs.id, jobId), isNull(trainingJobs.artifactId)));
+}
+
+/** Shows the error of an attempt that will be retried; the status stays as it is. */
+export async function recordAttemptError(db: Queryable, jobId: string, message: string): Promise<void> {
+  await db.update(trainingJobs).set({ ingestError: message, updatedAt: new Date() }).where(and(eq(trainingJobs.id, jobId), isNull(trainingJobs.artifactId)));
+}
+
+/** Marks the ingest failed unless a model was delivered meanwhile; true when it did. */
+export async function markIngestFailed(tx: Tx, jobId: string, message: string): Promise<boolean> {
+  const rows = await tx
+    .update(trainingJobs)
+    .set({ ingestStatus: 'failed', ingestError: message, updatedAt: new Date() })
+    .where(and(eq(trainingJobs.id, jobId), isNull(trainingJobs.artifactId)))
+    .returning({ id: trainingJobs.id });
+  return rows.length > 0;
+}
+
+export async function datasetName(tx: Tx, datasetId: string): Promise<string | null> {
+  const [row] = await tx.select({ name: datasets.name }).from(datasets).where(eq(datasets.id, datasetId));
+  return row?.name ?? null;
+}
+
+/**
+ * Inserts the model row; false when it already exists. No conflict target: id and job_id are both unique
+ * and derived from the job, so a concurrent twin may trip either.
+ */
+export async function insertArtifact(tx: Tx, values: typeof modelArtifacts.$inferInsert): Promise<boolean> {
+  const inserted = await tx.insert(modelArtifacts).values(values).onConflictDoNothing().returning({ id: modelArtifacts.id });
+  return inserted.length > 0;
+}
+
+export async function insertArtifactFiles(tx: Tx, rows: (typeof artifactFiles.$inferInsert)[]): Promise<void> {
+  await tx.insert(artifactFiles).values(rows);
+}
+
+/** Links the job to its delivered model and marks the ingest ready. */
+export async function markDelivered(tx: Tx, jobId: string, artifactId: string): Promise<void> {
+  await tx.update(trainingJobs).set({ artifactId, ingestStatus: 'ready', ingestError: null, updatedAt: new Date() }).where(eq(trainingJobs.id, jobId));
+}
+
+/**
+ * Completed jobs with no model and no ingest under way in pg-boss (queue `queue`), completed more than
+ * 30 seconds ago so the event path has its moment first; at most `limit`.
+ */
+export function staleIngests(db: Queryable, queue: string, limit: number) {
+  const live = sql`exists (select 1 from pgboss.job j where j.name = ${queue}
+    and j.singleton_key = ${trainingJobs.id}::text and j.state in ('created', 'retry', 'active'))`;
+  return db
+    .select({ id: trainingJobs.id, userId: trainingJobs.userId, name: trainingJobs.name, attempts: trainingJobs.ingestAttempts })
+    .from(trainingJobs)
+    .where(
+      and(
+        eq(trainingJobs.status, 'completed'),
+        isNull(trainingJobs.artifactId),
+        inArray(trainingJobs.ingestStatus, ['none', 'pending', 'ingesting']),
+        lt(trainingJobs.completedAt, sql`now() - interval '30 seconds'`),
+        sql`not ${live}`,
+      ),
+    )
+    .limit(limit);
+}

@@ -1,0 +1,150 @@
+import { and, desc, eq, sql } from 'drizzle-orm';
+import type { z } from 'zod';
+import type { Db, Tx } from '../../db/client';
+import { metricsPoints, trainingJobs } from '../../db/schema';
+import type { completeJobInput, createJobInput, metricsPoint } from './schemas';
+
+const jobColumns = {
+  id: trainingJobs.id,
+  name: trainingJobs.name,
+  datasetId: trainingJobs.datasetId,
+  status: trainingJobs.status,
+  config: trainingJobs.config,
+  gpu: trainingJobs.gpu,
+  outputUri: trainingJobs.outputUri,
+  error: trainingJobs.error,
+  startedAt: trainingJobs.startedAt,
+  completedAt: trainingJobs.completedAt,
+  epochsCompleted: trainingJobs.epochsCompleted,
+  totalSteps: trainingJobs.totalSteps,
+  durationSeconds: trainingJobs.durationSeconds,
+  costUsd: trainingJobs.costUsd,
+  artifactId: trainingJobs.artifactId,
+  ingestStatus: trainingJobs.ingestStatus,
+  ingestError: trainingJobs.ingestError,
+  ingestAttempts: trainingJobs.ingestAttempts,
+  createdAt: trainingJobs.createdAt,
+  updatedAt: trainingJobs.updatedAt,
+};
+
+/** What jobs.list shows of each job: everything but the config, which only jobs.get returns. */
+const { config: _config, ...jobSummaryColumns } = jobColumns;
+
+export async function insertJob(
+  tx: Tx,
+  values: { userId: string; datasetId: string; workerTokenHash: string } & Pick<z.infer<typeof createJobInput>, 'name' | 'config' | 'gpu'>,
+): Promise<string> {
+  const [row] = await tx
+    .insert(trainingJobs)
+    .values({ userId: values.userId, datasetId: values.datasetId, name: values.name, config: values.config, gpu: values.gpu, workerTokenHash: values.workerTokenHash })
+    .returning({ id: trainingJobs.id });
+  return row!.id;
+}
+
+/** The user's latest 200 jobs, as summaries (no config: up to 64 KB each, and the list does not show it). */
+export function listJobs(tx: Tx, userId: string) {
+  return tx.select(jobSummaryColumns).from(trainingJobs).where(eq(trainingJobs.userId, userId)).orderBy(desc(trainingJobs.createdAt), desc(trainingJobs.id)).limit(200);
+}
+
+export async function getJob(tx: Tx, userId: string, jobId: string) {
+  const [row] = await tx.select(jobColumns).from(trainingJobs).where(and(eq(trainingJobs.id, jobId), eq(trainingJobs.userId, userId)));
+  return row ?? null;
+}
+
+/** The job (locked FOR UPDATE) with what a retry of its ingest decides on; null when the user has no such job. */
+export async function lockOwnJobForIngest(tx: Tx, userId: string, jobId: string) {
+  const [job] = await tx
+    .select({ status: trainingJobs.status, ingestStatus: trainingJobs.ingestStatus, artifactId: trainingJobs.artifactId })
+    .from(trainingJobs)
+    .where(and(eq(trainingJobs.id, jobId), eq(trainingJobs.userId, userId)))
+    .for('update');
+  return job ?? null;
+}
+
+export async function setIngestPending(tx: Tx, userId: string, jobId: string): Promise<void> {
+  await tx
+    .update(trainingJobs)
+    .set({ ingestStatus: 'pending', ingestError: null, updatedAt: new Date() })
+    .where(and(eq(trainingJobs.id, jobId), eq(trainingJobs.userId, userId)));
+}
+
+/** Leaves app_user for the rest of `tx` (pg-boss's tables are not app_user's); app.user_id stays set. */
+export async function leaveUserRole(tx: Tx): Promise<void> {
+  await tx.execute(sql`reset role`);
+}
+
+// ---- the GPU worker's side: authenticated by the job's own worker token, so the job id is the filter.
+
+/** The job a worker token was issued for, or null. Owner connection: it decides who the caller is. */
+export async function findJobByWorkerTokenHash(db: Db, tokenHash: string) {
+  const [job] = await db.select({ id: trainingJobs.id, userId: trainingJobs.userId }).from(trainingJobs).where(eq(trainingJobs.workerTokenHash, tokenHash)).limit(1);
+  return job ?? null;
+}
+
+/** The job, locked FOR UPDATE for the rest of `tx`, with what the worker's calls decide on; null when absent. */
+export async function lockJob(tx: Tx, jobId: string) {
+  const [job] = await tx
+    .select({
+      userId: trainingJobs.userId,
+      status: trainingJobs.status,
+      outputUri: trainingJobs.outputUri,
+      epochsCompleted: trainingJobs.epochsCompleted,
+      totalSteps: trainingJobs.totalSteps,
+      durationSeconds: trainingJobs.durationSeconds,
+      costUsd: trainingJobs.costUsd,
+    })
+    .from(trainingJobs)
+    .where(eq(trainingJobs.id, jobId))
+    .for('update');
+  return job ?? null;
+}
+
+export async function markRunning(tx: Tx, jobId: string): Promise<void> {
+  await tx.update(trainingJobs).set({ status: 'running', startedAt: new Date(), updatedAt: new Date() }).where(eq(trainingJobs.id, jobId));
+}
+
+/** Upserts a batch of points (distinct steps) in one statement, arrays unnested server-side; last write wins. */
+export async function upsertMetrics(tx: Tx, jobId: string, rows: z.infer<typeof metricsPoint>[]): Promise<void> {
+  const arr = (values: (number | null)[], type: string) => sql`${sql.raw(`'{`)}${sql.raw(values.map(pgNumber).join(','))}${sql.raw(`}'::${type}[]`)}`;
+  await tx.execute(sql`
+    insert into ${metricsPoints} (job_id, step, epoch, training_loss, validation_loss, learning_rate)
+    select ${jobId}::uuid, s, e, t, v, l
+    from unnest(${arr(rows.map((p) => p.step), 'int4')}, ${arr(rows.map((p) => p.epoch ?? null), 'float4')},
+                ${arr(rows.map((p) => p.trainingLoss), 'float8')}, ${arr(rows.map((p) => p.validationLoss ?? null), 'float8')},
+                ${arr(rows.map((p) => p.learningRate ?? null), 'float8')}) as u(s, e, t, v, l)
+    on conflict (job_id, step) do update set epoch = excluded.epoch, training_loss = excluded.training_loss,
+      validation_loss = excluded.validation_loss, learning_rate = excluded.learning_rate, recorded_at = now()`);
+}
+
+/** Numbers were validated by zod; render them as Postgres array literal elements (NaN/Infinity too). */
+function pgNumber(v: number | null): string {
+  if (v === null) return 'NULL';
+  if (Number.isNaN(v)) return 'NaN';
+  if (v === Infinity) return 'Infinity';
+  if (v === -Infinity) return '-Infinity';
+  return String(v);
+}
+
+/** Completes the job with the worker's summary and marks its ingest pending (the caller enqueues it in `tx`). */
+export async function markCompleted(tx: Tx, input: z.infer<typeof completeJobInput>): Promise<void> {
+  const { jobId, outputUri, summary } = input;
+  const now = new Date();
+  await tx
+    .update(trainingJobs)
+    .set({
+      status: 'completed',
+      outputUri,
+      completedAt: now,
+      epochsCompleted: summary.epochsCompleted,
+      totalSteps: summary.totalSteps,
+      durationSeconds: summary.durationSeconds,
+      costUsd: summary.costUsd,
+      ingestStatus: 'pending',
+      updatedAt: now,
+    })
+    .where(eq(trainingJobs.id, jobId));
+}
+
+export async function markFailed(tx: Tx, jobId: string, error: string): Promise<void> {
+  await tx.update(trainingJobs).set({ status: 'failed', error, completedAt: new Date(), updatedAt: new Date() }).where(eq(trainingJobs.id, jobId));
+}

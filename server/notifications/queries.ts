@@ -1,0 +1,43 @@
+import { and, count, desc, eq, inArray, isNull } from 'drizzle-orm';
+import type { Tx } from '../../db/client';
+import { notifications } from '../../db/schema';
+
+/** The user's notifications, newest first (unread ones only when asked). */
+export function listNotifications(tx: Tx, userId: string, options: { unreadOnly: boolean; limit: number }) {
+  const mine = eq(notifications.userId, userId);
+  return tx
+    .select({
+      id: notifications.id,
+      type: notifications.type,
+      title: notifications.title,
+      body: notifications.body,
+      link: notifications.link,
+      readAt: notifications.readAt,
+      createdAt: notifications.createdAt,
+    })
+    .from(notifications)
+    .where(options.unreadOnly ? and(mine, isNull(notifications.readAt)) : mine)
+    .orderBy(desc(notifications.createdAt), desc(notifications.id))
+    .limit(options.limit);
+}
+
+export async function unreadCount(tx: Tx, userId: string): Promise<number> {
+  const [row] = await tx
+    .select({ n: count() })
+    .from(notifications)
+    .where(and(eq(notifications.userId, userId), isNull(notifications.readAt)));
+  return row?.n ?? 0;
+}
+
+/** Marks the named unread notifications read; returns the ids it changed. */
+export function markRead(tx: Tx, userId: string, ids: string[]) {
+  return tx
+    .update(notifications)
+    .set({ readAt: new Date() })
+    .where(and(eq(notifications.userId, userId), inArray(notifications.id, ids), isNull(notifications.readAt)))
+    .returning({ id: notifications.id });
+}
+
+export function insertNotification(tx: Tx, row: { userId: string; type: string; title: string; body: string | null; link: string | null }) {
+  return tx.insert(notifications).values(row);
+}

@@ -1,0 +1,56 @@
+// notify(tx, event), the one writer of notifications, and notifications.list / markRead for the user.
+import { afterAll, beforeAll, expect, test } from 'bun:test';
+import { notify, type NotificationEvent } from '../../server/notifications/service';
+import { newUser, startTestService, type TestService } from '../helpers/service';
+
+let svc: TestService;
+let alice: Awaited<ReturnType<typeof newUser>>;
+let bob: Awaited<ReturnType<typeof newUser>>;
+
+beforeAll(async () => {
+  svc = await startTestService({ label: 'notifications' });
+  alice = await newUser(svc, 'alice');
+  bob = await newUser(svc, 'bob');
+});
+afterAll(() => svc?.stop());
+
+/** As workers write them: the owner's connection, in a transaction of their own. */
+const send = (event: NotificationEvent) => svc.deps.database.db.transaction((tx) => notify(tx, event));
+
+test('each event kind is stored with its type, title, body and link', async () => {
+  const artifactId = crypto.randomUUID();
+  const jobId = crypto.randomUUID();
+  const base = { userId: alice.userId, jobId, artifactId, modelName: 'support-bot', fileCount: 7 };
+  await send({ kind: 'model.ready', ...base, qualityScore: 4, convergence: 'good', datasetName: 'tickets' });
+  await send({ kind: 'model.ready', ...base, modelName: 'unrated', qualityScore: null, convergence: null, datasetName: null });
+  await send({ kind: 'ingest.failed', userId: alice.userId, jobId, jobName: 'broken-run', error: 'no files found at file:///x' });
+
+  const { notifications, unreadCount } = await alice.api.notifications.list.query({});
+  expect(unreadCount).toBe(3);
+  // Newest first.
+  expect(notifications.map(({ type, title, body, link }) => ({ type, title, body, link }))).toEqual([
+    { type: 'ingest_failed', title: 'Your model broken-run could not be delivered', body: 'no files found at file:///x', link: `/jobs?job=${jobId}` },
+    { type: 'model_ready', title: 'Your model unrated is ready', body: '7 files, not rated.', link: `/models/${artifactId}` },
+    { type: 'model_ready', title: 'Your model support-bot is ready', body: '7 files, 4★ good, trained on tickets.', link: `/models/${artifactId}` },
+  ]);
+  expect((await bob.api.notifications.list.query({})).notifications).toHaveLength(0);
+});
+
+test("markRead changes only the caller's unread notifications and counts what it changed", async () => {
+  await send({ kind: 'ingest.failed', userId: bob.userId, jobId: crypto.randomUUID(), jobName: 'bobs-run', error: 'boom' });
+  const [bobsNote] = (await bob.api.notifications.list.query({})).notifications;
+  const mine = (await alice.api.notifications.list.query({})).notifications;
+  const first = mine[0]!.id;
+
+  // Bob's id in Alice's call is not hers: left alone, not counted.
+  expect(await alice.api.notifications.markRead.mutate({ ids: [first, bobsNote!.id] })).toEqual({ updated: 1 });
+  expect((await bob.api.notifications.list.query({})).unreadCount).toBe(1);
+  // Already read: nothing changes the second time.
+  expect(await alice.api.notifications.markRead.mutate({ ids: [first] })).toEqual({ updated: 0 });
+
+  const after = await alice.api.notifications.list.query({});
+  expect(after.unreadCount).toBe(mine.length - 1);
+  expect(after.notifications.find((n) => n.id === first)!.readAt).not.toBeNull();
+  const unread = await alice.api.notifications.list.query({ unreadOnly: true });
+  expect(unread.notifications.map((n) => n.id)).toEqual(mine.slice(1).map((n) => n.id));
+});

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { runningPostmaster } from './embedded-owner';
+import { runningPostmaster } from './embedded-owner.ts';
 
 /**
  * Clusters staged outside their DATA_DIR. Run as root, Postgres runs as the `postgres` user, who
@@ -49,7 +49,10 @@ export function removeStagedCluster(pgData: string): void {
  * Postgres serves. A cluster without an owner file (staged by an older version) cannot be attributed:
  * it is kept and counted. `keep` is the cluster the caller is about to use.
  */
-export function sweepStagedClusters(options: { root?: string; keep?: string; log?: (line: string) => void } = {}): { removed: string[]; unattributed: number } {
+export function sweepStagedClusters(options: { root?: string; keep?: string; log?: (line: string) => void } = {}): {
+  removed: string[];
+  unattributed: number;
+} {
   const root = options.root ?? STAGE_ROOT;
   const removed: string[] = [];
   let unattributed = 0;

@@ -4,11 +4,11 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { clearOwner, isPostmasterOf, ownerGone, readOwner, runningPostmaster, stopPostmaster, writeOwner } from './embedded-owner';
-import { pointedCluster, recordStagedCluster, removeStagedCluster, STAGE_ROOT, stagedClusterPath, sweepStagedClusters } from './embedded-stage';
-import { restartPolicy, type RestartPolicyOptions } from './restart-policy';
+import { clearOwner, isPostmasterOf, ownerGone, readOwner, runningPostmaster, stopPostmaster, writeOwner } from './embedded-owner.ts';
+import { pointedCluster, recordStagedCluster, removeStagedCluster, STAGE_ROOT, stagedClusterPath, sweepStagedClusters } from './embedded-stage.ts';
+import { restartPolicy, type RestartPolicyOptions } from './restart-policy.ts';
 
-export { STAGE_ROOT } from './embedded-stage';
+export { STAGE_ROOT } from './embedded-stage.ts';
 
 /**
  * A real Postgres for the zero-configuration default, run from the binaries that the

@@ -6,7 +6,7 @@
  *   const { models } = await api.models.list.query({ sort: 'quality', limit: 5 });
  */
 import { createTRPCClient, httpBatchLink, type TRPCClient } from '@trpc/client';
-import type { AppRouter } from './trpc/root';
+import type { AppRouter } from './trpc/root.ts';
 
 export type { AppRouter };
 

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import type { Db } from '../db/client';
+import type { Db } from '../db/client.ts';
 
 /**
  * One answer to "is this error the database being unreachable?", so every edge (tRPC, Hono routes,

@@ -10,12 +10,12 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createTRPCClient, httpLink } from '@trpc/client';
-import { lossCurve, writeLoraOutput } from '../tests/fixtures/lora';
-import { parseEnv } from './env';
-import { defaultOutputFolder } from './ingest/sources/allowed';
-import { createLogger } from './logger';
-import { startService, type Service } from './runtime';
-import type { AppRouter } from './trpc/root';
+import { lossCurve, writeLoraOutput } from '../tests/fixtures/lora.ts';
+import { parseEnv } from './env.ts';
+import { defaultOutputFolder } from './ingest/sources/allowed.ts';
+import { createLogger } from './logger.ts';
+import { startService, type Service } from './runtime.ts';
+import type { AppRouter } from './trpc/root.ts';
 
 const env = parseEnv(process.env);
 const EMAIL = 'demo@example.com';
@@ -35,12 +35,22 @@ async function reachable(url: string): Promise<boolean> {
 
 async function session(baseUrl: string): Promise<{ cookie: string; userId: string }> {
   const post = (p: string, body: unknown) =>
-    fetch(`${baseUrl}/api/auth/${p}`, { method: 'POST', headers: { 'content-type': 'application/json', origin: baseUrl }, body: JSON.stringify(body) });
+    fetch(`${baseUrl}/api/auth/${p}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', origin: baseUrl },
+      body: JSON.stringify(body),
+    });
   let res = await post('sign-in/email', { email: EMAIL, password: PASSWORD });
   if (res.status === 401) res = await post('sign-up/email', { email: EMAIL, password: PASSWORD, name: 'Demo User' });
   if (!res.ok) throw new Error(`could not sign the demo user in: ${res.status} ${await res.text()}`);
   const { user } = (await res.json()) as { user: { id: string } };
-  return { cookie: res.headers.getSetCookie().map((c) => c.split(';')[0]).join('; '), userId: user.id };
+  return {
+    cookie: res.headers
+      .getSetCookie()
+      .map((c) => c.split(';')[0])
+      .join('; '),
+    userId: user.id,
+  };
 }
 
 let embedded: Service | null = null;
@@ -59,7 +69,16 @@ try {
   const { jobId, workerToken } = await user.jobs.create.mutate({
     datasetId,
     name: runName,
-    config: { baseModel: 'Qwen/Qwen2.5-0.5B', loraRank: 16, loraAlpha: 32, learningRate: 2e-4, epochs: 3, batchSize: 16, loraDropout: 0.05, targetModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj'] },
+    config: {
+      baseModel: 'Qwen/Qwen2.5-0.5B',
+      loraRank: 16,
+      loraAlpha: 32,
+      learningRate: 2e-4,
+      epochs: 3,
+      batchSize: 16,
+      loraDropout: 0.05,
+      targetModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj'],
+    },
     gpu: { type: 'NVIDIA A100 80GB', count: 1 },
   });
 
@@ -71,7 +90,9 @@ try {
   for (let i = 0; i < curve.length; i += 10_000) {
     await worker.jobs.reportMetrics.mutate({
       jobId,
-      points: curve.slice(i, i + 10_000).map((p) => ({ step: p.step, epoch: p.epoch, trainingLoss: p.trainingLoss, validationLoss: p.validationLoss, learningRate: p.learningRate })),
+      points: curve
+        .slice(i, i + 10_000)
+        .map((p) => ({ step: p.step, epoch: p.epoch, trainingLoss: p.trainingLoss, validationLoss: p.validationLoss, learningRate: p.learningRate })),
     });
   }
   // The server reads outputs only from its SOURCE_FILE_ROOTS (default DATA_DIR/outputs/{jobId}); this
@@ -79,10 +100,22 @@ try {
   const outputDir = defaultOutputFolder(env, { jobId, userId });
   if (!outputDir) throw new Error('SOURCE_FILE_ROOTS gives no folder for this job; set it as the server has it');
   fs.mkdirSync(outputDir, { recursive: true });
-  const { files } = await writeLoraOutput(outputDir, { rank: 16, alpha: 32, targetModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj'], checkpoints: [1250, 1875], seed: 7, curve, dtype: 'BF16' });
+  const { files } = await writeLoraOutput(outputDir, {
+    rank: 16,
+    alpha: 32,
+    targetModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj'],
+    checkpoints: [1250, 1875],
+    seed: 7,
+    curve,
+    dtype: 'BF16',
+  });
   console.log(`Wrote ${files.length} files of a real PEFT LoRA adapter to ${outputDir}`);
   const started = performance.now();
-  await worker.jobs.complete.mutate({ jobId, outputUri: `file://${outputDir}`, summary: { epochsCompleted: 3, totalSteps: steps, durationSeconds: 2.6 * 3600, costUsd: 4.84 } });
+  await worker.jobs.complete.mutate({
+    jobId,
+    outputUri: `file://${outputDir}`,
+    summary: { epochsCompleted: 3, totalSteps: steps, durationSeconds: 2.6 * 3600, costUsd: 4.84 },
+  });
 
   let job = await user.jobs.get.query({ jobId });
   while (job.ingestStatus !== 'ready' && job.ingestStatus !== 'failed') {

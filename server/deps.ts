@@ -1,9 +1,9 @@
 import type { PgBoss } from 'pg-boss';
-import type { Database } from '../db/client';
-import type { Auth } from './auth/auth';
-import type { Env } from './env';
-import type { Logger } from './logger';
-import type { StorageDriver } from './storage/storage';
+import type { Database } from '../db/client.ts';
+import type { Auth } from './auth/auth.ts';
+import type { Env } from './env.ts';
+import type { Logger } from './logger.ts';
+import type { StorageDriver } from './storage/storage.ts';
 
 /** Everything a request or a job needs, built once by the composition root (main.ts) or a test. */
 export interface Deps {

@@ -1,14 +1,12 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { MAX_LINK_LIFETIME_SECONDS } from './vocabulary';
+import { MAX_LINK_LIFETIME_SECONDS } from './vocabulary.ts';
 
 /** Empty strings count as unset, so `FOO=` in a shell or .env file means "use the default". */
 const optional = <T extends z.ZodType>(schema: T) =>
   z.preprocess((v) => (typeof v === 'string' && v.trim() === '' ? undefined : v), schema.optional());
 
-const bool = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'])
-  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
 
 const schema = z.object({
   PORT: optional(z.coerce.number().int().min(0).max(65535)),
@@ -44,12 +42,18 @@ export const SOURCE_PLACEHOLDERS = ['jobId', 'userId'] as const;
 function checkPlaceholders(variable: string, entry: string, problems: string[]): void {
   for (const m of entry.matchAll(/\{([^}]*)\}/g)) {
     if (!(SOURCE_PLACEHOLDERS as readonly string[]).includes(m[1]!)) {
-      problems.push(`${variable}: unknown placeholder {${m[1]}} in ${JSON.stringify(entry)}; use ${SOURCE_PLACEHOLDERS.map((p) => `{${p}}`).join(', ')}`);
+      problems.push(
+        `${variable}: unknown placeholder {${m[1]}} in ${JSON.stringify(entry)}; use ${SOURCE_PLACEHOLDERS.map((p) => `{${p}}`).join(', ')}`,
+      );
     }
   }
 }
 
-const entries = (v: string | undefined) => (v ?? '').split(',').map((e) => e.trim()).filter(Boolean);
+const entries = (v: string | undefined) =>
+  (v ?? '')
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean);
 
 export type RawEnv = z.infer<typeof schema>;
 

@@ -1,5 +1,5 @@
 import { TRPCError } from '@trpc/server';
-import { isDatabaseUnavailable } from './db-unavailable';
+import { isDatabaseUnavailable } from './db-unavailable.ts';
 
 /** The closed set of error codes the service speaks, shared by tRPC and plain HTTP routes. */
 export type ErrorCode =

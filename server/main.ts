@@ -1,7 +1,7 @@
 import path from 'node:path';
-import { EnvError, parseEnv, type Env } from './env';
-import { createLogger } from './logger';
-import { startService, StartupError, type Service } from './runtime';
+import { EnvError, parseEnv, type Env } from './env.ts';
+import { createLogger } from './logger.ts';
+import { startService, StartupError, type Service } from './runtime.ts';
 
 // `bun run start`: API + web + workers in one process (ROLE=api|worker to split them).
 let env: Env;

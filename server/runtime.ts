@@ -1,18 +1,18 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { PgBoss } from 'pg-boss';
-import { createDatabase } from '../db/client';
-import { startEmbeddedPostgres, type EmbeddedPostgres } from '../db/embedded';
-import { runMigrations } from '../db/migrate';
-import { createApp } from './app';
-import { createAuth } from './auth/auth';
-import type { Deps } from './deps';
-import type { Env } from './env';
-import { createLogger, type Logger } from './logger';
-import { releaseOrphanedJobs } from './queue/orphans';
-import { createQueues, startWorkers } from './queue/registry';
-import { resolveAuthSecret } from './secrets';
-import { createStorage } from './storage';
+import { createDatabase } from '../db/client.ts';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from '../db/embedded.ts';
+import { runMigrations } from '../db/migrate.ts';
+import { createApp } from './app.ts';
+import { createAuth } from './auth/auth.ts';
+import type { Deps } from './deps.ts';
+import type { Env } from './env.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { releaseOrphanedJobs } from './queue/orphans.ts';
+import { createQueues, startWorkers } from './queue/registry.ts';
+import { resolveAuthSecret } from './secrets.ts';
+import { createStorage } from './storage/index.ts';
 
 export interface Service {
   deps: Deps;
@@ -82,7 +82,9 @@ export async function startService(options: StartOptions): Promise<Service> {
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         throw new StartupError(
-          code === 'EADDRINUSE' ? `port ${env.port} on ${env.host} is already in use; set PORT to a free port` : `cannot listen on ${env.host}:${env.port}: ${(e as Error).message}`,
+          code === 'EADDRINUSE'
+            ? `port ${env.port} on ${env.host} is already in use; set PORT to a free port`
+            : `cannot listen on ${env.host}:${env.port}: ${(e as Error).message}`,
         );
       }
       const srv = server;

@@ -5,8 +5,8 @@
  * then fails to compile until it has a label. `web/` imports only the types (`import type`).
  */
 import type { z } from 'zod';
-import { artifactFiles, ingestStatus, jobStatus, modelArtifacts } from '../db/schema';
-import type { gpuConfig, jobConfig } from './jobs/schemas';
+import { artifactFiles, ingestStatus, jobStatus, modelArtifacts } from '../db/schema/index.ts';
+import type { gpuConfig, jobConfig } from './jobs/schemas.ts';
 
 /** Convergence labels of a scored run, best first (the `model_artifacts.convergence` column). */
 export const CONVERGENCE_LABELS = modelArtifacts.convergence.enumValues;

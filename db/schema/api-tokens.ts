@@ -1,6 +1,6 @@
 import { index, pgTable, text } from 'drizzle-orm/pg-core';
-import { users } from './auth';
-import { createdAt, id, tstz } from './columns';
+import { users } from './auth.ts';
+import { createdAt, id, tstz } from './columns.ts';
 
 /** Personal API tokens: only a SHA-256 of the token is kept; the token itself is shown once. */
 export const apiTokens = pgTable(

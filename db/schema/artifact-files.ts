@@ -1,7 +1,7 @@
 import { bigint, index, pgTable, text, unique, uuid } from 'drizzle-orm/pg-core';
-import { users } from './auth';
-import { createdAt, id } from './columns';
-import { modelArtifacts } from './model-artifacts';
+import { users } from './auth.ts';
+import { createdAt, id } from './columns.ts';
+import { modelArtifacts } from './model-artifacts.ts';
 
 export const artifactFiles = pgTable(
   'artifact_files',

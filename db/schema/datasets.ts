@@ -1,6 +1,6 @@
 import { index, integer, pgTable, text } from 'drizzle-orm/pg-core';
-import { users } from './auth';
-import { createdAt, id } from './columns';
+import { users } from './auth.ts';
+import { createdAt, id } from './columns.ts';
 
 export const datasets = pgTable(
   'datasets',

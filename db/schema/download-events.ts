@@ -1,7 +1,7 @@
 import { index, pgTable, text, uuid } from 'drizzle-orm/pg-core';
-import { users } from './auth';
-import { createdAt, id } from './columns';
-import { modelArtifacts } from './model-artifacts';
+import { users } from './auth.ts';
+import { createdAt, id } from './columns.ts';
+import { modelArtifacts } from './model-artifacts.ts';
 
 export const downloadEvents = pgTable(
   'download_events',

@@ -1,6 +1,6 @@
 import { doublePrecision, integer, pgTable, primaryKey, real, uuid } from 'drizzle-orm/pg-core';
-import { tstz } from './columns';
-import { trainingJobs } from './training-jobs';
+import { tstz } from './columns.ts';
+import { trainingJobs } from './training-jobs.ts';
 
 /** One row per reported step; a repeated step overwrites (primary key job+step). */
 export const metricsPoints = pgTable(

@@ -1,10 +1,10 @@
 import { sql } from 'drizzle-orm';
 import { bigint, doublePrecision, index, integer, jsonb, numeric, pgTable, smallint, text, uuid } from 'drizzle-orm/pg-core';
-import type { GpuConfig } from '../../server/vocabulary';
-import { users } from './auth';
-import { createdAt, id } from './columns';
-import { datasets } from './datasets';
-import { trainingJobs } from './training-jobs';
+import type { GpuConfig } from '../../server/vocabulary.ts';
+import { users } from './auth.ts';
+import { createdAt, id } from './columns.ts';
+import { datasets } from './datasets.ts';
+import { trainingJobs } from './training-jobs.ts';
 
 export interface AdapterInfo {
   baseModel: string | null;
@@ -71,11 +71,6 @@ export const modelArtifacts = pgTable(
     // Plain DESC (NULLS FIRST), exactly the ORDER BY the catalogue runs, so a page is an index range
     // scan whatever its depth. (drizzle's .desc() would add NULLS LAST, which no query matches.)
     index('model_artifacts_user_recent_idx').on(t.userId, sql`${t.createdAt} desc`, sql`${t.id} desc`),
-    index('model_artifacts_user_quality_idx').on(
-      t.userId,
-      sql`coalesce(${t.qualityScore}, 0) desc`,
-      sql`${t.createdAt} desc`,
-      sql`${t.id} desc`,
-    ),
+    index('model_artifacts_user_quality_idx').on(t.userId, sql`coalesce(${t.qualityScore}, 0) desc`, sql`${t.createdAt} desc`, sql`${t.id} desc`),
   ],
 );

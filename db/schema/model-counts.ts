@@ -1,5 +1,5 @@
 import { integer, pgTable, text } from 'drizzle-orm/pg-core';
-import { users } from './auth';
+import { users } from './auth.ts';
 
 /**
  * How many models each user has, kept by a trigger on model_artifacts (migration 0003), so the

@@ -1,6 +1,6 @@
 import { index, pgTable, text } from 'drizzle-orm/pg-core';
-import { users } from './auth';
-import { createdAt, id, tstz } from './columns';
+import { users } from './auth.ts';
+import { createdAt, id, tstz } from './columns.ts';
 
 export const notifications = pgTable(
   'notifications',

@@ -1,5 +1,5 @@
 import { bigserial, index, pgTable, text } from 'drizzle-orm/pg-core';
-import { tstz } from './columns';
+import { tstz } from './columns.ts';
 
 /**
  * One row per counted event (a failed sign-in, a sign-up…), keyed by what is limited. Counted over a

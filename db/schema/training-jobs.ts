@@ -1,9 +1,9 @@
 import { sql } from 'drizzle-orm';
 import { index, integer, jsonb, numeric, pgEnum, pgTable, text, uuid } from 'drizzle-orm/pg-core';
-import type { GpuConfig } from '../../server/vocabulary';
-import { users } from './auth';
-import { createdAt, id, tstz } from './columns';
-import { datasets } from './datasets';
+import type { GpuConfig } from '../../server/vocabulary.ts';
+import { users } from './auth.ts';
+import { createdAt, id, tstz } from './columns.ts';
+import { datasets } from './datasets.ts';
 
 export const jobStatus = pgEnum('job_status', ['queued', 'running', 'completed', 'failed', 'cancelled']);
 export const ingestStatus = pgEnum('ingest_status', ['none', 'pending', 'ingesting', 'ready', 'failed']);
@@ -43,8 +43,6 @@ export const trainingJobs = pgTable(
   (t) => [
     index('training_jobs_user_idx').on(t.userId, t.createdAt),
     // The sweep looks for completed runs without an artifact; keep that scan tiny.
-    index('training_jobs_sweep_idx')
-      .on(t.completedAt)
-      .where(sql`${t.status} = 'completed' and ${t.artifactId} is null`),
+    index('training_jobs_sweep_idx').on(t.completedAt).where(sql`${t.status} = 'completed' and ${t.artifactId} is null`),
   ],
 );

@@ -1,6 +1,6 @@
-import type { Db } from '../../db/client';
-import { databaseReachable, isDatabaseUnavailable } from '../db-unavailable';
-import { ERRORS, errorBody } from '../errors';
+import type { Db } from '../../db/client.ts';
+import { databaseReachable, isDatabaseUnavailable } from '../db-unavailable.ts';
+import { ERRORS, errorBody } from '../errors.ts';
 
 /** Our envelope for "the database is down": 503 with a hint to retry, never "sign in" nor a 500. */
 export function unavailableResponse(requestId?: string): Response {

@@ -1,10 +1,10 @@
 import { inArray, sql } from 'drizzle-orm';
 import type { MiddlewareHandler } from 'hono';
-import type { Db } from '../../db/client';
-import { rateLimitEvents } from '../../db/schema';
-import { errorBody } from '../errors';
-import { clientAddress, limitKey } from '../http/client-address';
-import type { Logger } from '../logger';
+import type { Db } from '../../db/client.ts';
+import { rateLimitEvents } from '../../db/schema/index.ts';
+import { errorBody } from '../errors.ts';
+import { clientAddress, limitKey } from '../http/client-address.ts';
+import type { Logger } from '../logger.ts';
 
 /** A sliding-window limit: at most `max` events of `bucket` per key within `windowSeconds`. */
 export interface RateLimitRule {
@@ -105,7 +105,10 @@ function authRoute(pathname: string): string {
   } catch {
     // better-auth refuses a malformed path itself; it falls in the generic bucket.
   }
-  return p.toLowerCase().replace(/\/+$/, '').replace(/^\/api\/auth/, '');
+  return p
+    .toLowerCase()
+    .replace(/\/+$/, '')
+    .replace(/^\/api\/auth/, '');
 }
 
 async function signInEmail(req: Request): Promise<string> {

@@ -1,9 +1,13 @@
 import { and, desc, eq } from 'drizzle-orm';
-import type { Tx } from '../../db/client';
-import { datasets } from '../../db/schema';
+import type { Tx } from '../../db/client.ts';
+import { datasets } from '../../db/schema/index.ts';
 
 /** Inserts a dataset row for `userId`; returns its id. */
-export async function insertDataset(tx: Tx, userId: string, values: { name: string; format: string | null; rowCount: number | null }): Promise<string> {
+export async function insertDataset(
+  tx: Tx,
+  userId: string,
+  values: { name: string; format: string | null; rowCount: number | null },
+): Promise<string> {
   const [row] = await tx
     .insert(datasets)
     .values({ userId, name: values.name, format: values.format, rowCount: values.rowCount })
@@ -22,6 +26,9 @@ export function listDatasets(tx: Tx, userId: string) {
 
 /** The dataset's id when `userId` owns it, else null. */
 export async function ownedDatasetId(tx: Tx, userId: string, datasetId: string): Promise<string | null> {
-  const [row] = await tx.select({ id: datasets.id }).from(datasets).where(and(eq(datasets.id, datasetId), eq(datasets.userId, userId)));
+  const [row] = await tx
+    .select({ id: datasets.id })
+    .from(datasets)
+    .where(and(eq(datasets.id, datasetId), eq(datasets.userId, userId)));
   return row?.id ?? null;
 }

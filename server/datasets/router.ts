@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { protectedProcedure, router } from '../trpc/init';
-import * as datasets from './service';
+import { protectedProcedure, router } from '../trpc/init.ts';
+import * as datasets from './service.ts';
 
 export const datasetsRouter = router({
   create: protectedProcedure

@@ -1,5 +1,5 @@
-import type { Deps } from '../deps';
-import * as q from './queries';
+import type { Deps } from '../deps.ts';
+import * as q from './queries.ts';
 
 export interface CreateDatasetInput {
   name: string;

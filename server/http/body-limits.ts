@@ -4,7 +4,7 @@
  */
 import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { errorBody } from '../errors';
+import { errorBody } from '../errors.ts';
 
 /** The most calls one tRPC batch may carry (the dashboard's httpBatchLink sends at most this many). */
 export const MAX_BATCH_CALLS = 10;

@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from 'hono';
 import { secureHeaders } from 'hono/secure-headers';
-import { bearerToken } from '../auth/tokens';
-import { errorBody } from '../errors';
+import { bearerToken } from '../auth/tokens.ts';
+import { errorBody } from '../errors.ts';
 
 /**
  * Headers on every response. The CSP allows what the built dashboard (web/dist) needs and no more: its

@@ -20,7 +20,10 @@ function normalise(address: string): string {
 export function resolveClientAddress(socket: string | null, forwardedFor: string | null, trustProxy: number): string | null {
   const peer = socket ? normalise(socket) : null;
   if (trustProxy <= 0 || !forwardedFor) return peer;
-  const hops = forwardedFor.split(',').map((e) => e.trim()).filter(Boolean);
+  const hops = forwardedFor
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean);
   if (!hops.length) return peer;
   const entry = normalise(hops[Math.max(0, hops.length - trustProxy)]!);
   return isIP(entry) ? entry : peer;

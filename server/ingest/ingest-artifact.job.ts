@@ -1,26 +1,26 @@
 import { z } from 'zod';
-import type { Deps } from '../deps';
-import { notify } from '../notifications/service';
-import { defineJob } from '../queue/define-job';
-import { rankCheckpoints } from '../quality/checkpoints';
-import { lossCurve, lossStats } from '../quality/queries';
-import { scoreRun } from '../quality/score';
-import type { LossPoint } from '../vocabulary';
-import { artifactIdFor, storagePrefix } from './artifact-id';
-import { copyToStorage, IntegrityError } from './copy';
-import { inspectArtifact, type StoredFile } from './inspect-artifact';
-import { markIngestFailed } from './mark-failed';
-import * as q from './queries';
-import { InspectionError } from './inspect/safetensors';
-import { classifyFile, contentTypeFor } from './inspect/classify';
-import { validateOutputPath } from './inspect/file-name';
-import { baseName } from '../paths';
-import { withRetry } from './retry';
-import { openSource, PermanentSourceError, TransientSourceError } from './sources';
-import { checkOutputUri } from './sources/allowed';
-import { keepClearOfGeneratedNames } from '../storage/generated-names';
-import { IngestError, userMessage } from './user-message';
-import { ensureStorageRoom, storageFull } from './storage-room';
+import type { Deps } from '../deps.ts';
+import { notify } from '../notifications/service.ts';
+import { defineJob } from '../queue/define-job.ts';
+import { rankCheckpoints } from '../quality/checkpoints.ts';
+import { lossCurve, lossStats } from '../quality/queries.ts';
+import { scoreRun } from '../quality/score.ts';
+import type { LossPoint } from '../vocabulary.ts';
+import { artifactIdFor, storagePrefix } from './artifact-id.ts';
+import { copyToStorage, IntegrityError } from './copy.ts';
+import { inspectArtifact, type StoredFile } from './inspect-artifact.ts';
+import { markIngestFailed } from './mark-failed.ts';
+import * as q from './queries.ts';
+import { InspectionError } from './inspect/safetensors.ts';
+import { classifyFile, contentTypeFor } from './inspect/classify.ts';
+import { validateOutputPath } from './inspect/file-name.ts';
+import { baseName } from '../paths.ts';
+import { withRetry } from './retry.ts';
+import { openSource, PermanentSourceError, TransientSourceError } from './sources/index.ts';
+import { checkOutputUri } from './sources/allowed.ts';
+import { keepClearOfGeneratedNames } from '../storage/generated-names.ts';
+import { IngestError, userMessage } from './user-message.ts';
+import { ensureStorageRoom, storageFull } from './storage-room.ts';
 
 /** The biggest single output file we accept (the product's promise is "up to 5 GB a file"). */
 export const MAX_FILE_BYTES = 5 * 1024 ** 3;
@@ -108,7 +108,10 @@ export const ingestArtifactJob = defineJob({
         if (f.source.size > MAX_FILE_BYTES) throw new IngestError(`${f.path} is ${f.source.size} bytes; files over 5 GiB are not accepted`);
       }
       // Fails now, before copying, when the output cannot fit (fs storage reports its free space).
-      await ensureStorageRoom(deps.storage, files.map((f) => f.source.size));
+      await ensureStorageRoom(
+        deps.storage,
+        files.map((f) => f.source.size),
+      );
 
       const stored: StoredFile[] = [];
       for (const [n, file] of files.entries()) {

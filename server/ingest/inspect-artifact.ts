@@ -1,10 +1,10 @@
-import type { AdapterInfo } from '../../db/schema';
-import { baseName } from '../paths';
-import type { FileKind } from '../vocabulary';
-import type { StorageDriver } from '../storage/storage';
-import type { AnalyseInput } from './inspect/analyse';
-import { analyseInWorker } from './inspect/inspect-runner';
-import { InspectionError, readSafetensorsHeaderBytes } from './inspect/safetensors';
+import type { AdapterInfo } from '../../db/schema/index.ts';
+import { baseName } from '../paths.ts';
+import type { FileKind } from '../vocabulary.ts';
+import type { StorageDriver } from '../storage/storage.ts';
+import type { AnalyseInput } from './inspect/analyse.ts';
+import { analyseInWorker } from './inspect/inspect-runner.ts';
+import { InspectionError, readSafetensorsHeaderBytes } from './inspect/safetensors.ts';
 
 /** A file after its verified copy into storage. */
 export interface StoredFile {
@@ -47,7 +47,8 @@ export async function inspectArtifact(storage: StorageDriver, files: StoredFile[
   const configFile = topLevel(files, 'adapter_config', 'adapter_config.json');
   let config: AnalyseInput['config'] = null;
   if (configFile) {
-    if (configFile.size > MAX_CONFIG_BYTES) throw new InspectionError(configFile.path, `is ${configFile.size} bytes; an adapter config is at most 1 MiB`);
+    if (configFile.size > MAX_CONFIG_BYTES)
+      throw new InspectionError(configFile.path, `is ${configFile.size} bytes; an adapter config is at most 1 MiB`);
     config = { path: configFile.path, bytes: await readRange(storage, configFile.key, 0, configFile.size) };
   }
   if (headers.length === 0 && !config) return null;

@@ -1,6 +1,6 @@
-import type { Db } from '../../db/client';
-import { notify } from '../notifications/service';
-import * as q from './queries';
+import type { Db } from '../../db/client.ts';
+import { notify } from '../notifications/service.ts';
+import * as q from './queries.ts';
 
 /**
  * The one way an ingest ends in failure: the job says "failed" with a readable error and its owner is

@@ -1,6 +1,6 @@
 import { and, eq, inArray, isNull, lt, sql } from 'drizzle-orm';
-import type { Db, Tx } from '../../db/client';
-import { artifactFiles, datasets, modelArtifacts, trainingJobs } from '../../db/schema';
+import type { Db, Tx } from '../../db/client.ts';
+import { artifactFiles, datasets, modelArtifacts, trainingJobs } from '../../db/schema/index.ts';
 
 /**
  * The ingest's SQL. Workers run on the owner's connection (no user request, so no row-level
@@ -40,7 +40,10 @@ export async function markIngesting(db: Queryable, jobId: string): Promise<void>
 
 /** Shows the error of an attempt that will be retried; the status stays as it is. */
 export async function recordAttemptError(db: Queryable, jobId: string, message: string): Promise<void> {
-  await db.update(trainingJobs).set({ ingestError: message, updatedAt: new Date() }).where(and(eq(trainingJobs.id, jobId), isNull(trainingJobs.artifactId)));
+  await db
+    .update(trainingJobs)
+    .set({ ingestError: message, updatedAt: new Date() })
+    .where(and(eq(trainingJobs.id, jobId), isNull(trainingJobs.artifactId)));
 }
 
 /** Marks the ingest failed unless a model was delivered meanwhile; true when it did. */
@@ -73,7 +76,10 @@ export async function insertArtifactFiles(tx: Tx, rows: (typeof artifactFiles.$i
 
 /** Links the job to its delivered model and marks the ingest ready. */
 export async function markDelivered(tx: Tx, jobId: string, artifactId: string): Promise<void> {
-  await tx.update(trainingJobs).set({ artifactId, ingestStatus: 'ready', ingestError: null, updatedAt: new Date() }).where(eq(trainingJobs.id, jobId));
+  await tx
+    .update(trainingJobs)
+    .set({ artifactId, ingestStatus: 'ready', ingestError: null, updatedAt: new Date() })
+    .where(eq(trainingJobs.id, jobId));
 }
 
 /**

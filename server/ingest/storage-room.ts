@@ -4,9 +4,9 @@
  * final message. Both are permanent for this attempt: retrying would hit the same wall five times, and
  * the user can retryIngest once space is freed.
  */
-import { formatBytes, ingestMargin, isNoSpace } from '../storage/free-space';
-import type { StorageDriver } from '../storage/storage';
-import { IngestError } from './user-message';
+import { formatBytes, ingestMargin, isNoSpace } from '../storage/free-space.ts';
+import type { StorageDriver } from '../storage/storage.ts';
+import { IngestError } from './user-message.ts';
 
 /** Throws IngestError when `sizes` plus a margin exceed the storage's free space (drivers that report it: fs). */
 export async function ensureStorageRoom(storage: StorageDriver, sizes: number[]): Promise<void> {
@@ -15,7 +15,9 @@ export async function ensureStorageRoom(storage: StorageDriver, sizes: number[])
   const total = sizes.reduce((a, b) => a + b, 0);
   const needed = total + ingestMargin(total);
   if (needed > freeBytes) {
-    throw new IngestError(`Not enough storage space for this model: it needs ${formatBytes(needed)}, ${formatBytes(freeBytes)} free. Retry the ingest once space is freed.`);
+    throw new IngestError(
+      `Not enough storage space for this model: it needs ${formatBytes(needed)}, ${formatBytes(freeBytes)} free. Retry the ingest once space is freed.`,
+    );
   }
 }
 

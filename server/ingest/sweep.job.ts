@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { defineJob, sendOptions } from '../queue/define-job';
-import { ingestArtifactJob } from './ingest-artifact.job';
-import { markIngestFailed } from './mark-failed';
-import { staleIngests } from './queries';
+import { defineJob, sendOptions } from '../queue/define-job.ts';
+import { ingestArtifactJob } from './ingest-artifact.job.ts';
+import { markIngestFailed } from './mark-failed.ts';
+import { staleIngests } from './queries.ts';
 
 /** After this many attempts in all, the sweep stops re-queueing and fails the ingest for the user to retry. */
 export const MAX_TOTAL_ATTEMPTS = 15;

@@ -4,9 +4,9 @@
  * ENOSPC with its server path, a database error, a bug) becomes a generic sentence, and the log keeps the
  * detail. Otherwise the message would be a file-existence oracle and a map of the server's folders.
  */
-import { IntegrityError } from './copy';
-import { InspectionError } from './inspect/safetensors';
-import { PermanentSourceError, TransientSourceError } from './sources/source';
+import { IntegrityError } from './copy.ts';
+import { InspectionError } from './inspect/safetensors.ts';
+import { PermanentSourceError, TransientSourceError } from './sources/source.ts';
 
 /** An ingest failure that retrying cannot fix: the user has to act (fix the output, then retry). */
 export class IngestError extends Error {

@@ -1,8 +1,8 @@
 import { and, desc, eq, sql } from 'drizzle-orm';
 import type { z } from 'zod';
-import type { Db, Tx } from '../../db/client';
-import { metricsPoints, trainingJobs } from '../../db/schema';
-import type { completeJobInput, createJobInput, metricsPoint } from './schemas';
+import type { Db, Tx } from '../../db/client.ts';
+import { metricsPoints, trainingJobs } from '../../db/schema/index.ts';
+import type { completeJobInput, createJobInput, metricsPoint } from './schemas.ts';
 
 const jobColumns = {
   id: trainingJobs.id,
@@ -36,18 +36,33 @@ export async function insertJob(
 ): Promise<string> {
   const [row] = await tx
     .insert(trainingJobs)
-    .values({ userId: values.userId, datasetId: values.datasetId, name: values.name, config: values.config, gpu: values.gpu, workerTokenHash: values.workerTokenHash })
+    .values({
+      userId: values.userId,
+      datasetId: values.datasetId,
+      name: values.name,
+      config: values.config,
+      gpu: values.gpu,
+      workerTokenHash: values.workerTokenHash,
+    })
     .returning({ id: trainingJobs.id });
   return row!.id;
 }
 
 /** The user's latest 200 jobs, as summaries (no config: up to 64 KB each, and the list does not show it). */
 export function listJobs(tx: Tx, userId: string) {
-  return tx.select(jobSummaryColumns).from(trainingJobs).where(eq(trainingJobs.userId, userId)).orderBy(desc(trainingJobs.createdAt), desc(trainingJobs.id)).limit(200);
+  return tx
+    .select(jobSummaryColumns)
+    .from(trainingJobs)
+    .where(eq(trainingJobs.userId, userId))
+    .orderBy(desc(trainingJobs.createdAt), desc(trainingJobs.id))
+    .limit(200);
 }
 
 export async function getJob(tx: Tx, userId: string, jobId: string) {
-  const [row] = await tx.select(jobColumns).from(trainingJobs).where(and(eq(trainingJobs.id, jobId), eq(trainingJobs.userId, userId)));
+  const [row] = await tx
+    .select(jobColumns)
+    .from(trainingJobs)
+    .where(and(eq(trainingJobs.id, jobId), eq(trainingJobs.userId, userId)));
   return row ?? null;
 }
 
@@ -77,7 +92,11 @@ export async function leaveUserRole(tx: Tx): Promise<void> {
 
 /** The job a worker token was issued for, or null. Owner connection: it decides who the caller is. */
 export async function findJobByWorkerTokenHash(db: Db, tokenHash: string) {
-  const [job] = await db.select({ id: trainingJobs.id, userId: trainingJobs.userId }).from(trainingJobs).where(eq(trainingJobs.workerTokenHash, tokenHash)).limit(1);
+  const [job] = await db
+    .select({ id: trainingJobs.id, userId: trainingJobs.userId })
+    .from(trainingJobs)
+    .where(eq(trainingJobs.workerTokenHash, tokenHash))
+    .limit(1);
   return job ?? null;
 }
 
@@ -109,9 +128,24 @@ export async function upsertMetrics(tx: Tx, jobId: string, rows: z.infer<typeof 
   await tx.execute(sql`
     insert into ${metricsPoints} (job_id, step, epoch, training_loss, validation_loss, learning_rate)
     select ${jobId}::uuid, s, e, t, v, l
-    from unnest(${arr(rows.map((p) => p.step), 'int4')}, ${arr(rows.map((p) => p.epoch ?? null), 'float4')},
-                ${arr(rows.map((p) => p.trainingLoss), 'float8')}, ${arr(rows.map((p) => p.validationLoss ?? null), 'float8')},
-                ${arr(rows.map((p) => p.learningRate ?? null), 'float8')}) as u(s, e, t, v, l)
+    from unnest(${arr(
+      rows.map((p) => p.step),
+      'int4',
+    )}, ${arr(
+      rows.map((p) => p.epoch ?? null),
+      'float4',
+    )},
+                ${arr(
+                  rows.map((p) => p.trainingLoss),
+                  'float8',
+                )}, ${arr(
+                  rows.map((p) => p.validationLoss ?? null),
+                  'float8',
+                )},
+                ${arr(
+                  rows.map((p) => p.learningRate ?? null),
+                  'float8',
+                )}) as u(s, e, t, v, l)
     on conflict (job_id, step) do update set epoch = excluded.epoch, training_loss = excluded.training_loss,
       validation_loss = excluded.validation_loss, learning_rate = excluded.learning_rate, recorded_at = now()`);
 }

@@ -1,7 +1,7 @@
-import { ERRORS } from '../errors';
-import { protectedProcedure, router, workerProcedure } from '../trpc/init';
-import { completeJobInput, createJobInput, failJobInput, jobIdInput, reportMetricsInput } from './schemas';
-import * as jobs from './service';
+import { ERRORS } from '../errors.ts';
+import { protectedProcedure, router, workerProcedure } from '../trpc/init.ts';
+import { completeJobInput, createJobInput, failJobInput, jobIdInput, reportMetricsInput } from './schemas.ts';
+import * as jobs from './service.ts';
 
 /** The worker token is good for its own job only; any other id looks like a missing job. */
 function ownJob(worker: { jobId: string }, jobId: string): string {

@@ -86,7 +86,9 @@ export const outputUri = z
   .refine((v) => {
     try {
       const u = new URL(v);
-      return OUTPUT_SCHEMES.includes(u.protocol) && (u.protocol !== 'file:' || u.pathname.startsWith('/')) && (u.protocol === 'file:' || u.hostname !== '');
+      return (
+        OUTPUT_SCHEMES.includes(u.protocol) && (u.protocol !== 'file:' || u.pathname.startsWith('/')) && (u.protocol === 'file:' || u.hostname !== '')
+      );
     } catch {
       return false;
     }
@@ -98,7 +100,10 @@ export const completeJobInput = z.object({
   summary: z.object({
     epochsCompleted: z.number().int().min(0).max(10_000_000),
     totalSteps: z.number().int().min(0).max(2_000_000_000),
-    durationSeconds: z.number().min(0).max(10 * 365 * 86400),
+    durationSeconds: z
+      .number()
+      .min(0)
+      .max(10 * 365 * 86400),
     costUsd: z.number().min(0).max(100_000_000),
   }),
 });

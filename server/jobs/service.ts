@@ -1,16 +1,16 @@
 import { sql } from 'drizzle-orm';
 import { fromDrizzle } from 'pg-boss';
 import type { z } from 'zod';
-import type { Tx } from '../../db/client';
-import { WORKER_TOKEN_PREFIX, generateToken, hashToken } from '../auth/tokens';
-import { ownedDatasetId } from '../datasets/queries';
-import type { Deps } from '../deps';
-import { ERRORS } from '../errors';
-import { ingestArtifactJob } from '../ingest/ingest-artifact.job';
-import { checkOutputUri } from '../ingest/sources/allowed';
-import { sendOptions } from '../queue/define-job';
-import * as q from './queries';
-import type { completeJobInput, createJobInput, metricsPoint } from './schemas';
+import type { Tx } from '../../db/client.ts';
+import { WORKER_TOKEN_PREFIX, generateToken, hashToken } from '../auth/tokens.ts';
+import { ownedDatasetId } from '../datasets/queries.ts';
+import type { Deps } from '../deps.ts';
+import { ERRORS } from '../errors.ts';
+import { ingestArtifactJob } from '../ingest/ingest-artifact.job.ts';
+import { checkOutputUri } from '../ingest/sources/allowed.ts';
+import { sendOptions } from '../queue/define-job.ts';
+import * as q from './queries.ts';
+import type { completeJobInput, createJobInput, metricsPoint } from './schemas.ts';
 
 /** Enqueues the ingest of `jobId` inside `tx`: it exists exactly when the transaction commits. */
 export async function enqueueIngest(deps: Deps, tx: Tx, jobId: string): Promise<void> {
@@ -128,4 +128,3 @@ export async function failJob(deps: Deps, jobId: string, error: string) {
     return { jobId, status: 'failed' as const };
   });
 }
-

@@ -1,12 +1,12 @@
 import { Hono } from 'hono';
-import type { Deps } from '../deps';
-import { ERRORS } from '../errors';
-import { clientAddress } from '../http/client-address';
-import { contentDisposition } from '../storage/content-disposition';
-import { keepClearOfGeneratedNames } from '../storage/generated-names';
-import { zipBundle } from '../storage/zip-bundle';
-import { verifyBundle } from './bundle-link';
-import { bundleName, openBundle } from './service';
+import type { Deps } from '../deps.ts';
+import { ERRORS } from '../errors.ts';
+import { clientAddress } from '../http/client-address.ts';
+import { contentDisposition } from '../storage/content-disposition.ts';
+import { keepClearOfGeneratedNames } from '../storage/generated-names.ts';
+import { zipBundle } from '../storage/zip-bundle.ts';
+import { verifyBundle } from './bundle-link.ts';
+import { bundleName, openBundle } from './service.ts';
 
 /**
  * GET /bundles/:id.zip?u&exp&sig — every file of a model as one stored zip (ZIP64 past 4 GB) with a
@@ -27,7 +27,12 @@ export function bundleRoute(deps: Deps): Hono {
     // Models ingested before generated names were kept clear may still hold one: rename it the same way here.
     const names = keepClearOfGeneratedNames(files.map((f) => f.path)).map((n) => n.path);
     const bundle = zipBundle(
-      files.map((f, i) => ({ name: names[i]!, size: Number(f.sizeBytes), lastModified: model.createdAt, open: () => deps.storage.get(f.storageKey) })),
+      files.map((f, i) => ({
+        name: names[i]!,
+        size: Number(f.sizeBytes),
+        lastModified: model.createdAt,
+        open: () => deps.storage.get(f.storageKey),
+      })),
       Object.fromEntries(files.map((f, i) => [names[i]!, f.sha256])),
     );
     return new Response(c.req.method === 'HEAD' ? null : bundle.stream, {

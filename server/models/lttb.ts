@@ -3,7 +3,7 @@
  * a million points, a chart needs a few hundred, and LTTB keeps the visual shape (spikes included) where
  * plain striding would drop them.
  */
-import type { LossPoint } from '../vocabulary';
+import type { LossPoint } from '../vocabulary.ts';
 
 /**
  * Downsamples `points` (sorted by x ascending, with finite x and y) to at most `threshold` points,
@@ -74,17 +74,13 @@ export function lttb<T>(points: readonly T[], threshold: number, x: (p: T) => nu
   return out;
 }
 
-
 /**
  * Downsamples the training and validation series of a loss curve separately (validation points are
  * sparse, so sharing buckets with training would starve them) to at most `maxPerSeries` points each, and
  * merges them by step into one array sorted by step. Null and non-finite values are left out of their
  * series: a chart cannot draw them. Points may arrive in any order; for a repeated step the later one wins.
  */
-export function downsampleLossCurve(
-  points: readonly LossPoint[],
-  maxPerSeries = 500,
-): LossPoint[] {
+export function downsampleLossCurve(points: readonly LossPoint[], maxPerSeries = 500): LossPoint[] {
   const training: { step: number; value: number }[] = [];
   const validation: { step: number; value: number }[] = [];
   for (const p of points) {
@@ -96,7 +92,12 @@ export function downsampleLossCurve(
 
   const merged = new Map<number, LossPoint>();
   const add = (series: { step: number; value: number }[], key: 'trainingLoss' | 'validationLoss') => {
-    const kept = lttb(dedupeSorted(series), maxPerSeries, (p) => p.step, (p) => p.value);
+    const kept = lttb(
+      dedupeSorted(series),
+      maxPerSeries,
+      (p) => p.step,
+      (p) => p.value,
+    );
     for (const p of kept) {
       const row = merged.get(p.step) ?? { step: p.step, trainingLoss: null, validationLoss: null };
       row[key] = p.value;

@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, gte, ilike, lte, sql, type SQL } from 'drizzle-orm';
-import type { Tx } from '../../db/client';
-import { artifactFiles, datasets, downloadEvents, modelArtifacts, modelCounts, trainingJobs } from '../../db/schema';
-import type { ListModelsInput } from './schemas';
+import type { Tx } from '../../db/client.ts';
+import { artifactFiles, datasets, downloadEvents, modelArtifacts, modelCounts, trainingJobs } from '../../db/schema/index.ts';
+import type { ListModelsInput } from './schemas.ts';
 
 /** The columns of a ModelSummary, dataset and job joined in the same query. */
 export const summaryColumns = {
@@ -74,7 +74,10 @@ export async function listModels(tx: Tx, userId: string, input: ListModelsInput,
         ? sql`(${score}, ${modelArtifacts.createdAt}, ${modelArtifacts.id}) < (${cursor.score}, ${cursor.createdAt}::timestamptz, ${cursor.id}::uuid)`
         : sql`(${modelArtifacts.createdAt}, ${modelArtifacts.id}) < (${cursor.createdAt}::timestamptz, ${cursor.id}::uuid)`;
   }
-  const order = input.sort === 'quality' ? [desc(score), desc(modelArtifacts.createdAt), desc(modelArtifacts.id)] : [desc(modelArtifacts.createdAt), desc(modelArtifacts.id)];
+  const order =
+    input.sort === 'quality'
+      ? [desc(score), desc(modelArtifacts.createdAt), desc(modelArtifacts.id)]
+      : [desc(modelArtifacts.createdAt), desc(modelArtifacts.id)];
   const page = tx
     .select({
       id: modelArtifacts.id,

@@ -1,6 +1,6 @@
-import { protectedProcedure, router } from '../trpc/init';
-import { downloadInput, listModelsInput, modelIdInput } from './schemas';
-import * as models from './service';
+import { protectedProcedure, router } from '../trpc/init.ts';
+import { downloadInput, listModelsInput, modelIdInput } from './schemas.ts';
+import * as models from './service.ts';
 
 export const modelsRouter = router({
   list: protectedProcedure.input(listModelsInput).query(({ ctx, input }) => models.listModels(ctx.deps, ctx.user.id, input)),

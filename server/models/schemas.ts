@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CONVERGENCE_LABELS } from '../vocabulary';
+import { CONVERGENCE_LABELS } from '../vocabulary.ts';
 
 export const convergence = z.enum(CONVERGENCE_LABELS);
 

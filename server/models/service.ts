@@ -1,10 +1,10 @@
-import type { Deps } from '../deps';
-import { ERRORS } from '../errors';
-import { bundleUrl } from './bundle-link';
-import * as q from './queries';
-import type { ListModelsInput } from './schemas';
-import { baseName } from '../paths';
-import { MAX_LINK_LIFETIME_SECONDS } from '../vocabulary';
+import type { Deps } from '../deps.ts';
+import { ERRORS } from '../errors.ts';
+import { bundleUrl } from './bundle-link.ts';
+import * as q from './queries.ts';
+import type { ListModelsInput } from './schemas.ts';
+import { baseName } from '../paths.ts';
+import { MAX_LINK_LIFETIME_SECONDS } from '../vocabulary.ts';
 
 type SummaryRow = Awaited<ReturnType<typeof q.listModels>>['rows'][number];
 
@@ -172,5 +172,10 @@ export async function openBundle(deps: Deps, userId: string, modelId: string, re
 
 /** A file-name-safe stem for the zip, from the model's name. */
 export function bundleName(name: string): string {
-  return name.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 100) || 'model';
+  return (
+    name
+      .replace(/[^A-Za-z0-9._-]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 100) || 'model'
+  );
 }

@@ -1,6 +1,6 @@
 import { and, count, desc, eq, inArray, isNull } from 'drizzle-orm';
-import type { Tx } from '../../db/client';
-import { notifications } from '../../db/schema';
+import type { Tx } from '../../db/client.ts';
+import { notifications } from '../../db/schema/index.ts';
 
 /** The user's notifications, newest first (unread ones only when asked). */
 export function listNotifications(tx: Tx, userId: string, options: { unreadOnly: boolean; limit: number }) {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { protectedProcedure, router } from '../trpc/init';
-import * as notifications from './service';
+import { protectedProcedure, router } from '../trpc/init.ts';
+import * as notifications from './service.ts';
 
 export const notificationsRouter = router({
   list: protectedProcedure

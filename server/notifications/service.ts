@@ -1,8 +1,8 @@
-import type { Tx } from '../../db/client';
-import type { Deps } from '../deps';
-import type { StarScore } from '../quality/score';
-import type { ConvergenceLabel } from '../vocabulary';
-import * as q from './queries';
+import type { Tx } from '../../db/client.ts';
+import type { Deps } from '../deps.ts';
+import type { StarScore } from '../quality/score.ts';
+import type { ConvergenceLabel } from '../vocabulary.ts';
+import * as q from './queries.ts';
 
 /**
  * Something a user is told about. Every notification is written by `notify` from one of these, so
@@ -26,7 +26,10 @@ export type NotificationEvent =
 export type NotificationKind = NotificationEvent['kind'];
 
 /** The `notifications.type` each event kind is stored (and listed) as. */
-export const NOTIFICATION_TYPE = { 'model.ready': 'model_ready', 'ingest.failed': 'ingest_failed' } as const satisfies Record<NotificationKind, string>;
+export const NOTIFICATION_TYPE = { 'model.ready': 'model_ready', 'ingest.failed': 'ingest_failed' } as const satisfies Record<
+  NotificationKind,
+  string
+>;
 
 function render(event: NotificationEvent): { title: string; body: string; link: string } {
   switch (event.kind) {

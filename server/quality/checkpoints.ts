@@ -1,8 +1,8 @@
-import type { Db, Tx } from '../../db/client';
-import { checkpointStep } from '../ingest/inspect/classify';
-import type { FileKind } from '../vocabulary';
-import { validationPointsAtOrBefore } from './queries';
-import { bestCheckpoint, type CheckpointRef } from './score';
+import type { Db, Tx } from '../../db/client.ts';
+import { checkpointStep } from '../ingest/inspect/classify.ts';
+import type { FileKind } from '../vocabulary.ts';
+import { validationPointsAtOrBefore } from './queries.ts';
+import { bestCheckpoint, type CheckpointRef } from './score.ts';
 
 /** The checkpoint folders (`…/checkpoint-500`) among an output's checkpoint files, with the step each names. */
 export function checkpointFolders(files: readonly { path: string; kind: FileKind }[]): CheckpointRef[] {

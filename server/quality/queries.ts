@@ -1,8 +1,8 @@
 import { sql } from 'drizzle-orm';
-import type { Db, Tx } from '../../db/client';
-import type { LossPoint } from '../vocabulary';
-import { downsampleLossCurve } from '../models/lttb';
-import type { LossStats } from './score';
+import type { Db, Tx } from '../../db/client.ts';
+import type { LossPoint } from '../vocabulary.ts';
+import { downsampleLossCurve } from '../models/lttb.ts';
+import type { LossStats } from './score.ts';
 
 type Queryable = Db | Tx;
 

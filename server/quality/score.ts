@@ -5,7 +5,7 @@
  *
  * Precision: nothing is rounded here. Every number is an IEEE double as computed; display code rounds.
  */
-import type { ConvergenceLabel, LossPoint } from '../vocabulary';
+import type { ConvergenceLabel, LossPoint } from '../vocabulary.ts';
 
 /**
  * The aggregate a score is computed from.
@@ -158,10 +158,7 @@ export type BestCheckpoint = { name: string; step: number; validationLoss: numbe
  * earlier). Checkpoints without a step or without any earlier validation point are skipped; null when
  * none remain. Ties go to the earlier checkpoint: the same loss with less training.
  */
-export function bestCheckpoint(
-  checkpoints: readonly CheckpointRef[],
-  points: readonly LossPoint[],
-): BestCheckpoint | null {
+export function bestCheckpoint(checkpoints: readonly CheckpointRef[], points: readonly LossPoint[]): BestCheckpoint | null {
   const validation = points
     .filter((p): p is LossPoint & { validationLoss: number } => p.validationLoss !== null && Number.isFinite(p.validationLoss))
     .map((p) => ({ step: p.step, loss: p.validationLoss }))

@@ -1,6 +1,6 @@
 import type { Job, PgBoss, Queue, WorkOptions } from 'pg-boss';
 import type { z } from 'zod';
-import type { Deps } from '../deps';
+import type { Deps } from '../deps.ts';
 
 /** What a job handler decides about one pg-boss job. */
 export type JobOutcome = { status: 'completed'; output?: object } | { status: 'deadletter'; output: { error: string } };

@@ -1,7 +1,7 @@
 import type { PgBoss } from 'pg-boss';
-import type { Database } from '../../db/client';
-import type { Logger } from '../logger';
-import { JOBS } from './registry';
+import type { Database } from '../../db/client.ts';
+import type { Logger } from '../logger.ts';
+import { JOBS } from './registry.ts';
 
 /**
  * Hands back the jobs a killed process was running. Only for an embedded cluster this process has just

@@ -1,8 +1,8 @@
 import type { Job, PgBoss } from 'pg-boss';
-import type { Deps } from '../deps';
-import { ingestArtifactJob } from '../ingest/ingest-artifact.job';
-import { ingestSweepJob } from '../ingest/sweep.job';
-import type { AnyJob } from './define-job';
+import type { Deps } from '../deps.ts';
+import { ingestArtifactJob } from '../ingest/ingest-artifact.job.ts';
+import { ingestSweepJob } from '../ingest/sweep.job.ts';
+import type { AnyJob } from './define-job.ts';
 
 /** Every background job of the service, in one place. */
 export const JOBS: AnyJob[] = [ingestArtifactJob as unknown as AnyJob, ingestSweepJob as unknown as AnyJob];
@@ -38,14 +38,18 @@ export async function startWorkers(boss: PgBoss, deps: Deps, concurrency: number
     const slots = def.name === ingestArtifactJob.name ? concurrency : 1;
     for (let slot = 0; slot < slots; slot++) {
       let workerId: string | null = null;
-      workerId = await boss.work(def.name, { ...def.work, batchSize: 1, includeMetadata: true, perJobResults: true, localConcurrency: 1 }, async (jobs) => {
-        try {
-          return await runBatch(def, deps, jobs);
-        } finally {
-          // A fetch that found work suggests more is queued: skip the poll delay (see above).
-          if (jobs.length > 0 && workerId) boss.notifyWorker(workerId);
-        }
-      });
+      workerId = await boss.work(
+        def.name,
+        { ...def.work, batchSize: 1, includeMetadata: true, perJobResults: true, localConcurrency: 1 },
+        async (jobs) => {
+          try {
+            return await runBatch(def, deps, jobs);
+          } finally {
+            // A fetch that found work suggests more is queued: skip the poll delay (see above).
+            if (jobs.length > 0 && workerId) boss.notifyWorker(workerId);
+          }
+        },
+      );
     }
   }
 }

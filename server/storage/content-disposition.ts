@@ -39,10 +39,7 @@ export function asciiFileName(name: string): string {
 
 /** RFC 5987 `value-chars`: encodeURIComponent leaves `'()*` alone, but they are not `attr-char`. */
 function encodeRfc5987(value: string): string {
-  return encodeURIComponent(value).replace(
-    /['()*]/g,
-    (ch) => `%${ch.charCodeAt(0).toString(16).toUpperCase()}`,
-  );
+  return encodeURIComponent(value).replace(/['()*]/g, (ch) => `%${ch.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
 /**

@@ -4,7 +4,7 @@
  */
 import { statfs } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { StorageDriver, StorageSpace } from './storage';
+import type { StorageDriver, StorageSpace } from './storage.ts';
 
 /** /readyz calls storage degraded below this much free space, or below DEGRADED_FRACTION of the disk, whichever is smaller. */
 export const DEGRADED_BELOW_BYTES = 1024 ** 3;

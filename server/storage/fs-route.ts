@@ -9,7 +9,6 @@ import { AppError, ERRORS, errorResponse } from '../errors.ts';
 import { contentDisposition } from './content-disposition.ts';
 import type { FsObject, FsStorage } from './fs.ts';
 
-
 type RangeResult = { start: number; end: number } | 'unsatisfiable' | null;
 
 /**
@@ -86,7 +85,10 @@ export function fsFilesRoute(driver: FsStorage): Hono<{ Variables: { requestId?:
 
     const ifNoneMatch = c.req.header('if-none-match');
     if (ifNoneMatch !== undefined && noneMatch(ifNoneMatch, etag)) {
-      return new Response(null, { status: 304, headers: { ETag: etag, 'Last-Modified': lastModified, 'Cache-Control': headers['Cache-Control'] ?? '' } });
+      return new Response(null, {
+        status: 304,
+        headers: { ETag: etag, 'Last-Modified': lastModified, 'Cache-Control': headers['Cache-Control'] ?? '' },
+      });
     }
 
     // If-Range: resume only if the client's copy is this exact version; otherwise send it all again.

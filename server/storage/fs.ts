@@ -6,14 +6,8 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { safeFileName } from './content-disposition.ts';
-import { folderSpace, rethrowNoSpace } from './free-space';
-import {
-  StorageNotFoundError,
-  type ByteRange,
-  type PutOptions,
-  type SignOptions,
-  type StorageDriver,
-} from './storage.ts';
+import { folderSpace, rethrowNoSpace } from './free-space.ts';
+import { StorageNotFoundError, type ByteRange, type PutOptions, type SignOptions, type StorageDriver } from './storage.ts';
 import { assertStorageKey, assertStoragePrefix, encodePathSegments } from '../paths.ts';
 import { MAX_LINK_LIFETIME_SECONDS } from '../vocabulary.ts';
 
@@ -195,11 +189,7 @@ export function createFsStorage(options: FsStorageOptions): FsStorage {
       if (isMissing(error)) return;
       throw error;
     }
-    await Promise.all(
-      names
-        .filter((name) => name.startsWith(partial))
-        .map((name) => rm(join(dir, name), { recursive: true, force: true })),
-    );
+    await Promise.all(names.filter((name) => name.startsWith(partial)).map((name) => rm(join(dir, name), { recursive: true, force: true })));
   }
 
   function verify(query: SignedLinkQuery, nowMs: number = now()): VerifiedLink | null {

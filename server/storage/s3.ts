@@ -15,13 +15,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { createHash } from 'node:crypto';
 import { contentDisposition } from './content-disposition.ts';
 import { classifyS3Error, createS3Client, type S3Connection } from './s3-client.ts';
-import {
-  StorageNotFoundError,
-  type ByteRange,
-  type PutOptions,
-  type SignOptions,
-  type StorageDriver,
-} from './storage.ts';
+import { StorageNotFoundError, type ByteRange, type PutOptions, type SignOptions, type StorageDriver } from './storage.ts';
 import { assertStorageKey, assertStoragePrefix } from '../paths.ts';
 import { MAX_LINK_LIFETIME_SECONDS } from '../vocabulary.ts';
 
@@ -97,8 +91,7 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
       assertStorageKey(key);
       signal?.throwIfAborted();
       // Grow the part size only when a huge object would exceed S3's 10 000-part limit.
-      const effectivePartSize =
-        size !== undefined && Math.ceil(size / partSize) > MAX_PARTS ? Math.ceil(size / MAX_PARTS) : partSize;
+      const effectivePartSize = size !== undefined && Math.ceil(size / partSize) > MAX_PARTS ? Math.ceil(size / MAX_PARTS) : partSize;
       const upload = new Upload({
         client,
         params: {
@@ -153,9 +146,7 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
       assertStoragePrefix(prefix);
       let token: string | undefined;
       do {
-        const page = await client.send(
-          new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, MaxKeys: DELETE_BATCH, ContinuationToken: token }),
-        );
+        const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, MaxKeys: DELETE_BATCH, ContinuationToken: token }));
         const keys = (page.Contents ?? []).flatMap((object) => (object.Key === undefined ? [] : [object.Key]));
         await deleteKeys(keys);
         token = page.IsTruncated ? page.NextContinuationToken : undefined;

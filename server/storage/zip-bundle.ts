@@ -60,10 +60,7 @@ export function zipBundle(entries: ZipBundleEntry[], sha256s: Record<string, str
   const sums = new TextEncoder().encode(entries.map((entry) => `${sha256s[entry.name]}  ${entry.name}\n`).join(''));
   const now = new Date();
 
-  const size = predictLength([
-    ...entries.map((entry) => ({ name: entry.name, size: entry.size })),
-    { name: CHECKSUMS_NAME, size: sums.byteLength },
-  ]);
+  const size = predictLength([...entries.map((entry) => ({ name: entry.name, size: entry.size })), { name: CHECKSUMS_NAME, size: sums.byteLength }]);
 
   // client-zip does not cancel the entry it is reading when its own stream is cancelled (a client
   // that disconnects mid-download), which would leave an S3 body or file handle open. The abort

@@ -1,6 +1,6 @@
 import { and, desc, eq, gt, isNull, or, sql } from 'drizzle-orm';
-import type { Db, Tx } from '../../db/client';
-import { apiTokens, users } from '../../db/schema';
+import type { Db, Tx } from '../../db/client.ts';
+import { apiTokens, users } from '../../db/schema/index.ts';
 
 export async function insertToken(tx: Tx, userId: string, values: { name: string; tokenHash: string; prefix: string }): Promise<string> {
   const [row] = await tx

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { protectedProcedure, router } from '../trpc/init';
-import * as tokens from './service';
+import { protectedProcedure, router } from '../trpc/init.ts';
+import * as tokens from './service.ts';
 
 const name = z.string().trim().min(1).max(100);
 

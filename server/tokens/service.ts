@@ -1,7 +1,7 @@
-import { API_TOKEN_PREFIX, generateToken, hashToken } from '../auth/tokens';
-import type { Deps } from '../deps';
-import { ERRORS } from '../errors';
-import * as q from './queries';
+import { API_TOKEN_PREFIX, generateToken, hashToken } from '../auth/tokens.ts';
+import type { Deps } from '../deps.ts';
+import { ERRORS } from '../errors.ts';
+import * as q from './queries.ts';
 
 /** "Last used" is kept to the minute: a write per request would serialise a busy client on one row. */
 const LAST_USED_RESOLUTION_MS = 60_000;

@@ -1,9 +1,9 @@
-import { WORKER_TOKEN_PREFIX, bearerToken } from '../auth/tokens';
-import { databaseReachable, isDatabaseUnavailable } from '../db-unavailable';
-import type { Deps } from '../deps';
-import { ERRORS, toTRPCError } from '../errors';
-import { resolveWorkerToken } from '../jobs/service';
-import { resolveApiToken } from '../tokens/service';
+import { WORKER_TOKEN_PREFIX, bearerToken } from '../auth/tokens.ts';
+import { databaseReachable, isDatabaseUnavailable } from '../db-unavailable.ts';
+import type { Deps } from '../deps.ts';
+import { ERRORS, toTRPCError } from '../errors.ts';
+import { resolveWorkerToken } from '../jobs/service.ts';
+import { resolveApiToken } from '../tokens/service.ts';
 
 export interface AuthUser {
   id: string;

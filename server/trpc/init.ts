@@ -1,8 +1,8 @@
 import { initTRPC } from '@trpc/server';
 import { ZodError } from 'zod';
-import { isDatabaseUnavailable } from '../db-unavailable';
-import { AppError, FieldError, toTRPCError } from '../errors';
-import type { Context } from './context';
+import { isDatabaseUnavailable } from '../db-unavailable.ts';
+import { AppError, FieldError, toTRPCError } from '../errors.ts';
+import type { Context } from './context.ts';
 
 /**
  * zod's flattened errors, keyed by the field's dotted path (`filter.search`, `fileIds`) so a nested
@@ -12,7 +12,10 @@ function fieldErrors(err: ZodError): { formErrors: string[]; fieldErrors: Record
   const formErrors: string[] = [];
   const fields: Record<string, string[]> = {};
   for (const issue of err.issues) {
-    const key = issue.path.filter((p) => typeof p !== 'number').map(String).join('.');
+    const key = issue.path
+      .filter((p) => typeof p !== 'number')
+      .map(String)
+      .join('.');
     if (!key) formErrors.push(issue.message);
     else (fields[key] ??= []).push(issue.message);
   }

@@ -1,9 +1,9 @@
-import { datasetsRouter } from '../datasets/router';
-import { jobsRouter } from '../jobs/router';
-import { modelsRouter } from '../models/router';
-import { notificationsRouter } from '../notifications/router';
-import { tokensRouter } from '../tokens/router';
-import { createCallerFactory, router } from './init';
+import { datasetsRouter } from '../datasets/router.ts';
+import { jobsRouter } from '../jobs/router.ts';
+import { modelsRouter } from '../models/router.ts';
+import { notificationsRouter } from '../notifications/router.ts';
+import { tokensRouter } from '../tokens/router.ts';
+import { createCallerFactory, router } from './init.ts';
 
 export const appRouter = router({
   models: modelsRouter,

@@ -4,9 +4,9 @@
  * last job being ready (polled through jobs.list). Goal: 100 completions within 15 s.
  * Standalone: `bun tests/bench/backlog-drain.ts [jobs]`.
  */
-import { prepareBacklog, waitAllReady } from '../helpers/backlog';
-import { newUser, startTestService } from '../helpers/service';
-import { emit, info } from './lib';
+import { prepareBacklog, waitAllReady } from '../helpers/backlog.ts';
+import { newUser, startTestService } from '../helpers/service.ts';
+import { emit, info } from './lib.ts';
 
 const BENCH = 'backlog-drain';
 
@@ -25,7 +25,13 @@ export async function main(count = Number(process.argv[2] ?? 100)) {
       600_000,
     );
     const seconds = (performance.now() - t0) / 1000;
-    emit(BENCH, `${count} simultaneous completions → all ready (1 process, concurrency ${svc.deps.env.ingestConcurrency})`, seconds, 's', count === 100 ? '<= 15' : null);
+    emit(
+      BENCH,
+      `${count} simultaneous completions → all ready (1 process, concurrency ${svc.deps.env.ingestConcurrency})`,
+      seconds,
+      's',
+      count === 100 ? '<= 15' : null,
+    );
     emit(BENCH, 'throughput', count / seconds, 'jobs/s');
     emit(BENCH, `${count} jobs.complete calls answered`, accepted, 'ms');
   } finally {

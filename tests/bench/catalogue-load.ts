@@ -5,7 +5,16 @@
 import postgres from 'postgres';
 
 export type Scenario =
-  | { mode: 'http'; url: string; method: 'GET' | 'POST'; headers: Record<string, string>; body?: string; n: number; concurrency: number; warmup: number }
+  | {
+      mode: 'http';
+      url: string;
+      method: 'GET' | 'POST';
+      headers: Record<string, string>;
+      body?: string;
+      n: number;
+      concurrency: number;
+      warmup: number;
+    }
   | {
       mode: 'sql';
       dbUrl: string;

@@ -18,14 +18,14 @@ import path from 'node:path';
 import { sql as dsql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
-import * as schema from '../../db/schema';
-import type { Tx } from '../../db/client';
-import * as q from '../../server/models/queries';
-import { listModelsInput } from '../../server/models/schemas';
-import { writeRandomFile } from '../fixtures/lora';
-import { newUser, startTestService } from '../helpers/service';
-import type { Scenario } from './catalogue-load';
-import { emit, info, mbPerSecond } from './lib';
+import * as schema from '../../db/schema/index.ts';
+import type { Tx } from '../../db/client.ts';
+import * as q from '../../server/models/queries.ts';
+import { listModelsInput } from '../../server/models/schemas.ts';
+import { writeRandomFile } from '../fixtures/lora.ts';
+import { newUser, startTestService } from '../helpers/service.ts';
+import type { Scenario } from './catalogue-load.ts';
+import { emit, info, mbPerSecond } from './lib.ts';
 
 const BENCH = 'catalogue';
 const TOTAL = 1_000_000;
@@ -144,7 +144,9 @@ export async function main() {
     const cdb = drizzle(pg, { schema, casing: 'snake_case', logger: { logQuery: (query, params) => captured.push({ query, params }) } });
     const capture = async (input: object) => {
       const parsed = listModelsInput.parse(input);
-      const c = parsed.cursor ? (([sort, score, createdAt, id]) => ({ sort, score, createdAt, id }))(JSON.parse(Buffer.from(parsed.cursor, 'base64url').toString('utf8'))) : null;
+      const c = parsed.cursor
+        ? (([sort, score, createdAt, id]) => ({ sort, score, createdAt, id }))(JSON.parse(Buffer.from(parsed.cursor, 'base64url').toString('utf8')))
+        : null;
       captured.length = 0;
       await cdb.transaction(async (tx) => {
         await tx.execute(dsql`select set_config('app.user_id', ${userId}, true)`);
@@ -173,16 +175,23 @@ export async function main() {
       const heap = [...text.matchAll(/Heap Fetches: (\d+)/g)].map((m) => Number(m[1])).reduce((a, b) => a + b, 0);
       const top = text.split('\n')[0]!.trim();
       info(BENCH, `EXPLAIN ${label}: ${top}\n  uses user_recent_idx=${recent} user_quality_idx=${quality} heapFetches=${heap} exec=${exec} ms`);
-      info(BENCH, text.split('\n').slice(0, 14).map((l) => `    ${l}`).join('\n'));
+      info(
+        BENCH,
+        text
+          .split('\n')
+          .slice(0, 14)
+          .map((l) => `    ${l}`)
+          .join('\n'),
+      );
       emit(BENCH, `EXPLAIN ${label}: execution`, exec, 'ms', null, top);
       emit(BENCH, `EXPLAIN ${label}: index used`, recent ? 'user_recent_idx' : quality ? 'user_quality_idx' : 'neither', '', null);
     };
     async function explainAll() {
-    await explain('page 1 recent rows', firstSql[0]!);
-    await explain('page 500 cursor rows', deepSql[0]!);
-    await explain('count(*)', firstSql[1]!);
-    const qualFirst = await capture({ page: 1, limit: 12, sort: 'quality' });
-    await explain('page 1 quality rows', qualFirst[0]!);
+      await explain('page 1 recent rows', firstSql[0]!);
+      await explain('page 500 cursor rows', deepSql[0]!);
+      await explain('count(*)', firstSql[1]!);
+      const qualFirst = await capture({ page: 1, limit: 12, sort: 'quality' });
+      await explain('page 1 quality rows', qualFirst[0]!);
     }
 
     await explainAll();
@@ -215,7 +224,15 @@ export async function main() {
     emit(BENCH, 'ratio HTTP p99 / SQL no-RLS p99, page 1', httpFirst.p99 / rawFirst.p99, 'x');
     const httpFirst1 = await http(firstInput, 300, 1);
     report('HTTP models.list page 1 (c=1)', httpFirst1, null);
-    const sqlFirst1 = await load({ mode: 'sql', dbUrl: svc.databaseUrl, statements: firstSql, rlsUserId: userId, n: 300, concurrency: 1, warmup: 10 });
+    const sqlFirst1 = await load({
+      mode: 'sql',
+      dbUrl: svc.databaseUrl,
+      statements: firstSql,
+      rlsUserId: userId,
+      n: 300,
+      concurrency: 1,
+      warmup: 10,
+    });
     report('SQL+RLS listModels page 1 (c=1)', sqlFirst1, null);
     const offsetDeep = await http({ ...firstInput, page: DEEP_PAGE }, 500);
     report('HTTP models.list page 500 by offset, no cursor (c=32)', offsetDeep, null);

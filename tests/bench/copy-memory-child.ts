@@ -4,9 +4,9 @@
  * With `--baseline` it imports the same modules and copies nothing.
  */
 import fs from 'node:fs';
-import { copyToStorage } from '../../server/ingest/copy';
-import { FileSource } from '../../server/ingest/sources/file-source';
-import { createFsStorage } from '../../server/storage/fs';
+import { copyToStorage } from '../../server/ingest/copy.ts';
+import { FileSource } from '../../server/ingest/sources/file-source.ts';
+import { createFsStorage } from '../../server/storage/fs.ts';
 
 const [srcDir, fileName, root] = process.argv.slice(2);
 const baseline = process.argv.includes('--baseline');

@@ -7,8 +7,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { writeRandomFile } from '../fixtures/lora';
-import { emit, info, tempDir } from './lib';
+import { writeRandomFile } from '../fixtures/lora.ts';
+import { emit, info, tempDir } from './lib.ts';
 
 const BENCH = 'copy-memory';
 const SIZES = [

@@ -7,11 +7,11 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { copyToStorage } from '../../server/ingest/copy';
-import { FileSource } from '../../server/ingest/sources/file-source';
-import { createFsStorage } from '../../server/storage/fs';
-import { writeRandomFile } from '../fixtures/lora';
-import { emit, info, mbPerSecond, tempDir } from './lib';
+import { copyToStorage } from '../../server/ingest/copy.ts';
+import { FileSource } from '../../server/ingest/sources/file-source.ts';
+import { createFsStorage } from '../../server/storage/fs.ts';
+import { writeRandomFile } from '../fixtures/lora.ts';
+import { emit, info, mbPerSecond, tempDir } from './lib.ts';
 
 const BENCH = 'copy-throughput';
 const BYTES = 2_000_000_000;
@@ -40,7 +40,7 @@ export async function main() {
     const cp: number[] = [];
     const cpSync: number[] = [];
     for (let round = 0; round < 2; round++) {
-      let t = performance.now();
+      const t = performance.now();
       const result = await copyToStorage({ source, file: file!, storage, key, contentType: 'application/octet-stream', fileName: 'big.safetensors' });
       app.push(performance.now() - t);
       if (result.sha256 !== written.sha256) throw new Error('copyToStorage stored different bytes');
@@ -50,7 +50,10 @@ export async function main() {
       fs.rmSync(cpTarget, { force: true });
       cpSync.push(await spawnTimed(['sh', '-c', `cp "$1" "$2" && sync "$2"`, 'sh', path.join(srcDir, 'big.safetensors'), cpTarget]));
       fs.rmSync(cpTarget, { force: true });
-      info(BENCH, `round ${round + 1}: copyToStorage ${app[round]!.toFixed(0)} ms, cp ${cp[round]!.toFixed(0)} ms, cp+sync ${cpSync[round]!.toFixed(0)} ms`);
+      info(
+        BENCH,
+        `round ${round + 1}: copyToStorage ${app[round]!.toFixed(0)} ms, cp ${cp[round]!.toFixed(0)} ms, cp+sync ${cpSync[round]!.toFixed(0)} ms`,
+      );
     }
     const appMBs = mbPerSecond(BYTES, Math.min(...app));
     const cpMBs = mbPerSecond(BYTES, Math.min(...cp));

@@ -14,12 +14,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import postgres from 'postgres';
-import { artifactIdFor } from '../../server/ingest/artifact-id';
-import { lossCurve, lossStats } from '../../server/quality/queries';
-import { scoreRun } from '../../server/quality/score';
-import { lossCurve as fixtureCurve, writeLoraOutput } from '../fixtures/lora';
-import { client, newUser, startTestService } from '../helpers/service';
-import { emit, info, percentile } from './lib';
+import { artifactIdFor } from '../../server/ingest/artifact-id.ts';
+import { lossCurve, lossStats } from '../../server/quality/queries.ts';
+import { scoreRun } from '../../server/quality/score.ts';
+import { lossCurve as fixtureCurve, writeLoraOutput } from '../fixtures/lora.ts';
+import { client, newUser, startTestService } from '../helpers/service.ts';
+import { emit, info, percentile } from './lib.ts';
 
 const BENCH = 'ingest-latency';
 
@@ -50,10 +50,23 @@ export async function main(runs = Number(process.argv[2] ?? 50)) {
       });
       const worker = client(svc.url, { token: workerToken });
       await worker.jobs.start.mutate({ jobId });
-      await worker.jobs.reportMetrics.mutate({ jobId, points: curve.map((p) => ({ step: p.step, epoch: p.epoch, trainingLoss: p.trainingLoss, validationLoss: p.validationLoss, learningRate: p.learningRate })) });
+      await worker.jobs.reportMetrics.mutate({
+        jobId,
+        points: curve.map((p) => ({
+          step: p.step,
+          epoch: p.epoch,
+          trainingLoss: p.trainingLoss,
+          validationLoss: p.validationLoss,
+          learningRate: p.learningRate,
+        })),
+      });
       const link = `/models/${artifactIdFor(jobId)}`;
 
-      await worker.jobs.complete.mutate({ jobId, outputUri: `file://${outDir}`, summary: { epochsCompleted: 3, totalSteps: 300, durationSeconds: 5400, costUsd: 3.42 } });
+      await worker.jobs.complete.mutate({
+        jobId,
+        outputUri: `file://${outDir}`,
+        summary: { epochsCompleted: 3, totalSteps: 300, durationSeconds: 5400, costUsd: 3.42 },
+      });
       const t0 = performance.now();
       const deadline = t0 + 30_000;
       for (;;) {

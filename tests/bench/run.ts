@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { goalMet, type Figure } from './lib';
+import { goalMet, type Figure } from './lib.ts';
 
 const BENCHES = ['ingest-latency', 'backlog-drain', 'copy-throughput', 'copy-memory', 'scoring', 'catalogue'];
 const wanted = process.argv.slice(2);
@@ -68,11 +68,17 @@ const rows = figures
   });
 const header = ['bench', 'metric', 'value', 'unit', 'goal', ''];
 const widths = header.map((h, i) => Math.min(70, Math.max(h.length, ...rows.map((r) => r[i]!.length))));
-const line = (cells: string[]) => cells.map((c, i) => (i === 2 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+const line = (cells: string[]) =>
+  cells
+    .map((c, i) => (i === 2 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+    .join('  ')
+    .trimEnd();
 console.log('');
 console.log(line(header));
 console.log(widths.map((w) => '-'.repeat(w)).join('  '));
 for (const r of rows) console.log(line(r));
 const missed = rows.filter((r) => r[5] === 'MISSED').length;
 const withGoal = rows.filter((r) => r[5] !== '').length;
-console.log(`\n${withGoal - missed}/${withGoal} goals met; total ${((performance.now() - started) / 1000).toFixed(0)} s${crashed.length ? `; CRASHED: ${crashed.join(', ')}` : ''}`);
+console.log(
+  `\n${withGoal - missed}/${withGoal} goals met; total ${((performance.now() - started) / 1000).toFixed(0)} s${crashed.length ? `; CRASHED: ${crashed.join(', ')}` : ''}`,
+);

@@ -7,11 +7,11 @@
  * VACUUM yet, hint bits unset on the first read) and after VACUUM ANALYZE (steady state once
  * autovacuum has been through). Standalone: `bun tests/bench/scoring.ts`.
  */
-import { createDatabase } from '../../db/client';
-import { lossCurve, lossStats } from '../../server/quality/queries';
-import { scoreRun } from '../../server/quality/score';
-import { createTestDatabase } from '../helpers/db';
-import { emit, info, median, timed } from './lib';
+import { createDatabase } from '../../db/client.ts';
+import { lossCurve, lossStats } from '../../server/quality/queries.ts';
+import { scoreRun } from '../../server/quality/score.ts';
+import { createTestDatabase } from '../helpers/db.ts';
+import { emit, info, median, timed } from './lib.ts';
 
 const BENCH = 'scoring';
 const POINTS = 1_000_000;
@@ -77,10 +77,7 @@ export async function main() {
     emit(BENCH, 'lossCurve downsampling, p50 of 3 (after VACUUM)', median(curveVac), 'ms');
 
     // Where the lossStats time goes (once, after VACUUM): the plan's top line and total.
-    const plan = await sql.unsafe(
-      `explain (analyze, buffers) select (select count(*) from metrics_points where job_id = $1) as n`,
-      [jobId],
-    );
+    const plan = await sql.unsafe(`explain (analyze, buffers) select (select count(*) from metrics_points where job_id = $1) as n`, [jobId]);
     info(BENCH, `count(*) plan: ${String(Object.values(plan[0]!)[0])}`);
   } finally {
     await database.close();

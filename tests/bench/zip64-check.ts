@@ -36,7 +36,17 @@ try {
   const written = Bun.file(path).size;
   const unzip = Bun.spawnSync(['unzip', '-t', path]);
   const ok = written === bundle.size && unzip.exitCode === 0;
-  console.log(JSON.stringify({ bench: 'zip64-check', size, predicted: bundle.size, written, unzipOk: unzip.exitCode === 0, seconds: Number(seconds.toFixed(1)), peakRssMiB: Math.round(process.memoryUsage().rss / 1024 / 1024) }));
+  console.log(
+    JSON.stringify({
+      bench: 'zip64-check',
+      size,
+      predicted: bundle.size,
+      written,
+      unzipOk: unzip.exitCode === 0,
+      seconds: Number(seconds.toFixed(1)),
+      peakRssMiB: Math.round(process.memoryUsage().rss / 1024 / 1024),
+    }),
+  );
   if (!ok) process.exitCode = 1;
 } finally {
   await rm(dir, { recursive: true, force: true });

@@ -9,14 +9,22 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { client, signUp, startTestService, type TestService } from '../helpers/service';
-import { runTrainingJob, waitForIngest } from '../helpers/training';
+import { client, signUp, startTestService, type TestService } from '../helpers/service.ts';
+import { runTrainingJob, waitForIngest } from '../helpers/training.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SKIP = process.env.SKIP_BROWSER_TESTS === '1';
 const SHOTS = path.resolve('tests/output/screenshots');
 const DOCS = path.resolve('web/screenshots');
-const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
+const ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+];
 
 type Api = ReturnType<typeof client>;
 
@@ -165,7 +173,12 @@ describe.skipIf(SKIP)('dashboard (browser)', () => {
       await Promise.all(
         Array.from({ length: Math.min(10, 29 - i) }, async (_, j) => {
           const n = i + j;
-          const run = await runTrainingJob(svc, api, { name: `sweep-${String(n + 1).padStart(2, '0')}`, steps: 120, overfit: n % 4 === 1, seed: n + 2 });
+          const run = await runTrainingJob(svc, api, {
+            name: `sweep-${String(n + 1).padStart(2, '0')}`,
+            steps: 120,
+            overfit: n % 4 === 1,
+            seed: n + 2,
+          });
           const done = await waitForIngest(api, run.jobId, 60_000);
           expect(done.ingestStatus).toBe('ready');
         }),
@@ -183,7 +196,11 @@ describe.skipIf(SKIP)('dashboard (browser)', () => {
     await page.getByLabel('Sort by').selectOption('quality');
     await page.waitForURL((u) => u.searchParams.get('sort') === 'quality');
     const seen: string[] = [];
-    for (const [p, from, to] of [[1, 0, 12], [2, 12, 24], [3, 24, 30]] as const) {
+    for (const [p, from, to] of [
+      [1, 0, 12],
+      [2, 12, 24],
+      [3, 24, 30],
+    ] as const) {
       if (p > 1) {
         await page.getByRole('button', { name: 'Next' }).click();
         await page.waitForURL((u) => u.searchParams.get('page') === String(p));

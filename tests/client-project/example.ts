@@ -1,7 +1,7 @@
 // How an integrator uses the typed client: list models, download one file, print its SHA-256.
 // Run: BASE_URL=… TOKEN=… MODEL_ID=… bun tests/client-project/example.ts
 import { createHash } from 'node:crypto';
-import { createClient, type AppRouter } from '../../server/client';
+import { createClient, type AppRouter } from '../../server/client.ts';
 
 /** Output types come from the router's type alone, e.g. one page of the catalogue. */
 type ModelList = AppRouter['models']['list']['_def']['$types']['output'];

@@ -1,6 +1,6 @@
 // Types flow from AppRouter: these calls are wrong, and tsc must say so. Were the client typed `any`,
 // each @ts-expect-error would be unused and the type check would fail.
-import { createClient } from '../../server/client';
+import { createClient } from '../../server/client.ts';
 
 const api = createClient({ baseUrl: 'http://127.0.0.1:1', token: 'lora_x' });
 

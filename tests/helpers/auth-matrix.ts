@@ -73,7 +73,11 @@ export function runSharedAuthTests<W extends MatrixWorld>(world: () => W, spec: 
       const unknown = spec.caller === 'user' ? 'lat_no-such-token' : 'lwt_no-such-token';
       for (const token of [undefined, unknown, 'not-even-a-prefix', wrongKind(w)]) {
         const r = await call(input(), token);
-        expect({ token: token?.slice(0, 4), code: r.code, status: r.status }).toEqual({ token: token?.slice(0, 4), code: 'UNAUTHORIZED', status: 401 });
+        expect({ token: token?.slice(0, 4), code: r.code, status: r.status }).toEqual({
+          token: token?.slice(0, 4),
+          code: 'UNAUTHORIZED',
+          status: 401,
+        });
       }
     });
 

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
-import { lossCurve, writeLoraOutput } from '../fixtures/lora';
-import { client, type TestService } from './service';
-import { outputFolder } from './training';
+import { lossCurve, writeLoraOutput } from '../fixtures/lora.ts';
+import { client, type TestService } from './service.ts';
+import { outputFolder } from './training.ts';
 
 type Api = ReturnType<typeof client>;
 

@@ -2,8 +2,8 @@ import os from 'node:os';
 import path from 'node:path';
 import fs from 'node:fs';
 import postgres from 'postgres';
-import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../db/embedded';
-import { runMigrations } from '../../db/migrate';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../db/embedded.ts';
+import { runMigrations } from '../../db/migrate.ts';
 
 /**
  * Test databases. One Postgres per test process (embedded, or the server named by DATABASE_URL),
@@ -64,7 +64,10 @@ export async function createTestDatabase(label = 'db'): Promise<string> {
   const file = callerTestFile();
   const { adminUrl } = await startCluster();
   const tmpl = await templateName();
-  const name = `t_${label.replace(/[^a-z0-9]/gi, '_').toLowerCase().slice(0, 30)}_${Math.random().toString(36).slice(2, 8)}`;
+  const name = `t_${label
+    .replace(/[^a-z0-9]/gi, '_')
+    .toLowerCase()
+    .slice(0, 30)}_${Math.random().toString(36).slice(2, 8)}`;
   const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
   await admin.unsafe(`create database ${name} template ${tmpl}`);
   await admin.end();

@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { sql } from 'drizzle-orm';
-import { artifactFiles, datasets, modelArtifacts, trainingJobs, type AdapterInfo } from '../../db/schema';
-import type { ConvergenceLabel, FileKind, LossPoint } from '../../server/vocabulary';
-import type { Deps } from '../../server/deps';
+import { artifactFiles, datasets, modelArtifacts, trainingJobs, type AdapterInfo } from '../../db/schema/index.ts';
+import type { ConvergenceLabel, FileKind, LossPoint } from '../../server/vocabulary.ts';
+import type { Deps } from '../../server/deps.ts';
 
 /**
  * Test-data factories: rows inserted directly with the owner's connection (bypassing row-level
@@ -10,7 +10,10 @@ import type { Deps } from '../../server/deps';
  */
 
 export async function insertDataset(deps: Deps, userId: string, name = 'dataset'): Promise<{ id: string; name: string }> {
-  const [row] = await deps.database.db.insert(datasets).values({ userId, name, format: 'jsonl', rowCount: 100 }).returning({ id: datasets.id, name: datasets.name });
+  const [row] = await deps.database.db
+    .insert(datasets)
+    .values({ userId, name, format: 'jsonl', rowCount: 100 })
+    .returning({ id: datasets.id, name: datasets.name });
   return row!;
 }
 
@@ -100,12 +103,19 @@ export async function insertArtifact(deps: Deps, userId: string, spec: ArtifactS
   for (const [n, f] of (spec.files ?? []).entries()) {
     const bytes = f.bytes ?? null;
     const key = `${prefix}${n}`;
-    if (bytes) await deps.storage.put(key, new Response(bytes).body!, { size: bytes.byteLength, contentType: f.contentType ?? 'application/octet-stream', fileName: f.path.split('/').pop()! });
+    if (bytes)
+      await deps.storage.put(key, new Response(bytes).body!, {
+        size: bytes.byteLength,
+        contentType: f.contentType ?? 'application/octet-stream',
+        fileName: f.path.split('/').pop()!,
+      });
     files.push({
       id: crypto.randomUUID(),
       path: f.path,
       key,
-      sha256: createHash('sha256').update(bytes ?? f.path).digest('hex'),
+      sha256: createHash('sha256')
+        .update(bytes ?? f.path)
+        .digest('hex'),
       size: bytes?.byteLength ?? 1000 + n,
       bytes,
     });

@@ -3,7 +3,7 @@ import { readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import postgres from 'postgres';
 import type { Job } from 'pg-boss';
-import type { TestService } from './service';
+import type { TestService } from './service.ts';
 
 /** Every file (temp files included) under the fs storage folder of `svc`, below `prefix` when given. */
 export function storedFiles(svc: TestService, prefix = ''): string[] {

@@ -1,4 +1,4 @@
-import type { Logger } from '../../server/logger';
+import type { Logger } from '../../server/logger.ts';
 
 /**
  * The error-log guard (epic-stack's `console.error` rule): a server-side error-level log line, or a

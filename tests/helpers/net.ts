@@ -1,2 +1,2 @@
 // Tests pick ports the same way the embedded Postgres does.
-export { freePort } from '../../db/embedded';
+export { freePort } from '../../db/embedded.ts';

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { join } from 'node:path';
-import type { WrittenFile } from '../fixtures/lora';
+import type { WrittenFile } from '../fixtures/lora.ts';
 
 /** One request the output server saw. */
 export interface SeenRequest {

@@ -2,14 +2,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createTRPCClient, httpLink } from '@trpc/client';
-import { parseEnv } from '../../server/env';
-import { createLogger } from '../../server/logger';
-import { JOBS } from '../../server/queue/registry';
-import { startService, type Service } from '../../server/runtime';
-import type { AppRouter } from '../../server/trpc/root';
-import { createTestDatabase } from './db';
-import { guardLogger } from './log-guard';
-import { freePort } from './net';
+import { parseEnv } from '../../server/env.ts';
+import { createLogger } from '../../server/logger.ts';
+import { JOBS } from '../../server/queue/registry.ts';
+import { startService, type Service } from '../../server/runtime.ts';
+import type { AppRouter } from '../../server/trpc/root.ts';
+import { createTestDatabase } from './db.ts';
+import { guardLogger } from './log-guard.ts';
+import { freePort } from './net.ts';
 
 export interface TestService extends Service {
   url: string;
@@ -109,7 +109,10 @@ export async function signUp(baseUrl: string, email: string, password = 'correct
     body: JSON.stringify({ email, password, name }),
   });
   if (!res.ok) throw new Error(`sign-up failed: ${res.status} ${await res.text()}`);
-  const cookie = res.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+  const cookie = res.headers
+    .getSetCookie()
+    .map((c) => c.split(';')[0])
+    .join('; ');
   const body = (await res.json()) as { user: { id: string } };
   return { cookie, userId: body.user.id };
 }

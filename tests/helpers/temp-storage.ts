@@ -1,13 +1,7 @@
 import { mkdir, mkdtemp, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import {
-  StorageNotFoundError,
-  type ByteRange,
-  type PutOptions,
-  type SignOptions,
-  type StorageDriver,
-} from '../../server/storage/storage.ts';
+import { StorageNotFoundError, type ByteRange, type PutOptions, type SignOptions, type StorageDriver } from '../../server/storage/storage.ts';
 
 /**
  * A minimal StorageDriver on a temp folder, for tests that need somewhere real to put bytes without the
@@ -98,7 +92,12 @@ export class TempStorage implements StorageDriver {
     const entries = await readdir(this.root, { recursive: true, withFileTypes: true });
     return entries
       .filter((e) => e.isFile())
-      .map((e) => join(e.parentPath, e.name).slice(this.root.length + 1).split('\\').join('/'))
+      .map((e) =>
+        join(e.parentPath, e.name)
+          .slice(this.root.length + 1)
+          .split('\\')
+          .join('/'),
+      )
       .sort();
   }
 

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { lossCurve, writeLoraOutput } from '../fixtures/lora';
-import { client, type TestService } from './service';
+import { lossCurve, writeLoraOutput } from '../fixtures/lora.ts';
+import { client, type TestService } from './service.ts';
 
 type Api = ReturnType<typeof client>;
 

@@ -1,12 +1,12 @@
 // Every procedure of the root router through the one auth matrix (tests/helpers/auth-matrix.ts):
 // anonymous, unknown and wrong-kind tokens, another identity's record, invalid input, and the owner's call.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { writeLoraOutput } from '../fixtures/lora';
-import { appRouter } from '../../server/trpc/root';
-import { runSharedAuthTests, type MatrixWorld, type ProcedureSpec } from '../helpers/auth-matrix';
-import { insertArtifact } from '../helpers/factories';
-import { newUser, startTestService, type TestService } from '../helpers/service';
-import { outputFolder } from '../helpers/training';
+import { writeLoraOutput } from '../fixtures/lora.ts';
+import { appRouter } from '../../server/trpc/root.ts';
+import { runSharedAuthTests, type MatrixWorld, type ProcedureSpec } from '../helpers/auth-matrix.ts';
+import { insertArtifact } from '../helpers/factories.ts';
+import { newUser, startTestService, type TestService } from '../helpers/service.ts';
+import { outputFolder } from '../helpers/training.ts';
 
 interface World extends MatrixWorld {
   modelId: string;
@@ -60,7 +60,14 @@ const NOT_UUID = 'not-a-uuid';
 /** One line per procedure; the order is the order a job lives in (start before complete before fail). */
 const specs: ProcedureSpec<World>[] = [
   { path: 'models.list', type: 'query', caller: 'user', input: () => ({}), invalid: { input: { limit: 0 }, field: 'limit' } },
-  { path: 'models.get', type: 'query', caller: 'user', input: (x) => ({ modelId: x.modelId }), invalid: { input: { modelId: NOT_UUID }, field: 'modelId' }, ownsRecord: true },
+  {
+    path: 'models.get',
+    type: 'query',
+    caller: 'user',
+    input: (x) => ({ modelId: x.modelId }),
+    invalid: { input: { modelId: NOT_UUID }, field: 'modelId' },
+    ownsRecord: true,
+  },
   {
     path: 'models.download',
     type: 'mutation',
@@ -72,10 +79,23 @@ const specs: ProcedureSpec<World>[] = [
   { path: 'datasets.list', type: 'query', caller: 'user' },
   { path: 'datasets.create', type: 'mutation', caller: 'user', input: () => ({ name: 'x' }), invalid: { input: { name: '' }, field: 'name' } },
   { path: 'notifications.list', type: 'query', caller: 'user', input: () => ({}), invalid: { input: { limit: 0 }, field: 'limit' } },
-  { path: 'notifications.markRead', type: 'mutation', caller: 'user', input: (x) => ({ ids: x.notificationIds }), invalid: { input: { ids: [] }, field: 'ids' } },
+  {
+    path: 'notifications.markRead',
+    type: 'mutation',
+    caller: 'user',
+    input: (x) => ({ ids: x.notificationIds }),
+    invalid: { input: { ids: [] }, field: 'ids' },
+  },
   { path: 'tokens.list', type: 'query', caller: 'user' },
   { path: 'tokens.create', type: 'mutation', caller: 'user', input: () => ({ name: 'x' }), invalid: { input: { name: '' }, field: 'name' } },
-  { path: 'tokens.revoke', type: 'mutation', caller: 'user', input: (x) => ({ id: x.tokenId }), invalid: { input: { id: NOT_UUID }, field: 'id' }, ownsRecord: true },
+  {
+    path: 'tokens.revoke',
+    type: 'mutation',
+    caller: 'user',
+    input: (x) => ({ id: x.tokenId }),
+    invalid: { input: { id: NOT_UUID }, field: 'id' },
+    ownsRecord: true,
+  },
   { path: 'jobs.list', type: 'query', caller: 'user' },
   {
     path: 'jobs.create',
@@ -89,9 +109,30 @@ const specs: ProcedureSpec<World>[] = [
     }),
     invalid: { input: { datasetId: NOT_UUID, name: 'm', config: {}, gpu: { type: 'x', count: 1 } }, field: 'datasetId' },
   },
-  { path: 'jobs.get', type: 'query', caller: 'user', input: (x) => ({ jobId: x.jobId }), invalid: { input: { jobId: NOT_UUID }, field: 'jobId' }, ownsRecord: true },
-  { path: 'jobs.retryIngest', type: 'mutation', caller: 'user', input: (x) => ({ jobId: x.jobId }), invalid: { input: { jobId: NOT_UUID }, field: 'jobId' }, ownsRecord: true },
-  { path: 'jobs.start', type: 'mutation', caller: 'worker', input: (x) => ({ jobId: x.jobId }), invalid: { input: { jobId: NOT_UUID }, field: 'jobId' }, ownsRecord: true },
+  {
+    path: 'jobs.get',
+    type: 'query',
+    caller: 'user',
+    input: (x) => ({ jobId: x.jobId }),
+    invalid: { input: { jobId: NOT_UUID }, field: 'jobId' },
+    ownsRecord: true,
+  },
+  {
+    path: 'jobs.retryIngest',
+    type: 'mutation',
+    caller: 'user',
+    input: (x) => ({ jobId: x.jobId }),
+    invalid: { input: { jobId: NOT_UUID }, field: 'jobId' },
+    ownsRecord: true,
+  },
+  {
+    path: 'jobs.start',
+    type: 'mutation',
+    caller: 'worker',
+    input: (x) => ({ jobId: x.jobId }),
+    invalid: { input: { jobId: NOT_UUID }, field: 'jobId' },
+    ownsRecord: true,
+  },
   {
     path: 'jobs.reportMetrics',
     type: 'mutation',
@@ -112,7 +153,14 @@ const specs: ProcedureSpec<World>[] = [
     invalid: { input: { jobId: NOT_UUID, outputUri: 'file:///x', summary: {} }, field: 'jobId' },
     ownsRecord: true,
   },
-  { path: 'jobs.fail', type: 'mutation', caller: 'worker', input: (x) => ({ jobId: x.jobId, error: 'x' }), invalid: { input: { jobId: NOT_UUID, error: 'x' }, field: 'jobId' }, ownsRecord: true },
+  {
+    path: 'jobs.fail',
+    type: 'mutation',
+    caller: 'worker',
+    input: (x) => ({ jobId: x.jobId, error: 'x' }),
+    invalid: { input: { jobId: NOT_UUID, error: 'x' }, field: 'jobId' },
+    ownsRecord: true,
+  },
 ];
 
 for (const spec of specs) runSharedAuthTests(world, spec);

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { TRPCClientError } from '@trpc/client';
 import { eq, sql } from 'drizzle-orm';
-import { apiTokens } from '../../db/schema';
-import { client, newUser, signUp, startTestService, type TestService } from '../helpers/service';
+import { apiTokens } from '../../db/schema/index.ts';
+import { client, newUser, signUp, startTestService, type TestService } from '../helpers/service.ts';
 
 let svc: TestService;
 beforeAll(async () => {
@@ -35,7 +35,10 @@ describe('dashboard sessions', () => {
     expect(setCookie).toMatch(/HttpOnly/i);
     expect(setCookie).toMatch(/SameSite=Lax/i);
     expect(setCookie).not.toMatch(/Secure/i); // plain http on loopback
-    const cookie = res.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+    const cookie = res.headers
+      .getSetCookie()
+      .map((c) => c.split(';')[0])
+      .join('; ');
     const list = await client(svc.url, { cookie }).models.list.query({});
     expect(list.pagination.total).toBe(0);
   });

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { client, newUser, startTestService, type TestService } from '../helpers/service';
+import { client, newUser, startTestService, type TestService } from '../helpers/service.ts';
 
 let svc: TestService;
 let user: Awaited<ReturnType<typeof newUser>>;

@@ -5,9 +5,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
-import { bundleUrl } from '../../server/models/bundle-link';
-import { fileBytes, insertArtifact, type InsertedArtifact } from '../helpers/factories';
-import { newUser, startTestService, type TestService } from '../helpers/service';
+import { bundleUrl } from '../../server/models/bundle-link.ts';
+import { fileBytes, insertArtifact, type InsertedArtifact } from '../helpers/factories.ts';
+import { newUser, startTestService, type TestService } from '../helpers/service.ts';
 
 let svc: TestService;
 let userId: string;

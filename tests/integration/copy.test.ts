@@ -79,7 +79,8 @@ beforeAll(async () => {
     const [, mode, name] = /^\/([a-z]+)\/(.+)$/.exec(req.url ?? '') ?? [];
     const log = logs.get(mode as Mode);
     if (!log) return void res.writeHead(404).end();
-    if (name === 'manifest.json') return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(manifestFor(mode as Mode)));
+    if (name === 'manifest.json')
+      return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(manifestFor(mode as Mode)));
     if (name === FILE) return serveFile(mode as Mode, req, res, log);
     res.writeHead(404).end();
   });
@@ -207,9 +208,7 @@ describe('copyToStorage', () => {
         throw new TypeError('socket hang up');
       },
     };
-    const error = await rejection(
-      copyToStorage({ source: broken, file: { path: 'f', size: 10 }, storage, key: 'k', maxResumes: 2, ...fast }),
-    );
+    const error = await rejection(copyToStorage({ source: broken, file: { path: 'f', size: 10 }, storage, key: 'k', maxResumes: 2, ...fast }));
     expect(error.message).toBe('socket hang up');
     expect(opens).toBe(3);
 

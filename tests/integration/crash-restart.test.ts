@@ -3,12 +3,12 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { readOwner, runningPostmaster } from '../../db/embedded-owner';
-import { writeLoraOutput } from '../fixtures/lora';
-import { sha256Of } from '../helpers/ingest';
-import { freePort } from '../helpers/net';
-import { spawnService } from '../helpers/process';
-import { client, signUp } from '../helpers/service';
+import { readOwner, runningPostmaster } from '../../db/embedded-owner.ts';
+import { writeLoraOutput } from '../fixtures/lora.ts';
+import { sha256Of } from '../helpers/ingest.ts';
+import { freePort } from '../helpers/net.ts';
+import { spawnService } from '../helpers/process.ts';
+import { client, signUp } from '../helpers/service.ts';
 
 // A service killed with SIGKILL leaves its embedded Postgres running; the next start on the
 // same DATA_DIR must recognise the orphan, stop it, and carry on, finishing the ingest that was under way.

@@ -2,13 +2,13 @@ import { afterAll, describe, expect, test } from 'bun:test';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../db/embedded';
-import { runningPostmaster } from '../../db/embedded-owner';
-import { parseEnv } from '../../server/env';
-import { createLogger } from '../../server/logger';
-import { startService, type Service } from '../../server/runtime';
-import { freePort } from '../helpers/net';
-import { client, signUp } from '../helpers/service';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../db/embedded.ts';
+import { runningPostmaster } from '../../db/embedded-owner.ts';
+import { parseEnv } from '../../server/env.ts';
+import { createLogger } from '../../server/logger.ts';
+import { startService, type Service } from '../../server/runtime.ts';
+import { freePort } from '../helpers/net.ts';
+import { client, signUp } from '../helpers/service.ts';
 
 // The database dies under a running service. The embedded one is restarted by its supervisor
 // (or the process gives up and says so); with DATABASE_URL, an outage answers 503 and heals by itself.

@@ -25,7 +25,9 @@ function stream(data: Uint8Array<ArrayBuffer>): ReadableStream<Uint8Array> {
 
 /** Builds a link by hand from the documented format, so the test pins the format, not just round-trips. */
 function handSigned(key: string, expSeconds: number, fileName: string): string {
-  const sig = createHmac('sha256', SECRET).update(JSON.stringify(['fs.v2', key, expSeconds, fileName, null])).digest('base64url');
+  const sig = createHmac('sha256', SECRET)
+    .update(JSON.stringify(['fs.v2', key, expSeconds, fileName, null]))
+    .digest('base64url');
   const fn = Buffer.from(fileName).toString('base64url');
   return `${server.url.origin}/files/${key}?exp=${expSeconds}&fn=${fn}&sig=${sig}`;
 }
@@ -67,9 +69,7 @@ describe('fs signed links: happy path', () => {
     expect(new Date(h.get('last-modified') ?? '').getTime()).toBeGreaterThan(0);
     expect(h.get('cache-control')).toContain('private');
     expect(h.get('x-content-type-options')).toBe('nosniff');
-    expect(h.get('content-disposition')).toBe(
-      `attachment; filename="adapter_model.safetensors"; filename*=UTF-8''adapter_model.safetensors`,
-    );
+    expect(h.get('content-disposition')).toBe(`attachment; filename="adapter_model.safetensors"; filename*=UTF-8''adapter_model.safetensors`);
     expect(new Uint8Array(await response.arrayBuffer())).toEqual(bytes);
   });
 
@@ -175,7 +175,9 @@ describe('fs signed links: security', () => {
     const url = new URL(await driver.signedUrl('u1/a1/0', { expiresInSeconds: 60, fileName: 'a.bin' }));
     // A link "signed" for the traversing key itself: only key validation stands between it and u2's file.
     const exp = Math.floor(Date.now() / 1000) + 60;
-    const sig = createHmac('sha256', SECRET).update(JSON.stringify(['fs.v2', 'u1/../u2/a9/0', exp, 'a.bin', null])).digest('base64url');
+    const sig = createHmac('sha256', SECRET)
+      .update(JSON.stringify(['fs.v2', 'u1/../u2/a9/0', exp, 'a.bin', null]))
+      .digest('base64url');
     const forged = `?exp=${exp}&fn=${Buffer.from('a.bin').toString('base64url')}&sig=${sig}`;
     for (const target of [`/files/u1/%2e%2e/u2/a9/0${url.search}`, `/files/u1/../u2/a9/0${forged}`, `/files/u1/%2e%2e/u2/a9/0${forged}`]) {
       const res = await rawGet(server.url.origin, target);

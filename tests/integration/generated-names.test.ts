@@ -4,10 +4,10 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { writeLoraOutput } from '../fixtures/lora';
-import { sqlFor } from '../helpers/ingest';
-import { newUser, startTestService, type TestService } from '../helpers/service';
-import { runTrainingJob, waitForIngest } from '../helpers/training';
+import { writeLoraOutput } from '../fixtures/lora.ts';
+import { sqlFor } from '../helpers/ingest.ts';
+import { newUser, startTestService, type TestService } from '../helpers/service.ts';
+import { runTrainingJob, waitForIngest } from '../helpers/training.ts';
 
 let svc: TestService;
 let tmp: string;

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { prepareBacklog, waitAllReady } from '../helpers/backlog';
-import { newUser, startTestService, type TestService } from '../helpers/service';
+import { prepareBacklog, waitAllReady } from '../helpers/backlog.ts';
+import { newUser, startTestService, type TestService } from '../helpers/service.ts';
 
 // A regression guard: after the notified fetches, each worker used to wait for its next 10 s poll while jobs
 // were queued, so a backlog drained at 2 jobs per 10 s (100 completions: ~200 s on one process).

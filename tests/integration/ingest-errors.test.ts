@@ -2,11 +2,11 @@
 import { afterAll, beforeAll, expect, test } from 'bun:test';
 import fs from 'node:fs';
 import path from 'node:path';
-import { GENERIC_STORAGE_FAILURE } from '../../server/ingest/user-message';
-import { writeLoraOutput } from '../fixtures/lora';
-import { expectErrorLog } from '../helpers/log-guard';
-import { newUser, startTestService, type TestService } from '../helpers/service';
-import { runTrainingJob, waitForIngest } from '../helpers/training';
+import { GENERIC_STORAGE_FAILURE } from '../../server/ingest/user-message.ts';
+import { writeLoraOutput } from '../fixtures/lora.ts';
+import { expectErrorLog } from '../helpers/log-guard.ts';
+import { newUser, startTestService, type TestService } from '../helpers/service.ts';
+import { runTrainingJob, waitForIngest } from '../helpers/training.ts';
 
 let svc: TestService;
 

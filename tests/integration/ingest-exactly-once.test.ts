@@ -4,15 +4,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PgBoss } from 'pg-boss';
-import { ingestArtifactJob } from '../../server/ingest/ingest-artifact.job';
-import { ingestSweepJob, MAX_TOTAL_ATTEMPTS } from '../../server/ingest/sweep.job';
-import { writeLoraOutput, writeRandomFile, type WrittenFile } from '../fixtures/lora';
-import { fakeJob, sha256Of, sqlFor, storedFiles } from '../helpers/ingest';
-import { serveOutput, type OutputServer } from '../helpers/output-server';
-import { spawnService } from '../helpers/process';
-import { client, newUser, startTestService, type TestService } from '../helpers/service';
-import { outputFolder, runTrainingJob, waitForIngest } from '../helpers/training';
-
+import { ingestArtifactJob } from '../../server/ingest/ingest-artifact.job.ts';
+import { ingestSweepJob, MAX_TOTAL_ATTEMPTS } from '../../server/ingest/sweep.job.ts';
+import { writeLoraOutput, writeRandomFile, type WrittenFile } from '../fixtures/lora.ts';
+import { fakeJob, sha256Of, sqlFor, storedFiles } from '../helpers/ingest.ts';
+import { serveOutput, type OutputServer } from '../helpers/output-server.ts';
+import { spawnService } from '../helpers/process.ts';
+import { client, newUser, startTestService, type TestService } from '../helpers/service.ts';
+import { outputFolder, runTrainingJob, waitForIngest } from '../helpers/training.ts';
 
 let svc: TestService; // ROLE=all: API and workers in this process
 const dirs: string[] = [];
@@ -66,7 +65,11 @@ describe('job state transitions', () => {
   test('completing twice: the same data is idempotent, other data is a CONFLICT, and nothing is enqueued again', async () => {
     const u = await newUser(svc, 'complete');
     const run = await runTrainingJob(svc, u.api, { name: 'twice' });
-    const same = { jobId: run.jobId, outputUri: `file://${run.outputDir}`, summary: { epochsCompleted: 3, totalSteps: 300, durationSeconds: 5400, costUsd: 3.42 } };
+    const same = {
+      jobId: run.jobId,
+      outputUri: `file://${run.outputDir}`,
+      summary: { epochsCompleted: 3, totalSteps: 300, durationSeconds: 5400, costUsd: 3.42 },
+    };
     await waitForIngest(u.api, run.jobId);
     expect(await run.worker.jobs.complete.mutate(same)).toEqual({ jobId: run.jobId, status: 'completed' });
     await expect(run.worker.jobs.complete.mutate({ ...same, outputUri: 'file:///elsewhere' })).rejects.toMatchObject({ data: { code: 'CONFLICT' } });
@@ -79,7 +82,9 @@ describe('job state transitions', () => {
     expect(job.ingestStatus).toBe('ready');
     const sql = sqlFor(svc);
     try {
-      const { n } = (await sql<{ n: number }[]>`select count(*)::int as n from pgboss.job where name = 'ingest-artifact' and singleton_key = ${run.jobId}`)[0]!;
+      const { n } = (
+        await sql<{ n: number }[]>`select count(*)::int as n from pgboss.job where name = 'ingest-artifact' and singleton_key = ${run.jobId}`
+      )[0]!;
       expect(n).toBe(1);
     } finally {
       await sql.end();
@@ -96,7 +101,11 @@ describe('job state transitions', () => {
       data: { code: 'CONFLICT' },
     });
     await expect(
-      worker.jobs.complete.mutate({ jobId, outputUri: 'file:///tmp/x', summary: { epochsCompleted: 1, totalSteps: 2, durationSeconds: 1, costUsd: 0 } }),
+      worker.jobs.complete.mutate({
+        jobId,
+        outputUri: 'file:///tmp/x',
+        summary: { epochsCompleted: 1, totalSteps: 2, durationSeconds: 1, costUsd: 0 },
+      }),
     ).rejects.toMatchObject({ data: { code: 'CONFLICT' } });
     const job = await u.api.jobs.get.query({ jobId });
     expect(job.status).toBe('failed');
@@ -251,7 +260,9 @@ describe('the sweep', () => {
       expect(gaveUp.ingestStatus).toBe('failed');
       expect(gaveUp.ingestError).toMatch(/gave up after 15 attempts/);
       const notes = await u.api.notifications.list.query({});
-      expect(notes.notifications.filter((n) => n.type === 'ingest_failed' && n.title === 'Your model hopeless could not be delivered')).toHaveLength(1);
+      expect(notes.notifications.filter((n) => n.type === 'ingest_failed' && n.title === 'Your model hopeless could not be delivered')).toHaveLength(
+        1,
+      );
     } finally {
       await sql.end();
     }
@@ -263,7 +274,9 @@ describe('several worker processes', () => {
     const workers = [await spawnWorker(svc), await spawnWorker(svc)];
     const u = await newUser(svc, 'race');
     const runs = await Promise.all(
-      Array.from({ length: 10 }, (_, i) => runTrainingJob(svc, u.api, { name: `race-${i}`, steps: 120, lora: { layers: 8, padToBytes: 4 * 1024 * 1024, seed: i } })),
+      Array.from({ length: 10 }, (_, i) =>
+        runTrainingJob(svc, u.api, { name: `race-${i}`, steps: 120, lora: { layers: 8, padToBytes: 4 * 1024 * 1024, seed: i } }),
+      ),
     );
     const jobs = await Promise.all(runs.map((r) => waitForIngest(u.api, r.jobId, 60_000)));
     for (const j of jobs) expect(j.ingestStatus).toBe('ready');
@@ -276,7 +289,9 @@ describe('several worker processes', () => {
       const attempts = await sql<{ n: number }[]>`select ingest_attempts as n from training_jobs where id = any(${ids}::uuid[])`;
       expect(attempts.map((a) => a.n)).toEqual(Array(10).fill(1)); // no job was run twice
       const fileCount = runs.reduce((a, r) => a + r.files.length, 0);
-      const { n } = (await sql<{ n: number }[]>`select count(*)::int as n from artifact_files where artifact_id = any(${artifacts.map((a) => a.id)}::uuid[])`)[0]!;
+      const { n } = (
+        await sql<{ n: number }[]>`select count(*)::int as n from artifact_files where artifact_id = any(${artifacts.map((a) => a.id)}::uuid[])`
+      )[0]!;
       expect(n).toBe(fileCount);
       expect(storedFiles(svc, u.userId)).toHaveLength(fileCount);
     } finally {

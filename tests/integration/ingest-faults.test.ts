@@ -2,12 +2,12 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeLoraOutput, type WrittenFile } from '../fixtures/lora';
-import { ingestSettled, storedFiles } from '../helpers/ingest';
-import { expectErrorLog } from '../helpers/log-guard';
-import { serveOutput, serveWithCut, type OutputServer } from '../helpers/output-server';
-import { newUser, startTestService, type TestService } from '../helpers/service';
-import { runTrainingJob, waitForIngest } from '../helpers/training';
+import { writeLoraOutput, type WrittenFile } from '../fixtures/lora.ts';
+import { ingestSettled, storedFiles } from '../helpers/ingest.ts';
+import { expectErrorLog } from '../helpers/log-guard.ts';
+import { serveOutput, serveWithCut, type OutputServer } from '../helpers/output-server.ts';
+import { newUser, startTestService, type TestService } from '../helpers/service.ts';
+import { runTrainingJob, waitForIngest } from '../helpers/training.ts';
 
 let svc: TestService;
 const dirs: string[] = [];

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createHash } from 'node:crypto';
-import { newUser, startTestService, type TestService } from '../helpers/service';
-import { runTrainingJob, waitForIngest } from '../helpers/training';
+import { newUser, startTestService, type TestService } from '../helpers/service.ts';
+import { runTrainingJob, waitForIngest } from '../helpers/training.ts';
 
 let svc: TestService;
 beforeAll(async () => {
@@ -38,7 +38,9 @@ describe('ingest pipeline on embedded defaults', () => {
     for (const f of dl.files) {
       const res = await fetch(f.url);
       expect(res.status).toBe(200);
-      const hash = createHash('sha256').update(new Uint8Array(await res.arrayBuffer())).digest('hex');
+      const hash = createHash('sha256')
+        .update(new Uint8Array(await res.arrayBuffer()))
+        .digest('hex');
       expect(hash).toBe(f.sha256);
     }
     const notes = await u.api.notifications.list.query({});

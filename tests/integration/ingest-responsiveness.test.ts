@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { pollHealth, type HealthSample } from '../helpers/health-probe';
-import { newUser, startTestService, type TestService } from '../helpers/service';
-import { runTrainingJob, waitForIngest } from '../helpers/training';
+import { pollHealth, type HealthSample } from '../helpers/health-probe.ts';
+import { newUser, startTestService, type TestService } from '../helpers/service.ts';
+import { runTrainingJob, waitForIngest } from '../helpers/training.ts';
 
 // An adapter's rank_pattern keys used to run as backtracking RegExps on the event loop, and
 // big safetensors headers were parsed there too; /healthz must answer within 100 ms while any ingest runs.

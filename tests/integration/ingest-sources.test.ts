@@ -4,12 +4,12 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeLoraOutput, type WrittenFile } from '../fixtures/lora';
-import { sha256Of } from '../helpers/ingest';
-import { serveOutput, type OutputServer } from '../helpers/output-server';
-import { startS3rver, type TestS3 } from '../helpers/s3rver';
-import { newUser, startTestService, type TestService } from '../helpers/service';
-import { runTrainingJob, waitForIngest } from '../helpers/training';
+import { writeLoraOutput, type WrittenFile } from '../fixtures/lora.ts';
+import { sha256Of } from '../helpers/ingest.ts';
+import { serveOutput, type OutputServer } from '../helpers/output-server.ts';
+import { startS3rver, type TestS3 } from '../helpers/s3rver.ts';
+import { newUser, startTestService, type TestService } from '../helpers/service.ts';
+import { runTrainingJob, waitForIngest } from '../helpers/training.ts';
 
 let svc: TestService;
 let s3: TestS3;
@@ -73,7 +73,15 @@ async function expectDelivered(api: Awaited<ReturnType<typeof newUser>>['api'], 
   return model;
 }
 
-const lora = { rank: 16, alpha: 32, layers: 4, hidden: 64, targetModules: ['q_proj', 'k_proj', 'v_proj'], dtype: 'BF16' as const, checkpoints: [500] };
+const lora = {
+  rank: 16,
+  alpha: 32,
+  layers: 4,
+  hidden: 64,
+  targetModules: ['q_proj', 'k_proj', 'v_proj'],
+  dtype: 'BF16' as const,
+  checkpoints: [500],
+};
 
 describe('ingest through each source', () => {
   test('s3:// output on an S3-protocol server (s3rver)', async () => {

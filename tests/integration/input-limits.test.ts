@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { sql } from 'drizzle-orm';
-import { BODY_LIMITS, MAX_BATCH_CALLS } from '../../server/http/body-limits';
-import { MAX_CONFIG_BYTES } from '../../server/jobs/schemas';
-import { newUser, startTestService, type TestService } from '../helpers/service';
+import { BODY_LIMITS, MAX_BATCH_CALLS } from '../../server/http/body-limits.ts';
+import { MAX_CONFIG_BYTES } from '../../server/jobs/schemas.ts';
+import { newUser, startTestService, type TestService } from '../helpers/service.ts';
 
 // A regression guard for unbounded job configs and tRPC batches, no body caps, and inputs that passed zod
 // but made Postgres (or a recursive walk) fail with a 500. Each case: a clear 4xx, and nothing written.
@@ -30,7 +30,8 @@ function call(path: string, body: string | object, token = user.token, query = '
 const get = (path: string, input: object) =>
   fetch(`${svc.url}/trpc/${path}?input=${encodeURIComponent(JSON.stringify(input))}`, { headers: { authorization: `Bearer ${user.token}` } });
 
-const count = async (table: string) => Number((await svc.deps.database.db.execute<{ n: number }>(sql.raw(`select count(*)::int as n from ${table}`)))[0]!.n);
+const count = async (table: string) =>
+  Number((await svc.deps.database.db.execute<{ n: number }>(sql.raw(`select count(*)::int as n from ${table}`)))[0]!.n);
 const jobBody = (config: string) => `{"datasetId":"${datasetId}","name":"big","gpu":{"type":"A100","count":1},"config":${config}}`;
 
 async function expectBadRequest(res: Response, field?: string) {
@@ -67,7 +68,12 @@ describe('job config bounds', () => {
   });
 
   test('jobs.list returns summaries without config; jobs.get keeps it', async () => {
-    const { jobId } = await user.api.jobs.create.mutate({ datasetId, name: 'cfg', config: { ...baseConfig, extra: { a: [1, 2] } }, gpu: { type: 'A100', count: 1 } });
+    const { jobId } = await user.api.jobs.create.mutate({
+      datasetId,
+      name: 'cfg',
+      config: { ...baseConfig, extra: { a: [1, 2] } },
+      gpu: { type: 'A100', count: 1 },
+    });
     const listed = (await user.api.jobs.list.query()).find((j) => j.id === jobId)!;
     expect(listed).toBeDefined();
     expect('config' in listed).toBe(false);
@@ -80,7 +86,12 @@ describe('tRPC batches and body sizes', () => {
   test(`a batch of ${MAX_BATCH_CALLS + 1} calls is refused with 400 and runs none of them; ${MAX_BATCH_CALLS} pass`, async () => {
     const before = await count('api_tokens');
     const batch = (n: number) =>
-      call(Array.from({ length: n }, () => 'tokens.create').join(','), Object.fromEntries(Array.from({ length: n }, (_, i) => [i, { name: `b${i}` }])), user.token, '?batch=1');
+      call(
+        Array.from({ length: n }, () => 'tokens.create').join(','),
+        Object.fromEntries(Array.from({ length: n }, (_, i) => [i, { name: `b${i}` }])),
+        user.token,
+        '?batch=1',
+      );
     const refused = await batch(MAX_BATCH_CALLS + 1);
     expect(refused.status).toBe(400);
     expect(JSON.stringify(await refused.json())).toContain('Batch call exceeds maximum size');
@@ -156,7 +167,17 @@ describe('values that passed zod but failed in Postgres answer 400', () => {
     const res = await call('jobs.reportMetrics', { jobId, points: [{ step: 1, epoch: 1e-50, trainingLoss: 1 }] }, workerToken);
     await expectBadRequest(res, 'epoch');
     expect(await count(`metrics_points where job_id = '${jobId}'`)).toBe(0);
-    const ok = await call('jobs.reportMetrics', { jobId, points: [{ step: 1, epoch: 0, trainingLoss: 1 }, { step: 2, epoch: 1e-30, trainingLoss: 1 }] }, workerToken);
+    const ok = await call(
+      'jobs.reportMetrics',
+      {
+        jobId,
+        points: [
+          { step: 1, epoch: 0, trainingLoss: 1 },
+          { step: 2, epoch: 1e-30, trainingLoss: 1 },
+        ],
+      },
+      workerToken,
+    );
     expect(ok.status).toBe(200);
     expect(await count(`metrics_points where job_id = '${jobId}'`)).toBe(2);
   });

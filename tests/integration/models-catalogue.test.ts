@@ -1,11 +1,11 @@
 // models.list and models.get: defaults, both sorts, keyset and offset paging, filters, and the detail view.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { TRPCClientError } from '@trpc/client';
-import type { AppRouter } from '../../server/trpc/root';
-import { CONVERGENCE_LABELS } from '../../server/vocabulary';
-import { insertArtifact, insertDataset, microsToIso, type InsertedArtifact } from '../helpers/factories';
-import { newUser, startTestService, type TestService } from '../helpers/service';
-import { runTrainingJob, waitForIngest } from '../helpers/training';
+import type { AppRouter } from '../../server/trpc/root.ts';
+import { CONVERGENCE_LABELS } from '../../server/vocabulary.ts';
+import { insertArtifact, insertDataset, microsToIso, type InsertedArtifact } from '../helpers/factories.ts';
+import { newUser, startTestService, type TestService } from '../helpers/service.ts';
+import { runTrainingJob, waitForIngest } from '../helpers/training.ts';
 
 type User = Awaited<ReturnType<typeof newUser>>;
 type Sort = 'recent' | 'quality';
@@ -38,7 +38,10 @@ function byQuality(x: InsertedArtifact, y: InsertedArtifact): number {
   return d !== 0 ? d : byRecent(x, y);
 }
 const expected = (sort: Sort, keep: (m: InsertedArtifact) => boolean = () => true) =>
-  models.filter(keep).sort(sort === 'quality' ? byQuality : byRecent).map((m) => m.id);
+  models
+    .filter(keep)
+    .sort(sort === 'quality' ? byQuality : byRecent)
+    .map((m) => m.id);
 
 type ListInput = Exclude<Parameters<User['api']['models']['list']['query']>[0], void | undefined>;
 
@@ -96,7 +99,9 @@ describe('models.list', () => {
     for (const m of res.models) {
       const spec = models.find((x) => x.id === m.id)!;
       const ds = spec.datasetId === ds1.id ? ds1 : ds2;
-      expect(Object.keys(m).sort()).toEqual(['convergenceQuality', 'createdAt', 'dataset', 'id', 'job', 'name', 'qualityScore', 'totalBytes', 'totalCost'].sort());
+      expect(Object.keys(m).sort()).toEqual(
+        ['convergenceQuality', 'createdAt', 'dataset', 'id', 'job', 'name', 'qualityScore', 'totalBytes', 'totalCost'].sort(),
+      );
       expect(m).toMatchObject({
         name: spec.name,
         qualityScore: spec.qualityScore,
@@ -168,7 +173,7 @@ describe('models.list', () => {
     }
   });
 
-  test('filter: datasetId (another user\'s dataset finds nothing)', async () => {
+  test("filter: datasetId (another user's dataset finds nothing)", async () => {
     const res = await a.api.models.list.query({ limit: 100, filter: { datasetId: ds2.id } });
     expect(res.models.map((m) => m.id)).toEqual(expected('recent', (m) => m.datasetId === ds2.id));
     expect(res.models.every((m) => m.dataset.id === ds2.id && m.dataset.name === 'beta-set')).toBe(true);
@@ -185,7 +190,9 @@ describe('models.list', () => {
     expect(models.filter(keep)).toHaveLength(8);
     expect(res.models.map((m) => m.id)).toEqual(expected('recent', keep));
     // An offset form of the same instant means the same thing.
-    const plusTwo = microsToIso(createdAtOf(10)).replace(/^2025-01-01T00/, '2025-01-01T02').replace(/Z$/, '+02:00');
+    const plusTwo = microsToIso(createdAtOf(10))
+      .replace(/^2025-01-01T00/, '2025-01-01T02')
+      .replace(/Z$/, '+02:00');
     const res2 = await a.api.models.list.query({ limit: 100, filter: { createdBefore: plusTwo } });
     expect(res2.models.map((m) => m.id)).toEqual(expected('recent', (m) => m.createdAtMicros <= createdAtOf(10)));
   });
@@ -219,7 +226,14 @@ describe('models.list', () => {
 
 describe('models.get', () => {
   test('every detail field of a model', async () => {
-    const adapter = { baseModel: 'meta-llama/Llama-3.1-8B', rank: 16, alpha: 32, targetModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj'], dtype: 'BF16', parameterCount: 13_631_488 };
+    const adapter = {
+      baseModel: 'meta-llama/Llama-3.1-8B',
+      rank: 16,
+      alpha: 32,
+      targetModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj'],
+      dtype: 'BF16',
+      parameterCount: 13_631_488,
+    };
     const lossCurve = [
       { step: 1, trainingLoss: 2.5, validationLoss: null },
       { step: 50, trainingLoss: 1.2, validationLoss: 1.3 },
@@ -249,9 +263,21 @@ describe('models.get', () => {
       totalBytes: 66,
       dataset: { id: ds1.id, name: 'alpha-set' },
       job: { id: m.jobId, name: m.jobName },
-      quality: { score: 4, convergence: 'good', lossReductionPct: 61.5, initialLoss: 2.4, finalTrainingLoss: 0.92, finalValidationLoss: 0.97, overfitGap: 0.05, perplexity: 2.64 },
+      quality: {
+        score: 4,
+        convergence: 'good',
+        lossReductionPct: 61.5,
+        initialLoss: 2.4,
+        finalTrainingLoss: 0.92,
+        finalValidationLoss: 0.97,
+        overfitGap: 0.05,
+        perplexity: 2.64,
+      },
       trainingSummary: { epochsCompleted: 3, totalSteps: 300, durationHours: 2.5, totalCost: 7.25 },
-      configuration: { hyperparameters: { learningRate: 2e-4, epochs: 3, batchSize: 8, loraRank: 8, loraAlpha: 16 }, gpu: { type: 'A100-80GB', count: 1 } },
+      configuration: {
+        hyperparameters: { learningRate: 2e-4, epochs: 3, batchSize: 8, loraRank: 8, loraAlpha: 16 },
+        gpu: { type: 'A100-80GB', count: 1 },
+      },
       adapter,
       lossCurve,
     });
@@ -259,7 +285,13 @@ describe('models.get', () => {
     expect(got.files).toEqual(
       [...m.files]
         .sort((x, y) => (x.path < y.path ? -1 : 1))
-        .map((f) => ({ id: f.id, path: f.path, sizeBytes: f.size, sha256: f.sha256, kind: f.path.endsWith('.json') ? 'adapter_config' : 'adapter_weights' })),
+        .map((f) => ({
+          id: f.id,
+          path: f.path,
+          sizeBytes: f.size,
+          sha256: f.sha256,
+          kind: f.path.endsWith('.json') ? 'adapter_config' : 'adapter_weights',
+        })),
     );
     expect(JSON.stringify(got)).not.toContain(a.userId);
   });

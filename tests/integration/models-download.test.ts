@@ -5,13 +5,13 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eq } from 'drizzle-orm';
-import { downloadEvents } from '../../db/schema';
-import { createApp } from '../../server/app';
-import { bundleUrl } from '../../server/models/bundle-link';
-import { safeFileName } from '../../server/storage/content-disposition';
-import { fileBytes, insertArtifact, type InsertedArtifact } from '../helpers/factories';
-import { newUser, startTestService, type TestService } from '../helpers/service';
-import { runTrainingJob, waitForIngest } from '../helpers/training';
+import { downloadEvents } from '../../db/schema/index.ts';
+import { createApp } from '../../server/app.ts';
+import { bundleUrl } from '../../server/models/bundle-link.ts';
+import { safeFileName } from '../../server/storage/content-disposition.ts';
+import { fileBytes, insertArtifact, type InsertedArtifact } from '../helpers/factories.ts';
+import { newUser, startTestService, type TestService } from '../helpers/service.ts';
+import { runTrainingJob, waitForIngest } from '../helpers/training.ts';
 
 const TTL = 900;
 const UA = 'lora-download-tests/1.0 (+https://example.com)';
@@ -41,7 +41,8 @@ async function download(token: string, input: { modelId: string; fileIds?: strin
 }
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
-const events = (artifactId: string) => svc.deps.database.db.select().from(downloadEvents).where(eq(downloadEvents.artifactId, artifactId)).orderBy(downloadEvents.createdAt);
+const events = (artifactId: string) =>
+  svc.deps.database.db.select().from(downloadEvents).where(eq(downloadEvents.artifactId, artifactId)).orderBy(downloadEvents.createdAt);
 
 /** Reads `filename*=UTF-8''…` back into the name a browser would save. */
 function savedName(disposition: string): string {
@@ -53,7 +54,11 @@ function savedName(disposition: string): string {
 /** Re-signs an fs link with a chosen exp, exactly as the server does (white box: proves expiry alone is refused). */
 function resign(url: string, exp: number): string {
   const u = new URL(url);
-  const key = u.pathname.replace(/^\/files\//, '').split('/').map(decodeURIComponent).join('/');
+  const key = u.pathname
+    .replace(/^\/files\//, '')
+    .split('/')
+    .map(decodeURIComponent)
+    .join('/');
   const fileName = Buffer.from(u.searchParams.get('fn')!, 'base64url').toString('utf8');
   const ct = u.searchParams.get('ct');
   const input = JSON.stringify(['fs.v2', key, exp, fileName, ct]);

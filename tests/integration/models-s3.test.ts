@@ -8,10 +8,10 @@ import { join } from 'node:path';
 // @ts-expect-error s3rver ships no type declarations
 import S3rverModule from 's3rver';
 import { CreateBucketCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { createS3Client } from '../../server/storage/s3-client';
-import { freePort } from '../helpers/net';
-import { newUser, startTestService, type TestService } from '../helpers/service';
-import { runTrainingJob, waitForIngest } from '../helpers/training';
+import { createS3Client } from '../../server/storage/s3-client.ts';
+import { freePort } from '../helpers/net.ts';
+import { newUser, startTestService, type TestService } from '../helpers/service.ts';
+import { runTrainingJob, waitForIngest } from '../helpers/training.ts';
 
 interface S3rverInstance {
   run(): Promise<{ port: number; address: string }>;

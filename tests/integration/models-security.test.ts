@@ -2,12 +2,12 @@
 // expired links, and malformed input.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { TRPCClientError } from '@trpc/client';
-import type { AppRouter } from '../../server/trpc/root';
+import type { AppRouter } from '../../server/trpc/root.ts';
 import { eq } from 'drizzle-orm';
-import { downloadEvents } from '../../db/schema';
-import { bundleUrl } from '../../server/models/bundle-link';
-import { fileBytes, insertArtifact, type InsertedArtifact } from '../helpers/factories';
-import { client, fixedClock, newUser, startTestService, type TestService } from '../helpers/service';
+import { downloadEvents } from '../../db/schema/index.ts';
+import { bundleUrl } from '../../server/models/bundle-link.ts';
+import { fileBytes, insertArtifact, type InsertedArtifact } from '../helpers/factories.ts';
+import { client, fixedClock, newUser, startTestService, type TestService } from '../helpers/service.ts';
 
 type User = Awaited<ReturnType<typeof newUser>>;
 const MARKER = 'A-PRIVATE-WEIGHTS';
@@ -121,7 +121,11 @@ describe('credentials', () => {
     expect((await api.models.list.query()).pagination.total).toBe(1);
     await a.api.tokens.revoke.mutate({ id });
     // Thunks, not promises: a rejection must not sit unobserved while an earlier call is awaited.
-    const calls = [() => api.models.list.query(), () => api.models.get.query({ modelId: model.id }), () => api.models.download.mutate({ modelId: model.id })];
+    const calls = [
+      () => api.models.list.query(),
+      () => api.models.get.query({ modelId: model.id }),
+      () => api.models.download.mutate({ modelId: model.id }),
+    ];
     for (const run of calls) {
       const err = await errorOf(run());
       expect(err.data?.code).toBe('UNAUTHORIZED');
@@ -197,7 +201,7 @@ describe('signed file links', () => {
 
 describe('invalid input: BAD_REQUEST with field errors, nothing written', () => {
   const fieldsOf = (e: TRPCClientError<AppRouter>) =>
-    Object.keys(((e.data as { zodError?: { fieldErrors: Record<string, string[]> } } | undefined)?.zodError?.fieldErrors) ?? {});
+    Object.keys((e.data as { zodError?: { fieldErrors: Record<string, string[]> } } | undefined)?.zodError?.fieldErrors ?? {});
 
   // One invalid field per procedure is in the auth matrix; these are the shapes that matrix does not reach.
   const cases: [string, () => Promise<unknown>, string][] = [

@@ -1,7 +1,7 @@
 // notify(tx, event), the one writer of notifications, and notifications.list / markRead for the user.
 import { afterAll, beforeAll, expect, test } from 'bun:test';
-import { notify, type NotificationEvent } from '../../server/notifications/service';
-import { newUser, startTestService, type TestService } from '../helpers/service';
+import { notify, type NotificationEvent } from '../../server/notifications/service.ts';
+import { newUser, startTestService, type TestService } from '../helpers/service.ts';
 
 let svc: TestService;
 let alice: Awaited<ReturnType<typeof newUser>>;

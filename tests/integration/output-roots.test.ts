@@ -4,12 +4,12 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { writeLoraOutput } from '../fixtures/lora';
-import { sqlFor } from '../helpers/ingest';
-import { expectErrorLog } from '../helpers/log-guard';
-import { startS3rver, type TestS3 } from '../helpers/s3rver';
-import { client, newUser, startTestService, type TestService } from '../helpers/service';
-import { outputFolder, runTrainingJob, waitForIngest } from '../helpers/training';
+import { writeLoraOutput } from '../fixtures/lora.ts';
+import { sqlFor } from '../helpers/ingest.ts';
+import { expectErrorLog } from '../helpers/log-guard.ts';
+import { startS3rver, type TestS3 } from '../helpers/s3rver.ts';
+import { client, newUser, startTestService, type TestService } from '../helpers/service.ts';
+import { outputFolder, runTrainingJob, waitForIngest } from '../helpers/training.ts';
 
 type User = Awaited<ReturnType<typeof newUser>>;
 
@@ -108,35 +108,53 @@ describe('jobs.complete refuses outputs outside the allowed roots', () => {
     const second = await runningJob(svc, u);
     fs.mkdirSync(path.join(svc.dataDir, 'outputs'), { recursive: true });
     fs.symlinkSync('/etc', outputFolder(svc, second.jobId));
-    const again = await second.worker.jobs.complete.mutate({ jobId: second.jobId, outputUri: `file://${outputFolder(svc, second.jobId)}`, summary }).catch((e) => e);
+    const again = await second.worker.jobs.complete
+      .mutate({ jobId: second.jobId, outputUri: `file://${outputFolder(svc, second.jobId)}`, summary })
+      .catch((e) => e);
     expect(again.data.code).toBe('BAD_REQUEST');
     expect((await u.api.jobs.get.query({ jobId: second.jobId })).status).toBe('running');
   });
 
-  test('with SOURCE_FILE_ROOTS=/, the service\'s DATA_DIR, its storage, its cluster and the stage root stay unreadable', async () => {
+  test("with SOURCE_FILE_ROOTS=/, the service's DATA_DIR, its storage, its cluster and the stage root stay unreadable", async () => {
     const u = await newUser(open, 'open');
     // A cluster the postgres user could not keep under DATA_DIR is staged elsewhere, with a pointer left behind.
     const staged = path.join(tmp, 'staged-cluster');
     fs.mkdirSync(staged);
     fs.writeFileSync(path.join(open.dataDir, 'postgres.location'), `${staged}\n`);
-    for (const p of [open.dataDir, path.join(open.dataDir, 'storage'), path.join(open.dataDir, 'postgres'), staged, '/var/lib/lora-artifacts', '/', tmp]) {
+    for (const p of [
+      open.dataDir,
+      path.join(open.dataDir, 'storage'),
+      path.join(open.dataDir, 'postgres'),
+      staged,
+      '/var/lib/lora-artifacts',
+      '/',
+      tmp,
+    ]) {
       await expectRefused(open, u, `file://${p}`);
     }
     // The operator's `/` does admit an ordinary folder.
-    const run = await runTrainingJob(open, u.api, { name: 'open-ok', outputUri: `file://${path.join(tmp, 'elsewhere')}`, writeOutput: () => writeLoraOutput(path.join(tmp, 'elsewhere'), { layers: 2, hidden: 32 }) });
+    const run = await runTrainingJob(open, u.api, {
+      name: 'open-ok',
+      outputUri: `file://${path.join(tmp, 'elsewhere')}`,
+      writeOutput: () => writeLoraOutput(path.join(tmp, 'elsewhere'), { layers: 2, hidden: 32 }),
+    });
     expect((await waitForIngest(u.api, run.jobId)).ingestStatus).toBe('ready');
   });
 
-  test('{userId} is filled from the job: the own folder is read, another user\'s is refused', async () => {
+  test("{userId} is filled from the job: the own folder is read, another user's is refused", async () => {
     const a = await newUser(perUser, 'ua');
     const b = await newUser(perUser, 'ub');
     const own = path.join(tmp, 'shared', a.userId, 'run1');
-    const run = await runTrainingJob(perUser, a.api, { name: 'per-user', outputUri: `file://${own}`, writeOutput: () => writeLoraOutput(own, { layers: 2, hidden: 32 }) });
+    const run = await runTrainingJob(perUser, a.api, {
+      name: 'per-user',
+      outputUri: `file://${own}`,
+      writeOutput: () => writeLoraOutput(own, { layers: 2, hidden: 32 }),
+    });
     expect((await waitForIngest(a.api, run.jobId)).ingestStatus).toBe('ready');
     await expectRefused(perUser, b, `file://${own}`);
   });
 
-  test('s3:// is refused without SOURCE_S3_PREFIXES and under another job\'s prefix, admitted under its own', async () => {
+  test("s3:// is refused without SOURCE_S3_PREFIXES and under another job's prefix, admitted under its own", async () => {
     const u = await newUser(svc, 's3');
     await expectRefused(open, await newUser(open, 's3open'), 's3://bucket/runs/x/');
     const { jobId: otherJobId } = await runningJob(svc, u);

@@ -4,8 +4,8 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import postgres from 'postgres';
-import { postFrom, requestFrom } from '../helpers/from-address';
-import { client, signUp, startTestService, type TestService } from '../helpers/service';
+import { postFrom, requestFrom } from '../helpers/from-address.ts';
+import { client, signUp, startTestService, type TestService } from '../helpers/service.ts';
 
 const PASSWORD = 'the right password';
 let svc: TestService;
@@ -97,8 +97,7 @@ describe('sign-in is limited per client address, not for everyone', () => {
   });
 
   test('sign-ups are limited per address', async () => {
-    const signUpFrom = (from: string) =>
-      postFrom(from, svc.url, '/api/auth/sign-up/email', { email: nobody(), password: PASSWORD, name: 'Many' });
+    const signUpFrom = (from: string) => postFrom(from, svc.url, '/api/auth/sign-up/email', { email: nobody(), password: PASSWORD, name: 'Many' });
     expect(await statuses(11, () => signUpFrom('127.0.2.1'))).toEqual([...repeat(200, 10), 429]);
     expect((await signUpFrom('127.0.2.2')).status).toBe(200);
   });

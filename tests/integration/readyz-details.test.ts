@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startTestService, type TestService } from '../helpers/service';
+import { startTestService, type TestService } from '../helpers/service.ts';
 
 let direct: TestService;
 let proxied: TestService;

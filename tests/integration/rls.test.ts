@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { sql } from 'drizzle-orm';
-import { datasets, modelArtifacts, notifications, trainingJobs } from '../../db/schema';
-import { newUser, startTestService, type TestService } from '../helpers/service';
-import { runTrainingJob, waitForIngest } from '../helpers/training';
+import { datasets, modelArtifacts, notifications, trainingJobs } from '../../db/schema/index.ts';
+import { newUser, startTestService, type TestService } from '../helpers/service.ts';
+import { runTrainingJob, waitForIngest } from '../helpers/training.ts';
 
 let svc: TestService;
 let alice: Awaited<ReturnType<typeof newUser>>;
@@ -53,9 +53,14 @@ describe('row-level security', () => {
     expect(none).toHaveLength(0);
     const err = await database
       .asUser(alice.userId, (tx) => tx.insert(datasets).values({ userId: bob.userId, name: 'sneaky' }))
-      .then(() => null, (e: Error) => e);
+      .then(
+        () => null,
+        (e: Error) => e,
+      );
     expect(String((err?.cause as Error | undefined)?.message)).toMatch(/row-level security/);
-    const [{ n }] = (await database.db.execute<{ n: number }>(sql`select count(*)::int as n from datasets where name = 'sneaky'`)) as unknown as [{ n: number }];
+    const [{ n }] = (await database.db.execute<{ n: number }>(sql`select count(*)::int as n from datasets where name = 'sneaky'`)) as unknown as [
+      { n: number },
+    ];
     expect(n).toBe(0);
   });
 

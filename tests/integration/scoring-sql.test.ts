@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { createDatabase, type Database } from '../../db/client';
-import { datasets, metricsPoints, trainingJobs, users } from '../../db/schema';
-import { lossCurve as curveSql, lossStats } from '../../server/quality/queries';
-import { lossStatsFromPoints } from '../../server/quality/score';
-import type { LossPoint } from '../../server/vocabulary';
-import { createTestDatabase } from '../helpers/db';
+import { createDatabase, type Database } from '../../db/client.ts';
+import { datasets, metricsPoints, trainingJobs, users } from '../../db/schema/index.ts';
+import { lossCurve as curveSql, lossStats } from '../../server/quality/queries.ts';
+import { lossStatsFromPoints } from '../../server/quality/score.ts';
+import type { LossPoint } from '../../server/vocabulary.ts';
+import { createTestDatabase } from '../helpers/db.ts';
 
 let database: Database;
 let userId: string;
@@ -32,18 +32,31 @@ describe('scoring aggregates in SQL match the reference implementation', () => {
   const cases: [string, LossPoint[]][] = [
     ['empty', []],
     ['one point', [{ step: 0, trainingLoss: 2, validationLoss: null }]],
-    ['healthy run', Array.from({ length: 200 }, (_, i) => ({ step: i * 10, trainingLoss: 2.5 * Math.exp(-i / 60) + 0.3, validationLoss: i % 20 === 0 ? 2.6 * Math.exp(-i / 70) + 0.4 : null }))],
-    ['diverged (NaN last), NaN first', [
-      { step: 0, trainingLoss: NaN, validationLoss: null },
-      { step: 1, trainingLoss: 2.0, validationLoss: 2.1 },
-      { step: 2, trainingLoss: 1.5, validationLoss: null },
-      { step: 3, trainingLoss: NaN, validationLoss: null },
-    ]],
-    ['unordered inserts with infinity', [
-      { step: 50, trainingLoss: 1.0, validationLoss: 1.8 },
-      { step: 10, trainingLoss: 3.0, validationLoss: null },
-      { step: 30, trainingLoss: Infinity, validationLoss: null },
-    ]],
+    [
+      'healthy run',
+      Array.from({ length: 200 }, (_, i) => ({
+        step: i * 10,
+        trainingLoss: 2.5 * Math.exp(-i / 60) + 0.3,
+        validationLoss: i % 20 === 0 ? 2.6 * Math.exp(-i / 70) + 0.4 : null,
+      })),
+    ],
+    [
+      'diverged (NaN last), NaN first',
+      [
+        { step: 0, trainingLoss: NaN, validationLoss: null },
+        { step: 1, trainingLoss: 2.0, validationLoss: 2.1 },
+        { step: 2, trainingLoss: 1.5, validationLoss: null },
+        { step: 3, trainingLoss: NaN, validationLoss: null },
+      ],
+    ],
+    [
+      'unordered inserts with infinity',
+      [
+        { step: 50, trainingLoss: 1.0, validationLoss: 1.8 },
+        { step: 10, trainingLoss: 3.0, validationLoss: null },
+        { step: 30, trainingLoss: Infinity, validationLoss: null },
+      ],
+    ],
   ];
   for (const [name, points] of cases) {
     test(name, async () => {

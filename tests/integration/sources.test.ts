@@ -14,7 +14,7 @@ import {
   type S3SourceConfig,
   type Source,
 } from '../../server/ingest/sources/index.ts';
-import { S3RVER_CREDENTIALS, startS3rver, type TestS3 } from '../helpers/s3rver';
+import { S3RVER_CREDENTIALS, startS3rver, type TestS3 } from '../helpers/s3rver.ts';
 
 async function readAll(stream: ReadableStream<Uint8Array>): Promise<string> {
   return new Response(stream).text();
@@ -309,7 +309,10 @@ describe('https source', () => {
 
     test('refuses loopback by address and by name', async () => {
       await refused(openSource(`https://127.0.0.1:${server.port}/run/`, { allowPrivateHosts: false }), /refused .*127\.0\.0\.1/);
-      await refused(openSource(`https://localhost:${server.port}/run/`, { allowPrivateHosts: false }), /refused .*localhost resolves to non-public address/);
+      await refused(
+        openSource(`https://localhost:${server.port}/run/`, { allowPrivateHosts: false }),
+        /refused .*localhost resolves to non-public address/,
+      );
       await refused(openSource(`https://[::ffff:127.0.0.1]:${server.port}/run/`, { allowPrivateHosts: false }), /refused/);
       await refused(openSource('https://169.254.169.254/latest/', { allowPrivateHosts: false }), /refused/);
     });
@@ -325,7 +328,10 @@ describe('https source', () => {
         fetched = true;
         return new Response('{}');
       };
-      await refused(openSource('https://outputs.example.com/run/', { allowPrivateHosts: false, lookup, fetch }), /non-public address 169\.254\.169\.254/);
+      await refused(
+        openSource('https://outputs.example.com/run/', { allowPrivateHosts: false, lookup, fetch }),
+        /non-public address 169\.254\.169\.254/,
+      );
       expect(fetched).toBe(false);
     });
 

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from 'bun:test';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startEmbeddedPostgres, STAGE_ROOT, type EmbeddedPostgres } from '../../db/embedded';
+import { startEmbeddedPostgres, STAGE_ROOT, type EmbeddedPostgres } from '../../db/embedded.ts';
 
 // Run as root with a DATA_DIR the postgres user cannot enter (any `mktemp -d`, mode 0700),
 // the cluster is staged under STAGE_ROOT. A staged cluster whose DATA_DIR is gone must be removed at
@@ -33,46 +33,50 @@ async function start(dataDir: string) {
 }
 
 describe('staged clusters', () => {
-  test.skipIf(!isRoot)('a cluster whose DATA_DIR is gone is removed at the next start; clusters in use or unattributable are kept', async () => {
-    const goneDir = privateDir('gone');
-    const gone = await start(goneDir);
-    expect(gone.staged).toBe(true);
-    expect(path.dirname(gone.dataDir)).toBe(STAGE_ROOT);
-    expect(fs.readFileSync(`${gone.dataDir}.owner`, 'utf8').trim()).toBe(fs.realpathSync(goneDir));
-    await gone.stop();
+  test.skipIf(!isRoot)(
+    'a cluster whose DATA_DIR is gone is removed at the next start; clusters in use or unattributable are kept',
+    async () => {
+      const goneDir = privateDir('gone');
+      const gone = await start(goneDir);
+      expect(gone.staged).toBe(true);
+      expect(path.dirname(gone.dataDir)).toBe(STAGE_ROOT);
+      expect(fs.readFileSync(`${gone.dataDir}.owner`, 'utf8').trim()).toBe(fs.realpathSync(goneDir));
+      await gone.stop();
 
-    const keptDir = privateDir('kept');
-    const kept = await start(keptDir);
-    await kept.stop();
+      const keptDir = privateDir('kept');
+      const kept = await start(keptDir);
+      await kept.stop();
 
-    // Deleted while its Postgres still runs: in use, so kept.
-    const runningDir = privateDir('running');
-    const running = await start(runningDir);
+      // Deleted while its Postgres still runs: in use, so kept.
+      const runningDir = privateDir('running');
+      const running = await start(runningDir);
 
-    // Staged by an older version: no owner file, so nobody can say it is unused.
-    const stray = path.join(STAGE_ROOT, `cluster-${'0123456789abcdef'}`);
-    fs.mkdirSync(stray, { recursive: true });
-    strays.push(stray);
+      // Staged by an older version: no owner file, so nobody can say it is unused.
+      const stray = path.join(STAGE_ROOT, `cluster-${'0123456789abcdef'}`);
+      fs.mkdirSync(stray, { recursive: true });
+      strays.push(stray);
 
-    fs.rmSync(goneDir, { recursive: true, force: true });
-    fs.rmSync(runningDir, { recursive: true, force: true });
-    expect(fs.existsSync(gone.dataDir)).toBe(true);
+      fs.rmSync(goneDir, { recursive: true, force: true });
+      fs.rmSync(runningDir, { recursive: true, force: true });
+      expect(fs.existsSync(gone.dataDir)).toBe(true);
 
-    const lines: string[] = [];
-    const next = await startEmbeddedPostgres({ dataDir: privateDir('next'), log: (l) => lines.push(l) });
-    clusters.push(next);
+      const lines: string[] = [];
+      const next = await startEmbeddedPostgres({ dataDir: privateDir('next'), log: (l) => lines.push(l) });
+      clusters.push(next);
 
-    expect(fs.existsSync(gone.dataDir)).toBe(false);
-    expect(fs.existsSync(`${gone.dataDir}.owner`)).toBe(false);
-    expect(fs.existsSync(path.join(kept.dataDir, 'PG_VERSION'))).toBe(true);
-    expect(fs.existsSync(path.join(running.dataDir, 'PG_VERSION'))).toBe(true);
-    expect(fs.existsSync(stray)).toBe(true);
-    expect(lines.some((l) => l.includes(gone.dataDir) && l.includes('removed'))).toBe(true);
-    expect(lines.filter((l) => l.includes('no owner record'))).toHaveLength(1);
+      expect(fs.existsSync(gone.dataDir)).toBe(false);
+      expect(fs.existsSync(`${gone.dataDir}.owner`)).toBe(false);
+      expect(fs.existsSync(path.join(kept.dataDir, 'PG_VERSION'))).toBe(true);
+      expect(fs.existsSync(path.join(running.dataDir, 'PG_VERSION'))).toBe(true);
+      expect(fs.existsSync(stray)).toBe(true);
+      expect(lines.some((l) => l.includes(gone.dataDir) && l.includes('removed'))).toBe(true);
+      expect(lines.filter((l) => l.includes('no owner record'))).toHaveLength(1);
 
-    // And a throwaway cluster leaves nothing behind when destroyed.
-    await next.destroy();
-    expect(fs.existsSync(next.dataDir)).toBe(false);
-    expect(fs.existsSync(`${next.dataDir}.owner`)).toBe(false);
-  }, 120_000);
+      // And a throwaway cluster leaves nothing behind when destroyed.
+      await next.destroy();
+      expect(fs.existsSync(next.dataDir)).toBe(false);
+      expect(fs.existsSync(`${next.dataDir}.owner`)).toBe(false);
+    },
+    120_000,
+  );
 });

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from '../helpers/net';
+import { freePort } from '../helpers/net.ts';
 
 const MAIN = path.join(import.meta.dir, '..', '..', 'server', 'main.ts');
 const dirs: string[] = [];

@@ -202,7 +202,11 @@ function storageContract(name: string, setup: () => Promise<Harness>): void {
 storageContract('fs', async () => {
   const root = await mkdtemp(join(tmpdir(), 'storage-fs-'));
   let route: Hono | undefined;
-  const server = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: (request) => (route ? route.fetch(request) : new Response(null, { status: 503 })) });
+  const server = Bun.serve({
+    port: 0,
+    hostname: '127.0.0.1',
+    fetch: (request) => (route ? route.fetch(request) : new Response(null, { status: 503 })),
+  });
   const driver = createStorage({ driver: 'fs', root, publicUrl: server.url.origin, secret: 'contract-test-secret-0123456789' });
   route = new Hono().route('/files', fsFilesRoute(driver));
   return {
@@ -277,7 +281,14 @@ storageContract('s3 (s3rver)', async () => {
 });
 
 test('s3 signed URLs clamp their lifetime to 7 days', async () => {
-  const driver = createStorage({ driver: 's3', endpoint: 'http://127.0.0.1:9', bucket: 'b', accessKeyId: 'k', secretAccessKey: 's', forcePathStyle: true });
+  const driver = createStorage({
+    driver: 's3',
+    endpoint: 'http://127.0.0.1:9',
+    bucket: 'b',
+    accessKeyId: 'k',
+    secretAccessKey: 's',
+    forcePathStyle: true,
+  });
   const url = new URL(await driver.signedUrl('u/a/0', { expiresInSeconds: 30 * 86_400, fileName: 'x.bin' }));
   expect(url.searchParams.get('X-Amz-Expires')).toBe(String(MAX_LINK_LIFETIME_SECONDS)); // 7 days, SigV4's own limit
 });

@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import fs from 'node:fs';
 import path from 'node:path';
-import { writeLoraOutput } from '../fixtures/lora';
-import { serveOutput } from '../helpers/output-server';
-import { newUser, startTestService, type TestService } from '../helpers/service';
-import { expectErrorLog } from '../helpers/log-guard';
-import { runTrainingJob, waitForIngest } from '../helpers/training';
+import { writeLoraOutput } from '../fixtures/lora.ts';
+import { serveOutput } from '../helpers/output-server.ts';
+import { newUser, startTestService, type TestService } from '../helpers/service.ts';
+import { expectErrorLog } from '../helpers/log-guard.ts';
+import { runTrainingJob, waitForIngest } from '../helpers/training.ts';
 
 // A full disk. The storage folder (DATA_DIR/storage) is a real 8 MiB tmpfs; outputs
 // stay in DATA_DIR/outputs, on the ordinary disk. We run as root (as CI does), so mount works.
@@ -47,11 +47,15 @@ function fill(leave = 0) {
     fs.closeSync(fd);
   }
 }
-const storedObjects = (userId: string) => (fs.existsSync(path.join(storageDir, userId)) ? fs.readdirSync(path.join(storageDir, userId), { recursive: true }) : []);
+const storedObjects = (userId: string) =>
+  fs.existsSync(path.join(storageDir, userId)) ? fs.readdirSync(path.join(storageDir, userId), { recursive: true }) : [];
 
 async function readyz() {
   const res = await fetch(`${svc.url}/readyz`);
-  return { status: res.status, body: (await res.json()) as { status: string; checks: { storage: { ok: boolean; freeBytes?: number; degraded?: boolean } } } };
+  return {
+    status: res.status,
+    body: (await res.json()) as { status: string; checks: { storage: { ok: boolean; freeBytes?: number; degraded?: boolean } } },
+  };
 }
 
 describe('a full disk', () => {
@@ -120,7 +124,10 @@ describe('a full disk', () => {
     });
     try {
       const run = await runTrainingJob(svc, u.api, { steps: 100, writeFiles: false, outputUri: server.uri });
-      await Promise.race([atGate, waitForIngest(u.api, run.jobId, 20_000).then((j) => Promise.reject(new Error(`ingest ended before the gate: ${j.ingestError}`)))]);
+      await Promise.race([
+        atGate,
+        waitForIngest(u.api, run.jobId, 20_000).then((j) => Promise.reject(new Error(`ingest ended before the gate: ${j.ingestError}`))),
+      ]);
       fill();
       openGate();
       const job = await waitForIngest(u.api, run.jobId, 20_000);

@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { createApp } from '../../server/app';
-import type { Deps } from '../../server/deps';
-import type { Logger } from '../../server/logger';
-import { createContextInner } from '../../server/trpc/context';
-import { createCaller } from '../../server/trpc/root';
-import { fileBytes, insertArtifact } from '../helpers/factories';
-import { expectErrorLog, guardLogger } from '../helpers/log-guard';
-import { rawGet } from '../helpers/raw-http';
-import { newUser, startTestService, type TestService } from '../helpers/service';
+import { createApp } from '../../server/app.ts';
+import type { Deps } from '../../server/deps.ts';
+import type { Logger } from '../../server/logger.ts';
+import { createContextInner } from '../../server/trpc/context.ts';
+import { createCaller } from '../../server/trpc/root.ts';
+import { fileBytes, insertArtifact } from '../helpers/factories.ts';
+import { expectErrorLog, guardLogger } from '../helpers/log-guard.ts';
+import { rawGet } from '../helpers/raw-http.ts';
+import { newUser, startTestService, type TestService } from '../helpers/service.ts';
 
 let svc: TestService;
 beforeAll(async () => {
@@ -90,13 +90,17 @@ describe('tRPC edge', () => {
     const range = await fetch(files[0]!.url, { headers: { range: 'bytes=1000-', 'x-request-id': 'req-416' } });
     expect(range.status).toBe(416);
     expect(range.headers.get('content-range')).toBe('bytes */64');
-    expect(await range.json()).toEqual({ error: { code: 'RANGE_NOT_SATISFIABLE', message: 'The requested range is not satisfiable.', requestId: 'req-416' } });
+    expect(await range.json()).toEqual({
+      error: { code: 'RANGE_NOT_SATISFIABLE', message: 'The requested range is not satisfiable.', requestId: 'req-416' },
+    });
     // A forged bundle link: the AppError thrown by the route becomes a 403, not a 500.
     const forged = new URL(bundle!.url);
     forged.searchParams.set('sig', 'x');
     const refused = await fetch(forged, { headers: { 'x-request-id': 'req-403' } });
     expect(refused.status).toBe(403);
-    expect(await refused.json()).toEqual({ error: { code: 'FORBIDDEN', message: 'This download link is invalid or has expired.', requestId: 'req-403' } });
+    expect(await refused.json()).toEqual({
+      error: { code: 'FORBIDDEN', message: 'This download link is invalid or has expired.', requestId: 'req-403' },
+    });
     // A dependency that throws something unexpected (a bug, not an outage): a 500 with the same envelope, logged once.
     const logged: Record<string, unknown>[] = [];
     const capture: Logger = { debug() {}, info() {}, warn() {}, error: (_m, f) => void logged.push(f ?? {}), child: () => capture };
@@ -105,9 +109,13 @@ describe('tRPC edge', () => {
     };
     const db = new Proxy({}, { get: bug }) as Deps['database']['db'];
     const deps: Deps = { ...svc.deps, log: capture, database: { ...svc.deps.database, db, asUser: bug } };
-    const res = await createApp(deps).request(new URL(bundle!.url).pathname + new URL(bundle!.url).search, { headers: { 'x-request-id': 'req-500' } });
+    const res = await createApp(deps).request(new URL(bundle!.url).pathname + new URL(bundle!.url).search, {
+      headers: { 'x-request-id': 'req-500' },
+    });
     expect(res.status).toBe(500);
-    expect(await res.json()).toEqual({ error: { code: 'INTERNAL_SERVER_ERROR', message: 'Something went wrong on our side.', requestId: 'req-500' } });
+    expect(await res.json()).toEqual({
+      error: { code: 'INTERNAL_SERVER_ERROR', message: 'Something went wrong on our side.', requestId: 'req-500' },
+    });
     expect(logged).toHaveLength(1);
     expect(logged[0]).toMatchObject({ requestId: 'req-500' });
     expect((logged[0]!.err as Error).stack).toBeTruthy();

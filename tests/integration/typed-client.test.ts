@@ -5,10 +5,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { TRPCClientError } from '@trpc/client';
-import type { AppRouter } from '../../server/trpc/root';
-import { createClient } from '../../server/client';
-import { newUser, startTestService, type TestService } from '../helpers/service';
-import { runTrainingJob, waitForIngest } from '../helpers/training';
+import type { AppRouter } from '../../server/trpc/root.ts';
+import { createClient } from '../../server/client.ts';
+import { newUser, startTestService, type TestService } from '../helpers/service.ts';
+import { runTrainingJob, waitForIngest } from '../helpers/training.ts';
 
 const ROOT = resolve(import.meta.dir, '../..');
 const PROJECT = join(ROOT, 'tests/client-project');

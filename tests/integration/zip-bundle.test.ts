@@ -41,9 +41,7 @@ test('a bundle of three files unzips, verifies with sha256sum -c, and matches it
       return new Response(data).body as ReadableStream<Uint8Array>;
     },
   }));
-  const sha256s = Object.fromEntries(
-    Object.entries(files).map(([name, data]) => [name, createHash('sha256').update(data).digest('hex')]),
-  );
+  const sha256s = Object.fromEntries(Object.entries(files).map(([name, data]) => [name, createHash('sha256').update(data).digest('hex')]));
 
   const bundle = zipBundle(entries, sha256s);
   expect(opened).toEqual([]); // nothing is opened until the stream is read
@@ -71,10 +69,9 @@ test('a bundle of three files unzips, verifies with sha256sum -c, and matches it
 });
 
 test('a source that delivers fewer bytes than declared fails the stream instead of a short zip', async () => {
-  const bundle = zipBundle(
-    [{ name: 'a.bin', size: 10, open: async () => new Response(new Uint8Array(5)).body as ReadableStream<Uint8Array> }],
-    { 'a.bin': 'a'.repeat(64) },
-  );
+  const bundle = zipBundle([{ name: 'a.bin', size: 10, open: async () => new Response(new Uint8Array(5)).body as ReadableStream<Uint8Array> }], {
+    'a.bin': 'a'.repeat(64),
+  });
   await expect(new Response(bundle.stream).arrayBuffer()).rejects.toThrow(/declared 10/);
 });
 
@@ -85,18 +82,31 @@ test('unsafe names, duplicates and missing checksums are refused up front', () =
     expect(() => zipBundle([{ name, size: 0, open }], { [name]: sum })).toThrow();
   }
   expect(() => zipBundle([{ name: 'a', size: 0, open }], {})).toThrow(/sha256/);
-  expect(() => zipBundle([{ name: 'a', size: 0, open }, { name: 'a', size: 0, open }], { a: sum })).toThrow(/duplicate/);
+  expect(() =>
+    zipBundle(
+      [
+        { name: 'a', size: 0, open },
+        { name: 'a', size: 0, open },
+      ],
+      { a: sum },
+    ),
+  ).toThrow(/duplicate/);
 });
 
 test('a 5 GB entry: size is predicted with ZIP64 records and nothing is read', async () => {
   const five = 5 * 1024 ** 3;
   let opened = false;
-  const bundle = zipBundle(
-    [{ name: 'big.safetensors', size: five, open: async () => ((opened = true), new ReadableStream<Uint8Array>()) }],
-    { 'big.safetensors': 'c'.repeat(64) },
-  );
+  const bundle = zipBundle([{ name: 'big.safetensors', size: five, open: async () => ((opened = true), new ReadableStream<Uint8Array>()) }], {
+    'big.safetensors': 'c'.repeat(64),
+  });
   const sumsSize = `${'c'.repeat(64)}  big.safetensors\n`.length;
-  const plain = Number(predictLength([{ name: 'big.safetensors', size: 1 }, { name: CHECKSUMS_NAME, size: sumsSize }])) - 1;
+  const plain =
+    Number(
+      predictLength([
+        { name: 'big.safetensors', size: 1 },
+        { name: CHECKSUMS_NAME, size: sumsSize },
+      ]),
+    ) - 1;
   expect(opened).toBe(false);
   // Past 4 GiB the archive grows by the ZIP64 extra fields and end records, not just by the data.
   expect(bundle.size).toBeGreaterThan(plain + five);

@@ -1,13 +1,13 @@
 // Loaded before every test file (bunfig.toml). Kept light: databases and servers start on demand in
 // tests/helpers, so a unit test file starts nothing.
-import { callerTestFile, dumpTestDatabases, stopTestCluster } from '../helpers/db';
-import { recordErrorLine, settleErrorLog } from '../helpers/log-guard';
+import { callerTestFile, dumpTestDatabases, stopTestCluster } from '../helpers/db.ts';
+import { recordErrorLine, settleErrorLog } from '../helpers/log-guard.ts';
 
 process.env.TZ = 'UTC';
 
 // require, not `import { … } from 'bun:test'`: an import here would fix the module's exports before
 // `test` is wrapped below, and every test file would get bun's own `test`.
-const bunTest = require('bun:test') as { -readonly [K in keyof typeof import('bun:test')]: (typeof import('bun:test'))[K] };
+const bunTest = require('bun:test') as { -readonly [K in keyof typeof import('bun:test')]: typeof import('bun:test')[K] };
 const { afterAll, afterEach } = bunTest;
 
 // A hook registered here is global: it runs once, after the last test file, and takes the shared
@@ -48,7 +48,11 @@ function wrapBody(name: string, file: string | null, fn: Body | undefined): Body
 function wrapTest<T extends (...args: never[]) => unknown>(original: T): T {
   // Rest arguments, not `options?`: an explicit `undefined` timeout would replace bunfig's with bun's 5 s default.
   const wrapped = ((name: string, fn: Body | undefined, ...rest: unknown[]) =>
-    (original as unknown as (n: string, f: unknown, ...o: unknown[]) => unknown)(name, wrapBody(name, callerTestFile(), fn), ...rest)) as unknown as T;
+    (original as unknown as (n: string, f: unknown, ...o: unknown[]) => unknown)(
+      name,
+      wrapBody(name, callerTestFile(), fn),
+      ...rest,
+    )) as unknown as T;
   // test.each, test.skip, test.failing and the rest keep bun's own behaviour (not wrapped); they live on
   // bun's native function, not as own properties, so Object.assign would not copy them.
   const source = original as unknown as Record<string, unknown>;

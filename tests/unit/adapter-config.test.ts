@@ -2,12 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  checkRankAgainstTensors,
-  inferFromTensors,
-  parseAdapterConfig,
-  type TensorShape,
-} from '../../server/ingest/inspect/adapter-config.ts';
+import { checkRankAgainstTensors, inferFromTensors, parseAdapterConfig, type TensorShape } from '../../server/ingest/inspect/adapter-config.ts';
 import { fileRangeReader, InspectionError, readSafetensorsHeader } from '../../server/ingest/inspect/safetensors.ts';
 import { writeLoraOutput } from '../fixtures/lora.ts';
 

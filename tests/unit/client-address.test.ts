@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test';
 import { Hono } from 'hono';
-import { clientAddress, isLocalCaller, isLoopback, limitKey, resolveClientAddress } from '../../server/http/client-address';
+import { clientAddress, isLocalCaller, isLoopback, limitKey, resolveClientAddress } from '../../server/http/client-address.ts';
 
 describe('resolveClientAddress', () => {
   const cases: [string, string | null, string | null, number, string | null][] = [

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test';
-import { isDatabaseUnavailable } from '../../server/db-unavailable';
+import { isDatabaseUnavailable } from '../../server/db-unavailable.ts';
 
 const withCode = (code: string, message = 'x') => Object.assign(new Error(message), { code });
 /** How drizzle wraps a driver error: the driver's error as `cause`. */

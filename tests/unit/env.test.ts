@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test';
-import { EnvError, parseEnv } from '../../server/env';
+import { EnvError, parseEnv } from '../../server/env.ts';
 
 describe('parseEnv', () => {
   test('no variables at all gives the embedded defaults', () => {
@@ -25,7 +25,12 @@ describe('parseEnv', () => {
 
   test('S3_BUCKET switches storage to s3 and requires credentials', () => {
     expect(() => parseEnv({ S3_BUCKET: 'models' })).toThrow(/S3_ACCESS_KEY_ID: required/);
-    const env = parseEnv({ S3_BUCKET: 'models', S3_ACCESS_KEY_ID: 'k', S3_SECRET_ACCESS_KEY: 's', S3_ENDPOINT: 'https://acct.r2.cloudflarestorage.com' });
+    const env = parseEnv({
+      S3_BUCKET: 'models',
+      S3_ACCESS_KEY_ID: 'k',
+      S3_SECRET_ACCESS_KEY: 's',
+      S3_ENDPOINT: 'https://acct.r2.cloudflarestorage.com',
+    });
     expect(env.storage).toMatchObject({ driver: 's3', region: 'auto', bucket: 'models', forcePathStyle: false });
   });
 

@@ -1,6 +1,6 @@
 // One rule for names the service generates at the top of a model.
 import { describe, expect, test } from 'bun:test';
-import { keepClearOfGeneratedNames, trainerName } from '../../server/storage/generated-names';
+import { keepClearOfGeneratedNames, trainerName } from '../../server/storage/generated-names.ts';
 
 describe('trainerName', () => {
   test.each([

@@ -1,10 +1,10 @@
 // What a user reads in ingestError: only user-safe messages pass.
 import { describe, expect, test } from 'bun:test';
-import { IntegrityError } from '../../server/ingest/copy';
-import { UnsafeFileNameError } from '../../server/ingest/inspect/file-name';
-import { s3SourceError } from '../../server/ingest/sources/s3-source';
-import { PermanentSourceError, TransientSourceError } from '../../server/ingest/sources/source';
-import { GENERIC_FAILURE, GENERIC_STORAGE_FAILURE, IngestError, userMessage } from '../../server/ingest/user-message';
+import { IntegrityError } from '../../server/ingest/copy.ts';
+import { UnsafeFileNameError } from '../../server/ingest/inspect/file-name.ts';
+import { s3SourceError } from '../../server/ingest/sources/s3-source.ts';
+import { PermanentSourceError, TransientSourceError } from '../../server/ingest/sources/source.ts';
+import { GENERIC_FAILURE, GENERIC_STORAGE_FAILURE, IngestError, userMessage } from '../../server/ingest/user-message.ts';
 
 describe('userMessage', () => {
   test('messages written for the user pass through', () => {
@@ -15,7 +15,10 @@ describe('userMessage', () => {
   });
 
   test('a storage ENOSPC with its server path reads as a generic storage failure', () => {
-    const enospc = Object.assign(new Error("ENOSPC: no space left on device, write '/srv/data/storage/u1/a1/.x.tmp'"), { code: 'ENOSPC', errno: -28 });
+    const enospc = Object.assign(new Error("ENOSPC: no space left on device, write '/srv/data/storage/u1/a1/.x.tmp'"), {
+      code: 'ENOSPC',
+      errno: -28,
+    });
     expect(userMessage(enospc)).toBe(GENERIC_STORAGE_FAILURE);
     expect(GENERIC_STORAGE_FAILURE).not.toMatch(/ENOSPC|\//);
   });

@@ -91,7 +91,11 @@ describe('writeSafetensors', () => {
     // The header is space-padded to a multiple of 8, so data starts at a known offset.
     const headerLength = Number(new DataView(await Bun.file(path).slice(0, 8).arrayBuffer()).getBigUint64(0, true));
     expect(headerLength % 8).toBe(0);
-    const data = new Uint8Array(await Bun.file(path).slice(8 + headerLength).arrayBuffer());
+    const data = new Uint8Array(
+      await Bun.file(path)
+        .slice(8 + headerLength)
+        .arrayBuffer(),
+    );
     const f32 = new DataView(data.buffer, 6);
     for (let i = 0; i < 300_000; i += 997) {
       const v = Math.abs(f32.getFloat32(i * 4, true));

@@ -39,7 +39,9 @@ describe('rank_pattern / alpha_pattern matching (PEFT semantics: re.match(rf"(.*
   test('bounds: key count and key length, naming the key', () => {
     const many = Object.fromEntries(Array.from({ length: MAX_PATTERN_KEYS + 1 }, (_, i) => [`m${i}`, 4]));
     expect(() => compileModulePatterns(many, 'rank_pattern')).toThrow(`rank_pattern has ${MAX_PATTERN_KEYS + 1} keys; at most ${MAX_PATTERN_KEYS}`);
-    expect(() => compileModulePatterns(Object.fromEntries(Array.from({ length: MAX_PATTERN_KEYS }, (_, i) => [`m${i}`, 4])), 'rank_pattern')).not.toThrow();
+    expect(() =>
+      compileModulePatterns(Object.fromEntries(Array.from({ length: MAX_PATTERN_KEYS }, (_, i) => [`m${i}`, 4])), 'rank_pattern'),
+    ).not.toThrow();
     const long = 'x'.repeat(MAX_PATTERN_LENGTH + 1);
     expect(() => compileModulePatterns({ [long]: 4 }, 'alpha_pattern')).toThrow(InspectionError);
     expect(() => compileModulePatterns({ [long]: 4 }, 'alpha_pattern')).toThrow(/alpha_pattern key "x+…" is 257 characters; at most 256/);
@@ -48,14 +50,16 @@ describe('rank_pattern / alpha_pattern matching (PEFT semantics: re.match(rf"(.*
 
   test('a key RE2 cannot compile (invalid, backreference, lookahead) is refused by name', () => {
     for (const key of ['(unclosed', '(a)\\1', 'q(?=_proj)']) {
-      expect(() => compileModulePatterns({ [key]: 4 }, 'rank_pattern')).toThrow(`adapter_config.json: rank_pattern key ${JSON.stringify(key)} is not a regular expression`);
+      expect(() => compileModulePatterns({ [key]: 4 }, 'rank_pattern')).toThrow(
+        `adapter_config.json: rank_pattern key ${JSON.stringify(key)} is not a regular expression`,
+      );
     }
   });
 });
 
 describe('parseAdapterConfig with patterns', () => {
   test('alpha_pattern is parsed: positive numbers, same bounds, checked for syntax', () => {
-    expect(parseAdapterConfig(JSON.stringify({ alpha_pattern: { v_proj: 32, 'q_proj$': 0.5 } })).alphaPattern).toEqual({ v_proj: 32, 'q_proj$': 0.5 });
+    expect(parseAdapterConfig(JSON.stringify({ alpha_pattern: { v_proj: 32, q_proj$: 0.5 } })).alphaPattern).toEqual({ v_proj: 32, q_proj$: 0.5 });
     expect(() => parseAdapterConfig('{"alpha_pattern": {"v_proj": 0}}')).toThrow(/alpha_pattern.v_proj is not a positive number/);
     expect(() => parseAdapterConfig('{"alpha_pattern": []}')).toThrow(/alpha_pattern is not an object/);
     expect(() => parseAdapterConfig('{"alpha_pattern": {"(x": 2}}')).toThrow(/alpha_pattern key "\(x" is not a regular expression/);

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { checkOutputUri, fillPlaceholders, type OutputPolicy } from '../../server/ingest/sources/allowed';
+import { checkOutputUri, fillPlaceholders, type OutputPolicy } from '../../server/ingest/sources/allowed.ts';
 
 let tmp: string;
 let dataDir: string;
@@ -29,7 +29,7 @@ beforeAll(() => {
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 describe('file://', () => {
-  test('the job\'s own folder (and below, and not yet created) is allowed by default', async () => {
+  test("the job's own folder (and below, and not yet created) is allowed by default", async () => {
     const own = path.join(dataDir, 'outputs', job.jobId);
     expect(await checkOutputUri(policy(), job, `file://${own}`)).toMatchObject({ allowed: true, file: { allowedRoot: own } });
     expect(await allowed(policy(), `file://${own}/`)).toBe(true);
@@ -52,7 +52,15 @@ describe('file://', () => {
 
   test('even with SOURCE_FILE_ROOTS=/, nothing of DATA_DIR outside outputs/ nor the staged cluster is readable', async () => {
     const all = policy({ sourceFileRoots: ['/'] });
-    for (const p of [dataDir, path.join(dataDir, 'storage'), path.join(dataDir, 'storage', 'u1'), path.join(dataDir, 'postgres'), tmp, '/', '/var/lib/lora-artifacts']) {
+    for (const p of [
+      dataDir,
+      path.join(dataDir, 'storage'),
+      path.join(dataDir, 'storage', 'u1'),
+      path.join(dataDir, 'postgres'),
+      tmp,
+      '/',
+      '/var/lib/lora-artifacts',
+    ]) {
       expect([p, await allowed(all, `file://${p}`)]).toEqual([p, false]);
     }
     expect(await allowed(all, `file://${path.join(dataDir, 'outputs', other)}`)).toBe(true); // the operator chose /
@@ -85,7 +93,9 @@ describe('file://', () => {
   test('{userId} is filled from the job', async () => {
     const p = policy({ sourceFileRoots: [path.join(tmp, 'shared', '{userId}')] });
     expect(await allowed(p, `file://${path.join(tmp, 'shared', 'user_A', 'run')}`)).toBe(true);
-    expect(await checkOutputUri(p, { ...job, userId: 'user_B' }, `file://${path.join(tmp, 'shared', 'user_A', 'run')}`)).toMatchObject({ allowed: false });
+    expect(await checkOutputUri(p, { ...job, userId: 'user_B' }, `file://${path.join(tmp, 'shared', 'user_A', 'run')}`)).toMatchObject({
+      allowed: false,
+    });
   });
 
   test('a placeholder value that would change the path admits nothing', () => {
@@ -105,7 +115,7 @@ describe('s3://', () => {
     });
   });
 
-  test('under the job\'s own prefix, as whole segments', async () => {
+  test("under the job's own prefix, as whole segments", async () => {
     expect(await allowed(s3, `s3://vol/runs/${job.jobId}`)).toBe(true);
     expect(await allowed(s3, `s3://vol/runs/${job.jobId}/`)).toBe(true);
     expect(await allowed(s3, `s3://vol/runs/${job.jobId}/final/`)).toBe(true);
@@ -140,12 +150,14 @@ test('a job folder that is itself a symlink does not move the root: outputs/<job
   expect(await checkOutputUri(policy(), owner, `file://${path.join(dataDir, 'outputs', linked)}/passwd-dir`)).toMatchObject({ allowed: false });
   // The operator's own part may be a symlink (a mounted volume): it is resolved.
   fs.symlinkSync(path.join(dataDir, 'outputs'), path.join(tmp, 'outputs-link'));
-  expect(await allowed(policy({ sourceFileRoots: [path.join(tmp, 'outputs-link', '{jobId}')] }), `file://${path.join(dataDir, 'outputs', job.jobId)}`)).toBe(true);
+  expect(
+    await allowed(policy({ sourceFileRoots: [path.join(tmp, 'outputs-link', '{jobId}')] }), `file://${path.join(dataDir, 'outputs', job.jobId)}`),
+  ).toBe(true);
 });
 
 test('FileSource re-checks its confinement when it reads: a folder swapped for a symlink after admission is refused', async () => {
-  const { FileSource } = await import('../../server/ingest/sources/file-source');
-  const { PermanentSourceError } = await import('../../server/ingest/sources/source');
+  const { FileSource } = await import('../../server/ingest/sources/file-source.ts');
+  const { PermanentSourceError } = await import('../../server/ingest/sources/source.ts');
   const folder = path.join(dataDir, 'outputs', job.jobId, 'swapped');
   fs.mkdirSync(folder);
   fs.writeFileSync(path.join(folder, 'a.txt'), 'a');

@@ -1,15 +1,14 @@
 import { describe, expect, test } from 'bun:test';
-import {
-  bestCheckpoint,
-  type LossStats,
-  lossStatsFromPoints,
-  type Quality,
-  scoreRun,
-} from '../../server/quality/score.ts';
+import { bestCheckpoint, type LossStats, lossStatsFromPoints, type Quality, scoreRun } from '../../server/quality/score.ts';
 import type { LossPoint } from '../../server/vocabulary.ts';
 import { lossCurve } from '../fixtures/lora.ts';
 
-const stats = (initialLoss: number | null, finalTrainingLoss: number | null, finalValidationLoss: number | null = null, finiteTrainingCount = 10): LossStats => ({
+const stats = (
+  initialLoss: number | null,
+  finalTrainingLoss: number | null,
+  finalValidationLoss: number | null = null,
+  finiteTrainingCount = 10,
+): LossStats => ({
   pointCount: 10,
   finiteTrainingCount,
   initialLoss,
@@ -170,18 +169,37 @@ describe('bestCheckpoint', () => {
   });
 
   test('ties go to the earlier checkpoint; NaN validation is skipped', () => {
-    expect(bestCheckpoint([{ name: 'b', step: 450 }, { name: 'a', step: 350 }], points)).toEqual({ name: 'a', step: 350, validationLoss: 1.4 });
+    expect(
+      bestCheckpoint(
+        [
+          { name: 'b', step: 450 },
+          { name: 'a', step: 350 },
+        ],
+        points,
+      ),
+    ).toEqual({ name: 'a', step: 350, validationLoss: 1.4 });
   });
 
   test('null when no checkpoint has an earlier validation point', () => {
-    expect(bestCheckpoint([{ name: 'early', step: 50 }, { name: 'unnumbered', step: null }], points)).toBeNull();
+    expect(
+      bestCheckpoint(
+        [
+          { name: 'early', step: 50 },
+          { name: 'unnumbered', step: null },
+        ],
+        points,
+      ),
+    ).toBeNull();
     expect(bestCheckpoint([], points)).toBeNull();
     expect(bestCheckpoint([{ name: 'x', step: 500 }], [])).toBeNull();
   });
 
   test('an overfitting run is best before it overfits', () => {
     const curve = lossCurve({ steps: 1000, evalEvery: 100, overfit: true, seed: 5 });
-    const best = bestCheckpoint([500, 1000].map((s) => ({ name: `checkpoint-${s}`, step: s })), curve);
+    const best = bestCheckpoint(
+      [500, 1000].map((s) => ({ name: `checkpoint-${s}`, step: s })),
+      curve,
+    );
     expect(best?.name).toBe('checkpoint-500');
   });
 });

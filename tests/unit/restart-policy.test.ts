@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test';
-import { restartPolicy } from '../../db/restart-policy';
+import { restartPolicy } from '../../db/restart-policy.ts';
 
 describe('the embedded Postgres restart policy', () => {
   test('backs off exponentially, capped, and gives up after more than maxRestarts failures within the window', () => {

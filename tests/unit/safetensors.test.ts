@@ -30,7 +30,10 @@ function withHeaderBytes(json: Uint8Array, dataSize: number, lengthOverride?: bi
   bytes.set(json, 8);
   return bytes;
 }
-const memoryReader = (bytes: Uint8Array): RangeReader => async (offset, length) => bytes.subarray(offset, offset + length);
+const memoryReader =
+  (bytes: Uint8Array): RangeReader =>
+  async (offset, length) =>
+    bytes.subarray(offset, offset + length);
 const inspect = (bytes: Uint8Array, name = 'adapter_model.safetensors') => readSafetensorsHeader(memoryReader(bytes), bytes.length, name);
 
 async function expectProblem(promise: Promise<unknown>, message: string | RegExp) {
@@ -92,10 +95,7 @@ describe('readSafetensorsHeader on real files', () => {
 
 describe('readSafetensorsHeader rejects corrupt files', () => {
   test('header length beyond the file, named in the message', async () => {
-    await expectProblem(
-      inspect(memoryFile({}, 0, 9_999_999_999n)),
-      'adapter_model.safetensors: header length 9999999999 exceeds file size 10',
-    );
+    await expectProblem(inspect(memoryFile({}, 0, 9_999_999_999n)), 'adapter_model.safetensors: header length 9999999999 exceeds file size 10');
   });
 
   test('header length above the 100 MB bound even when the file is bigger', async () => {
@@ -126,12 +126,7 @@ describe('readSafetensorsHeader rejects corrupt files', () => {
     ['offsets reversed', { w: tensor('F32', [1], 8, 4) }, 8, /invalid data_offsets \[8,4\]/],
     ['size not matching the shape', { w: tensor('F32', [2, 3], 0, 20) }, 24, /spans 20 bytes but shape \[2,3\] of F32 needs 24/],
     ['offsets out of range', { w: tensor('F16', [4], 8, 16) }, 12, /data_offsets \[8, 16\] run past the 12-byte data area/],
-    [
-      'overlapping tensors',
-      { a: tensor('F32', [4], 0, 16), b: tensor('F32', [2], 12, 20) },
-      20,
-      /tensors "a" \[0, 16\] and "b" \[12, 20\] overlap/,
-    ],
+    ['overlapping tensors', { a: tensor('F32', [4], 0, 16), b: tensor('F32', [2], 12, 20) }, 20, /tensors "a" \[0, 16\] and "b" \[12, 20\] overlap/],
     ['a shape overflowing a double', { w: tensor('U8', [2 ** 40, 2 ** 40], 0, 8) }, 8, /needs 1208925819614629174706176/],
     ['metadata not an object', { __metadata__: 'pt' }, 0, /__metadata__ is not an object/],
     ['metadata with a non-string value', { __metadata__: { format: 1 } }, 0, /__metadata__.format is not a string/],

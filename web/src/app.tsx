@@ -1,17 +1,17 @@
 import { Navigate, Route, Router } from '@solidjs/router';
 import { QueryCache, QueryClient, QueryClientProvider } from '@tanstack/solid-query';
 import { lazy } from 'solid-js';
-import { AppLayout } from './components/app-layout';
-import { errorCode } from './lib/trpc';
+import { AppLayout } from './components/app-layout.tsx';
+import { errorCode } from './lib/trpc.ts';
 
 // Every page is its own chunk: uPlot, for one, loads only with the model detail page.
-const SignIn = lazy(() => import('./routes/sign-in'));
-const SignUp = lazy(() => import('./routes/sign-up'));
-const Models = lazy(() => import('./routes/models'));
-const ModelDetail = lazy(() => import('./routes/model-detail'));
-const Jobs = lazy(() => import('./routes/jobs'));
-const Tokens = lazy(() => import('./routes/tokens'));
-const NotFound = lazy(() => import('./routes/not-found'));
+const SignIn = lazy(() => import('./routes/sign-in.tsx'));
+const SignUp = lazy(() => import('./routes/sign-up.tsx'));
+const Models = lazy(() => import('./routes/models.tsx'));
+const ModelDetail = lazy(() => import('./routes/model-detail.tsx'));
+const Jobs = lazy(() => import('./routes/jobs.tsx'));
+const Tokens = lazy(() => import('./routes/tokens.tsx'));
+const NotFound = lazy(() => import('./routes/not-found.tsx'));
 
 export function App() {
   const client: QueryClient = new QueryClient({

@@ -119,10 +119,7 @@ const LORA_TENSOR = /^(.+)\.(lora_A|lora_B|lora_embedding_A|lora_embedding_B)(?:
  * Derives rank and target modules from tensor names and shapes; tensors that are not LoRA (e.g. a saved
  * `lm_head`) are ignored. Throws InspectionError when a module's lora_A and lora_B disagree on the rank.
  */
-export function inferFromTensors(
-  tensors: readonly TensorShape[],
-  weightsFileName = 'adapter_model.safetensors',
-): InferredAdapter {
+export function inferFromTensors(tensors: readonly TensorShape[], weightsFileName = 'adapter_model.safetensors'): InferredAdapter {
   const moduleRanks = new Map<string, number>();
   const rankCounts = new Map<number, number>();
   const targets = new Set<string>();
@@ -167,11 +164,7 @@ export function inferFromTensors(
  * tensor's shape.
  * A config without `r` is not checked.
  */
-export function checkRankAgainstTensors(
-  config: AdapterConfig,
-  inferred: InferredAdapter,
-  weightsFileName = 'adapter_model.safetensors',
-): void {
+export function checkRankAgainstTensors(config: AdapterConfig, inferred: InferredAdapter, weightsFileName = 'adapter_model.safetensors'): void {
   if (config.rank === null) return;
   const patterns = compileModulePatterns(config.rankPattern, 'rank_pattern', 'adapter_config.json');
   for (const [modulePath, actual] of inferred.moduleRanks) {

@@ -3,7 +3,7 @@
  * config and its rank/alpha patterns, and cross-checking them. Pure, over bytes already read, so it can
  * run on a worker thread (inspect-runner.ts) and never stall the event loop serving requests.
  */
-import type { AdapterInfo } from '../../../db/schema';
+import type { AdapterInfo } from '../../../db/schema/index.ts';
 import { checkRankAgainstTensors, inferFromTensors, parseAdapterConfig, type AdapterConfig } from './adapter-config.ts';
 import { parseSafetensorsHeader, type SafetensorsInfo } from './safetensors.ts';
 

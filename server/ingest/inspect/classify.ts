@@ -2,7 +2,7 @@
  * What each file of a training output is, from its path alone, so the catalogue can group files and
  * the downloader can offer "adapter only" without opening anything.
  */
-import type { FileKind } from '../../vocabulary';
+import type { FileKind } from '../../vocabulary.ts';
 
 const TOKENIZER_FILES = new Set([
   'tokenizer.json',

@@ -4,7 +4,7 @@
  * yielding to the event loop could not keep /healthz under 100 ms; a worker can, at ~12 ms to start.
  * A fresh worker per inspection keeps the deadline simple: a stuck one is terminated, nothing is shared.
  */
-import type { AdapterInfo } from '../../../db/schema';
+import type { AdapterInfo } from '../../../db/schema/index.ts';
 import type { AnalyseInput } from './analyse.ts';
 import { InspectionError } from './safetensors.ts';
 
@@ -22,7 +22,9 @@ export function analyseInWorker(input: AnalyseInput, timeoutMs = INSPECTION_TIME
   return new Promise<AdapterInfo | null>((resolve, reject) => {
     const timer = setTimeout(() => {
       const blamed = input.config?.path ?? input.weightsPath ?? input.headers[0]?.path ?? 'output';
-      finish(() => reject(new InspectionError(blamed, `inspection took longer than ${Math.round(timeoutMs / 1000)} s; the file is too complex to check`)));
+      finish(() =>
+        reject(new InspectionError(blamed, `inspection took longer than ${Math.round(timeoutMs / 1000)} s; the file is too complex to check`)),
+      );
     }, timeoutMs);
     const finish = (settle: () => void) => {
       clearTimeout(timer);

@@ -25,7 +25,8 @@ export interface ModulePattern {
  */
 export function compileModulePatterns(patterns: Record<string, number>, field: string, fileName = 'adapter_config.json'): ModulePattern[] {
   const keys = Object.keys(patterns);
-  if (keys.length > MAX_PATTERN_KEYS) throw new InspectionError(fileName, `${field} has ${keys.length} keys; at most ${MAX_PATTERN_KEYS} are accepted`);
+  if (keys.length > MAX_PATTERN_KEYS)
+    throw new InspectionError(fileName, `${field} has ${keys.length} keys; at most ${MAX_PATTERN_KEYS} are accepted`);
   return keys.map((key) => {
     const shown = JSON.stringify(key.length > 80 ? `${key.slice(0, 80)}…` : key);
     if (key.length > MAX_PATTERN_LENGTH) {

@@ -63,11 +63,7 @@ export type RangeReader = (offset: number, length: number) => Promise<Uint8Array
  * Reads the 8-byte length, then the header, and validates both against `fileSize`; two reads in all.
  * Throws InspectionError on any violation.
  */
-export async function readSafetensorsHeader(
-  read: RangeReader,
-  fileSize: number,
-  fileName = 'model.safetensors',
-): Promise<SafetensorsInfo> {
+export async function readSafetensorsHeader(read: RangeReader, fileSize: number, fileName = 'model.safetensors'): Promise<SafetensorsInfo> {
   const { bytes, dataSize } = await readSafetensorsHeaderBytes(read, fileSize, fileName);
   return parseSafetensorsHeader(bytes, dataSize, fileName);
 }
@@ -148,12 +144,7 @@ export function parseSafetensorsHeader(headerBytes: Uint8Array, dataSize: number
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       fail(`${where} has an invalid shape ${JSON.stringify(shape)} (expected non-negative integers)`);
     }
-    if (
-      !Array.isArray(offsets) ||
-      offsets.length !== 2 ||
-      !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) ||
-      offsets[0] > offsets[1]
-    ) {
+    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) || offsets[0] > offsets[1]) {
       fail(`${where} has invalid data_offsets ${JSON.stringify(offsets)}`);
     }
 

@@ -11,9 +11,9 @@
 import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { pointedCluster, STAGE_ROOT } from '../../../db/embedded-stage';
-import { SOURCE_PLACEHOLDERS } from '../../env';
-import { isSingleSegment, keyPrefixSegments } from '../../paths';
+import { pointedCluster, STAGE_ROOT } from '../../../db/embedded-stage.ts';
+import { SOURCE_PLACEHOLDERS } from '../../env.ts';
+import { isSingleSegment, keyPrefixSegments } from '../../paths.ts';
 
 /** What of the configuration decides (a subset of Env, so tests can pass a literal). */
 export interface OutputPolicy {

@@ -226,13 +226,7 @@ export class HttpsSource implements Source {
    * The response body with an idle timer (no bytes for idleTimeoutMs aborts the request), network errors
    * mapped to TransientSourceError, and the first `skip` bytes dropped.
    */
-  private guardBody(
-    response: Response,
-    controller: AbortController,
-    skip: number,
-    what: string,
-    signal?: AbortSignal,
-  ): ReadableStream<Uint8Array> {
+  private guardBody(response: Response, controller: AbortController, skip: number, what: string, signal?: AbortSignal): ReadableStream<Uint8Array> {
     const body = response.body;
     if (!body) return new ReadableStream({ start: (c) => c.close() });
     const reader = body.getReader();

@@ -63,10 +63,7 @@ export class S3Source implements Source {
     let token: string | undefined;
     do {
       const page = await this.call(`listing ${this.uri}`, signal, (abortSignal) =>
-        this.client.send(
-          new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix, ContinuationToken: token }),
-          { abortSignal },
-        ),
+        this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix, ContinuationToken: token }), { abortSignal }),
       );
       for (const object of page.Contents ?? []) {
         const key = object.Key;

@@ -1,8 +1,8 @@
 import { A, useLocation, useNavigate, type RouteSectionProps } from '@solidjs/router';
 import { useQuery, useQueryClient } from '@tanstack/solid-query';
 import { createEffect, Show, Suspense } from 'solid-js';
-import { getSession, signOut } from '../lib/auth';
-import { NotificationBell } from './notification-bell';
+import { getSession, signOut } from '../lib/auth.ts';
+import { NotificationBell } from './notification-bell.tsx';
 
 /** The signed-in frame: header with navigation, the bell and the account; guests go to /sign-in?next=…. */
 export function AppLayout(props: RouteSectionProps) {

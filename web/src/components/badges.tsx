@@ -1,8 +1,14 @@
 import { Show } from 'solid-js';
-import type { ConvergenceLabel, IngestStatus, JobStatus } from '../../../server/vocabulary';
+import type { ConvergenceLabel, IngestStatus, JobStatus } from '../../../server/vocabulary.ts';
 
 /** Display names of the convergence labels; typed by the union, so a new label fails to compile until it has one. */
-export const CONVERGENCE_LABEL: Record<ConvergenceLabel, string> = { excellent: 'Excellent', good: 'Good', fair: 'Fair', poor: 'Poor', overfit: 'Overfit' };
+export const CONVERGENCE_LABEL: Record<ConvergenceLabel, string> = {
+  excellent: 'Excellent',
+  good: 'Good',
+  fair: 'Fair',
+  poor: 'Poor',
+  overfit: 'Overfit',
+};
 
 /** Convergence quality: excellent blue, good green, fair yellow, poor red, overfit orange. */
 export function ConvergenceBadge(props: { value: ConvergenceLabel | null | undefined }) {

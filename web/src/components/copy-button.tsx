@@ -16,7 +16,12 @@ export function CopyButton(props: { text: string; label?: string; class?: string
     timer = setTimeout(() => setState('idle'), 2000);
   };
   return (
-    <button type="button" class={`btn btn-small btn-ghost ${props.class ?? ''}`} onClick={copy} aria-label={props.label ? `Copy ${props.label}` : 'Copy'}>
+    <button
+      type="button"
+      class={`btn btn-small btn-ghost ${props.class ?? ''}`}
+      onClick={copy}
+      aria-label={props.label ? `Copy ${props.label}` : 'Copy'}
+    >
       <span aria-live="polite">{state() === 'copied' ? 'Copied' : state() === 'failed' ? 'Copy failed' : 'Copy'}</span>
     </button>
   );

@@ -1,8 +1,8 @@
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { createMemo, onCleanup, onMount, Show } from 'solid-js';
-import type { LossPoint } from '../../../server/vocabulary';
-import { formatNumber } from '../lib/format';
+import type { LossPoint } from '../../../server/vocabulary.ts';
+import { formatNumber } from '../lib/format.ts';
 
 const TRAIN = '#4338ca';
 const VALID = '#0d9488';
@@ -12,7 +12,8 @@ const BEST = '#dc2626';
 export function bestValidation(points: readonly LossPoint[]): { step: number; loss: number } | null {
   let best: { step: number; loss: number } | null = null;
   for (const p of points) {
-    if (p.validationLoss !== null && Number.isFinite(p.validationLoss) && (!best || p.validationLoss < best.loss)) best = { step: p.step, loss: p.validationLoss };
+    if (p.validationLoss !== null && Number.isFinite(p.validationLoss) && (!best || p.validationLoss < best.loss))
+      best = { step: p.step, loss: p.validationLoss };
   }
   return best;
 }

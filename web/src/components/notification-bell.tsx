@@ -1,8 +1,8 @@
 import { A } from '@solidjs/router';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/solid-query';
 import { createEffect, createSignal, For, on, onCleanup, Show } from 'solid-js';
-import { relativeTime } from '../lib/format';
-import { api } from '../lib/trpc';
+import { relativeTime } from '../lib/format.ts';
+import { api } from '../lib/trpc.ts';
 
 /**
  * The bell: unread count polled every 5 s (and on window focus); opening the list marks what it shows
@@ -109,7 +109,10 @@ export function NotificationBell() {
               Mark all read
             </button>
           </div>
-          <Show when={(list.data?.notifications.length ?? 0) > 0} fallback={<p class="bell-empty muted">Nothing yet. You will hear here when a model is ready.</p>}>
+          <Show
+            when={(list.data?.notifications.length ?? 0) > 0}
+            fallback={<p class="bell-empty muted">Nothing yet. You will hear here when a model is ready.</p>}
+          >
             <ul class="bell-list">
               <For each={list.data?.notifications}>
                 {(n) => (

@@ -1,5 +1,5 @@
 import type { JSX } from 'solid-js';
-import { errorMessage } from '../lib/trpc';
+import { errorMessage } from '../lib/trpc.ts';
 
 /** A failed load, with the reason and a way to try again. */
 export function ErrorState(props: { error: unknown; onRetry: () => void; title?: string }) {

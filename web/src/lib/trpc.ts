@@ -1,5 +1,5 @@
 import { createTRPCClient, httpBatchLink, TRPCClientError } from '@trpc/client';
-import type { AppRouter } from '../../../server/trpc/root';
+import type { AppRouter } from '../../../server/trpc/root.ts';
 
 /** The dashboard's typed client: same origin, session cookie, plain JSON (no transformer); batches as the server allows. */
 export const api = createTRPCClient<AppRouter>({

@@ -1,7 +1,7 @@
 import { A, useNavigate, useSearchParams } from '@solidjs/router';
 import { useQueryClient } from '@tanstack/solid-query';
 import { createSignal, For, Show } from 'solid-js';
-import { safeNext } from '../lib/auth';
+import { safeNext } from '../lib/auth.ts';
 
 export interface Field {
   name: string;

@@ -1,13 +1,19 @@
 import { A, useSearchParams } from '@solidjs/router';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/solid-query';
 import { For, Match, Show, Switch } from 'solid-js';
-import { StatusBadge } from '../components/badges';
-import { EmptyState, ErrorState } from '../components/states';
-import { formatCost, formatDateTime } from '../lib/format';
-import { api, errorMessage } from '../lib/trpc';
-import type { IngestStatus } from '../../../server/vocabulary';
+import { StatusBadge } from '../components/badges.tsx';
+import { EmptyState, ErrorState } from '../components/states.tsx';
+import { formatCost, formatDateTime } from '../lib/format.ts';
+import { api, errorMessage } from '../lib/trpc.ts';
+import type { IngestStatus } from '../../../server/vocabulary.ts';
 
-const INGEST_LABEL: Record<IngestStatus, string> = { none: 'Not started', pending: 'Queued', ingesting: 'Copying files', ready: 'Delivered', failed: 'Failed' };
+const INGEST_LABEL: Record<IngestStatus, string> = {
+  none: 'Not started',
+  pending: 'Queued',
+  ingesting: 'Copying files',
+  ready: 'Delivered',
+  failed: 'Failed',
+};
 
 /** Training jobs and the delivery of their files; a failed delivery can be retried here. */
 export default function Jobs() {
@@ -17,7 +23,8 @@ export default function Jobs() {
     queryKey: ['jobs'],
     queryFn: () => api.jobs.list.query(),
     // While something is on its way, keep the table current.
-    refetchInterval: (q) => (q.state.data?.some((j) => j.status === 'running' || j.ingestStatus === 'pending' || j.ingestStatus === 'ingesting') ? 3000 : false),
+    refetchInterval: (q) =>
+      q.state.data?.some((j) => j.status === 'running' || j.ingestStatus === 'pending' || j.ingestStatus === 'ingesting') ? 3000 : false,
   }));
   const retry = useMutation(() => ({
     mutationFn: (jobId: string) => api.jobs.retryIngest.mutate({ jobId }),

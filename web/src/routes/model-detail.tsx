@@ -1,15 +1,15 @@
 import { A, useParams } from '@solidjs/router';
 import { useMutation, useQuery } from '@tanstack/solid-query';
 import { createSignal, For, Match, Show, Switch, type JSX } from 'solid-js';
-import { ConvergenceBadge } from '../components/badges';
-import { CopyButton } from '../components/copy-button';
-import { LossChart } from '../components/loss-chart';
-import { ErrorState } from '../components/states';
-import { Stars } from '../components/stars';
-import { formatBytes, formatCost, formatCount, formatDate, formatDateTime, formatInt, formatNumber } from '../lib/format';
-import { api, errorCode, errorMessage, type ModelDetail as Model } from '../lib/trpc';
-import type { FileKind } from '../../../server/vocabulary';
-import NotFound from './not-found';
+import { ConvergenceBadge } from '../components/badges.tsx';
+import { CopyButton } from '../components/copy-button.tsx';
+import { LossChart } from '../components/loss-chart.tsx';
+import { ErrorState } from '../components/states.tsx';
+import { Stars } from '../components/stars.tsx';
+import { formatBytes, formatCost, formatCount, formatDate, formatDateTime, formatInt, formatNumber } from '../lib/format.ts';
+import { api, errorCode, errorMessage, type ModelDetail as Model } from '../lib/trpc.ts';
+import type { FileKind } from '../../../server/vocabulary.ts';
+import NotFound from './not-found.tsx';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -180,7 +180,8 @@ const { files, bundle } = await api.models.download.mutate({ modelId: '${m().id}
               Best checkpoint: <code>{b().name}</code>
               {b().step !== null ? ` at step ${b().step!.toLocaleString('en-US')}` : ''}, validation loss {formatNumber(b().validationLoss)}
               <Show when={(b().checkpoints?.length ?? 0) > 1}>
-                {' '}(
+                {' '}
+                (
                 <For each={b().checkpoints}>
                   {(c, i) => (
                     <>

@@ -1,12 +1,12 @@
 import { A, useSearchParams } from '@solidjs/router';
 import { keepPreviousData, useQuery } from '@tanstack/solid-query';
 import { createEffect, createSignal, For, Match, on, onCleanup, Show, Switch } from 'solid-js';
-import type { ConvergenceLabel } from '../../../server/vocabulary';
-import { CONVERGENCE_LABEL, ConvergenceBadge } from '../components/badges';
-import { EmptyState, ErrorState } from '../components/states';
-import { Stars } from '../components/stars';
-import { formatBytes, formatCost, formatDate } from '../lib/format';
-import { api, type ModelSummary } from '../lib/trpc';
+import type { ConvergenceLabel } from '../../../server/vocabulary.ts';
+import { CONVERGENCE_LABEL, ConvergenceBadge } from '../components/badges.tsx';
+import { EmptyState, ErrorState } from '../components/states.tsx';
+import { Stars } from '../components/stars.tsx';
+import { formatBytes, formatCost, formatDate } from '../lib/format.ts';
+import { api, type ModelSummary } from '../lib/trpc.ts';
 
 type Params = { sort?: string; minScore?: string; convergence?: string; q?: string; page?: string; limit?: string };
 
@@ -42,7 +42,12 @@ export default function Models() {
 
   // Search typed into the box reaches the URL after a short pause, not on every key.
   const [term, setTerm] = createSignal(params.q ?? '');
-  createEffect(on(() => params.q, (q) => setTerm(q ?? '')));
+  createEffect(
+    on(
+      () => params.q,
+      (q) => setTerm(q ?? ''),
+    ),
+  );
   let timer: ReturnType<typeof setTimeout> | undefined;
   onCleanup(() => clearTimeout(timer));
   const onSearch = (v: string) => {
@@ -83,21 +88,33 @@ export default function Models() {
         </div>
         <div class="field field-inline">
           <label for="m-sort">Sort by</label>
-          <select id="m-sort" value={sort()} onChange={(e) => setParams({ sort: e.currentTarget.value === 'quality' ? 'quality' : undefined, page: undefined })}>
+          <select
+            id="m-sort"
+            value={sort()}
+            onChange={(e) => setParams({ sort: e.currentTarget.value === 'quality' ? 'quality' : undefined, page: undefined })}
+          >
             <option value="recent">Most recent</option>
             <option value="quality">Highest quality</option>
           </select>
         </div>
         <div class="field field-inline">
           <label for="m-min">Min score</label>
-          <select id="m-min" value={String(minScore() ?? '')} onChange={(e) => setParams({ minScore: e.currentTarget.value || undefined, page: undefined })}>
+          <select
+            id="m-min"
+            value={String(minScore() ?? '')}
+            onChange={(e) => setParams({ minScore: e.currentTarget.value || undefined, page: undefined })}
+          >
             <option value="">Any</option>
             <For each={[5, 4, 3, 2, 1]}>{(n) => <option value={String(n)}>{n === 5 ? '5 stars' : `${n}+ stars`}</option>}</For>
           </select>
         </div>
         <div class="field field-inline">
           <label for="m-conv">Convergence</label>
-          <select id="m-conv" value={convergence() ?? ''} onChange={(e) => setParams({ convergence: e.currentTarget.value || undefined, page: undefined })}>
+          <select
+            id="m-conv"
+            value={convergence() ?? ''}
+            onChange={(e) => setParams({ convergence: e.currentTarget.value || undefined, page: undefined })}
+          >
             <option value="">Any</option>
             <For each={CONVERGENCE}>{(c) => <option value={c}>{CONVERGENCE_LABEL[c]}</option>}</For>
           </select>

@@ -1,5 +1,5 @@
-import { signIn } from '../lib/auth';
-import { AuthForm } from './auth-form';
+import { signIn } from '../lib/auth.ts';
+import { AuthForm } from './auth-form.tsx';
 
 export default function SignIn() {
   return (

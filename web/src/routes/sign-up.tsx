@@ -1,5 +1,5 @@
-import { signUp } from '../lib/auth';
-import { AuthForm } from './auth-form';
+import { signUp } from '../lib/auth.ts';
+import { AuthForm } from './auth-form.tsx';
 
 export default function SignUp() {
   return (

@@ -1,9 +1,9 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/solid-query';
 import { createSignal, For, Match, Show, Switch } from 'solid-js';
-import { CopyButton } from '../components/copy-button';
-import { ErrorState } from '../components/states';
-import { formatDateTime } from '../lib/format';
-import { api, errorMessage } from '../lib/trpc';
+import { CopyButton } from '../components/copy-button.tsx';
+import { ErrorState } from '../components/states.tsx';
+import { formatDateTime } from '../lib/format.ts';
+import { api, errorMessage } from '../lib/trpc.ts';
 
 /** Personal API tokens: the secret is shown once, right after it is made. */
 export default function Tokens() {
@@ -47,7 +47,14 @@ export default function Tokens() {
         <div class="row">
           <div class="field field-grow">
             <label for="t-name">Name</label>
-            <input id="t-name" name="name" required maxLength={100} placeholder="e.g. laptop, CI" aria-invalid={create.isError ? 'true' : undefined} />
+            <input
+              id="t-name"
+              name="name"
+              required
+              maxLength={100}
+              placeholder="e.g. laptop, CI"
+              aria-invalid={create.isError ? 'true' : undefined}
+            />
           </div>
           <button type="submit" class="btn btn-primary" disabled={create.isPending}>
             {create.isPending ? 'Creating…' : 'Create token'}

@@ -3,7 +3,7 @@ import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
 import * as schema from './schema/index.ts';
 
-export type Schema = typeof schema;
+type Schema = typeof schema;
 export type Db = PostgresJsDatabase<Schema>;
 /** A transaction handle; user-scoped work receives one already under row-level security. */
 export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];

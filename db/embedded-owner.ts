@@ -18,7 +18,7 @@ export interface OwnerRecord {
 const OWNER_FILE = 'postgres.owner';
 
 /** The kernel's start time of `pid`, or null when it is gone (or a zombie) or there is no /proc. */
-export function processStartTime(pid: number): string | null {
+function processStartTime(pid: number): string | null {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
@@ -31,7 +31,7 @@ export function processStartTime(pid: number): string | null {
 }
 
 /** True while `pid` runs (a zombie waiting for a reaper that never comes counts as gone). */
-export function pidAlive(pid: number): boolean {
+function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
   } catch (e) {

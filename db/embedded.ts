@@ -40,7 +40,7 @@ export interface SuperviseOptions {
   policy?: Partial<RestartPolicyOptions>;
 }
 
-export class EmbeddedPostgresError extends Error {
+class EmbeddedPostgresError extends Error {
   override name = 'EmbeddedPostgresError';
 }
 

@@ -11,7 +11,7 @@ export interface RestartPolicyOptions {
   maxDelayMs: number;
 }
 
-export const DEFAULT_RESTART_POLICY: RestartPolicyOptions = { maxRestarts: 5, windowMs: 60_000, baseDelayMs: 250, maxDelayMs: 5_000 };
+const DEFAULT_RESTART_POLICY: RestartPolicyOptions = { maxRestarts: 5, windowMs: 60_000, baseDelayMs: 250, maxDelayMs: 5_000 };
 
 export type RestartDecision = { restart: true; delayMs: number } | { restart: false; failures: number };
 

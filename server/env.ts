@@ -55,8 +55,6 @@ const entries = (v: string | undefined) =>
     .map((e) => e.trim())
     .filter(Boolean);
 
-export type RawEnv = z.infer<typeof schema>;
-
 /** The service's configuration: every variable of the README's configuration table, defaults applied, parsed once at start. */
 export interface Env {
   port: number;

@@ -8,9 +8,9 @@
  */
 
 /** Largest output path, and largest single segment, in UTF-8 bytes (the common NAME_MAX). */
-export const MAX_PATH_BYTES = 255;
+const MAX_PATH_BYTES = 255;
 /** Longest storage key, in characters (S3 allows 1024 bytes; ours are a few ids). */
-export const MAX_KEY_LENGTH = 1024;
+const MAX_KEY_LENGTH = 1024;
 
 // Control characters (C0, NUL included, and DEL) and lone UTF-16 surrogates, which cannot be encoded as UTF-8.
 const CONTROL = /[\u0000-\u001f\u007f]/;

@@ -6,22 +6,22 @@
  */
 import type { z } from 'zod';
 import { artifactFiles, ingestStatus, jobStatus, modelArtifacts } from '../db/schema/index.ts';
-import type { gpuConfig, jobConfig } from './jobs/schemas.ts';
+import type { gpuConfig } from './jobs/schemas.ts';
 
 /** Convergence labels of a scored run, best first (the `model_artifacts.convergence` column). */
 export const CONVERGENCE_LABELS = modelArtifacts.convergence.enumValues;
 export type ConvergenceLabel = (typeof CONVERGENCE_LABELS)[number];
 
 /** What a stored file is, as the ingest classifies it by path (the `artifact_files.kind` column). */
-export const FILE_KINDS = artifactFiles.kind.enumValues;
+const FILE_KINDS = artifactFiles.kind.enumValues;
 export type FileKind = (typeof FILE_KINDS)[number];
 
 /** A training job's life (the `job_status` enum). */
-export const JOB_STATUSES = jobStatus.enumValues;
+const JOB_STATUSES = jobStatus.enumValues;
 export type JobStatus = (typeof JOB_STATUSES)[number];
 
 /** Where the delivery of a finished job's files stands (the `ingest_status` enum). */
-export const INGEST_STATUSES = ingestStatus.enumValues;
+const INGEST_STATUSES = ingestStatus.enumValues;
 export type IngestStatus = (typeof INGEST_STATUSES)[number];
 
 /** One point of a loss curve: a step and its losses, null where that series has none (`model_artifacts.loss_curve`). */
@@ -29,8 +29,6 @@ export type LossPoint = (typeof modelArtifacts.$inferSelect)['lossCurve'][number
 
 /** The GPU a job asks for, as `jobs.create` checks it and a model keeps it. */
 export type GpuConfig = z.infer<typeof gpuConfig>;
-/** A job's hyperparameters: the named ones checked, anything else a trainer sends kept as given. */
-export type JobConfig = z.infer<typeof jobConfig>;
 
 /**
  * The longest a download link may live: 7 days, the limit of an S3 (SigV4) presigned URL, applied to the

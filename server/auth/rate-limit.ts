@@ -7,7 +7,7 @@ import { clientAddress, limitKey } from '../http/client-address.ts';
 import type { Logger } from '../logger.ts';
 
 /** A sliding-window limit: at most `max` events of `bucket` per key within `windowSeconds`. */
-export interface RateLimitRule {
+interface RateLimitRule {
   bucket: string;
   max: number;
   windowSeconds: number;
@@ -18,7 +18,7 @@ export interface RateLimitRule {
  * (better-auth's 401), never successes. The account-wide count only slows attempts down: refusing on it
  * would let anyone lock a victim out by failing the victim's password from addresses of their own.
  */
-export const AUTH_LIMITS = {
+const AUTH_LIMITS = {
   signInFailuresPerAddress: { bucket: 'sign-in-failure:ip', max: 10, windowSeconds: 60 },
   signInFailuresPerAccountAndAddress: { bucket: 'sign-in-failure:account-ip', max: 5, windowSeconds: 60 },
   signInFailuresPerAccount: { bucket: 'sign-in-failure:account', max: 20, windowSeconds: 600 },
@@ -27,12 +27,12 @@ export const AUTH_LIMITS = {
 } satisfies Record<string, RateLimitRule>;
 
 /** How long a sign-in waits once its account has passed `signInFailuresPerAccount`, wherever from. */
-export const ACCOUNT_SLOWDOWN_MS = 1000;
+const ACCOUNT_SLOWDOWN_MS = 1000;
 
 const LONGEST_WINDOW_SECONDS = Math.max(...Object.values(AUTH_LIMITS).map((r) => r.windowSeconds));
 const PRUNE_EVERY_MS = 60_000;
 
-export interface WindowCount {
+interface WindowCount {
   count: number;
   /** Seconds until the oldest counted event leaves the window (≥ 1). */
   retryAfterSeconds: number;
@@ -43,7 +43,7 @@ export interface WindowCount {
  * set of limits, and a restart forgets nothing. Time is the database's `now()`, one clock for all
  * processes. Old rows are deleted at most once a minute per process.
  */
-export class RateLimitStore {
+class RateLimitStore {
   private lastPrune = 0;
 
   constructor(

@@ -30,7 +30,7 @@ export function resolveClientAddress(socket: string | null, forwardedFor: string
 }
 
 /** The socket's peer address (Bun's `server.requestIP`), or null outside a Bun server (app.request in tests). */
-export function socketAddress(c: Context): string | null {
+function socketAddress(c: Context): string | null {
   const address = (c.env as SocketEnv)?.requestIP?.(c.req.raw)?.address;
   return address ? normalise(address) : null;
 }

@@ -23,10 +23,8 @@ import { IngestError, userMessage } from './user-message.ts';
 import { ensureStorageRoom, storageFull } from './storage-room.ts';
 
 /** The biggest single output file we accept (the product's promise is "up to 5 GB a file"). */
-export const MAX_FILE_BYTES = 5 * 1024 ** 3;
-export const MAX_FILES = 2_000;
-
-export { IngestError };
+const MAX_FILE_BYTES = 5 * 1024 ** 3;
+const MAX_FILES = 2_000;
 
 const isPermanent = (err: unknown) =>
   err instanceof IngestError || err instanceof PermanentSourceError || err instanceof IntegrityError || err instanceof InspectionError;

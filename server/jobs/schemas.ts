@@ -4,13 +4,13 @@ const uuid = z.uuid();
 
 /** A job config is stored, listed and copied onto its model: bounded so no one can make those heavy. */
 export const MAX_CONFIG_BYTES = 64 * 1024;
-export const MAX_CONFIG_DEPTH = 20;
+const MAX_CONFIG_DEPTH = 20;
 
 /**
  * Nesting depth of a JSON value (a scalar is 0, `{}` is 1), walked with an explicit stack so a
  * 50,000-deep value cannot overflow ours; stops as soon as it passes `limit`.
  */
-export function jsonDepthOver(value: unknown, limit: number): boolean {
+function jsonDepthOver(value: unknown, limit: number): boolean {
   const stack: [unknown, number][] = [[value, 0]];
   while (stack.length > 0) {
     const [v, depth] = stack.pop()!;
@@ -22,7 +22,7 @@ export function jsonDepthOver(value: unknown, limit: number): boolean {
 }
 
 /** Hyperparameters: the named ones are checked, anything else a trainer sends is kept as given (bounded). */
-export const jobConfig = z
+const jobConfig = z
   .looseObject({
     baseModel: z.string().trim().min(1).max(200),
     loraRank: z.number().int().min(1).max(4096),
@@ -79,7 +79,7 @@ export const reportMetricsInput = z.object({
 });
 
 const OUTPUT_SCHEMES = ['file:', 's3:', 'https:', 'http:'];
-export const outputUri = z
+const outputUri = z
   .string()
   .trim()
   .max(2048)

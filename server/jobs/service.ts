@@ -13,7 +13,7 @@ import * as q from './queries.ts';
 import type { completeJobInput, createJobInput, metricsPoint } from './schemas.ts';
 
 /** Enqueues the ingest of `jobId` inside `tx`: it exists exactly when the transaction commits. */
-export async function enqueueIngest(deps: Deps, tx: Tx, jobId: string): Promise<void> {
+async function enqueueIngest(deps: Deps, tx: Tx, jobId: string): Promise<void> {
   const payload = { jobId };
   await deps.boss.send(ingestArtifactJob.name, payload, { ...sendOptions(ingestArtifactJob, payload), db: fromDrizzle(tx, sql) });
 }

@@ -5,7 +5,7 @@ import { beyondMaxLifetime } from '../storage/fs.ts';
  * Signed links for the zip bundle of a model: HMAC-SHA256 (AUTH_SECRET) over the artifact id, the
  * owner and the expiry. Like file links, nothing is stored; a link works until it expires.
  */
-export function signBundle(secret: string, artifactId: string, userId: string, exp: number): string {
+function signBundle(secret: string, artifactId: string, userId: string, exp: number): string {
   // JSON of a tuple: no field's content can move across a boundary into the next.
   return createHmac('sha256', secret)
     .update(JSON.stringify(['bundle.v2', artifactId, userId, exp]))

@@ -3,8 +3,8 @@ import type { Tx } from '../../db/client.ts';
 import { artifactFiles, datasets, downloadEvents, modelArtifacts, modelCounts, trainingJobs } from '../../db/schema/index.ts';
 import type { ListModelsInput } from './schemas.ts';
 
-/** The columns of a ModelSummary, dataset and job joined in the same query. */
-export const summaryColumns = {
+/** The columns of a model summary (`summary()` in service.ts), dataset and job joined in the same query. */
+const summaryColumns = {
   id: modelArtifacts.id,
   name: modelArtifacts.name,
   createdAt: modelArtifacts.createdAt,

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { CONVERGENCE_LABELS } from '../vocabulary.ts';
 
-export const convergence = z.enum(CONVERGENCE_LABELS);
+const convergence = z.enum(CONVERGENCE_LABELS);
 
 /**
  * An ISO timestamp Postgres can compare against: zod accepts year 0000, which has no timestamptz

@@ -22,8 +22,6 @@ function summary(r: SummaryRow) {
   };
 }
 
-export type ModelSummary = ReturnType<typeof summary>;
-
 function encodeCursor(c: q.Cursor): string {
   return Buffer.from(JSON.stringify([c.sort, c.score, c.createdAt, c.id])).toString('base64url');
 }

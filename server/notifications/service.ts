@@ -23,13 +23,10 @@ export type NotificationEvent =
     }
   | { kind: 'ingest.failed'; userId: string; jobId: string; jobName: string; error: string };
 
-export type NotificationKind = NotificationEvent['kind'];
+type NotificationKind = NotificationEvent['kind'];
 
 /** The `notifications.type` each event kind is stored (and listed) as. */
-export const NOTIFICATION_TYPE = { 'model.ready': 'model_ready', 'ingest.failed': 'ingest_failed' } as const satisfies Record<
-  NotificationKind,
-  string
->;
+const NOTIFICATION_TYPE = { 'model.ready': 'model_ready', 'ingest.failed': 'ingest_failed' } as const satisfies Record<NotificationKind, string>;
 
 function render(event: NotificationEvent): { title: string; body: string; link: string } {
   switch (event.kind) {

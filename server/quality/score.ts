@@ -45,7 +45,7 @@ export type Quality = {
 };
 
 /** A validation loss this far above the training loss means the model memorised its training data. */
-export const OVERFIT_GAP_THRESHOLD = 0.5;
+const OVERFIT_GAP_THRESHOLD = 0.5;
 
 /** Star thresholds on loss reduction in percent; strictly greater than the bound earns the stars. */
 const STAR_BOUNDS: readonly { above: number; score: StarScore; label: ConvergenceLabel }[] = [

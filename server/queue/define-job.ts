@@ -1,9 +1,9 @@
-import type { Job, PgBoss, Queue, WorkOptions } from 'pg-boss';
+import type { Job, Queue, WorkOptions } from 'pg-boss';
 import type { z } from 'zod';
 import type { Deps } from '../deps.ts';
 
 /** What a job handler decides about one pg-boss job. */
-export type JobOutcome = { status: 'completed'; output?: object } | { status: 'deadletter'; output: { error: string } };
+type JobOutcome = { status: 'completed'; output?: object } | { status: 'deadletter'; output: { error: string } };
 
 /**
  * One background job: its queue name and options, the payload schema, and the handler. Every job in
@@ -31,5 +31,3 @@ export type AnyJob = JobDefinition<z.ZodType>;
 export function sendOptions<P extends z.ZodType>(def: JobDefinition<P>, payload: z.infer<P>) {
   return def.singletonKey ? { singletonKey: def.singletonKey(payload) } : {};
 }
-
-export type Boss = PgBoss;

@@ -33,7 +33,7 @@ export function safeFileName(name: string): string {
 }
 
 /** ASCII-only form for the legacy `filename=` parameter: every non-ASCII code point becomes `_`. */
-export function asciiFileName(name: string): string {
+function asciiFileName(name: string): string {
   return Array.from(safeFileName(name), (ch) => (ch.charCodeAt(0) <= 0x7e ? ch : '_')).join('');
 }
 

@@ -7,11 +7,11 @@ import { dirname } from 'node:path';
 import type { StorageDriver, StorageSpace } from './storage.ts';
 
 /** /readyz calls storage degraded below this much free space, or below DEGRADED_FRACTION of the disk, whichever is smaller. */
-export const DEGRADED_BELOW_BYTES = 1024 ** 3;
-export const DEGRADED_FRACTION = 0.02;
+const DEGRADED_BELOW_BYTES = 1024 ** 3;
+const DEGRADED_FRACTION = 0.02;
 
 /** A write failed because the disk (or the quota) is full. The message names no server path. */
-export class StorageFullError extends Error {
+class StorageFullError extends Error {
   override name = 'StorageFullError';
 }
 

@@ -15,7 +15,7 @@ type RangeResult = { start: number; end: number } | 'unsatisfiable' | null;
  * One `bytes=` range against `size`. Multiple ranges, other units and malformed values return null,
  * which means "send the whole file" (RFC 9110 lets a server ignore Range).
  */
-export function parseRange(header: string | undefined, size: number): RangeResult {
+function parseRange(header: string | undefined, size: number): RangeResult {
   if (header === undefined) return null;
   const match = /^bytes=\s*(\d*)\s*-\s*(\d*)\s*$/.exec(header);
   if (!match) return null;

@@ -12,7 +12,7 @@ import { assertStorageKey, assertStoragePrefix, encodePathSegments } from '../pa
 import { MAX_LINK_LIFETIME_SECONDS } from '../vocabulary.ts';
 
 /** How far a link's expiry may lie past the 7-day maximum (clock skew between API processes). */
-export const MAX_CLOCK_SKEW_SECONDS = 60;
+const MAX_CLOCK_SKEW_SECONDS = 60;
 
 /** True when `expSeconds` (Unix seconds) lies further ahead of `nowMs` than any link this service signs. */
 export function beyondMaxLifetime(expSeconds: number, nowMs: number = Date.now()): boolean {
@@ -31,7 +31,7 @@ export interface FsStorageOptions {
 }
 
 /** The query of a signed link, as it arrived (all strings, nothing trusted yet). */
-export interface SignedLinkQuery {
+interface SignedLinkQuery {
   key: string;
   exp: string | undefined;
   fn: string | undefined;
@@ -40,7 +40,7 @@ export interface SignedLinkQuery {
 }
 
 /** What a valid link grants: this key, saved under this name, until `expiresAt`. */
-export interface VerifiedLink {
+interface VerifiedLink {
   key: string;
   fileName: string;
   contentType: string | undefined;

@@ -13,13 +13,13 @@ export const CHECKSUMS_NAME = 'SHA256SUMS';
  * Every top-level name the service generates. Add the model card (`README.md`) here when it lands; the
  * ingest and the bundle both follow this list.
  */
-export const GENERATED_TOP_LEVEL_NAMES: readonly string[] = [CHECKSUMS_NAME];
+const GENERATED_TOP_LEVEL_NAMES: readonly string[] = [CHECKSUMS_NAME];
 
 // Compared case-insensitively: on macOS and Windows `readme.md` and `README.md` are one file once unzipped.
 const fold = (name: string) => name.toLowerCase();
 
 /** True when `path` (relative, `/`-separated) is a top-level name the service generates. */
-export function isGeneratedName(path: string, generated: readonly string[] = GENERATED_TOP_LEVEL_NAMES): boolean {
+function isGeneratedName(path: string, generated: readonly string[] = GENERATED_TOP_LEVEL_NAMES): boolean {
   return baseName(path) === path && generated.some((g) => fold(g) === fold(path));
 }
 

@@ -40,7 +40,7 @@ export function createS3Client(connection: S3Connection, options: { maxAttempts?
  * store without that operation), `permanent` (the request is wrong: credentials, permissions, names) or
  * `transient` (5xx, throttling, timeouts, and anything without an HTTP status: a refused or reset socket, DNS).
  */
-export type S3Failure = 'not_found' | 'invalid_range' | 'not_implemented' | 'permanent' | 'transient';
+type S3Failure = 'not_found' | 'invalid_range' | 'not_implemented' | 'permanent' | 'transient';
 
 /** A classified S3 failure: the kind, the store's error code, its HTTP status (none for a network failure) and its words. */
 export interface S3ErrorInfo {

@@ -5,14 +5,14 @@ import { ERRORS, toTRPCError } from '../errors.ts';
 import { resolveWorkerToken } from '../jobs/service.ts';
 import { resolveApiToken } from '../tokens/service.ts';
 
-export interface AuthUser {
+interface AuthUser {
   id: string;
   email: string;
   name: string;
   via: 'session' | 'token';
 }
 
-export interface WorkerIdentity {
+interface WorkerIdentity {
   jobId: string;
   userId: string;
 }
@@ -41,7 +41,7 @@ export function createContextInner(deps: Deps, identity: Partial<Omit<Context, '
 }
 
 /** Resolves a Bearer token (API or worker) or the session cookie to an identity. */
-export async function resolveIdentity(deps: Deps, headers: Headers): Promise<Pick<Context, 'user' | 'worker'>> {
+async function resolveIdentity(deps: Deps, headers: Headers): Promise<Pick<Context, 'user' | 'worker'>> {
   const token = bearerToken(headers.get('authorization'));
   if (token?.startsWith(WORKER_TOKEN_PREFIX)) return { user: null, worker: await resolveWorkerToken(deps, token) };
   if (token) {

@@ -17,7 +17,7 @@ function fieldErrors(err: ZodError): { formErrors: string[]; fieldErrors: Record
       .map(String)
       .join('.');
     if (!key) formErrors.push(issue.message);
-    else (fields[key] ??= []).push(issue.message);
+    else fields[key] = [...(fields[key] ?? []), issue.message];
   }
   return { formErrors, fieldErrors: fields };
 }
@@ -46,7 +46,6 @@ const t = initTRPC.context<Context>().create({
 
 export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
-export const middleware = t.middleware;
 
 /** Turns AppError (and anything unexpected) into a TRPCError once, at the edge. */
 const errors = t.middleware(async ({ next, ctx, path }) => {
@@ -63,7 +62,7 @@ const errors = t.middleware(async ({ next, ctx, path }) => {
   return result;
 });
 
-export const publicProcedure = t.procedure.use(errors);
+const publicProcedure = t.procedure.use(errors);
 
 /** A signed-in user (session cookie or personal API token). */
 export const protectedProcedure = publicProcedure.use(({ ctx, next }) => {

@@ -26,13 +26,18 @@ export type Scenario =
     }
   | { mode: 'download'; url: string; path: string; rounds: number };
 
+/** The line an 'http' or 'sql' run prints (milliseconds; requests per second). */
+export type Latency = { n: number; p50: number; p99: number; max: number; rps: number };
+/** The line a 'download' run prints: bytes per round and the best round's times, in milliseconds. */
+export type Transfer = { bytes: number; httpMs: number; directMs: number };
+
 function pct(xs: number[], p: number) {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
 }
 
 /** n requests (or as many as fit in maxMs, whichever is fewer) from `concurrency` loops. */
-async function drive(n: number, concurrency: number, warmup: number, once: () => Promise<void>, maxMs = 8_000) {
+async function drive(n: number, concurrency: number, warmup: number, once: () => Promise<void>, maxMs = 8_000): Promise<Latency> {
   for (let i = 0; i < warmup; i += concurrency) await Promise.all(Array.from({ length: Math.min(concurrency, warmup - i) }, once));
   const lat: number[] = [];
   let next = 0;
@@ -97,6 +102,7 @@ if (s.mode === 'http') {
     direct.push(performance.now() - t);
     if (b2 !== bytes) throw new Error(`download got ${bytes} bytes, file has ${b2}`);
   }
-  console.log(JSON.stringify({ bytes, httpMs: Math.min(...http), directMs: Math.min(...direct) }));
+  const transfer: Transfer = { bytes, httpMs: Math.min(...http), directMs: Math.min(...direct) };
+  console.log(JSON.stringify(transfer));
 }
 process.exit(0);

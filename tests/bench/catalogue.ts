@@ -24,7 +24,7 @@ import * as q from '../../server/models/queries.ts';
 import { listModelsInput } from '../../server/models/schemas.ts';
 import { writeRandomFile } from '../fixtures/lora.ts';
 import { newUser, startTestService } from '../helpers/service.ts';
-import type { Scenario } from './catalogue-load.ts';
+import type { Latency, Scenario, Transfer } from './catalogue-load.ts';
 import { emit, info, mbPerSecond } from './lib.ts';
 
 const BENCH = 'catalogue';
@@ -33,16 +33,21 @@ const OTHER_USERS = 999;
 const CONCURRENCY = 32;
 const DEEP_PAGE = 500;
 
-async function load(s: Scenario): Promise<any> {
+async function load(s: Extract<Scenario, { mode: 'download' }>): Promise<Transfer>;
+async function load(s: Exclude<Scenario, { mode: 'download' }>): Promise<Latency>;
+async function load(s: Scenario): Promise<Latency | Transfer> {
   try {
     return await loadOnce(s);
   } catch (e) {
     emit(BENCH, `load generator failed (${s.mode})`, String((e as Error).message).slice(0, 120), '');
-    return { p50: NaN, p99: NaN, max: NaN, rps: NaN, bytes: NaN, httpMs: NaN, directMs: NaN };
+    // NaN figures in either shape, so the report goes on with the remaining scenarios.
+    const failed: Latency & Transfer = { n: 0, p50: NaN, p99: NaN, max: NaN, rps: NaN, bytes: NaN, httpMs: NaN, directMs: NaN };
+    return failed;
   }
 }
 
-async function loadOnce(s: Scenario): Promise<any> {
+/** The generator's last stdout line: a Latency, or a Transfer for 'download'. */
+async function loadOnce(s: Scenario): Promise<Latency | Transfer> {
   const proc = Bun.spawn(['bun', path.join(import.meta.dir, 'catalogue-load.ts'), JSON.stringify(s)], { stdout: 'pipe', stderr: 'inherit' });
   const out = await new Response(proc.stdout).text();
   const code = await proc.exited;

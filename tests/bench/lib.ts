@@ -31,7 +31,7 @@ export function info(bench: string, msg: string): void {
   console.error(`[${bench}] ${msg}`);
 }
 
-export function round(n: number): number {
+function round(n: number): number {
   if (!Number.isFinite(n)) return n;
   const a = Math.abs(n);
   return a >= 100 ? Math.round(n * 10) / 10 : a >= 1 ? Math.round(n * 100) / 100 : Math.round(n * 10000) / 10000;
@@ -64,7 +64,7 @@ export function tempDir(prefix: string): { dir: string; done: () => void } {
   return { dir, done };
 }
 
-export const MB = 1_000_000;
+const MB = 1_000_000;
 
 /** Throughput in MB/s (10^6 bytes). */
 export function mbPerSecond(bytes: number, ms: number): number {

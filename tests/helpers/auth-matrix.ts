@@ -12,7 +12,7 @@ import { describe, expect, test } from 'bun:test';
  * - and, so the matrix can fail, the owner's valid call is accepted (no auth or input error)
  */
 
-export type Caller = 'user' | 'worker';
+type Caller = 'user' | 'worker';
 
 /** What the matrix calls with: the service URL and two identities of each kind. */
 export interface MatrixWorld {
@@ -35,14 +35,14 @@ export interface ProcedureSpec<W extends MatrixWorld> {
   ownsRecord?: boolean;
 }
 
-export interface CallResult {
+interface CallResult {
   status: number;
   code: string | null;
   fields: string[];
 }
 
 /** One tRPC call over plain HTTP, as any client makes it. */
-export async function callProcedure(url: string, path: string, type: 'query' | 'mutation', input: unknown, token?: string): Promise<CallResult> {
+async function callProcedure(url: string, path: string, type: 'query' | 'mutation', input: unknown, token?: string): Promise<CallResult> {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (token) headers.authorization = `Bearer ${token}`;
   const query = type === 'query' && input !== undefined ? `?input=${encodeURIComponent(JSON.stringify(input))}` : '';

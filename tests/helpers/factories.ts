@@ -17,7 +17,7 @@ export async function insertDataset(deps: Deps, userId: string, name = 'dataset'
   return row!;
 }
 
-export interface FileSpec {
+interface FileSpec {
   path: string;
   /** Written to storage under a server-style key when given; otherwise only the row is inserted. */
   bytes?: Uint8Array<ArrayBuffer>;
@@ -39,7 +39,7 @@ export interface ArtifactSpec {
   files?: FileSpec[];
 }
 
-export interface InsertedFile {
+interface InsertedFile {
   id: string;
   path: string;
   key: string;

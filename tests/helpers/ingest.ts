@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { readdirSync, type Dirent } from 'node:fs';
 import { join, relative } from 'node:path';
 import postgres from 'postgres';
 import type { Job } from 'pg-boss';
@@ -10,7 +10,7 @@ export function storedFiles(svc: TestService, prefix = ''): string[] {
   const root = join(svc.dataDir, 'storage');
   const out: string[] = [];
   const walk = (dir: string) => {
-    let entries;
+    let entries: Dirent[];
     try {
       entries = readdirSync(dir, { withFileTypes: true });
     } catch (e) {

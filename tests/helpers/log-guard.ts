@@ -50,11 +50,6 @@ export function expectErrorLog(pattern: RegExp): void {
   expected.push(pattern);
 }
 
-/** The error lines recorded so far (for a test that wants to read the fields, e.g. a request id). */
-export function errorLines(): readonly string[] {
-  return seen.map((l) => l.text);
-}
-
 /**
  * Called by the preload after each test: returns what is wrong (unexpected lines, expected lines that
  * never came) or null, and starts the next test with a clean slate.

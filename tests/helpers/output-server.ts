@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { WrittenFile } from '../fixtures/lora.ts';
 
 /** One request the output server saw. */
-export interface SeenRequest {
+interface SeenRequest {
   path: string;
   range: string | null;
 }

@@ -185,14 +185,34 @@ describe('copyToStorage', () => {
   });
 
   test('an abort mid-copy rejects promptly and leaves nothing half-written', async () => {
-    const { source, file, log } = await setup('slow');
+    const { source: slow, file, log } = await setup('slow');
     const controller = new AbortController();
-    setTimeout(() => controller.abort(), 300);
-    const started = Date.now();
+    // Aborted from inside the source's stream once copyToStorage has read ABORT_AFTER bytes, so the abort
+    // always lands mid-copy (not before the first byte, nor after the last) however fast the machine is.
+    const ABORT_AFTER = 512 * 1024;
+    let read = 0;
+    let abortedAt = 0;
+    const countAndAbort = () =>
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, out) {
+          out.enqueue(chunk);
+          read += chunk.byteLength;
+          if (read >= ABORT_AFTER && !controller.signal.aborted) {
+            abortedAt = Date.now();
+            controller.abort();
+          }
+        },
+      });
+    const source: Source = {
+      uri: slow.uri,
+      list: (signal) => slow.list(signal),
+      open: async (path, offset, signal) => (await slow.open(path, offset, signal)).pipeThrough(countAndAbort()),
+    };
     const error = await rejection(copyToStorage({ source, file, storage, key: 'k', signal: controller.signal, ...fast }));
     expect(error.name).toBe('AbortError');
-    expect(Date.now() - started).toBeLessThan(1500);
-    expect(log.bytesServed).toBeGreaterThan(0);
+    expect(read).toBeGreaterThanOrEqual(ABORT_AFTER);
+    // Promptly: the slow server needs about 5 s for the whole file.
+    expect(Date.now() - abortedAt).toBeLessThan(1500);
     expect(log.bytesServed).toBeLessThan(SIZE);
     expect(await storage.keys()).toEqual([]);
   });
@@ -213,7 +233,13 @@ describe('copyToStorage', () => {
     expect(opens).toBe(3);
 
     opens = 0;
-    const gone: Source = { ...broken, open: async () => (opens++, Promise.reject(new PermanentSourceError('f: HTTP 404'))) };
+    const gone: Source = {
+      ...broken,
+      open: async () => {
+        opens++;
+        throw new PermanentSourceError('f: HTTP 404');
+      },
+    };
     expect(await rejection(copyToStorage({ source: gone, file: { path: 'f', size: 10 }, storage, key: 'k', ...fast }))).toBeInstanceOf(
       PermanentSourceError,
     );

@@ -18,7 +18,7 @@ const procs: ReturnType<typeof Bun.spawn>[] = [];
 afterAll(async () => {
   for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGTERM');
   await Promise.all(procs.map((p) => p.exited));
-  dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true }));
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
 }, 60_000);
 
 async function start(dataDir: string, port: number) {

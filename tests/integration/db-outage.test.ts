@@ -17,7 +17,7 @@ const dirs: string[] = [];
 const cleanups: (() => Promise<unknown>)[] = [];
 afterAll(async () => {
   for (const fn of cleanups.reverse()) await fn().catch(() => {});
-  dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true }));
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
 }, 120_000);
 
 function tmpDir(label: string) {

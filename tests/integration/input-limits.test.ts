@@ -132,7 +132,7 @@ describe('tRPC batches and body sizes', () => {
       step: 1_999_990_000 + i,
       epoch: 123456.78901234567,
       trainingLoss: 1.2345678901234567,
-      validationLoss: 0.12345678901234567,
+      validationLoss: 0.12345678901234566, // 17 significant digits, as JSON.stringify writes this double
       learningRate: 0.00012345678901234567,
     }));
     const body = JSON.stringify({ jobId, points });

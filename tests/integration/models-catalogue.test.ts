@@ -43,7 +43,8 @@ const expected = (sort: Sort, keep: (m: InsertedArtifact) => boolean = () => tru
     .sort(sort === 'quality' ? byQuality : byRecent)
     .map((m) => m.id);
 
-type ListInput = Exclude<Parameters<User['api']['models']['list']['query']>[0], void | undefined>;
+/** The input's object form (the procedure also takes none: `void | undefined` in the client's signature). */
+type ListInput = Extract<Parameters<User['api']['models']['list']['query']>[0], object>;
 
 /** Follows nextCursor to the end; returns every id in order, and fails on a repeat. */
 async function walk(user: User, input: ListInput): Promise<string[]> {
@@ -111,7 +112,7 @@ describe('models.list', () => {
         dataset: { id: ds.id, name: ds.name },
         job: { id: spec.jobId, name: spec.jobName },
       });
-      expect(m.createdAt).toBe(microsToIso(spec.createdAtMicros).slice(0, 23) + 'Z');
+      expect(m.createdAt).toBe(`${microsToIso(spec.createdAtMicros).slice(0, 23)}Z`);
       expect(m.job.completedAt).toBe(m.createdAt);
     }
   });

@@ -36,7 +36,8 @@ afterAll(() => svc?.stop());
 
 /** A tRPC call over plain HTTP; returns status and the error object (shape compared byte for byte). */
 async function call(token: string, path: string, input: unknown, method: 'GET' | 'POST' = 'GET') {
-  const url = `${svc.url}/trpc/${path}` + (method === 'GET' ? `?input=${encodeURIComponent(JSON.stringify(input))}` : '');
+  const query = method === 'GET' ? `?input=${encodeURIComponent(JSON.stringify(input))}` : '';
+  const url = `${svc.url}/trpc/${path}${query}`;
   const res = await fetch(url, {
     method,
     // One request id for every call, so answers compare byte for byte (the id is echoed in `data.requestId`).

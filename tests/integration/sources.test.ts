@@ -99,7 +99,7 @@ describe('file source', () => {
 describe('s3 source (s3rver)', () => {
   let s3: TestS3;
   let config: S3SourceConfig;
-  const big = 'x'.repeat(1000) + 'tail';
+  const big = `${'x'.repeat(1000)}tail`;
 
   beforeAll(async () => {
     s3 = await startS3rver(['volume1']);

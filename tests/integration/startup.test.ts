@@ -7,7 +7,9 @@ import { freePort } from '../helpers/net.ts';
 
 const MAIN = path.join(import.meta.dir, '..', '..', 'server', 'main.ts');
 const dirs: string[] = [];
-afterAll(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+afterAll(() => {
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
 
 function tmpDataDir() {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), 'lora-startup-'));

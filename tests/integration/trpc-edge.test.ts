@@ -64,7 +64,9 @@ describe('tRPC edge', () => {
     await expect(caller.models.download({ modelId: model.id })).rejects.toMatchObject({ code: 'INTERNAL_SERVER_ERROR' });
     const line = logged.find((l) => l.msg === 'procedure failed');
     expect(line?.fields?.requestId).toBe(requestId);
-    expect((line?.fields?.err as Error).stack).toContain(secret);
+    const err = line?.fields?.err;
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).stack).toContain(secret);
 
     // Over HTTP (the same app, in process): masked message, the request id in data and in the header.
     const res = await createApp(deps).request('/trpc/models.download', {
@@ -163,9 +165,9 @@ describe('the dashboard files', () => {
       const inside = await rawGet(web.url, '/inside.txt');
       expect(inside.body).toBe('INSIDE-MARKER');
       for (const target of ['/%2e%2e/secret.txt', '/..%2fsecret.txt', '/assets/..%2f..%2fsecret.txt', '/%2e%2e%2fsecret.txt']) {
-        const escape = await rawGet(web.url, target);
-        expect(escape.body).not.toContain('OUTSIDE-MARKER');
-        expect([200, 400, 404]).toContain(escape.status);
+        const traversal = await rawGet(web.url, target);
+        expect(traversal.body).not.toContain('OUTSIDE-MARKER');
+        expect([200, 400, 404]).toContain(traversal.status);
       }
       expect((await fetch(`${web.url}/bad%E0%A4%A.js`)).status).toBe(400);
     } finally {

@@ -96,9 +96,11 @@ test('unsafe names, duplicates and missing checksums are refused up front', () =
 test('a 5 GB entry: size is predicted with ZIP64 records and nothing is read', async () => {
   const five = 5 * 1024 ** 3;
   let opened = false;
-  const bundle = zipBundle([{ name: 'big.safetensors', size: five, open: async () => ((opened = true), new ReadableStream<Uint8Array>()) }], {
-    'big.safetensors': 'c'.repeat(64),
-  });
+  const open = async () => {
+    opened = true;
+    return new ReadableStream<Uint8Array>();
+  };
+  const bundle = zipBundle([{ name: 'big.safetensors', size: five, open }], { 'big.safetensors': 'c'.repeat(64) });
   const sumsSize = `${'c'.repeat(64)}  big.safetensors\n`.length;
   const plain =
     Number(

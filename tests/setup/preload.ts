@@ -31,7 +31,8 @@ function wrapBody(name: string, file: string | null, fn: Body | undefined): Body
   // Bun tells a done-callback test by its arity: keep it.
   if (fn.length > 0) {
     return (done: unknown) => {
-      const state: Running = (running = { name, file, passed: false });
+      const state: Running = { name, file, passed: false };
+      running = state;
       return fn((err?: unknown) => {
         state.passed = !err;
         (done as (e?: unknown) => void)(err);
@@ -39,7 +40,8 @@ function wrapBody(name: string, file: string | null, fn: Body | undefined): Body
     };
   }
   return async () => {
-    const state: Running = (running = { name, file, passed: false });
+    const state: Running = { name, file, passed: false };
+    running = state;
     await fn();
     state.passed = true;
   };

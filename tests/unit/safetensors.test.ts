@@ -68,7 +68,11 @@ describe('readSafetensorsHeader on real files', () => {
     const reads: [number, number][] = [];
     const base = fileRangeReader(path);
     const size = Bun.file(path).size;
-    const info = await readSafetensorsHeader((o, l) => (reads.push([o, l]), base(o, l)), size, 'big.safetensors');
+    const recording = (offset: number, length: number) => {
+      reads.push([offset, length]);
+      return base(offset, length);
+    };
+    const info = await readSafetensorsHeader(recording, size, 'big.safetensors');
     expect(info).toMatchObject({ tensorCount: 1, dtypes: ['BF16'], parameterCount: 1024 * 1024 });
     expect(reads.length).toBe(2);
     expect(reads[0]).toEqual([0, 8]);

@@ -9,7 +9,7 @@ import type { AnalyseInput } from './analyse.ts';
 import { InspectionError } from './safetensors.ts';
 
 /** Long enough for the largest accepted header many times over; a hostile input is cut off here. */
-export const INSPECTION_TIMEOUT_MS = 60_000;
+const INSPECTION_TIMEOUT_MS = 60_000;
 
 type Answer = { ok: true; adapter: AdapterInfo | null } | { ok: false; fileName?: string; problem?: string; message?: string };
 

@@ -21,7 +21,7 @@ export class InspectionError extends Error {
 }
 
 /** Bytes per element of every dtype accepted. */
-export const DTYPE_SIZES: Readonly<Record<string, number>> = {
+const DTYPE_SIZES: Readonly<Record<string, number>> = {
   F64: 8,
   F32: 4,
   F16: 2,
@@ -42,7 +42,7 @@ export const DTYPE_SIZES: Readonly<Record<string, number>> = {
 /** The reference implementation's bound; anything larger is a corrupt length, not a real header. */
 export const MAX_HEADER_BYTES = 100_000_000;
 
-export type SafetensorsTensor = { name: string; dtype: string; shape: number[] };
+type SafetensorsTensor = { name: string; dtype: string; shape: number[] };
 
 /** What the header says about a safetensors file. */
 export type SafetensorsInfo = {

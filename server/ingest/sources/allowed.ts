@@ -70,7 +70,7 @@ export function isInside(child: string, parent: string): boolean {
  * The real path of `p`: symlinks resolved for the part that exists, the rest appended lexically (a folder
  * the worker has not created yet). Errors other than "missing" (a symlink loop, no permission) throw.
  */
-export async function resolveReal(p: string): Promise<string> {
+async function resolveReal(p: string): Promise<string> {
   const abs = path.resolve(p);
   try {
     return await realpath(abs);

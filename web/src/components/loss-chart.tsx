@@ -9,7 +9,7 @@ const VALID = '#0d9488';
 const BEST = '#dc2626';
 
 /** The lowest validation loss and its step, or null when the run reported none. */
-export function bestValidation(points: readonly LossPoint[]): { step: number; loss: number } | null {
+function bestValidation(points: readonly LossPoint[]): { step: number; loss: number } | null {
   let best: { step: number; loss: number } | null = null;
   for (const p of points) {
     if (p.validationLoss !== null && Number.isFinite(p.validationLoss) && (!best || p.validationLoss < best.loss))

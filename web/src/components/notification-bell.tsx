@@ -102,7 +102,7 @@ export function NotificationBell() {
         </Show>
       </button>
       <Show when={open()}>
-        <div id="bell-panel" class="bell-panel" role="region" aria-label="Notifications">
+        <section id="bell-panel" class="bell-panel" aria-label="Notifications">
           <div class="bell-head">
             <h2>Notifications</h2>
             <button type="button" class="btn btn-small btn-ghost" data-bell-item onClick={markAll} disabled={unread() === 0 || markRead.isPending}>
@@ -129,7 +129,7 @@ export function NotificationBell() {
               </For>
             </ul>
           </Show>
-        </div>
+        </section>
       </Show>
     </div>
   );

@@ -49,7 +49,7 @@ export default function Jobs() {
           <ErrorState error={jobs.error} onRetry={() => void jobs.refetch()} title="Could not load your jobs" />
         </Match>
         <Match when={jobs.isPending}>
-          <div class="panel skeleton-block tall" aria-busy="true" aria-label="Loading jobs" />
+          <div class="panel skeleton-block tall" role="status" aria-busy="true" aria-label="Loading jobs" />
         </Match>
         <Match when={jobs.data?.length === 0}>
           <EmptyState title="No training jobs yet">

@@ -54,7 +54,7 @@ export default function ModelDetailPage() {
       </Match>
       <Match when={query.data}>{(m) => <ModelView model={m()} />}</Match>
       <Match when={true}>
-        <div class="detail-skeleton" aria-busy="true" aria-label="Loading model">
+        <div class="detail-skeleton" role="status" aria-busy="true" aria-label="Loading model">
           <span class="skeleton-text skeleton-title" />
           <div class="panel skeleton-block" />
           <div class="panel skeleton-block tall" />

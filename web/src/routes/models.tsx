@@ -81,45 +81,48 @@ export default function Models() {
         </A>
       </div>
 
-      <form class="toolbar" role="search" aria-label="Filter models" onSubmit={(e) => e.preventDefault()}>
-        <div class="field field-inline field-grow">
-          <label for="m-search">Search</label>
-          <input id="m-search" type="search" placeholder="Model name" value={term()} onInput={(e) => onSearch(e.currentTarget.value)} />
-        </div>
-        <div class="field field-inline">
-          <label for="m-sort">Sort by</label>
-          <select
-            id="m-sort"
-            value={sort()}
-            onChange={(e) => setParams({ sort: e.currentTarget.value === 'quality' ? 'quality' : undefined, page: undefined })}
-          >
-            <option value="recent">Most recent</option>
-            <option value="quality">Highest quality</option>
-          </select>
-        </div>
-        <div class="field field-inline">
-          <label for="m-min">Min score</label>
-          <select
-            id="m-min"
-            value={String(minScore() ?? '')}
-            onChange={(e) => setParams({ minScore: e.currentTarget.value || undefined, page: undefined })}
-          >
-            <option value="">Any</option>
-            <For each={[5, 4, 3, 2, 1]}>{(n) => <option value={String(n)}>{n === 5 ? '5 stars' : `${n}+ stars`}</option>}</For>
-          </select>
-        </div>
-        <div class="field field-inline">
-          <label for="m-conv">Convergence</label>
-          <select
-            id="m-conv"
-            value={convergence() ?? ''}
-            onChange={(e) => setParams({ convergence: e.currentTarget.value || undefined, page: undefined })}
-          >
-            <option value="">Any</option>
-            <For each={CONVERGENCE}>{(c) => <option value={c}>{CONVERGENCE_LABEL[c]}</option>}</For>
-          </select>
-        </div>
-      </form>
+      {/* The search landmark as its element; the form inside only keeps Enter in the search box from navigating. */}
+      <search aria-label="Filter models">
+        <form class="toolbar" onSubmit={(e) => e.preventDefault()}>
+          <div class="field field-inline field-grow">
+            <label for="m-search">Search</label>
+            <input id="m-search" type="search" placeholder="Model name" value={term()} onInput={(e) => onSearch(e.currentTarget.value)} />
+          </div>
+          <div class="field field-inline">
+            <label for="m-sort">Sort by</label>
+            <select
+              id="m-sort"
+              value={sort()}
+              onChange={(e) => setParams({ sort: e.currentTarget.value === 'quality' ? 'quality' : undefined, page: undefined })}
+            >
+              <option value="recent">Most recent</option>
+              <option value="quality">Highest quality</option>
+            </select>
+          </div>
+          <div class="field field-inline">
+            <label for="m-min">Min score</label>
+            <select
+              id="m-min"
+              value={String(minScore() ?? '')}
+              onChange={(e) => setParams({ minScore: e.currentTarget.value || undefined, page: undefined })}
+            >
+              <option value="">Any</option>
+              <For each={[5, 4, 3, 2, 1]}>{(n) => <option value={String(n)}>{n === 5 ? '5 stars' : `${n}+ stars`}</option>}</For>
+            </select>
+          </div>
+          <div class="field field-inline">
+            <label for="m-conv">Convergence</label>
+            <select
+              id="m-conv"
+              value={convergence() ?? ''}
+              onChange={(e) => setParams({ convergence: e.currentTarget.value || undefined, page: undefined })}
+            >
+              <option value="">Any</option>
+              <For each={CONVERGENCE}>{(c) => <option value={c}>{CONVERGENCE_LABEL[c]}</option>}</For>
+            </select>
+          </div>
+        </form>
+      </search>
 
       <Switch>
         <Match when={query.isError && !query.data}>

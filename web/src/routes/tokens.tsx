@@ -86,7 +86,7 @@ export default function Tokens() {
           <ErrorState error={tokens.error} onRetry={() => void tokens.refetch()} title="Could not load your tokens" />
         </Match>
         <Match when={tokens.isPending}>
-          <div class="panel skeleton-block" aria-busy="true" aria-label="Loading tokens" />
+          <div class="panel skeleton-block" role="status" aria-busy="true" aria-label="Loading tokens" />
         </Match>
         <Match when={tokens.data?.length === 0}>
           <p class="muted">No tokens yet.</p>

@@ -6,7 +6,7 @@
  */
 import type { z } from 'zod';
 import { artifactFiles, ingestStatus, jobStatus, modelArtifacts } from '../db/schema/index.ts';
-import type { gpuConfig } from './jobs/schemas.ts';
+import type { gpuConfig, jobConfig } from './jobs/schemas.ts';
 
 /** Convergence labels of a scored run, best first (the `model_artifacts.convergence` column). */
 export const CONVERGENCE_LABELS = modelArtifacts.convergence.enumValues;
@@ -29,6 +29,8 @@ export type LossPoint = (typeof modelArtifacts.$inferSelect)['lossCurve'][number
 
 /** The GPU a job asks for, as `jobs.create` checks it and a model keeps it. */
 export type GpuConfig = z.infer<typeof gpuConfig>;
+/** A job's hyperparameters: the named ones checked, anything else a trainer sends kept as given (a model keeps them). */
+export type JobConfig = z.infer<typeof jobConfig>;
 
 /**
  * The longest a download link may live: 7 days, the limit of an S3 (SigV4) presigned URL, applied to the

@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { bigint, doublePrecision, index, integer, jsonb, numeric, pgTable, smallint, text, uuid } from 'drizzle-orm/pg-core';
-import type { GpuConfig } from '../../server/vocabulary.ts';
+import type { GpuConfig, JobConfig } from '../../server/vocabulary.ts';
 import { users } from './auth.ts';
 import { createdAt, id } from './columns.ts';
 import { datasets } from './datasets.ts';
@@ -50,7 +50,7 @@ export const modelArtifacts = pgTable(
     totalSteps: integer('total_steps'),
     durationSeconds: numeric('duration_seconds', { precision: 14, scale: 3, mode: 'number' }),
     totalCost: numeric('total_cost', { precision: 14, scale: 4, mode: 'number' }),
-    hyperparameters: jsonb('hyperparameters').$type<Record<string, unknown>>().notNull(),
+    hyperparameters: jsonb('hyperparameters').$type<JobConfig>().notNull(),
     gpu: jsonb('gpu').$type<GpuConfig>().notNull(),
     adapter: jsonb('adapter').$type<AdapterInfo | null>(),
     /** The checkpoint with the lowest validation loss, and every checkpoint's own score. */

@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { index, integer, jsonb, numeric, pgEnum, pgTable, text, uuid } from 'drizzle-orm/pg-core';
-import type { GpuConfig } from '../../server/vocabulary.ts';
+import type { GpuConfig, JobConfig } from '../../server/vocabulary.ts';
 import { users } from './auth.ts';
 import { createdAt, id, tstz } from './columns.ts';
 import { datasets } from './datasets.ts';
@@ -20,7 +20,7 @@ export const trainingJobs = pgTable(
       .references(() => datasets.id, { onDelete: 'restrict' }),
     name: text('name').notNull(),
     status: jobStatus('status').notNull().default('queued'),
-    config: jsonb('config').$type<Record<string, unknown>>().notNull(),
+    config: jsonb('config').$type<JobConfig>().notNull(),
     gpu: jsonb('gpu').$type<GpuConfig>().notNull(),
     outputUri: text('output_uri'),
     workerTokenHash: text('worker_token_hash').notNull().unique(),

@@ -22,7 +22,7 @@ function jsonDepthOver(value: unknown, limit: number): boolean {
 }
 
 /** Hyperparameters: the named ones are checked, anything else a trainer sends is kept as given (bounded). */
-const jobConfig = z
+export const jobConfig = z
   .looseObject({
     baseModel: z.string().trim().min(1).max(200),
     loraRank: z.number().int().min(1).max(4096),

@@ -20,6 +20,7 @@ import { scoreRun } from '../../server/quality/score.ts';
 import { lossCurve as fixtureCurve, writeLoraOutput } from '../fixtures/lora.ts';
 import { client, newUser, startTestService } from '../helpers/service.ts';
 import { emit, info, percentile } from './lib.ts';
+import { sampleJobConfig } from '../helpers/factories.ts';
 
 const BENCH = 'ingest-latency';
 
@@ -45,7 +46,7 @@ export async function main(runs = Number(process.argv[2] ?? 50)) {
       const { jobId, workerToken } = await api.jobs.create.mutate({
         datasetId,
         name: `bench-run-${i}`,
-        config: { baseModel: 'Qwen/Qwen2.5-0.5B', loraRank: 8, loraAlpha: 16, learningRate: 2e-4, epochs: 3, batchSize: 8 },
+        config: sampleJobConfig,
         gpu: { type: 'A100-80GB', count: 1 },
       });
       const worker = client(svc.url, { token: workerToken });

@@ -1,13 +1,23 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { artifactFiles, datasets, modelArtifacts, trainingJobs, type AdapterInfo } from '../../db/schema/index.ts';
-import type { ConvergenceLabel, FileKind, LossPoint } from '../../server/vocabulary.ts';
+import type { ConvergenceLabel, FileKind, JobConfig, LossPoint } from '../../server/vocabulary.ts';
 import type { Deps } from '../../server/deps.ts';
 
 /**
  * Test-data factories: rows inserted directly with the owner's connection (bypassing row-level
  * security and the ingest), so catalogue tests can set scores, timestamps and names precisely.
  */
+
+/** A valid `jobs.create` config (a small Qwen run); spread it to vary one field. */
+export const sampleJobConfig = {
+  baseModel: 'Qwen/Qwen2.5-0.5B',
+  loraRank: 8,
+  loraAlpha: 16,
+  learningRate: 2e-4,
+  epochs: 3,
+  batchSize: 8,
+} as const satisfies JobConfig;
 
 export async function insertDataset(deps: Deps, userId: string, name = 'dataset'): Promise<{ id: string; name: string }> {
   const [row] = await deps.database.db
@@ -83,7 +93,7 @@ export async function insertArtifact(deps: Deps, userId: string, spec: ArtifactS
       datasetId,
       name: jobName,
       status: 'completed',
-      config: { baseModel: 'Qwen/Qwen2.5-0.5B', loraRank: 8, loraAlpha: 16, learningRate: 2e-4, epochs: 3, batchSize: 8 },
+      config: sampleJobConfig,
       gpu: { type: 'A100-80GB', count: 1 },
       outputUri: 'file:///nowhere',
       workerTokenHash: randomBytes(32).toString('hex'),
@@ -140,7 +150,7 @@ export async function insertArtifact(deps: Deps, userId: string, spec: ArtifactS
     totalSteps: 300,
     durationSeconds: spec.durationSeconds ?? 5400,
     totalCost: spec.totalCost ?? 3.42,
-    hyperparameters: { learningRate: 2e-4, epochs: 3, batchSize: 8, loraRank: 8, loraAlpha: 16 },
+    hyperparameters: sampleJobConfig,
     gpu: { type: 'A100-80GB', count: 1 },
     adapter: spec.adapter === undefined ? null : spec.adapter,
     lossCurve: spec.lossCurve ?? [

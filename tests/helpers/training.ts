@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { lossCurve, writeLoraOutput } from '../fixtures/lora.ts';
 import { client, type TestService } from './service.ts';
+import { sampleJobConfig } from './factories.ts';
 
 type Api = ReturnType<typeof client>;
 
@@ -38,7 +39,7 @@ export async function runTrainingJob(
   const { jobId, workerToken } = await api.jobs.create.mutate({
     datasetId,
     name: options.name ?? `run-${Math.random().toString(36).slice(2, 7)}`,
-    config: { baseModel: 'Qwen/Qwen2.5-0.5B', loraRank: 8, loraAlpha: 16, learningRate: 2e-4, epochs: 3, batchSize: 8 },
+    config: sampleJobConfig,
     gpu: { type: 'A100-80GB', count: 1 },
   });
   const worker = client(svc.url, { token: workerToken });

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { writeLoraOutput } from '../fixtures/lora.ts';
 import { appRouter } from '../../server/trpc/root.ts';
 import { runSharedAuthTests, type MatrixWorld, type ProcedureSpec } from '../helpers/auth-matrix.ts';
-import { insertArtifact } from '../helpers/factories.ts';
+import { insertArtifact, sampleJobConfig } from '../helpers/factories.ts';
 import { newUser, startTestService, type TestService } from '../helpers/service.ts';
 import { outputFolder } from '../helpers/training.ts';
 
@@ -24,7 +24,7 @@ async function jobOf(api: Awaited<ReturnType<typeof newUser>>['api'], datasetId:
   return api.jobs.create.mutate({
     datasetId,
     name: 'matrix',
-    config: { baseModel: 'Qwen/Qwen2.5-0.5B', loraRank: 8, loraAlpha: 16, learningRate: 2e-4, epochs: 1, batchSize: 8 },
+    config: { ...sampleJobConfig, epochs: 1 },
     gpu: { type: 'A100-80GB', count: 1 },
   });
 }
@@ -104,7 +104,7 @@ const specs: ProcedureSpec<World>[] = [
     input: (x) => ({
       datasetId: x.datasetId,
       name: 'm',
-      config: { baseModel: 'Qwen/Qwen2.5-0.5B', loraRank: 8, loraAlpha: 16, learningRate: 2e-4, epochs: 1, batchSize: 8 },
+      config: { ...sampleJobConfig, epochs: 1 },
       gpu: { type: 'A100-80GB', count: 1 },
     }),
     invalid: { input: { datasetId: NOT_UUID, name: 'm', config: {}, gpu: { type: 'x', count: 1 } }, field: 'datasetId' },

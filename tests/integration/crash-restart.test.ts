@@ -9,6 +9,7 @@ import { sha256Of } from '../helpers/ingest.ts';
 import { freePort } from '../helpers/net.ts';
 import { spawnService } from '../helpers/process.ts';
 import { client, signUp } from '../helpers/service.ts';
+import { sampleJobConfig } from '../helpers/factories.ts';
 
 // A service killed with SIGKILL leaves its embedded Postgres running; the next start on the
 // same DATA_DIR must recognise the orphan, stop it, and carry on, finishing the ingest that was under way.
@@ -42,7 +43,7 @@ describe('a service killed with SIGKILL', () => {
     const { jobId, workerToken } = await api.jobs.create.mutate({
       datasetId,
       name: 'killed-mid-ingest',
-      config: { baseModel: 'Qwen/Qwen2.5-0.5B', loraRank: 8, loraAlpha: 16, learningRate: 2e-4, epochs: 1, batchSize: 8 },
+      config: { ...sampleJobConfig, epochs: 1 },
       gpu: { type: 'A100-80GB', count: 1 },
     });
     // The default (and only) place a file:// output may come from: DATA_DIR/outputs/<jobId>.

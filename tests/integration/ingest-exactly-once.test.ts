@@ -12,6 +12,7 @@ import { serveOutput, type OutputServer } from '../helpers/output-server.ts';
 import { spawnService } from '../helpers/process.ts';
 import { client, newUser, startTestService, type TestService } from '../helpers/service.ts';
 import { outputFolder, runTrainingJob, waitForIngest } from '../helpers/training.ts';
+import { sampleJobConfig } from '../helpers/factories.ts';
 
 let svc: TestService; // ROLE=all: API and workers in this process
 const dirs: string[] = [];
@@ -40,7 +41,7 @@ async function createJob(s: TestService, u: User, name = `job-${Math.random().to
   const { jobId, workerToken } = await u.api.jobs.create.mutate({
     datasetId,
     name,
-    config: { baseModel: 'Qwen/Qwen2.5-0.5B', loraRank: 8, loraAlpha: 16, learningRate: 2e-4, epochs: 1, batchSize: 8 },
+    config: { ...sampleJobConfig, epochs: 1 },
     gpu: { type: 'A100-80GB', count: 1 },
   });
   return { jobId, worker: client(s.url, { token: workerToken }) };

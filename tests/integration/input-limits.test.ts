@@ -3,6 +3,7 @@ import { sql } from 'drizzle-orm';
 import { BODY_LIMITS, MAX_BATCH_CALLS } from '../../server/http/body-limits.ts';
 import { MAX_CONFIG_BYTES } from '../../server/jobs/schemas.ts';
 import { newUser, startTestService, type TestService } from '../helpers/service.ts';
+import { sampleJobConfig } from '../helpers/factories.ts';
 
 // A regression guard for unbounded job configs and tRPC batches, no body caps, and inputs that passed zod
 // but made Postgres (or a recursive walk) fail with a 500. Each case: a clear 4xx, and nothing written.
@@ -18,7 +19,7 @@ afterAll(async () => {
   await svc?.stop();
 });
 
-const baseConfig = { baseModel: 'Qwen/Qwen2.5-0.5B', loraRank: 8, loraAlpha: 16, learningRate: 2e-4, epochs: 3, batchSize: 8 };
+const baseConfig = sampleJobConfig;
 
 function call(path: string, body: string | object, token = user.token, query = '') {
   return fetch(`${svc.url}/trpc/${path}${query}`, {

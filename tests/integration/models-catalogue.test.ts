@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { TRPCClientError } from '@trpc/client';
 import type { AppRouter } from '../../server/trpc/root.ts';
 import { CONVERGENCE_LABELS } from '../../server/vocabulary.ts';
-import { insertArtifact, insertDataset, microsToIso, type InsertedArtifact } from '../helpers/factories.ts';
+import { insertArtifact, insertDataset, microsToIso, sampleJobConfig, type InsertedArtifact } from '../helpers/factories.ts';
 import { newUser, startTestService, type TestService } from '../helpers/service.ts';
 import { runTrainingJob, waitForIngest } from '../helpers/training.ts';
 
@@ -276,7 +276,7 @@ describe('models.get', () => {
       },
       trainingSummary: { epochsCompleted: 3, totalSteps: 300, durationHours: 2.5, totalCost: 7.25 },
       configuration: {
-        hyperparameters: { learningRate: 2e-4, epochs: 3, batchSize: 8, loraRank: 8, loraAlpha: 16 },
+        hyperparameters: sampleJobConfig,
         gpu: { type: 'A100-80GB', count: 1 },
       },
       adapter,

@@ -10,6 +10,7 @@ import { expectErrorLog } from '../helpers/log-guard.ts';
 import { startS3rver, type TestS3 } from '../helpers/s3rver.ts';
 import { client, newUser, startTestService, type TestService } from '../helpers/service.ts';
 import { outputFolder, runTrainingJob, waitForIngest } from '../helpers/training.ts';
+import { sampleJobConfig } from '../helpers/factories.ts';
 
 type User = Awaited<ReturnType<typeof newUser>>;
 
@@ -40,7 +41,7 @@ async function runningJob(s: TestService, u: User) {
   const { jobId, workerToken } = await u.api.jobs.create.mutate({
     datasetId,
     name: `roots-${Math.random().toString(36).slice(2, 7)}`,
-    config: { baseModel: 'Qwen/Qwen2.5-0.5B', loraRank: 8, loraAlpha: 16, learningRate: 2e-4, epochs: 1, batchSize: 8 },
+    config: { ...sampleJobConfig, epochs: 1 },
     gpu: { type: 'A100-80GB', count: 1 },
   });
   const worker = client(s.url, { token: workerToken });

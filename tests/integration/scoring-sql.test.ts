@@ -5,6 +5,7 @@ import { lossCurve as curveSql, lossStats } from '../../server/quality/queries.t
 import { lossStatsFromPoints } from '../../server/quality/score.ts';
 import type { LossPoint } from '../../server/vocabulary.ts';
 import { createTestDatabase } from '../helpers/db.ts';
+import { sampleJobConfig } from '../helpers/factories.ts';
 
 let database: Database;
 let userId: string;
@@ -20,7 +21,7 @@ afterAll(() => database?.close());
 async function jobWith(points: LossPoint[]) {
   const [job] = await database.db
     .insert(trainingJobs)
-    .values({ userId, datasetId, name: 'j', config: {}, gpu: { type: 'x', count: 1 }, workerTokenHash: crypto.randomUUID() })
+    .values({ userId, datasetId, name: 'j', config: sampleJobConfig, gpu: { type: 'x', count: 1 }, workerTokenHash: crypto.randomUUID() })
     .returning({ id: trainingJobs.id });
   for (let i = 0; i < points.length; i += 5000) {
     await database.db.insert(metricsPoints).values(points.slice(i, i + 5000).map((p) => ({ jobId: job!.id, ...p })));

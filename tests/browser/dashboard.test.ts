@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { onTestFailure } from '../helpers/log-guard.ts';
 import { client, signUp, startTestService, type TestService } from '../helpers/service.ts';
 import { runTrainingJob, waitForIngest } from '../helpers/training.ts';
 
@@ -68,6 +69,23 @@ describe.skipIf(SKIP)('dashboard (browser)', () => {
     // The server's Content-Security-Policy must not block anything the dashboard does (last test).
     page.on('console', (m) => {
       if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
+    });
+    // What the page did, for a failed test's report: console lines, responses, failed requests, navigations.
+    const events: string[] = [];
+    const note = (line: string) => {
+      events.push(`${new Date().toISOString()} ${line}`);
+      if (events.length > 300) events.shift();
+    };
+    page.on('console', (m) => note(`console.${m.type()} ${m.text()}`));
+    page.on('response', (r) => note(`${r.status()} ${r.request().method()} ${r.url()}`));
+    page.on('requestfailed', (r) => note(`failed ${r.method()} ${r.url()}: ${r.failure()?.errorText}`));
+    page.on('framenavigated', (f) => {
+      if (f === page.mainFrame()) note(`navigated ${f.url()}`);
+    });
+    onTestFailure(async ({ dir, stem }) => {
+      fs.writeFileSync(path.join(dir, `${stem}.page-events.log`), `${events.join('\n')}\n`);
+      fs.writeFileSync(path.join(dir, `${stem}.html`), await page.content());
+      await page.screenshot({ path: path.join(dir, `${stem}.png`), fullPage: true });
     });
   }, 60_000);
 

@@ -76,17 +76,23 @@ export async function createTestDatabase(label = 'db'): Promise<string> {
   return url;
 }
 
+/** Where a failed test's report goes: tests/output/failed/ (git-ignored), files named `<file>-<test>…`. */
+export function failureReportPaths(file: string | null, tag: string): { dir: string; stem: string } {
+  const dir = path.join(import.meta.dir, '..', 'output', 'failed');
+  fs.mkdirSync(dir, { recursive: true });
+  const stem = `${path.basename(file ?? 'unknown').replace(/\.test\.tsx?$/, '')}-${tag.replace(/[^a-z0-9]+/gi, '-').slice(0, 60)}`;
+  return { dir, stem };
+}
+
 /**
  * Keeps the databases of `file` (those its tests created) for inspection after a failure: a `pg_dump`
  * (plain SQL) when the pg_dump on PATH can read this server, else a JSON-lines dump of every table's rows
- * (the schema is the migrations'). Returns the paths written. Files go to tests/output/failed-db/ (git-ignored).
+ * (the schema is the migrations'). Returns the paths written. Files go to tests/output/failed/ (git-ignored).
  */
 export async function dumpTestDatabases(file: string | null, tag: string): Promise<string[]> {
   const mine = created.filter((d) => d.file === file);
   const chosen = mine.length ? mine : created.slice(-1);
-  const dir = path.join(import.meta.dir, '..', 'output', 'failed-db');
-  fs.mkdirSync(dir, { recursive: true });
-  const stem = `${path.basename(file ?? 'unknown').replace(/\.test\.tsx?$/, '')}-${tag.replace(/[^a-z0-9]+/gi, '-').slice(0, 60)}`;
+  const { dir, stem } = failureReportPaths(file, tag);
   const written: string[] = [];
   for (const db of chosen) {
     const sqlPath = path.join(dir, `${stem}-${db.name}.sql`);

@@ -1,7 +1,9 @@
 // Loaded before every test file (bunfig.toml). Kept light: databases and servers start on demand in
 // tests/helpers, so a unit test file starts nothing.
-import { callerTestFile, dumpTestDatabases, stopTestCluster } from '../helpers/db.ts';
-import { recordErrorLine, settleErrorLog } from '../helpers/log-guard.ts';
+import fs from 'node:fs';
+import path from 'node:path';
+import { callerTestFile, dumpTestDatabases, failureReportPaths, stopTestCluster } from '../helpers/db.ts';
+import { recordErrorLine, runFailureHooks, settleErrorLog, takeRecentLogLines } from '../helpers/log-guard.ts';
 
 process.env.TZ = 'UTC';
 
@@ -79,9 +81,17 @@ afterEach(async () => {
   const test = running;
   running = null;
   const guard = settleErrorLog();
+  const recentLog = takeRecentLogLines();
   if (test && (!test.passed || guard)) {
-    const dumps = await dumpTestDatabases(test.file, test.name);
-    process.stderr.write(`\n[failed test] ${test.file ?? '?'} > ${test.name}\n${dumps.map((d) => `  database kept: ${d}\n`).join('')}`);
+    // What it takes to understand a failure after the fact: the databases, the services' recent log
+    // (every level, though tests run it silenced), and whatever the file registered (a browser page).
+    const { dir, stem } = failureReportPaths(test.file, test.name);
+    const kept = await dumpTestDatabases(test.file, test.name);
+    const logPath = path.join(dir, `${stem}.log`);
+    fs.writeFileSync(logPath, `${recentLog.join('\n')}\n`);
+    kept.push(logPath);
+    await runFailureHooks({ file: test.file, name: test.name, dir, stem });
+    process.stderr.write(`\n[failed test] ${test.file ?? '?'} > ${test.name}\n${kept.map((d) => `  kept: ${d}\n`).join('')}`);
   }
   if (guard) throw new Error(guard);
 });

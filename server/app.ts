@@ -40,6 +40,8 @@ export function createApp(deps: Deps, options: AppOptions = {}) {
     const requestId = c.req.header('x-request-id')?.slice(0, 100) || crypto.randomUUID();
     c.set('requestId', requestId);
     const start = performance.now();
+    // At debug, so a request that never finishes still shows in the log (the line below comes at the end).
+    log.debug('request start', { requestId, method: c.req.method, path: new URL(c.req.url).pathname });
     await next();
     c.header('X-Request-Id', requestId);
     const url = new URL(c.req.url);

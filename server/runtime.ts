@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import fs from 'node:fs';
 import path from 'node:path';
 import { PgBoss } from 'pg-boss';
@@ -110,6 +111,10 @@ export async function startService(options: StartOptions): Promise<Service> {
     await runMigrations(databaseUrl);
     const database = createDatabase(databaseUrl);
     cleanups.push(() => database.close());
+    // Open the pool's first connection now, not inside the first request: under Bun, a postgres.js
+    // connection opened from an otherwise idle request handler sometimes stalls until another socket event
+    // (seen as a 15 s sign-in in the browser test), and a pool that cannot connect should stop the start.
+    await database.db.execute(sql`select 1`);
 
     const now = options.now ?? Date.now;
     const secret = resolveAuthSecret(env.authSecret, dataDir);
@@ -135,7 +140,7 @@ export async function startService(options: StartOptions): Promise<Service> {
     // A cluster this process just started has had no other client: its active jobs were a dead worker's.
     if (embedded) await releaseOrphanedJobs(boss, database, log);
 
-    const auth = createAuth({ db: database.db, secret, publicUrl: env.publicUrl });
+    const auth = createAuth({ db: database.db, secret, publicUrl: env.publicUrl, log });
     const deps: Deps = { env, secret, database, storage, boss, auth, log, now };
 
     if (env.role !== 'api') await startWorkers(boss, deps, env.ingestConcurrency);

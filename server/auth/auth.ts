@@ -1,12 +1,14 @@
 import { betterAuth } from 'better-auth';
 import { drizzleAdapter } from 'better-auth/adapters/drizzle';
 import type { Db } from '../../db/client.ts';
+import type { Logger } from '../logger.ts';
 import { accounts, sessions, users, verifications } from '../../db/schema/index.ts';
 
 export interface AuthOptions {
   db: Db;
   secret: string;
   publicUrl: string;
+  log: Logger;
 }
 
 /**
@@ -35,7 +37,9 @@ export function createAuth(options: AuthOptions) {
       defaultCookieAttributes: { httpOnly: true, sameSite: 'lax', secure },
     },
     telemetry: { enabled: false },
-    logger: { disabled: true },
+    // Into our log, at debug: what better-auth reports is routine ("User not found" on a wrong email); real
+    // failures are thrown (below) and logged with the request id by our route.
+    logger: { level: 'debug', log: (level, message) => options.log.debug(`auth: ${message}`, { authLevel: level }) },
     // Unexpected errors (the database down) reach our route instead of a bare 500 printed to stderr:
     // it answers 503 for an outage and logs anything else with the request id (auth/outage-guard.ts).
     onAPIError: { throw: true },

@@ -83,7 +83,7 @@ describe.skipIf(SKIP)('dashboard (browser)', () => {
       if (f === page.mainFrame()) note(`navigated ${f.url()}`);
     });
     onTestFailure(async ({ dir, stem }) => {
-      fs.writeFileSync(path.join(dir, `${stem}.page-events.log`), `${events.join('\n')}\n`);
+      fs.writeFileSync(path.join(dir, `${stem}.page-events.log`), `${events.splice(0).join('\n')}\n`);
       fs.writeFileSync(path.join(dir, `${stem}.html`), await page.content());
       await page.screenshot({ path: path.join(dir, `${stem}.png`), fullPage: true });
     });

@@ -13,26 +13,14 @@ function signBundle(secret: string, artifactId: string, userId: string, exp: num
 }
 
 /** A link valid for `expiresInSeconds` from `nowMs` (the service's clock, `deps.now()`; tests fix it). */
-export function bundleUrl(
-  publicUrl: string,
-  secret: string,
-  artifactId: string,
-  userId: string,
-  expiresInSeconds: number,
-  nowMs: number = Date.now(),
-) {
+export function bundleUrl(publicUrl: string, secret: string, artifactId: string, userId: string, expiresInSeconds: number, nowMs: number) {
   const exp = Math.floor(nowMs / 1000) + expiresInSeconds;
   const q = new URLSearchParams({ u: userId, exp: String(exp), sig: signBundle(secret, artifactId, userId, exp) });
   return { url: `${publicUrl}/bundles/${artifactId}.zip?${q}`, expiresAt: new Date(exp * 1000) };
 }
 
 /** Constant-time check of signature and expiry; returns the owner's id when valid. */
-export function verifyBundle(
-  secret: string,
-  artifactId: string,
-  query: { u?: string; exp?: string; sig?: string },
-  nowMs: number = Date.now(),
-): string | null {
+export function verifyBundle(secret: string, artifactId: string, query: { u?: string; exp?: string; sig?: string }, nowMs: number): string | null {
   const { u, exp, sig } = query;
   if (!u || !exp || !sig || !/^\d{1,12}$/.test(exp) || u.length > 200) return null;
   const expected = Buffer.from(signBundle(secret, artifactId, u, Number(exp)));

@@ -15,7 +15,7 @@ import { MAX_LINK_LIFETIME_SECONDS } from '../vocabulary.ts';
 const MAX_CLOCK_SKEW_SECONDS = 60;
 
 /** True when `expSeconds` (Unix seconds) lies further ahead of `nowMs` than any link this service signs. */
-export function beyondMaxLifetime(expSeconds: number, nowMs: number = Date.now()): boolean {
+export function beyondMaxLifetime(expSeconds: number, nowMs: number): boolean {
   return expSeconds * 1000 > nowMs + (MAX_LINK_LIFETIME_SECONDS + MAX_CLOCK_SKEW_SECONDS) * 1000;
 }
 
@@ -59,7 +59,7 @@ export interface FsStorage extends StorageDriver {
   readonly kind: 'fs';
   readonly root: string;
   /** Checks signature (constant time) and expiry; touches no disk. `null` for anything not valid. */
-  verify(query: SignedLinkQuery, nowMs?: number): VerifiedLink | null;
+  verify(query: SignedLinkQuery): VerifiedLink | null;
   /** The object's file, or null when absent. Throws on an invalid key. */
   locate(key: string): Promise<FsObject | null>;
 }
@@ -192,7 +192,8 @@ export function createFsStorage(options: FsStorageOptions): FsStorage {
     await Promise.all(names.filter((name) => name.startsWith(partial)).map((name) => rm(join(dir, name), { recursive: true, force: true })));
   }
 
-  function verify(query: SignedLinkQuery, nowMs: number = now()): VerifiedLink | null {
+  function verify(query: SignedLinkQuery): VerifiedLink | null {
+    const nowMs = now();
     const { key, exp, fn, sig, ct } = query;
     if (exp === undefined || fn === undefined || sig === undefined) return null;
     if (!EXP_PATTERN.test(exp) || !SIG_PATTERN.test(sig) || !BASE64URL_PATTERN.test(fn) || fn.length > 2048) return null;

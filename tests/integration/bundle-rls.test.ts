@@ -33,7 +33,7 @@ afterAll(async () => {
 
 /** GETs the bundle link; the status and, for a 200, the zip's entry names (unzip -Z1). */
 async function bundleEntries(label: string): Promise<{ status: number; entries: string[] }> {
-  const res = await fetch(bundleUrl(svc.url, svc.deps.secret, model.id, userId, 60).url);
+  const res = await fetch(bundleUrl(svc.url, svc.deps.secret, model.id, userId, 60, svc.deps.now()).url);
   if (res.status !== 200) {
     await res.body?.cancel();
     return { status: res.status, entries: [] };

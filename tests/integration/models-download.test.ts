@@ -234,11 +234,11 @@ describe('bundle', () => {
   });
 
   test('a bundle link whose exp has passed is 403 (signature otherwise valid)', async () => {
-    const expired = bundleUrl(svc.url, svc.deps.secret, modelId, user.userId, -5);
+    const expired = bundleUrl(svc.url, svc.deps.secret, modelId, user.userId, -5, svc.deps.now());
     const res = await fetch(expired.url);
     expect(res.status).toBe(403);
     expect(res.headers.get('content-type')).toContain('application/json');
-    const fresh = bundleUrl(svc.url, svc.deps.secret, modelId, user.userId, 60);
+    const fresh = bundleUrl(svc.url, svc.deps.secret, modelId, user.userId, 60, svc.deps.now());
     const ok = await fetch(fresh.url);
     expect(ok.status).toBe(200);
     await ok.body?.cancel();

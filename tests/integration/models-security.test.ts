@@ -101,7 +101,7 @@ describe("another user's model", () => {
     swapped.searchParams.set('u', b.userId);
     await expectForbidden(await fetch(swapped));
     // Even a correctly signed link naming B (were the secret ever misused) finds nothing: the SQL filters by owner.
-    const forged = await fetch(bundleUrl(svc.url, svc.deps.secret, model.id, b.userId, 60).url);
+    const forged = await fetch(bundleUrl(svc.url, svc.deps.secret, model.id, b.userId, 60, svc.deps.now()).url);
     expect(forged.status).toBe(404);
     expect(await forged.text()).not.toContain(MARKER);
     const events = await eventsFor(model.id);

@@ -124,28 +124,19 @@ export async function markRunning(tx: Tx, jobId: string): Promise<void> {
 
 /** Upserts a batch of points (distinct steps) in one statement, arrays unnested server-side; last write wins. */
 export async function upsertMetrics(tx: Tx, jobId: string, rows: z.infer<typeof metricsPoint>[]): Promise<void> {
-  const arr = (values: (number | null)[], type: string) => sql`${sql.raw(`'{`)}${sql.raw(values.map(pgNumber).join(','))}${sql.raw(`}'::${type}[]`)}`;
+  // Each column as one Postgres array literal of validated numbers (NaN and the infinities spelled out).
+  type Point = z.infer<typeof metricsPoint>;
+  const column = (type: string, pick: (p: Point) => number | null | undefined) =>
+    sql.raw(`'{${rows.map((p) => pgNumber(pick(p) ?? null)).join(',')}}'::${type}[]`);
+  const steps = column('int4', (p) => p.step);
+  const epochs = column('float4', (p) => p.epoch);
+  const training = column('float8', (p) => p.trainingLoss);
+  const validation = column('float8', (p) => p.validationLoss);
+  const rates = column('float8', (p) => p.learningRate);
   await tx.execute(sql`
     insert into ${metricsPoints} (job_id, step, epoch, training_loss, validation_loss, learning_rate)
     select ${jobId}::uuid, s, e, t, v, l
-    from unnest(${arr(
-      rows.map((p) => p.step),
-      'int4',
-    )}, ${arr(
-      rows.map((p) => p.epoch ?? null),
-      'float4',
-    )},
-                ${arr(
-                  rows.map((p) => p.trainingLoss),
-                  'float8',
-                )}, ${arr(
-                  rows.map((p) => p.validationLoss ?? null),
-                  'float8',
-                )},
-                ${arr(
-                  rows.map((p) => p.learningRate ?? null),
-                  'float8',
-                )}) as u(s, e, t, v, l)
+    from unnest(${steps}, ${epochs}, ${training}, ${validation}, ${rates}) as u(s, e, t, v, l)
     on conflict (job_id, step) do update set epoch = excluded.epoch, training_loss = excluded.training_loss,
       validation_loss = excluded.validation_loss, learning_rate = excluded.learning_rate, recorded_at = now()`);
 }

@@ -2,11 +2,11 @@ import path from 'node:path';
 import { trpcServer } from '@hono/trpc-server';
 import { sql } from 'drizzle-orm';
 import { Hono } from 'hono';
-import { authOutageGuard, unavailableResponse } from './auth/outage-guard.ts';
+import { authOutageGuard } from './auth/outage-guard.ts';
 import { authRateLimit } from './auth/rate-limit.ts';
 import { isDatabaseUnavailable } from './db-unavailable.ts';
 import type { Deps } from './deps.ts';
-import { AppError, errorBody, errorResponse } from './errors.ts';
+import { AppError, ERRORS, errorResponse } from './errors.ts';
 import { authBodyLimit, MAX_BATCH_CALLS, trpcBodyLimit } from './http/body-limits.ts';
 import { crossSiteMutationGuard, securityHeaders } from './http/browser-defense.ts';
 import { clientAddress, isLocalCaller } from './http/client-address.ts';
@@ -62,7 +62,7 @@ export function createApp(deps: Deps, options: AppOptions = {}) {
   app.onError((err, c) => {
     const requestId = c.get('requestId');
     if (err instanceof AppError) return errorResponse(err, requestId);
-    if (isDatabaseUnavailable(err)) return unavailableResponse(requestId);
+    if (isDatabaseUnavailable(err)) return errorResponse(ERRORS.unavailable(), requestId);
     log.error('unhandled error', { requestId, method: c.req.method, path: new URL(c.req.url).pathname, err });
     return errorResponse(new AppError('INTERNAL_SERVER_ERROR', 'Something went wrong on our side.'), requestId);
   });
@@ -115,17 +115,20 @@ export function createApp(deps: Deps, options: AppOptions = {}) {
   if (deps.storage.kind === 'fs') app.route('/files', fsFilesRoute(deps.storage as FsStorage));
   app.route('/bundles', bundleRoute(deps));
 
-  app.all('/api/*', (c) => c.json(errorBody('NOT_FOUND', 'No such endpoint.', c.get('requestId')), 404));
-  app.all('/trpc', (c) => c.json(errorBody('NOT_FOUND', 'No such endpoint.', c.get('requestId')), 404));
+  const noSuchEndpoint = () => {
+    throw new AppError('NOT_FOUND', 'No such endpoint.');
+  };
+  app.all('/api/*', noSuchEndpoint);
+  app.all('/trpc', noSuchEndpoint);
 
   const dist = options.webDist ? path.resolve(options.webDist) : null;
   app.get('*', async (c) => {
-    if (!dist) return c.json(errorBody('NOT_FOUND', 'No such page.', c.get('requestId')), 404);
+    if (!dist) throw new AppError('NOT_FOUND', 'No such page.');
     let pathname: string;
     try {
       pathname = decodeURIComponent(new URL(c.req.url).pathname);
     } catch {
-      return c.json(errorBody('BAD_REQUEST', 'Malformed path.', c.get('requestId')), 400);
+      throw ERRORS.badRequest('Malformed path.');
     }
     const target = path.resolve(dist, `.${pathname}`);
     if (target.startsWith(dist + path.sep) && ASSET.test(pathname)) {
@@ -134,7 +137,7 @@ export function createApp(deps: Deps, options: AppOptions = {}) {
         const immutable = pathname.startsWith('/assets/');
         return new Response(file, { headers: { 'Cache-Control': immutable ? 'public, max-age=31536000, immutable' : 'no-cache' } });
       }
-      return c.json(errorBody('NOT_FOUND', 'No such file.', c.get('requestId')), 404);
+      throw new AppError('NOT_FOUND', 'No such file.');
     }
     // SPA fallback: the dashboard's router takes it from here.
     return new Response(Bun.file(path.join(dist, 'index.html')), {

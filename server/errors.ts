@@ -32,6 +32,8 @@ export class AppError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
+    /** Headers the answer needs besides the envelope (`Retry-After`). */
+    readonly headers: Readonly<Record<string, string>> = {},
   ) {
     super(message);
     this.name = 'AppError';
@@ -64,14 +66,15 @@ export const ERRORS = {
   invalidField: (field: string, message: string) => new FieldError(field, message),
   conflict: (message: string) => new AppError('CONFLICT', message),
   forbidden: (message: string) => new AppError('FORBIDDEN', message),
-  tooManyRequests: (message: string) => new AppError('TOO_MANY_REQUESTS', message),
+  tooManyRequests: (message: string, retryAfterSeconds: number) =>
+    new AppError('TOO_MANY_REQUESTS', `${message} Try again in ${retryAfterSeconds} s.`, { 'Retry-After': String(retryAfterSeconds) }),
   payloadTooLarge: (message: string) => new AppError('PAYLOAD_TOO_LARGE', message),
   /** A byte range that starts past the end of the object (plain HTTP routes only). */
   rangeNotSatisfiable: () => new AppError('RANGE_NOT_SATISFIABLE', 'The requested range is not satisfiable.'),
   /** A signed link whose signature or expiry does not hold; the same answer whatever was wrong with it. */
   badLink: () => new AppError('FORBIDDEN', 'This download link is invalid or has expired.'),
   /** The database (or another dependency) is down: the caller should retry, not sign in again. */
-  unavailable: () => new AppError('SERVICE_UNAVAILABLE', 'The service is temporarily unavailable; try again shortly.'),
+  unavailable: () => new AppError('SERVICE_UNAVAILABLE', 'The service is temporarily unavailable; try again shortly.', { 'Retry-After': '5' }),
 };
 
 /** Our codes that tRPC lacks: a range refusal only happens on plain HTTP routes, so no procedure throws one. */
@@ -87,17 +90,17 @@ export function toTRPCError(err: unknown): TRPCError {
 }
 
 /** The JSON body every non-tRPC route answers with on failure. */
-export function errorBody(code: ErrorCode, message: string, requestId?: string) {
+function errorBody(code: ErrorCode, message: string, requestId?: string) {
   return { error: { code, message, ...(requestId ? { requestId } : {}) } };
 }
 
 /**
- * An AppError as the plain-HTTP envelope (`errorBody`) with its status: what `app.onError` answers, and
- * what routes that must add headers (`Content-Range`, `Retry-After`) return themselves. Never cached.
+ * An AppError as the plain-HTTP envelope (`errorBody`) with its status and headers: what `app.onError`
+ * answers, and what middleware and sub-apps that answer before it return. Never cached.
  */
 export function errorResponse(err: AppError, requestId: string | undefined, headers: Record<string, string> = {}): Response {
   return Response.json(errorBody(err.code, err.message, requestId), {
     status: err.status,
-    headers: { 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff', ...headers },
+    headers: { 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff', ...err.headers, ...headers },
   });
 }

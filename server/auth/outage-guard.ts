@@ -1,12 +1,9 @@
 import type { Db } from '../../db/client.ts';
 import { databaseReachable, isDatabaseUnavailable } from '../db-unavailable.ts';
-import { ERRORS, errorBody } from '../errors.ts';
+import { ERRORS, errorResponse } from '../errors.ts';
 
-/** Our envelope for "the database is down": 503 with a hint to retry, never "sign in" nor a 500. */
-export function unavailableResponse(requestId?: string): Response {
-  const err = ERRORS.unavailable();
-  return Response.json(errorBody(err.code, err.message, requestId), { status: 503, headers: { 'Retry-After': '5' } });
-}
+/** "The database is down": 503 with a hint to retry, never "sign in" nor a 500. */
+const unavailable = (requestId: string | undefined) => errorResponse(ERRORS.unavailable(), requestId);
 
 /**
  * Runs better-auth's handler. better-auth answers any failure of its own queries as a bare 500; when
@@ -17,9 +14,9 @@ export async function authOutageGuard(db: Db, requestId: string | undefined, run
   try {
     res = await run();
   } catch (e) {
-    if (isDatabaseUnavailable(e) || !(await databaseReachable(db))) return unavailableResponse(requestId);
+    if (isDatabaseUnavailable(e) || !(await databaseReachable(db))) return unavailable(requestId);
     throw e;
   }
-  if (res.status >= 500 && !(await databaseReachable(db))) return unavailableResponse(requestId);
+  if (res.status >= 500 && !(await databaseReachable(db))) return unavailable(requestId);
   return res;
 }

@@ -2,7 +2,7 @@ import { inArray, sql } from 'drizzle-orm';
 import type { MiddlewareHandler } from 'hono';
 import type { Db } from '../../db/client.ts';
 import { rateLimitEvents } from '../../db/schema/index.ts';
-import { errorBody } from '../errors.ts';
+import { ERRORS, errorResponse } from '../errors.ts';
 import { clientAddress, limitKey } from '../http/client-address.ts';
 import type { Logger } from '../logger.ts';
 
@@ -131,10 +131,8 @@ export function authRateLimit(options: { db: Db; trustProxy: number; log?: Logge
     const route = authRoute(c.req.path);
     if (c.req.method !== 'POST' || route === '/get-session' || route === '/sign-out') return next();
     const address = limitKey(clientAddress(c, options.trustProxy));
-    const tooMany = (message: string, retryAfterSeconds: number) => {
-      c.header('Retry-After', String(retryAfterSeconds));
-      return c.json(errorBody('TOO_MANY_REQUESTS', `${message} Try again in ${retryAfterSeconds} s.`, c.get('requestId')), 429);
-    };
+    const tooMany = (message: string, retryAfterSeconds: number) =>
+      errorResponse(ERRORS.tooManyRequests(message, retryAfterSeconds), c.get('requestId'));
 
     if (route === '/sign-in/email') {
       const email = await signInEmail(c.req.raw);

@@ -4,7 +4,7 @@
  */
 import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { errorBody } from '../errors.ts';
+import { ERRORS, errorResponse } from '../errors.ts';
 
 /** The most calls one tRPC batch may carry (the dashboard's httpBatchLink sends at most this many). */
 export const MAX_BATCH_CALLS = 10;
@@ -20,8 +20,7 @@ export const BODY_LIMITS = {
 
 const tooLarge = (limit: number) => (c: Context) => {
   const requestId = c.get('requestId') as string | undefined;
-  const body = errorBody('PAYLOAD_TOO_LARGE', `The request body is over the ${limit / 1024} KiB this endpoint accepts.`, requestId);
-  return c.json(body, 413);
+  return errorResponse(ERRORS.payloadTooLarge(`The request body is over the ${limit / 1024} KiB this endpoint accepts.`), requestId);
 };
 
 const limiter = (maxSize: number) => bodyLimit({ maxSize, onError: tooLarge(maxSize) });

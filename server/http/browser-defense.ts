@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from 'hono';
 import { secureHeaders } from 'hono/secure-headers';
 import { bearerToken } from '../auth/tokens.ts';
-import { errorBody } from '../errors.ts';
+import { ERRORS, errorResponse } from '../errors.ts';
 
 /**
  * Headers on every response. The CSP allows what the built dashboard (web/dist) needs and no more: its
@@ -45,7 +45,7 @@ export function crossSiteMutationGuard(publicUrl: string): MiddlewareHandler<{ V
     const origin = c.req.header('origin');
     const crossOrigin = origin !== undefined && origin !== ours;
     if (crossOrigin || c.req.header('sec-fetch-site') === 'cross-site') {
-      return c.json(errorBody('FORBIDDEN', 'Cross-site request refused: send it from the dashboard or with an API token.', c.get('requestId')), 403);
+      return errorResponse(ERRORS.forbidden('Cross-site request refused: send it from the dashboard or with an API token.'), c.get('requestId'));
     }
     return next();
   };

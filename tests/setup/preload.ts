@@ -58,11 +58,17 @@ function wrapTest<T extends (...args: never[]) => unknown>(original: T): T {
       ...rest,
     )) as unknown as T;
   // test.each, test.skip, test.failing and the rest keep bun's own behaviour (not wrapped); they live on
-  // bun's native function, not as own properties, so Object.assign would not copy them.
+  // bun's native function, not as own properties, so Object.assign would not copy them. Lazy getters:
+  // with CI set, bun throws on merely reading `test.only`, so nothing is read until a test asks for it.
   const source = original as unknown as Record<string, unknown>;
   for (const key of ['each', 'skip', 'only', 'todo', 'if', 'skipIf', 'todoIf', 'failing', 'concurrent', 'serial']) {
-    const value = source[key];
-    if (typeof value === 'function') (wrapped as unknown as Record<string, unknown>)[key] = value.bind(original);
+    Object.defineProperty(wrapped, key, {
+      configurable: true,
+      get: () => {
+        const value = source[key];
+        return typeof value === 'function' ? value.bind(original) : value;
+      },
+    });
   }
   return wrapped;
 }

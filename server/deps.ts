@@ -1,6 +1,7 @@
 import type { PgBoss } from 'pg-boss';
 import type { Database } from '../db/client.ts';
 import type { Auth } from './auth/auth.ts';
+import type { IdentityCache } from './auth/identity-cache.ts';
 import type { Env } from './env.ts';
 import type { Logger } from './logger.ts';
 import type { StorageDriver } from './storage/storage.ts';
@@ -14,6 +15,8 @@ export interface Deps {
   storage: StorageDriver;
   boss: PgBoss;
   auth: Auth;
+  /** Credential → user for a few seconds; revoked everywhere through Postgres NOTIFY (auth/identity-cache.ts). */
+  identities: IdentityCache;
   log: Logger;
   /**
    * The clock links are signed and checked against (ms since the epoch): `Date.now` in the service, a

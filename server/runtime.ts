@@ -7,6 +7,7 @@ import { startEmbeddedPostgres, type EmbeddedPostgres } from '../db/embedded.ts'
 import { runMigrations } from '../db/migrate.ts';
 import { createApp } from './app.ts';
 import { createAuth } from './auth/auth.ts';
+import { IdentityCache, listenForRevocations, REVOCATION_CHANNEL, sessionRevocationKey } from './auth/identity-cache.ts';
 import type { Deps } from './deps.ts';
 import type { Env } from './env.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -140,8 +141,22 @@ export async function startService(options: StartOptions): Promise<Service> {
     // A cluster this process just started has had no other client: its active jobs were a dead worker's.
     if (embedded) await releaseOrphanedJobs(boss, database, log);
 
-    const auth = createAuth({ db: database.db, secret, publicUrl: env.publicUrl, log });
-    const deps: Deps = { env, secret, database, storage, boss, auth, log, now };
+    const identities = new IdentityCache();
+    const revocations = await listenForRevocations(databaseUrl, identities, log);
+    cleanups.push(() => revocations.stop());
+    const auth = createAuth({
+      db: database.db,
+      secret,
+      publicUrl: env.publicUrl,
+      log,
+      // Sign-out (or any deleted session) reaches every process's identity cache, this one's at once.
+      onSessionDeleted: async (token) => {
+        const key = sessionRevocationKey(token);
+        identities.revoke(key);
+        await database.client`select pg_notify(${REVOCATION_CHANNEL}, ${key})`;
+      },
+    });
+    const deps: Deps = { env, secret, database, storage, boss, auth, identities, log, now };
 
     if (env.role !== 'api') await startWorkers(boss, deps, env.ingestConcurrency);
     if (server) {

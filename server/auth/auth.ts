@@ -9,6 +9,8 @@ export interface AuthOptions {
   secret: string;
   publicUrl: string;
   log: Logger;
+  /** Called after better-auth deletes a session (sign-out, revoked sessions), with its token. */
+  onSessionDeleted?: (token: string) => Promise<void>;
 }
 
 /**
@@ -37,6 +39,15 @@ export function createAuth(options: AuthOptions) {
       defaultCookieAttributes: { httpOnly: true, sameSite: 'lax', secure },
     },
     telemetry: { enabled: false },
+    databaseHooks: {
+      session: {
+        delete: {
+          after: async (session) => {
+            await options.onSessionDeleted?.(session.token);
+          },
+        },
+      },
+    },
     // Into our log, at debug: what better-auth reports is routine ("User not found" on a wrong email); real
     // failures are thrown (below) and logged with the request id by our route.
     logger: { level: 'debug', log: (level, message) => options.log.debug(`auth: ${message}`, { authLevel: level }) },

@@ -28,10 +28,15 @@ export function listTokens(tx: Tx, userId: string) {
 
 export async function findToken(tx: Tx, userId: string, id: string) {
   const [row] = await tx
-    .select({ id: apiTokens.id, revokedAt: apiTokens.revokedAt })
+    .select({ id: apiTokens.id, revokedAt: apiTokens.revokedAt, tokenHash: apiTokens.tokenHash })
     .from(apiTokens)
     .where(and(eq(apiTokens.id, id), eq(apiTokens.userId, userId)));
   return row ?? null;
+}
+
+/** NOTIFY that is delivered when `tx` commits, and not at all if it rolls back. */
+export async function notifyRevocation(tx: Tx, channel: string, key: string): Promise<void> {
+  await tx.execute(sql`select pg_notify(${channel}, ${key})`);
 }
 
 /** Revokes the token unless it already is; returns the row it changed, or null. */
@@ -50,7 +55,14 @@ export async function revokeToken(tx: Tx, userId: string, id: string) {
  */
 export async function findLiveTokenByHash(db: Db, tokenHash: string) {
   const [row] = await db
-    .select({ tokenId: apiTokens.id, lastUsedAt: apiTokens.lastUsedAt, id: users.id, email: users.email, name: users.name })
+    .select({
+      tokenId: apiTokens.id,
+      lastUsedAt: apiTokens.lastUsedAt,
+      expiresAt: apiTokens.expiresAt,
+      id: users.id,
+      email: users.email,
+      name: users.name,
+    })
     .from(apiTokens)
     .innerJoin(users, eq(users.id, apiTokens.userId))
     .where(and(eq(apiTokens.tokenHash, tokenHash), isNull(apiTokens.revokedAt), or(isNull(apiTokens.expiresAt), gt(apiTokens.expiresAt, sql`now()`))))

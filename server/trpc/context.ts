@@ -1,4 +1,5 @@
-import { WORKER_TOKEN_PREFIX, bearerToken } from '../auth/tokens.ts';
+import { sessionRevocationKey } from '../auth/identity-cache.ts';
+import { WORKER_TOKEN_PREFIX, bearerToken, hashToken } from '../auth/tokens.ts';
 import { databaseReachable, isDatabaseUnavailable } from '../db-unavailable.ts';
 import type { Deps } from '../deps.ts';
 import { ERRORS, toTRPCError } from '../errors.ts';
@@ -49,17 +50,22 @@ async function resolveIdentity(deps: Deps, headers: Headers): Promise<Pick<Conte
     const user = await resolveApiToken(deps, token);
     return { user: user ? { ...user, via: 'token' } : null, worker: null };
   }
-  if (!headers.get('cookie')) return { user: null, worker: null };
+  const cookie = headers.get('cookie');
+  if (!cookie) return { user: null, worker: null };
+  // Keyed by the whole Cookie header (hashed): any other cookie value is another key, never a wrong user.
+  const key = `c:${hashToken(cookie)}`;
+  const cached = deps.identities.get(key);
+  if (cached) return { user: { ...cached, via: 'session' }, worker: null };
+  const epoch = deps.identities.epoch();
   // "No session" and "the database is down" must not look alike: the first is UNAUTHORIZED, the second 503.
   const session = await deps.auth.api.getSession({ headers }).catch(async (e: unknown) => {
     if (isDatabaseUnavailable(e) || !(await databaseReachable(deps.database.db))) throw ERRORS.unavailable();
     return null;
   });
   if (!session) return { user: null, worker: null };
-  return {
-    user: { id: session.user.id, email: session.user.email, name: session.user.name, via: 'session' },
-    worker: null,
-  };
+  const user = { id: session.user.id, email: session.user.email, name: session.user.name };
+  deps.identities.set(key, user, sessionRevocationKey(session.session.token), new Date(session.session.expiresAt).getTime(), epoch);
+  return { user: { ...user, via: 'session' }, worker: null };
 }
 
 export async function createContext(deps: Deps, req: Request, meta: { requestId: string; ip: string | null }): Promise<Context> {

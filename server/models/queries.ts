@@ -1,5 +1,5 @@
 import { and, asc, desc, eq, gte, ilike, lte, sql, type SQL } from 'drizzle-orm';
-import type { Tx } from '../../db/client.ts';
+import { prepared, type Tx } from '../../db/client.ts';
 import { artifactFiles, datasets, downloadEvents, modelArtifacts, modelCounts, trainingJobs } from '../../db/schema/index.ts';
 import type { ListModelsInput } from './schemas.ts';
 
@@ -37,19 +37,26 @@ function escapeLike(s: string): string {
   return s.replace(/[\\%_]/g, (c) => `\\${c}`);
 }
 
-function filters(userId: string, input: ListModelsInput): SQL {
+/** Placeholders for the filters that are present, and their values (see `prepared` in db/client.ts). */
+function filters(input: ListModelsInput): { where: SQL; shape: string; values: Record<string, unknown> } {
   const f = input.filter ?? {};
-  const conds: (SQL | undefined)[] = [
-    eq(modelArtifacts.userId, userId),
-    f.minScore !== undefined ? gte(modelArtifacts.qualityScore, f.minScore) : undefined,
-    f.convergence ? eq(modelArtifacts.convergence, f.convergence) : undefined,
-    f.datasetId ? eq(modelArtifacts.datasetId, f.datasetId) : undefined,
-    // Compared in Postgres (microseconds); a JS Date would cut the bound to milliseconds.
-    f.createdAfter ? gte(modelArtifacts.createdAt, sql`${f.createdAfter}::timestamptz`) : undefined,
-    f.createdBefore ? lte(modelArtifacts.createdAt, sql`${f.createdBefore}::timestamptz`) : undefined,
-    f.search ? ilike(modelArtifacts.name, `%${escapeLike(f.search)}%`) : undefined,
-  ];
-  return and(...conds)!;
+  const p = sql.placeholder;
+  const values: Record<string, unknown> = {};
+  const conds: SQL[] = [eq(modelArtifacts.userId, p('userId'))];
+  let shape = '';
+  const add = (key: string, value: unknown, cond: SQL) => {
+    values[key] = value;
+    conds.push(cond);
+    shape += `,${key}`;
+  };
+  if (f.minScore !== undefined) add('minScore', f.minScore, gte(modelArtifacts.qualityScore, p('minScore')));
+  if (f.convergence) add('convergence', f.convergence, eq(modelArtifacts.convergence, p('convergence')));
+  if (f.datasetId) add('datasetId', f.datasetId, sql`${modelArtifacts.datasetId} = ${p('datasetId')}::uuid`);
+  // Compared in Postgres (microseconds); a JS Date would cut the bound to milliseconds.
+  if (f.createdAfter) add('createdAfter', f.createdAfter, gte(modelArtifacts.createdAt, sql`${p('createdAfter')}::timestamptz`));
+  if (f.createdBefore) add('createdBefore', f.createdBefore, lte(modelArtifacts.createdAt, sql`${p('createdBefore')}::timestamptz`));
+  if (f.search) add('search', `%${escapeLike(f.search)}%`, ilike(modelArtifacts.name, p('search')));
+  return { where: and(...conds)!, shape, values };
 }
 
 /** True when the list has no filter, so its total is the user's model count. */
@@ -64,63 +71,92 @@ function unfiltered(input: ListModelsInput): boolean {
  *
  * The page is cut from model_artifacts alone (an index range scan in the ORDER BY's own order) and
  * only its rows are joined to their dataset and job; the unfiltered total comes from model_counts.
+ * Both statements are prepared once per shape (sort, cursor or not, which filters): a page costs
+ * their execution, not building them.
  */
 export async function listModels(tx: Tx, userId: string, input: ListModelsInput, cursor: Cursor | null) {
-  const where = filters(userId, input);
-  let keyset: SQL | undefined;
-  if (cursor) {
-    keyset =
-      input.sort === 'quality'
-        ? sql`(${score}, ${modelArtifacts.createdAt}, ${modelArtifacts.id}) < (${cursor.score}, ${cursor.createdAt}::timestamptz, ${cursor.id}::uuid)`
-        : sql`(${modelArtifacts.createdAt}, ${modelArtifacts.id}) < (${cursor.createdAt}::timestamptz, ${cursor.id}::uuid)`;
-  }
-  const order =
-    input.sort === 'quality'
-      ? [desc(score), desc(modelArtifacts.createdAt), desc(modelArtifacts.id)]
-      : [desc(modelArtifacts.createdAt), desc(modelArtifacts.id)];
-  const page = tx
-    .select({
-      id: modelArtifacts.id,
-      name: modelArtifacts.name,
-      createdAt: modelArtifacts.createdAt,
-      createdAtKey: summaryColumns.createdAtKey,
-      qualityScore: modelArtifacts.qualityScore,
-      convergenceQuality: sql<string | null>`${modelArtifacts.convergence}`.as('convergence_quality'),
-      totalCost: modelArtifacts.totalCost,
-      totalBytes: modelArtifacts.totalBytes,
-      sortScore: sql<number>`${score}`.as('sort_score'),
-      pageDatasetId: sql<string>`${modelArtifacts.datasetId}`.as('page_dataset_id'),
-      pageJobId: sql<string>`${modelArtifacts.jobId}`.as('page_job_id'),
-    })
-    .from(modelArtifacts)
-    .where(keyset ? and(where, keyset) : where)
-    .orderBy(...order)
-    .limit(input.limit + 1)
-    .offset(cursor ? 0 : (input.page - 1) * input.limit)
-    .as('page');
-  const rowsQuery = tx
-    .select({
-      id: page.id,
-      name: page.name,
-      createdAt: page.createdAt,
-      createdAtKey: page.createdAtKey,
-      qualityScore: page.qualityScore,
-      convergenceQuality: page.convergenceQuality,
-      totalCost: page.totalCost,
-      totalBytes: page.totalBytes,
-      datasetId: datasets.id,
-      datasetName: datasets.name,
-      jobId: trainingJobs.id,
-      jobName: trainingJobs.name,
-      jobCompletedAt: trainingJobs.completedAt,
-    })
-    .from(page)
-    .innerJoin(datasets, eq(datasets.id, page.pageDatasetId))
-    .innerJoin(trainingJobs, eq(trainingJobs.id, page.pageJobId))
-    .orderBy(...(input.sort === 'quality' ? [desc(page.sortScore), desc(page.createdAt), desc(page.id)] : [desc(page.createdAt), desc(page.id)]));
+  const { where, shape, values } = filters(input);
+  const p = sql.placeholder;
+  const quality = input.sort === 'quality';
+  const rowsShape = `listModels:${input.sort}:${cursor ? 'cursor' : 'offset'}${shape}`;
+  const rowsValues = {
+    ...values,
+    userId,
+    limit: input.limit + 1,
+    offset: cursor ? 0 : (input.page - 1) * input.limit,
+    ...(cursor ? { cursorScore: cursor.score, cursorCreatedAt: cursor.createdAt, cursorId: cursor.id } : {}),
+  };
+  const rowsQuery = prepared(
+    tx,
+    rowsShape,
+    (b) => {
+      const keyset = !cursor
+        ? undefined
+        : quality
+          ? sql`(${score}, ${modelArtifacts.createdAt}, ${modelArtifacts.id}) < (${p('cursorScore')}, ${p('cursorCreatedAt')}::timestamptz, ${p('cursorId')}::uuid)`
+          : sql`(${modelArtifacts.createdAt}, ${modelArtifacts.id}) < (${p('cursorCreatedAt')}::timestamptz, ${p('cursorId')}::uuid)`;
+      const page = b
+        .select({
+          id: modelArtifacts.id,
+          name: modelArtifacts.name,
+          createdAt: modelArtifacts.createdAt,
+          createdAtKey: summaryColumns.createdAtKey,
+          qualityScore: modelArtifacts.qualityScore,
+          convergenceQuality: sql<string | null>`${modelArtifacts.convergence}`.as('convergence_quality'),
+          totalCost: modelArtifacts.totalCost,
+          totalBytes: modelArtifacts.totalBytes,
+          sortScore: sql<number>`${score}`.as('sort_score'),
+          pageDatasetId: sql<string>`${modelArtifacts.datasetId}`.as('page_dataset_id'),
+          pageJobId: sql<string>`${modelArtifacts.jobId}`.as('page_job_id'),
+        })
+        .from(modelArtifacts)
+        .where(keyset ? and(where, keyset) : where)
+        .orderBy(
+          ...(quality
+            ? [desc(score), desc(modelArtifacts.createdAt), desc(modelArtifacts.id)]
+            : [desc(modelArtifacts.createdAt), desc(modelArtifacts.id)]),
+        )
+        .limit(p('limit'))
+        .offset(p('offset'))
+        .as('page');
+      return b
+        .select({
+          id: page.id,
+          name: page.name,
+          createdAt: page.createdAt,
+          createdAtKey: page.createdAtKey,
+          qualityScore: page.qualityScore,
+          convergenceQuality: page.convergenceQuality,
+          totalCost: page.totalCost,
+          totalBytes: page.totalBytes,
+          datasetId: datasets.id,
+          datasetName: datasets.name,
+          jobId: trainingJobs.id,
+          jobName: trainingJobs.name,
+          jobCompletedAt: trainingJobs.completedAt,
+        })
+        .from(page)
+        .innerJoin(datasets, eq(datasets.id, page.pageDatasetId))
+        .innerJoin(trainingJobs, eq(trainingJobs.id, page.pageJobId))
+        .orderBy(...(quality ? [desc(page.sortScore), desc(page.createdAt), desc(page.id)] : [desc(page.createdAt), desc(page.id)]));
+    },
+    rowsValues,
+  );
   const countQuery = unfiltered(input)
-    ? tx.select({ n: modelCounts.total }).from(modelCounts).where(eq(modelCounts.userId, userId))
-    : tx.select({ n: sql<number>`count(*)::int` }).from(modelArtifacts).where(where);
+    ? prepared(
+        tx,
+        'listModels:count:all',
+        (b) =>
+          b
+            .select({ n: modelCounts.total })
+            .from(modelCounts)
+            .where(eq(modelCounts.userId, p('userId'))),
+        { userId },
+      )
+    : prepared(tx, `listModels:count${shape}`, (b) => b.select({ n: sql<number>`count(*)::int` }).from(modelArtifacts).where(where), {
+        ...values,
+        userId,
+      });
   const [rows, [count]] = await Promise.all([rowsQuery, countQuery]);
   return {
     rows: rows.map((r) => ({ ...r, convergenceQuality: r.convergenceQuality as (typeof modelArtifacts.$inferSelect)['convergence'] })),
@@ -129,55 +165,73 @@ export async function listModels(tx: Tx, userId: string, input: ListModelsInput,
 }
 
 export async function getModel(tx: Tx, userId: string, modelId: string) {
-  const [row] = await tx
-    .select({
-      ...summaryColumns,
-      lossReductionPct: modelArtifacts.lossReductionPct,
-      initialLoss: modelArtifacts.initialLoss,
-      finalTrainingLoss: modelArtifacts.finalTrainingLoss,
-      finalValidationLoss: modelArtifacts.finalValidationLoss,
-      overfitGap: modelArtifacts.overfitGap,
-      perplexity: modelArtifacts.perplexity,
-      epochsCompleted: modelArtifacts.epochsCompleted,
-      totalSteps: modelArtifacts.totalSteps,
-      durationSeconds: modelArtifacts.durationSeconds,
-      hyperparameters: modelArtifacts.hyperparameters,
-      gpu: modelArtifacts.gpu,
-      adapter: modelArtifacts.adapter,
-      bestCheckpoint: modelArtifacts.bestCheckpoint,
-      lossCurve: modelArtifacts.lossCurve,
-      fileCount: modelArtifacts.fileCount,
-    })
-    .from(modelArtifacts)
-    .innerJoin(datasets, eq(datasets.id, modelArtifacts.datasetId))
-    .innerJoin(trainingJobs, eq(trainingJobs.id, modelArtifacts.jobId))
-    .where(and(eq(modelArtifacts.id, modelId), eq(modelArtifacts.userId, userId)));
+  const [row] = await prepared(
+    tx,
+    'getModel',
+    (b) =>
+      b
+        .select({
+          ...summaryColumns,
+          lossReductionPct: modelArtifacts.lossReductionPct,
+          initialLoss: modelArtifacts.initialLoss,
+          finalTrainingLoss: modelArtifacts.finalTrainingLoss,
+          finalValidationLoss: modelArtifacts.finalValidationLoss,
+          overfitGap: modelArtifacts.overfitGap,
+          perplexity: modelArtifacts.perplexity,
+          epochsCompleted: modelArtifacts.epochsCompleted,
+          totalSteps: modelArtifacts.totalSteps,
+          durationSeconds: modelArtifacts.durationSeconds,
+          hyperparameters: modelArtifacts.hyperparameters,
+          gpu: modelArtifacts.gpu,
+          adapter: modelArtifacts.adapter,
+          bestCheckpoint: modelArtifacts.bestCheckpoint,
+          lossCurve: modelArtifacts.lossCurve,
+          fileCount: modelArtifacts.fileCount,
+        })
+        .from(modelArtifacts)
+        .innerJoin(datasets, eq(datasets.id, modelArtifacts.datasetId))
+        .innerJoin(trainingJobs, eq(trainingJobs.id, modelArtifacts.jobId))
+        .where(and(eq(modelArtifacts.id, sql.placeholder('modelId')), eq(modelArtifacts.userId, sql.placeholder('userId')))),
+    { modelId, userId },
+  );
   return row ?? null;
 }
 
 /** The model's name if the caller owns it: all a download needs, without the loss curve and the rest. */
 export async function modelName(tx: Tx, userId: string, modelId: string): Promise<string | null> {
-  const [row] = await tx
-    .select({ name: modelArtifacts.name })
-    .from(modelArtifacts)
-    .where(and(eq(modelArtifacts.id, modelId), eq(modelArtifacts.userId, userId)));
+  const [row] = await prepared(
+    tx,
+    'modelName',
+    (b) =>
+      b
+        .select({ name: modelArtifacts.name })
+        .from(modelArtifacts)
+        .where(and(eq(modelArtifacts.id, sql.placeholder('modelId')), eq(modelArtifacts.userId, sql.placeholder('userId')))),
+    { modelId, userId },
+  );
   return row?.name ?? null;
 }
 
 export function listFiles(tx: Tx, userId: string, modelId: string) {
-  return tx
-    .select({
-      id: artifactFiles.id,
-      path: artifactFiles.path,
-      sizeBytes: artifactFiles.sizeBytes,
-      sha256: artifactFiles.sha256,
-      kind: artifactFiles.kind,
-      contentType: artifactFiles.contentType,
-      storageKey: artifactFiles.storageKey,
-    })
-    .from(artifactFiles)
-    .where(and(eq(artifactFiles.artifactId, modelId), eq(artifactFiles.userId, userId)))
-    .orderBy(asc(artifactFiles.path));
+  return prepared(
+    tx,
+    'listFiles',
+    (b) =>
+      b
+        .select({
+          id: artifactFiles.id,
+          path: artifactFiles.path,
+          sizeBytes: artifactFiles.sizeBytes,
+          sha256: artifactFiles.sha256,
+          kind: artifactFiles.kind,
+          contentType: artifactFiles.contentType,
+          storageKey: artifactFiles.storageKey,
+        })
+        .from(artifactFiles)
+        .where(and(eq(artifactFiles.artifactId, sql.placeholder('modelId')), eq(artifactFiles.userId, sql.placeholder('userId'))))
+        .orderBy(asc(artifactFiles.path)),
+    { modelId, userId },
+  );
 }
 
 /** What a zip bundle needs of the model itself: its name (the zip's) and creation time (the entries' mtime). */
@@ -189,17 +243,30 @@ export async function bundleModel(tx: Tx, userId: string, modelId: string) {
   return row ?? null;
 }
 
+type DownloadEvent = { userId: string; artifactId: string; fileIds: string[]; kind: 'files' | 'bundle'; ip: string | null; userAgent: string | null };
+
 /** One row of the download audit trail: which files of which model, to whom, from where. */
-export async function recordDownload(
-  tx: Tx,
-  event: { userId: string; artifactId: string; fileIds: string[]; kind: 'files' | 'bundle'; ip: string | null; userAgent: string | null },
-): Promise<void> {
-  await tx.insert(downloadEvents).values({
-    userId: event.userId,
-    artifactId: event.artifactId,
-    fileIds: sql`${`{${event.fileIds.join(',')}}`}::uuid[]`,
-    kind: event.kind,
-    ip: event.ip,
-    userAgent: event.userAgent?.slice(0, 500) ?? null,
-  });
+export async function recordDownload(tx: Tx, event: DownloadEvent): Promise<void> {
+  const p = sql.placeholder;
+  await prepared(
+    tx,
+    'recordDownload',
+    (b) =>
+      b.insert(downloadEvents).values({
+        userId: p('userId'),
+        artifactId: p('artifactId'),
+        fileIds: sql`${p('fileIds')}::uuid[]`,
+        kind: p('kind'),
+        ip: p('ip'),
+        userAgent: p('userAgent'),
+      }),
+    {
+      userId: event.userId,
+      artifactId: event.artifactId,
+      fileIds: `{${event.fileIds.join(',')}}`,
+      kind: event.kind,
+      ip: event.ip,
+      userAgent: event.userAgent?.slice(0, 500) ?? null,
+    },
+  );
 }

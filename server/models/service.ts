@@ -74,10 +74,8 @@ export async function listModels(deps: Deps, userId: string, input: ListModelsIn
 }
 
 export async function getModel(deps: Deps, userId: string, modelId: string) {
-  const { row, files } = await deps.database.asUser(userId, async (tx) => {
-    const row = await q.getModel(tx, userId, modelId);
-    return { row, files: row ? await q.listFiles(tx, userId, modelId) : [] };
-  });
+  // Both queries leave together (one round trip); the files of a model that is not there are none anyway.
+  const [row, files] = await deps.database.asUser(userId, (tx) => Promise.all([q.getModel(tx, userId, modelId), q.listFiles(tx, userId, modelId)]));
   if (!row) throw ERRORS.notFound('Model');
   return {
     ...summary(row),
@@ -120,37 +118,44 @@ export async function downloadModel(
   // signed at or after this instant, so none expires before the expiresAt we report.
   const nowMs = deps.now();
   const expiresAt = new Date((Math.floor(nowMs / 1000) + ttl) * 1000);
-  return deps.database.asUser(userId, async (tx) => {
-    const name = await q.modelName(tx, userId, input.modelId);
-    if (name === null) throw ERRORS.notFound('Model');
-    const all = await q.listFiles(tx, userId, input.modelId);
-    let chosen = all;
-    if (input.fileIds) {
-      const wanted = new Set(input.fileIds);
-      chosen = all.filter((f) => wanted.has(f.id));
-      if (chosen.length !== wanted.size) throw ERRORS.notFound('File');
-    }
-    const files = await Promise.all(
-      chosen.map(async (f) => ({
-        id: f.id,
-        path: f.path,
-        sizeBytes: Number(f.sizeBytes),
-        sha256: f.sha256,
-        url: await deps.storage.signedUrl(f.storageKey, {
-          expiresInSeconds: ttl,
-          fileName: baseName(f.path),
-          contentType: f.contentType,
-        }),
-      })),
-    );
-    const bundle = chosen.length === all.length ? bundleUrl(deps.env.publicUrl, deps.secret, input.modelId, userId, ttl, nowMs) : null;
-    await q.recordDownload(tx, { userId, artifactId: input.modelId, fileIds: chosen.map((f) => f.id), kind: 'files', ...meta });
-    return {
-      files,
-      expiresAt: expiresAt.toISOString(),
-      bundle: bundle ? { url: bundle.url, fileName: `${bundleName(name)}.zip` } : null,
-    };
-  });
+  return deps.database.asUser(
+    userId,
+    async (tx) => {
+      const [name, all] = await Promise.all([q.modelName(tx, userId, input.modelId), q.listFiles(tx, userId, input.modelId)]);
+      if (name === null) throw ERRORS.notFound('Model');
+      let chosen = all;
+      if (input.fileIds) {
+        const wanted = new Set(input.fileIds);
+        chosen = all.filter((f) => wanted.has(f.id));
+        if (chosen.length !== wanted.size) throw ERRORS.notFound('File');
+      }
+      // The record leaves now and its round trip overlaps the signing (awaited below; a failure still rolls back).
+      const recorded = q.recordDownload(tx, { userId, artifactId: input.modelId, fileIds: chosen.map((f) => f.id), kind: 'files', ...meta });
+      recorded.catch(() => {});
+      const files = await Promise.all(
+        chosen.map(async (f) => ({
+          id: f.id,
+          path: f.path,
+          sizeBytes: Number(f.sizeBytes),
+          sha256: f.sha256,
+          url: await deps.storage.signedUrl(f.storageKey, {
+            expiresInSeconds: ttl,
+            fileName: baseName(f.path),
+            contentType: f.contentType,
+          }),
+        })),
+      );
+      const bundle = chosen.length === all.length ? bundleUrl(deps.env.publicUrl, deps.secret, input.modelId, userId, ttl, nowMs) : null;
+      await recorded;
+      return {
+        files,
+        expiresAt: expiresAt.toISOString(),
+        bundle: bundle ? { url: bundle.url, fileName: `${bundleName(name)}.zip` } : null,
+      };
+      // A download record is not worth a WAL flush on the request path (see UserTransactionOptions).
+    },
+    { relaxedCommit: true },
+  );
 }
 
 /**
@@ -159,13 +164,17 @@ export async function downloadModel(
  * owner filter could not reach another user's rows. A GET is recorded (`record`); a HEAD (`null`) is not.
  */
 export async function openBundle(deps: Deps, userId: string, modelId: string, record: { ip: string | null; userAgent: string | null } | null) {
-  return deps.database.asUser(userId, async (tx) => {
-    const model = await q.bundleModel(tx, userId, modelId);
-    if (!model) throw ERRORS.notFound('Model');
-    const files = await q.listFiles(tx, userId, modelId);
-    if (record) await q.recordDownload(tx, { userId, artifactId: modelId, fileIds: files.map((f) => f.id), kind: 'bundle', ...record });
-    return { ...model, files };
-  });
+  return deps.database.asUser(
+    userId,
+    async (tx) => {
+      const model = await q.bundleModel(tx, userId, modelId);
+      if (!model) throw ERRORS.notFound('Model');
+      const files = await q.listFiles(tx, userId, modelId);
+      if (record) await q.recordDownload(tx, { userId, artifactId: modelId, fileIds: files.map((f) => f.id), kind: 'bundle', ...record });
+      return { ...model, files };
+    },
+    { relaxedCommit: true },
+  );
 }
 
 /** A file-name-safe stem for the zip, from the model's name. */

@@ -1,6 +1,6 @@
 /**
  * Load generator for catalogue.ts, run as its own process so the clients do not share the server's
- * event loop. One JSON argument (a Scenario); prints one JSON line with latency percentiles or bytes.
+ * event loop. One JSON argument (a Scenario); prints one JSON line with latency percentiles.
  */
 import postgres from 'postgres';
 
@@ -23,13 +23,10 @@ export type Scenario =
       n: number;
       concurrency: number;
       warmup: number;
-    }
-  | { mode: 'download'; url: string; path: string; rounds: number };
+    };
 
-/** The line an 'http' or 'sql' run prints (milliseconds; requests per second). */
-export type Latency = { n: number; p50: number; p99: number; max: number; rps: number };
-/** The line a 'download' run prints: bytes per round and the best round's times, in milliseconds. */
-export type Transfer = { bytes: number; httpMs: number; directMs: number };
+/** The line an 'http' or 'sql' run prints (milliseconds; requests per second; the client's CPU µs per request). */
+export type Latency = { n: number; p50: number; p99: number; max: number; rps: number; clientCpuUs: number };
 
 function pct(xs: number[], p: number) {
   const s = [...xs].sort((a, b) => a - b);
@@ -41,6 +38,7 @@ async function drive(n: number, concurrency: number, warmup: number, once: () =>
   for (let i = 0; i < warmup; i += concurrency) await Promise.all(Array.from({ length: Math.min(concurrency, warmup - i) }, once));
   const lat: number[] = [];
   let next = 0;
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
@@ -53,11 +51,19 @@ async function drive(n: number, concurrency: number, warmup: number, once: () =>
     }),
   );
   const wall = performance.now() - t0;
-  return { n: lat.length, p50: pct(lat, 50), p99: pct(lat, 99), max: Math.max(...lat), rps: (lat.length / wall) * 1000 };
+  const cpu = process.cpuUsage(cpu0);
+  return {
+    n: lat.length,
+    p50: pct(lat, 50),
+    p99: pct(lat, 99),
+    max: Math.max(...lat),
+    rps: (lat.length / wall) * 1000,
+    clientCpuUs: (cpu.user + cpu.system) / lat.length,
+  };
 }
 
 const s = JSON.parse(process.argv[2]!) as Scenario;
-if (s.mode !== 'download') s.warmup = Math.min(s.warmup, s.concurrency);
+s.warmup = Math.min(s.warmup, s.concurrency);
 if (s.mode === 'http') {
   const once = async () => {
     const res = await fetch(s.url, { method: s.method, headers: s.headers, body: s.body });
@@ -82,27 +88,5 @@ if (s.mode === 'http') {
         };
   console.log(JSON.stringify(await drive(s.n, s.concurrency, s.warmup, once)));
   await sql.end();
-} else {
-  const count = async (stream: ReadableStream<Uint8Array>) => {
-    let n = 0;
-    for await (const c of stream as unknown as AsyncIterable<Uint8Array>) n += c.byteLength;
-    return n;
-  };
-  const http: number[] = [];
-  const direct: number[] = [];
-  let bytes = 0;
-  for (let r = 0; r < s.rounds; r++) {
-    let t = performance.now();
-    const res = await fetch(s.url);
-    if (!res.ok) throw new Error(`download HTTP ${res.status}`);
-    bytes = await count(res.body!);
-    http.push(performance.now() - t);
-    t = performance.now();
-    const b2 = await count(Bun.file(s.path).stream());
-    direct.push(performance.now() - t);
-    if (b2 !== bytes) throw new Error(`download got ${bytes} bytes, file has ${b2}`);
-  }
-  const transfer: Transfer = { bytes, httpMs: Math.min(...http), directMs: Math.min(...direct) };
-  console.log(JSON.stringify(transfer));
 }
 process.exit(0);

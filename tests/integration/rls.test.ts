@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { sql } from 'drizzle-orm';
+import { prepared, type Tx } from '../../db/client.ts';
 import { datasets, modelArtifacts, notifications, trainingJobs } from '../../db/schema/index.ts';
 import { newUser, startTestService, type TestService } from '../helpers/service.ts';
 import { runTrainingJob, waitForIngest } from '../helpers/training.ts';
@@ -42,6 +43,24 @@ describe('row-level security', () => {
     // The privileged path (workers) sees both.
     const all = await database.db.select({ userId: modelArtifacts.userId }).from(modelArtifacts);
     expect(new Set(all.map((r) => r.userId))).toEqual(new Set([alice.userId, bob.userId]));
+  });
+
+  test('a prepared statement runs in the transaction that calls it, under that user’s row-level security', async () => {
+    const { database } = svc.deps;
+    // No user filter, and the statement is built once (in Alice's transaction) and reused for Bob: each
+    // must still see only their own model, so it ran on the caller's connection, not the one it was built on.
+    const mine = (tx: Tx) => prepared(tx, 'test:models-without-filter', (b) => b.select({ userId: modelArtifacts.userId }).from(modelArtifacts), {});
+    const forAlice = await database.asUser(alice.userId, mine);
+    const forBob = await database.asUser(bob.userId, mine);
+    expect(forAlice.map((r) => r.userId)).toEqual([alice.userId]);
+    expect(forBob.map((r) => r.userId)).toEqual([bob.userId]);
+  });
+
+  test('a relaxed commit is asked for per transaction, and only there', async () => {
+    const { database } = svc.deps;
+    const setting = (tx: Tx) => tx.execute<{ s: string }>(sql`select current_setting('synchronous_commit') as s`).then((r) => r[0]!.s);
+    expect(await database.asUser(alice.userId, setting, { relaxedCommit: true })).toBe('off');
+    expect(await database.asUser(alice.userId, setting)).toBe('on');
   });
 
   test('without app.user_id nothing is visible, and writes for another user are refused', async () => {

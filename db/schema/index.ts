@@ -3,6 +3,7 @@ export * from './api-tokens.ts';
 export * from './datasets.ts';
 export * from './training-jobs.ts';
 export * from './metrics-points.ts';
+export * from './metrics-curve-buckets.ts';
 export * from './model-artifacts.ts';
 export * from './artifact-files.ts';
 export * from './notifications.ts';

@@ -8,6 +8,7 @@ import { scoreRun } from '../quality/score.ts';
 import type { LossPoint } from '../vocabulary.ts';
 import { artifactIdFor, storagePrefix } from './artifact-id.ts';
 import { copyToStorage, IntegrityError } from './copy.ts';
+import { copyConcurrently } from './copy-files.ts';
 import { inspectArtifact, type StoredFile } from './inspect-artifact.ts';
 import { markIngestFailed } from './mark-failed.ts';
 import * as q from './queries.ts';
@@ -111,17 +112,27 @@ export const ingestArtifactJob = defineJob({
         files.map((f) => f.source.size),
       );
 
-      const stored: StoredFile[] = [];
-      for (const [n, file] of files.entries()) {
-        const key = `${prefix}${n}`;
-        const contentType = contentTypeFor(file.path);
-        const fileName = baseName(file.path);
-        const { sha256, size } = await copyToStorage({ source, file: file.source, storage: deps.storage, key, contentType, fileName, signal }).catch(
-          storageFull(file.path),
-        );
-        stored.push({ path: file.path, key, size, sha256, kind: classifyFile(file.path), contentType });
-        log.debug('file copied', { path: file.path, size });
-      }
+      // A few files at a time; keys and rows follow the listing's order whatever order the copies finish in.
+      const stored: StoredFile[] = await copyConcurrently(
+        files.map((f) => ({ ...f, size: f.source.size })),
+        async (file, n, copySignal) => {
+          const key = `${prefix}${n}`;
+          const contentType = contentTypeFor(file.path);
+          const fileName = baseName(file.path);
+          const { sha256, size } = await copyToStorage({
+            source,
+            file: file.source,
+            storage: deps.storage,
+            key,
+            contentType,
+            fileName,
+            signal: copySignal,
+          }).catch(storageFull(file.path));
+          log.debug('file copied', { path: file.path, size });
+          return { path: file.path, key, size, sha256, kind: classifyFile(file.path), contentType };
+        },
+        { signal },
+      );
 
       const adapter = await inspectArtifact(deps.storage, stored);
       const stats = await lossStats(db, jobId);

@@ -124,6 +124,8 @@ export function createFsStorage(options: FsStorageOptions): FsStorage {
     const { signal } = putOptions;
     let written = 0;
     let closed = false;
+    // The one fsync, started as soon as the declared size is written (see below); awaited before the rename.
+    let syncing: Promise<void> | undefined;
     try {
       for (;;) {
         signal?.throwIfAborted();
@@ -136,19 +138,24 @@ export function createFsStorage(options: FsStorageOptions): FsStorage {
           offset += bytesWritten;
         }
         written += value.byteLength;
+        putOptions.release?.(value);
+        // The last byte is written, but the body has not ended: the copy may still be checking it (size,
+        // SHA-256). Flushing now overlaps the disk's work with that check; the rename still waits for both.
+        if (written === putOptions.size && syncing === undefined) syncing = handle.sync();
       }
       signal?.throwIfAborted();
       if (putOptions.size !== undefined && written !== putOptions.size) {
         throw new Error(`size mismatch for ${key}: expected ${putOptions.size} bytes, got ${written}`);
       }
       // Data must be on disk before the name points at it, or a crash could leave a short file.
-      await handle.sync();
+      await (syncing ?? handle.sync());
       await handle.close();
       closed = true;
       await rename(tmp, path);
       await syncDir(dir);
     } catch (error) {
       await reader.cancel(error).catch(() => {});
+      await syncing?.catch(() => {});
       if (!closed) await handle.close().catch(() => {});
       await unlink(tmp).catch(() => {});
       throw error;

@@ -10,6 +10,11 @@ export interface PutOptions {
   /** Stored on the object (S3) so a plain GET also saves under the right name. */
   fileName?: string;
   signal?: AbortSignal;
+  /**
+   * Called with each chunk of the body once the driver is done with its bytes, so the caller may reuse the
+   * buffer. A driver may skip it (the caller then allocates); it must never touch a chunk after calling it.
+   */
+  release?: (chunk: Uint8Array) => void;
 }
 
 export interface ByteRange {

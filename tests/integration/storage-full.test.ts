@@ -128,6 +128,10 @@ describe('a full disk', () => {
         atGate,
         waitForIngest(u.api, run.jobId, 20_000).then((j) => Promise.reject(new Error(`ingest ended before the gate: ${j.ingestError}`))),
       ]);
+      // Files are copied several at a time: let every other file be stored, so the gated one is the copy the
+      // full disk stops (the one the message must name).
+      const committed = () => storedObjects(u.userId).filter((entry) => /^\d+$/.test(path.basename(String(entry)))).length;
+      while (committed() < files.length - 1) await Bun.sleep(10);
       fill();
       openGate();
       const job = await waitForIngest(u.api, run.jobId, 20_000);

@@ -1,8 +1,9 @@
 import { constants, type Dirent } from 'node:fs';
-import { access, lstat, readdir, realpath, stat } from 'node:fs/promises';
+import { access, lstat, open, readdir, realpath, stat, type FileHandle } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { relativePathProblem } from '../../paths.ts';
+import type { BufferPool } from '../buffer-pool.ts';
 import { isInside, type FileConfinement } from './allowed.ts';
 import { PermanentSourceError, TransientSourceError, type Source, type SourceFile } from './source.ts';
 
@@ -20,6 +21,55 @@ function fsError(what: string, error: unknown): Error {
     return new PermanentSourceError(`${what}: ${problem}`, { cause: error });
   }
   return new TransientSourceError(`${what}: read error`, { cause: error });
+}
+
+/**
+ * Bytes per read. Measured (2 GiB, 2 cores): 8 MiB reads cost ~4 s of kernel time against ~1.2 s for 256 KiB,
+ * as each chunk fell out of the CPU caches between its read, its hash and its write; 128 KiB added per-chunk
+ * overhead again. 256 KiB keeps a chunk in cache from read to write.
+ */
+const READ_BYTES = 256 * 1024;
+
+/**
+ * `abs` from `offset` to its end, READ_BYTES at a time (or `buffers.size`), each chunk in a buffer of its
+ * own (the copy may keep it or move it to another thread): one from `buffers` when given, else a new one.
+ * Read only when pulled; the file is closed at the end, on an error and on cancel.
+ */
+function readChunks(abs: string, offset: number, what: string, buffers: BufferPool | undefined): ReadableStream<Uint8Array> {
+  let handle: FileHandle | undefined;
+  let position = offset;
+  const close = async () => {
+    const current = handle;
+    handle = undefined;
+    await current?.close().catch(() => {});
+  };
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        try {
+          handle ??= await open(abs, 'r');
+          // Not zero-filled: read() overwrites what is handed on, and a short tail is copied out below.
+          const buffer = buffers?.take() ?? Buffer.allocUnsafe(READ_BYTES);
+          const { bytesRead } = await handle.read(buffer, 0, buffer.byteLength, position);
+          if (bytesRead === 0) {
+            buffers?.release(buffer);
+            await close();
+            controller.close();
+            return;
+          }
+          position += bytesRead;
+          if (bytesRead === buffer.byteLength || buffers) controller.enqueue(buffer.subarray(0, bytesRead));
+          // Without a pool, the short tail is copied into a buffer of its own (a Buffer's slice() is a view).
+          else controller.enqueue(new Uint8Array(buffer.subarray(0, bytesRead)));
+        } catch (error) {
+          await close();
+          throw fsError(what, error);
+        }
+      },
+      cancel: close,
+    },
+    { highWaterMark: 0 },
+  );
 }
 
 /** Code-unit order, not locale order, so every worker lists a folder the same way. */
@@ -93,7 +143,7 @@ export class FileSource implements Source {
     return files.sort((a, b) => comparePaths(a.path, b.path));
   }
 
-  async open(path: string, offset: number, signal?: AbortSignal): Promise<ReadableStream<Uint8Array>> {
+  async open(path: string, offset: number, signal?: AbortSignal, buffers?: BufferPool): Promise<ReadableStream<Uint8Array>> {
     signal?.throwIfAborted();
     assertSafeRelativePath(path);
     const realRoot = await this.realRoot();
@@ -109,7 +159,7 @@ export class FileSource implements Source {
     if (offset < 0 || offset > target.size) {
       throw new PermanentSourceError(`${path}: offset ${offset} outside file of ${target.size} bytes`);
     }
-    return Bun.file(abs).slice(offset).stream();
+    return readChunks(abs, offset, path, buffers);
   }
 
   private async realRoot(): Promise<string> {

@@ -1,3 +1,5 @@
+import type { BufferPool } from '../buffer-pool.ts';
+
 /**
  * A training run's output location on the GPU cluster, chosen by the output URI's scheme
  * (file://, s3://, https://). Each source lists files with sizes and opens a byte stream at an
@@ -20,8 +22,11 @@ export interface SourceFile {
 export interface Source {
   readonly uri: string;
   list(signal?: AbortSignal): Promise<SourceFile[]>;
-  /** Bytes of `path` from `offset` to the end. */
-  open(path: string, offset: number, signal?: AbortSignal): Promise<ReadableStream<Uint8Array>>;
+  /**
+   * Bytes of `path` from `offset` to the end. A source that reads into buffers of its choosing (local files)
+   * takes them from `buffers` when given; the others ignore it.
+   */
+  open(path: string, offset: number, signal?: AbortSignal, buffers?: BufferPool): Promise<ReadableStream<Uint8Array>>;
 }
 
 /** A failure worth retrying (network error, 5xx, throttling); anything else fails the ingest at once. */

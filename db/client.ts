@@ -118,10 +118,11 @@ export function prepared<T>(
     statement = build(tx).prepare(shape);
     statements.set(shape, statement as PreparedStatement<unknown>);
   }
-  // The statement keeps the connection it was built on; this call's runs on the caller's transaction.
-  const client = (tx as unknown as { session: { client: unknown } }).session.client;
-  // (Assigned, not defined with a descriptor: that showed in profiles.)
-  const bound = Object.create(statement) as PreparedStatement<T> & { client: unknown };
-  bound.client = client;
+  // The statement keeps the connection (and logger) it was built with; this call runs on the caller's
+  // transaction and logs to its session's logger. Assigned, not defined with a descriptor: that showed in profiles.
+  const { session } = tx as unknown as { session: { client: unknown; logger: unknown } };
+  const bound = Object.create(statement) as PreparedStatement<T> & { client: unknown; logger: unknown };
+  bound.client = session.client;
+  bound.logger = session.logger;
   return bound.execute(values);
 }

@@ -6,6 +6,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { safeFileName } from './content-disposition.ts';
+import { openFileSink } from './file-sink.ts';
 import { folderSpace, rethrowNoSpace } from './free-space.ts';
 import { StorageNotFoundError, type ByteRange, type PutOptions, type SignOptions, type StorageDriver } from './storage.ts';
 import { assertStorageKey, assertStoragePrefix, encodePathSegments } from '../paths.ts';
@@ -119,7 +120,7 @@ export function createFsStorage(options: FsStorageOptions): FsStorage {
     await mkdir(dir, { recursive: true });
     // Same folder as the target so rename is atomic; the leading dot keeps it out of any valid key.
     const tmp = join(dir, `.${randomBytes(8).toString('hex')}.tmp`);
-    const handle = await open(tmp, 'wx', 0o600);
+    const sink = await openFileSink(tmp, putOptions.size);
     const reader = body.getReader();
     const { signal } = putOptions;
     let written = 0;
@@ -131,32 +132,28 @@ export function createFsStorage(options: FsStorageOptions): FsStorage {
         signal?.throwIfAborted();
         const { done, value } = await reader.read();
         if (done) break;
-        // Awaiting each write is the backpressure: at most one chunk is in memory.
-        let offset = 0;
-        while (offset < value.byteLength) {
-          const { bytesWritten } = await handle.write(value, offset, value.byteLength - offset);
-          offset += bytesWritten;
-        }
+        // Awaiting each write is the backpressure: a chunk is released once the sink has its bytes.
+        await sink.write(value);
         written += value.byteLength;
         putOptions.release?.(value);
         // The last byte is written, but the body has not ended: the copy may still be checking it (size,
         // SHA-256). Flushing now overlaps the disk's work with that check; the rename still waits for both.
-        if (written === putOptions.size && syncing === undefined) syncing = handle.sync();
+        if (written === putOptions.size && syncing === undefined) syncing = sink.end().then(() => sink.sync());
       }
       signal?.throwIfAborted();
       if (putOptions.size !== undefined && written !== putOptions.size) {
         throw new Error(`size mismatch for ${key}: expected ${putOptions.size} bytes, got ${written}`);
       }
       // Data must be on disk before the name points at it, or a crash could leave a short file.
-      await (syncing ?? handle.sync());
-      await handle.close();
+      await (syncing ?? sink.end().then(() => sink.sync()));
+      await sink.close();
       closed = true;
       await rename(tmp, path);
       await syncDir(dir);
     } catch (error) {
       await reader.cancel(error).catch(() => {});
       await syncing?.catch(() => {});
-      if (!closed) await handle.close().catch(() => {});
+      if (!closed) await sink.close().catch(() => {});
       await unlink(tmp).catch(() => {});
       throw error;
     }

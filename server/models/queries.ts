@@ -243,9 +243,22 @@ export async function bundleModel(tx: Tx, userId: string, modelId: string) {
   return row ?? null;
 }
 
-type DownloadEvent = { userId: string; artifactId: string; fileIds: string[]; kind: 'files' | 'bundle'; ip: string | null; userAgent: string | null };
+type DownloadEvent = {
+  userId: string;
+  artifactId: string;
+  /** The files handed out; null for all of the model's. */
+  fileIds: string[] | null;
+  kind: 'files' | 'bundle';
+  ip: string | null;
+  userAgent: string | null;
+};
 
-/** One row of the download audit trail: which files of which model, to whom, from where. */
+/**
+ * One row of the download audit trail: which files of which model, to whom, from where. The file list is
+ * read in the statement itself (in path order, only ids of this model's files), so the insert needs no
+ * earlier answer and can leave in the same write as the reads that validate the request: when they find
+ * nothing to hand out, the caller throws and the transaction takes the row back.
+ */
 export async function recordDownload(tx: Tx, event: DownloadEvent): Promise<void> {
   const p = sql.placeholder;
   await prepared(
@@ -255,7 +268,8 @@ export async function recordDownload(tx: Tx, event: DownloadEvent): Promise<void
       b.insert(downloadEvents).values({
         userId: p('userId'),
         artifactId: p('artifactId'),
-        fileIds: sql`${p('fileIds')}::uuid[]`,
+        fileIds: sql`(select coalesce(array_agg(${artifactFiles.id} order by ${artifactFiles.path}), '{}') from ${artifactFiles}
+          where ${artifactFiles.artifactId} = ${p('artifactId')}::uuid and (${p('fileIds')}::uuid[] is null or ${artifactFiles.id} = any(${p('fileIds')}::uuid[])))`,
         kind: p('kind'),
         ip: p('ip'),
         userAgent: p('userAgent'),
@@ -263,7 +277,7 @@ export async function recordDownload(tx: Tx, event: DownloadEvent): Promise<void
     {
       userId: event.userId,
       artifactId: event.artifactId,
-      fileIds: `{${event.fileIds.join(',')}}`,
+      fileIds: event.fileIds === null ? null : `{${event.fileIds.join(',')}}`,
       kind: event.kind,
       ip: event.ip,
       userAgent: event.userAgent?.slice(0, 500) ?? null,

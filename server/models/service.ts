@@ -121,7 +121,12 @@ export async function downloadModel(
   return deps.database.asUser(
     userId,
     async (tx) => {
-      const [name, all] = await Promise.all([q.modelName(tx, userId, input.modelId), q.listFiles(tx, userId, input.modelId)]);
+      // Reads, then the record, in one write: a request the reads refuse throws, and its record is rolled back.
+      const reads = Promise.all([q.modelName(tx, userId, input.modelId), q.listFiles(tx, userId, input.modelId)]);
+      const recorded = q.recordDownload(tx, { userId, artifactId: input.modelId, fileIds: input.fileIds ?? null, kind: 'files', ...meta });
+      // Awaited once the request is valid (a model that is not there fails the insert too).
+      recorded.catch(() => {});
+      const [name, all] = await reads;
       if (name === null) throw ERRORS.notFound('Model');
       let chosen = all;
       if (input.fileIds) {
@@ -129,9 +134,6 @@ export async function downloadModel(
         chosen = all.filter((f) => wanted.has(f.id));
         if (chosen.length !== wanted.size) throw ERRORS.notFound('File');
       }
-      // The record leaves now and its round trip overlaps the signing (awaited below; a failure still rolls back).
-      const recorded = q.recordDownload(tx, { userId, artifactId: input.modelId, fileIds: chosen.map((f) => f.id), kind: 'files', ...meta });
-      recorded.catch(() => {});
       const files = await Promise.all(
         chosen.map(async (f) => ({
           id: f.id,
@@ -170,7 +172,7 @@ export async function openBundle(deps: Deps, userId: string, modelId: string, re
       const model = await q.bundleModel(tx, userId, modelId);
       if (!model) throw ERRORS.notFound('Model');
       const files = await q.listFiles(tx, userId, modelId);
-      if (record) await q.recordDownload(tx, { userId, artifactId: modelId, fileIds: files.map((f) => f.id), kind: 'bundle', ...record });
+      if (record) await q.recordDownload(tx, { userId, artifactId: modelId, fileIds: null, kind: 'bundle', ...record });
       return { ...model, files };
     },
     { relaxedCommit: true },

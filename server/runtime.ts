@@ -7,7 +7,7 @@ import { startEmbeddedPostgres, type EmbeddedPostgres } from '../db/embedded.ts'
 import { runMigrations } from '../db/migrate.ts';
 import { createApp } from './app.ts';
 import { createAuth } from './auth/auth.ts';
-import { IdentityCache, listenForRevocations, REVOCATION_CHANNEL, sessionRevocationKey } from './auth/identity-cache.ts';
+import { announceSessionEnd, IdentityCache, listenForRevocations } from './auth/identity-cache.ts';
 import type { Deps } from './deps.ts';
 import type { Env } from './env.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -150,11 +150,7 @@ export async function startService(options: StartOptions): Promise<Service> {
       publicUrl: env.publicUrl,
       log,
       // Sign-out (or any deleted session) reaches every process's identity cache, this one's at once.
-      onSessionDeleted: async (token) => {
-        const key = sessionRevocationKey(token);
-        identities.revoke(key);
-        await database.client`select pg_notify(${REVOCATION_CHANNEL}, ${key})`;
-      },
+      onSessionDeleted: (token) => announceSessionEnd(database.client, identities, token),
     });
     const deps: Deps = { env, secret, database, storage, boss, auth, identities, log, now };
 

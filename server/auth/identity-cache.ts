@@ -181,3 +181,13 @@ export const tokenRevocationKey = (tokenHash: string) => `t:${tokenHash}`;
 
 /** What a revocation of a dashboard session names: the hash of its token (never the token itself). */
 export const sessionRevocationKey = (sessionToken: string) => `s:${hashToken(sessionToken)}`;
+
+/**
+ * A dashboard session ended (sign-out, or any deleted session): dropped from this process's cache at once,
+ * and announced to every other process. The session row is already gone, so the NOTIFY needs no transaction.
+ */
+export async function announceSessionEnd(client: postgres.Sql, cache: IdentityCache, sessionToken: string): Promise<void> {
+  const key = sessionRevocationKey(sessionToken);
+  cache.revoke(key);
+  await client`select pg_notify(${REVOCATION_CHANNEL}, ${key})`;
+}

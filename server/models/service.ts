@@ -154,8 +154,8 @@ export async function downloadModel(
         expiresAt: expiresAt.toISOString(),
         bundle: bundle ? { url: bundle.url, fileName: `${bundleName(name)}.zip` } : null,
       };
-      // A download record is not worth a WAL flush on the request path (see UserTransactionOptions).
     },
+    // A download record is not worth a WAL flush on the request path (see UserTransactionOptions).
     { relaxedCommit: true },
   );
 }
@@ -169,10 +169,13 @@ export async function openBundle(deps: Deps, userId: string, modelId: string, re
   return deps.database.asUser(
     userId,
     async (tx) => {
-      const model = await q.bundleModel(tx, userId, modelId);
+      // As in downloadModel: reads and record in one write; a model that is not there rolls the record back.
+      const reads = Promise.all([q.bundleModel(tx, userId, modelId), q.listFiles(tx, userId, modelId)]);
+      const recorded = record ? q.recordDownload(tx, { userId, artifactId: modelId, fileIds: null, kind: 'bundle', ...record }) : null;
+      recorded?.catch(() => {});
+      const [model, files] = await reads;
       if (!model) throw ERRORS.notFound('Model');
-      const files = await q.listFiles(tx, userId, modelId);
-      if (record) await q.recordDownload(tx, { userId, artifactId: modelId, fileIds: null, kind: 'bundle', ...record });
+      await recorded;
       return { ...model, files };
     },
     { relaxedCommit: true },

@@ -17,9 +17,9 @@ import { artifactIdFor } from '../../server/ingest/artifact-id.ts';
 import { copyToStorage } from '../../server/ingest/copy.ts';
 import { FileSource } from '../../server/ingest/sources/file-source.ts';
 import { createFsStorage } from '../../server/storage/fs.ts';
-import { lossCurve, writeRandomFile } from '../fixtures/lora.ts';
-import { sampleJobConfig } from '../helpers/factories.ts';
-import { client, newUser, startTestService } from '../helpers/service.ts';
+import { writeRandomFile } from '../fixtures/lora.ts';
+import { newUser, startTestService } from '../helpers/service.ts';
+import { startTrainingJob } from '../helpers/training.ts';
 import { emit, info, mbPerSecond, tempDir } from './lib.ts';
 
 const BENCH = 'copy-throughput';
@@ -54,33 +54,12 @@ export async function main() {
 
     const { api, userId } = await newUser(svc, 'bench-copy');
     const { id: datasetId } = await api.datasets.create.mutate({ name: 'big-run', format: 'jsonl', rowCount: 1200 });
-    const curve = lossCurve({ steps: 300, evalEvery: 50, seed: 1 });
     // The root filesystem is ext4 mounted with `discard`: deleting 2 GiB queues a TRIM that the next journal
     // commit waits for, so the next writer's fsync paid for the previous one's delete. A syncfs after each
     // delete settles it outside the measurements.
     const settle = () => spawnTimed(['sync', '-f', tmp.dir]);
     /** A training job with its metrics reported, ready to complete with the 2 GiB output. */
-    const prepare = async (round: number) => {
-      const { jobId, workerToken } = await api.jobs.create.mutate({
-        datasetId,
-        name: `big-run-${round}`,
-        config: sampleJobConfig,
-        gpu: { type: 'A100-80GB', count: 1 },
-      });
-      const worker = client(svc.url, { token: workerToken });
-      await worker.jobs.start.mutate({ jobId });
-      await worker.jobs.reportMetrics.mutate({
-        jobId,
-        points: curve.map((p) => ({
-          step: p.step,
-          epoch: p.epoch,
-          trainingLoss: p.trainingLoss,
-          validationLoss: p.validationLoss,
-          learningRate: p.learningRate,
-        })),
-      });
-      return { jobId, worker };
-    };
+    const prepare = (round: number) => startTrainingJob(svc, api, { datasetId, name: `big-run-${round}` });
     /**
      * ms from `jobs.complete` returning to model_ready. Jobs are prepared up front, so the ingest starts
      * writing as soon after the previous writer's delete as cp and copyToStorage do.

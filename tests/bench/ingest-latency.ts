@@ -17,10 +17,10 @@ import postgres from 'postgres';
 import { artifactIdFor } from '../../server/ingest/artifact-id.ts';
 import { lossCurve, lossStats } from '../../server/quality/queries.ts';
 import { scoreRun } from '../../server/quality/score.ts';
-import { lossCurve as fixtureCurve, writeLoraOutput } from '../fixtures/lora.ts';
-import { client, newUser, startTestService } from '../helpers/service.ts';
+import { writeLoraOutput } from '../fixtures/lora.ts';
+import { newUser, startTestService } from '../helpers/service.ts';
+import { startTrainingJob } from '../helpers/training.ts';
 import { emit, info, percentile } from './lib.ts';
-import { sampleJobConfig } from '../helpers/factories.ts';
 
 const BENCH = 'ingest-latency';
 
@@ -34,7 +34,6 @@ export async function main(runs = Number(process.argv[2] ?? 50)) {
     const { files } = await writeLoraOutput(outDir, { padToBytes: 20_000_000 });
     info(BENCH, `output folder: ${files.length} files, ${files.reduce((a, f) => a + f.size, 0)} bytes`);
     const { id: datasetId } = await api.datasets.create.mutate({ name: 'support-tickets', format: 'jsonl', rowCount: 1200 });
-    const curve = fixtureCurve({ steps: 300, evalEvery: 50, seed: 1 });
 
     const total: number[] = [];
     const pickup: number[] = [];
@@ -43,24 +42,7 @@ export async function main(runs = Number(process.argv[2] ?? 50)) {
     const preCopy: number[] = [];
     const scoring: number[] = [];
     for (let i = 0; i < runs; i++) {
-      const { jobId, workerToken } = await api.jobs.create.mutate({
-        datasetId,
-        name: `bench-run-${i}`,
-        config: sampleJobConfig,
-        gpu: { type: 'A100-80GB', count: 1 },
-      });
-      const worker = client(svc.url, { token: workerToken });
-      await worker.jobs.start.mutate({ jobId });
-      await worker.jobs.reportMetrics.mutate({
-        jobId,
-        points: curve.map((p) => ({
-          step: p.step,
-          epoch: p.epoch,
-          trainingLoss: p.trainingLoss,
-          validationLoss: p.validationLoss,
-          learningRate: p.learningRate,
-        })),
-      });
+      const { jobId, worker } = await startTrainingJob(svc, api, { datasetId, name: `bench-run-${i}` });
       const link = `/models/${artifactIdFor(jobId)}`;
 
       await worker.jobs.complete.mutate({

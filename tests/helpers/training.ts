@@ -12,28 +12,13 @@ export function outputFolder(svc: TestService, jobId: string): string {
 }
 
 /**
- * Runs a training job the way a GPU worker does: create it (user), start, report metrics and
- * complete it with a local output folder (worker token). Returns ids and the folder.
- *
- * The output goes to `<DATA_DIR>/outputs/<jobId>` (the default SOURCE_FILE_ROOTS), created after
- * jobs.create; `writeOutput` fills it instead of the LoRA fixture; `outputUri` completes with another URI
- * (`{jobId}` in it is filled, for an output under a per-job S3 prefix).
+ * The first half of a GPU worker's run: create the job (user), start it and report its loss curve (worker
+ * token), in batches of 10,000 points. Returns the job, its worker client and the curve.
  */
-export async function runTrainingJob(
+export async function startTrainingJob(
   svc: TestService,
   api: Api,
-  options: {
-    name?: string;
-    datasetId?: string;
-    steps?: number;
-    overfit?: boolean;
-    outputUri?: string;
-    writeFiles?: boolean;
-    /** Fills the job's output folder (instead of the LoRA fixture files). */
-    writeOutput?: (dir: string, jobId: string) => unknown;
-    lora?: Parameters<typeof writeLoraOutput>[1];
-    seed?: number;
-  } = {},
+  options: { name?: string; datasetId?: string; steps?: number; overfit?: boolean; seed?: number } = {},
 ) {
   const datasetId = options.datasetId ?? (await api.datasets.create.mutate({ name: 'support-tickets', format: 'jsonl', rowCount: 1200 })).id;
   const { jobId, workerToken } = await api.jobs.create.mutate({
@@ -57,6 +42,34 @@ export async function runTrainingJob(
       })),
     });
   }
+  return { jobId, workerToken, worker, datasetId, curve };
+}
+
+/**
+ * Runs a training job the way a GPU worker does: create it (user), start, report metrics and
+ * complete it with a local output folder (worker token). Returns ids and the folder.
+ *
+ * The output goes to `<DATA_DIR>/outputs/<jobId>` (the default SOURCE_FILE_ROOTS), created after
+ * jobs.create; `writeOutput` fills it instead of the LoRA fixture; `outputUri` completes with another URI
+ * (`{jobId}` in it is filled, for an output under a per-job S3 prefix).
+ */
+export async function runTrainingJob(
+  svc: TestService,
+  api: Api,
+  options: {
+    name?: string;
+    datasetId?: string;
+    steps?: number;
+    overfit?: boolean;
+    outputUri?: string;
+    writeFiles?: boolean;
+    /** Fills the job's output folder (instead of the LoRA fixture files). */
+    writeOutput?: (dir: string, jobId: string) => unknown;
+    lora?: Parameters<typeof writeLoraOutput>[1];
+    seed?: number;
+  } = {},
+) {
+  const { jobId, workerToken, worker, datasetId, curve } = await startTrainingJob(svc, api, options);
   const outputDir = outputFolder(svc, jobId);
   fs.mkdirSync(outputDir, { recursive: true });
   if (options.writeOutput) await options.writeOutput(outputDir, jobId);

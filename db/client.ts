@@ -16,11 +16,21 @@ export interface Database {
   /** The raw postgres.js client, owner role: for SQL on tables drizzle does not model (pg-boss's own). */
   client: postgres.Sql;
   /**
-   * Runs `fn` in a transaction as the NOLOGIN role app_user with app.user_id set for that
-   * transaction only, so Postgres itself hides every other user's rows, whatever the query says.
+   * Runs `fn` in a transaction as the NOLOGIN role app_user with app.user_id (and a token's limits) set
+   * for that transaction only, so Postgres itself hides every row of a workspace the caller is not a
+   * member of, and refuses writes their role does not allow, whatever the query says (migration 0007).
    */
-  asUser<T>(userId: string, fn: (tx: Tx) => Promise<T>, options?: UserTransactionOptions): Promise<T>;
+  asUser<T>(actor: RlsActor, fn: (tx: Tx) => Promise<T>, options?: UserTransactionOptions): Promise<T>;
   close(): Promise<void>;
+}
+
+/** Who a user transaction runs as, as row-level security sees it. */
+export interface RlsActor {
+  userId: string;
+  /** A read-scoped API token: every role is capped at viewer. */
+  readOnly?: boolean;
+  /** An API token's workspace: the only one it reaches. */
+  workspaceId?: string | null;
 }
 
 interface UserTransactionOptions {
@@ -56,7 +66,7 @@ export function createDatabase(url: string, options: { max?: number } = {}): Dat
   return {
     db,
     client,
-    async asUser(userId, fn, options = {}) {
+    async asUser(actor, fn, options = {}) {
       // A reserved connection instead of client.begin(), which waits for BEGIN's answer before anything
       // else is sent. Here BEGIN, the RLS setup and fn's first queries leave in one write and come back
       // in one: a request under RLS costs its own queries plus COMMIT, not two more round trips.
@@ -64,12 +74,15 @@ export function createDatabase(url: string, options: { max?: number } = {}): Dat
       // should BEGIN or the setup fail, every later statement fails with it (never runs as the owner).
       const conn = await client.reserve();
       try {
+        // app.role_cap 1 caps every role at viewer; app.workspace_id '' means every workspace of the user.
+        const cap = actor.readOnly ? '1' : '';
+        const workspace = actor.workspaceId ?? '';
         const entered = Promise.all([
           conn`begin`,
           // set_config('role', …, true) is SET LOCAL ROLE.
           options.relaxedCommit
-            ? conn`select set_config('app.user_id', ${userId}, true), set_config('role', 'app_user', true), set_config('synchronous_commit', 'off', true)`
-            : conn`select set_config('app.user_id', ${userId}, true), set_config('role', 'app_user', true)`,
+            ? conn`select set_config('app.user_id', ${actor.userId}, true), set_config('app.role_cap', ${cap}, true), set_config('app.workspace_id', ${workspace}, true), set_config('role', 'app_user', true), set_config('synchronous_commit', 'off', true)`
+            : conn`select set_config('app.user_id', ${actor.userId}, true), set_config('app.role_cap', ${cap}, true), set_config('app.workspace_id', ${workspace}, true), set_config('role', 'app_user', true)`,
         ]);
         // Awaited below; until then a rejection must not count as unhandled.
         entered.catch(() => {});

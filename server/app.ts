@@ -12,6 +12,7 @@ import { crossSiteMutationGuard, securityHeaders } from './http/browser-defense.
 import { clientAddress, isLocalCaller } from './http/client-address.ts';
 import { bundleRoute } from './models/bundle-route.ts';
 import { storageSpaceReport } from './storage/free-space.ts';
+import { mayStillRead } from './shares/service.ts';
 import { fsFilesRoute } from './storage/fs-route.ts';
 import type { FsStorage } from './storage/fs.ts';
 import { createContext, type Context } from './trpc/context.ts';
@@ -112,7 +113,11 @@ export function createApp(deps: Deps, options: AppOptions = {}) {
     }),
   );
 
-  if (deps.storage.kind === 'fs') app.route('/files', fsFilesRoute(deps.storage as FsStorage));
+  if (deps.storage.kind === 'fs')
+    app.route(
+      '/files',
+      fsFilesRoute(deps.storage as FsStorage, (key, grant) => mayStillRead(deps, key, grant)),
+    );
   app.route('/bundles', bundleRoute(deps));
 
   const noSuchEndpoint = () => {

@@ -97,7 +97,8 @@ try {
   }
   // The server reads outputs only from its SOURCE_FILE_ROOTS (default DATA_DIR/outputs/{jobId}); this
   // process reads the same DATA_DIR and roots from the same environment, so it writes where the server looks.
-  const outputDir = defaultOutputFolder(env, { jobId, userId });
+  const { workspaceId } = await user.jobs.get.query({ jobId });
+  const outputDir = defaultOutputFolder(env, { jobId, userId, workspaceId });
   if (!outputDir) throw new Error('SOURCE_FILE_ROOTS gives no folder for this job; set it as the server has it');
   fs.mkdirSync(outputDir, { recursive: true });
   const { files } = await writeLoraOutput(outputDir, {

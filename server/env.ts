@@ -37,7 +37,7 @@ const schema = z.object({
 });
 
 /** The placeholders a SOURCE_FILE_ROOTS or SOURCE_S3_PREFIXES entry may contain, filled from the job. */
-export const SOURCE_PLACEHOLDERS = ['jobId', 'userId'] as const;
+export const SOURCE_PLACEHOLDERS = ['jobId', 'userId', 'workspaceId'] as const;
 
 function checkPlaceholders(variable: string, entry: string, problems: string[]): void {
   for (const m of entry.matchAll(/\{([^}]*)\}/g)) {

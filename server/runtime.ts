@@ -6,6 +6,7 @@ import { createDatabase } from '../db/client.ts';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../db/embedded.ts';
 import { runMigrations } from '../db/migrate.ts';
 import { createApp } from './app.ts';
+import { personalWorkspace } from './workspaces/service.ts';
 import { createAuth } from './auth/auth.ts';
 import { announceSessionEnd, IdentityCache, listenForRevocations } from './auth/identity-cache.ts';
 import type { Deps } from './deps.ts';
@@ -151,6 +152,8 @@ export async function startService(options: StartOptions): Promise<Service> {
       log,
       // Sign-out (or any deleted session) reaches every process's identity cache, this one's at once.
       onSessionDeleted: (token) => announceSessionEnd(database.client, identities, token),
+      // Every user has a personal workspace from the start (the first request would make it otherwise).
+      onUserCreated: (user) => personalWorkspace(database.db, user),
     });
     const deps: Deps = { env, secret, database, storage, boss, auth, identities, log, now };
 

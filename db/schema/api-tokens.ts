@@ -1,8 +1,12 @@
-import { index, pgTable, text } from 'drizzle-orm/pg-core';
+import { index, pgTable, text, uuid } from 'drizzle-orm/pg-core';
 import { users } from './auth.ts';
 import { createdAt, id, tstz } from './columns.ts';
+import { workspaces } from './workspaces.ts';
 
-/** Personal API tokens: only a SHA-256 of the token is kept; the token itself is shown once. */
+/**
+ * API tokens: only a SHA-256 of the token is kept; the token itself is shown once. A token acts in its one
+ * workspace, as its creator, with the lesser of its scope and the creator's current role there.
+ */
 export const apiTokens = pgTable(
   'api_tokens',
   {
@@ -10,6 +14,13 @@ export const apiTokens = pgTable(
     userId: text('user_id')
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
+    workspaceId: uuid('workspace_id')
+      .notNull()
+      .references(() => workspaces.id, { onDelete: 'cascade' }),
+    /** `read`: every query plus downloads; `write`: whatever the creator's role allows. */
+    scope: text('scope', { enum: ['read', 'write'] })
+      .notNull()
+      .default('write'),
     name: text('name').notNull(),
     tokenHash: text('token_hash').notNull().unique(),
     /** First characters of the token, so a user can tell tokens apart. */
@@ -19,5 +30,5 @@ export const apiTokens = pgTable(
     expiresAt: tstz('expires_at'),
     createdAt: createdAt(),
   },
-  (t) => [index('api_tokens_user_idx').on(t.userId, t.createdAt)],
+  (t) => [index('api_tokens_user_idx').on(t.userId, t.createdAt), index('api_tokens_workspace_idx').on(t.workspaceId, t.createdAt)],
 );

@@ -1,7 +1,7 @@
 import { bigint, index, pgTable, text, unique, uuid } from 'drizzle-orm/pg-core';
-import { users } from './auth.ts';
 import { createdAt, id } from './columns.ts';
 import { modelArtifacts } from './model-artifacts.ts';
+import { workspaces } from './workspaces.ts';
 
 export const artifactFiles = pgTable(
   'artifact_files',
@@ -10,9 +10,10 @@ export const artifactFiles = pgTable(
     artifactId: uuid('artifact_id')
       .notNull()
       .references(() => modelArtifacts.id, { onDelete: 'cascade' }),
-    userId: text('user_id')
+    /** The model's workspace, kept on the file too so row-level security reads no join. */
+    workspaceId: uuid('workspace_id')
       .notNull()
-      .references(() => users.id, { onDelete: 'cascade' }),
+      .references(() => workspaces.id, { onDelete: 'cascade' }),
     /** Relative path as the training run named it (validated); never used in a storage key. */
     path: text('path').notNull(),
     /** The path as the training output named it, when it had to be renamed (it collided with a generated file). */
@@ -25,5 +26,5 @@ export const artifactFiles = pgTable(
     contentType: text('content_type').notNull(),
     createdAt: createdAt(),
   },
-  (t) => [unique('artifact_files_artifact_path_key').on(t.artifactId, t.path), index('artifact_files_user_idx').on(t.userId)],
+  (t) => [unique('artifact_files_artifact_path_key').on(t.artifactId, t.path), index('artifact_files_storage_key_idx').on(t.storageKey)],
 );

@@ -2,14 +2,19 @@ import { index, pgTable, text, uuid } from 'drizzle-orm/pg-core';
 import { users } from './auth.ts';
 import { createdAt, id } from './columns.ts';
 import { modelArtifacts } from './model-artifacts.ts';
+import { modelShares } from './model-shares.ts';
+import { workspaces } from './workspaces.ts';
 
 export const downloadEvents = pgTable(
   'download_events',
   {
     id: id(),
-    userId: text('user_id')
+    workspaceId: uuid('workspace_id')
       .notNull()
-      .references(() => users.id, { onDelete: 'cascade' }),
+      .references(() => workspaces.id, { onDelete: 'cascade' }),
+    /** Who downloaded: null through a share link (then `share_id`), or once their account is gone. */
+    userId: text('user_id').references(() => users.id, { onDelete: 'set null' }),
+    shareId: uuid('share_id').references(() => modelShares.id, { onDelete: 'set null' }),
     artifactId: uuid('artifact_id')
       .notNull()
       .references(() => modelArtifacts.id, { onDelete: 'cascade' }),

@@ -1,4 +1,5 @@
 export * from './auth.ts';
+export * from './workspaces.ts';
 export * from './api-tokens.ts';
 export * from './datasets.ts';
 export * from './training-jobs.ts';
@@ -10,3 +11,4 @@ export * from './notifications.ts';
 export * from './download-events.ts';
 export * from './model-counts.ts';
 export * from './rate-limit-events.ts';
+export * from './model-shares.ts';

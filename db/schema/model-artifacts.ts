@@ -5,6 +5,7 @@ import { users } from './auth.ts';
 import { createdAt, id } from './columns.ts';
 import { datasets } from './datasets.ts';
 import { trainingJobs } from './training-jobs.ts';
+import { workspaces } from './workspaces.ts';
 
 export interface AdapterInfo {
   baseModel: string | null;
@@ -25,9 +26,11 @@ export const modelArtifacts = pgTable(
   'model_artifacts',
   {
     id: id(),
-    userId: text('user_id')
+    workspaceId: uuid('workspace_id')
       .notNull()
-      .references(() => users.id, { onDelete: 'cascade' }),
+      .references(() => workspaces.id, { onDelete: 'cascade' }),
+    /** Who made it; kept when they leave the workspace or delete their account (then null). */
+    createdBy: text('created_by').references(() => users.id, { onDelete: 'set null' }),
     /** UNIQUE: the guard that makes delivery exactly-once however often the ingest runs. */
     jobId: uuid('job_id')
       .notNull()
@@ -70,7 +73,12 @@ export const modelArtifacts = pgTable(
   (t) => [
     // Plain DESC (NULLS FIRST), exactly the ORDER BY the catalogue runs, so a page is an index range
     // scan whatever its depth. (drizzle's .desc() would add NULLS LAST, which no query matches.)
-    index('model_artifacts_user_recent_idx').on(t.userId, sql`${t.createdAt} desc`, sql`${t.id} desc`),
-    index('model_artifacts_user_quality_idx').on(t.userId, sql`coalesce(${t.qualityScore}, 0) desc`, sql`${t.createdAt} desc`, sql`${t.id} desc`),
+    index('model_artifacts_workspace_recent_idx').on(t.workspaceId, sql`${t.createdAt} desc`, sql`${t.id} desc`),
+    index('model_artifacts_workspace_quality_idx').on(
+      t.workspaceId,
+      sql`coalesce(${t.qualityScore}, 0) desc`,
+      sql`${t.createdAt} desc`,
+      sql`${t.id} desc`,
+    ),
   ],
 );

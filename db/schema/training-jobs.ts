@@ -4,6 +4,7 @@ import type { GpuConfig, JobConfig } from '../../server/vocabulary.ts';
 import { users } from './auth.ts';
 import { createdAt, id, tstz } from './columns.ts';
 import { datasets } from './datasets.ts';
+import { workspaces } from './workspaces.ts';
 
 export const jobStatus = pgEnum('job_status', ['queued', 'running', 'completed', 'failed', 'cancelled']);
 export const ingestStatus = pgEnum('ingest_status', ['none', 'pending', 'ingesting', 'ready', 'failed']);
@@ -12,9 +13,11 @@ export const trainingJobs = pgTable(
   'training_jobs',
   {
     id: id(),
-    userId: text('user_id')
+    workspaceId: uuid('workspace_id')
       .notNull()
-      .references(() => users.id, { onDelete: 'cascade' }),
+      .references(() => workspaces.id, { onDelete: 'cascade' }),
+    /** Who made it; kept when they leave the workspace or delete their account (then null). */
+    createdBy: text('created_by').references(() => users.id, { onDelete: 'set null' }),
     datasetId: uuid('dataset_id')
       .notNull()
       .references(() => datasets.id, { onDelete: 'restrict' }),
@@ -41,7 +44,7 @@ export const trainingJobs = pgTable(
     updatedAt: tstz('updated_at').notNull().defaultNow(),
   },
   (t) => [
-    index('training_jobs_user_idx').on(t.userId, t.createdAt),
+    index('training_jobs_workspace_idx').on(t.workspaceId, t.createdAt),
     // The sweep looks for completed runs without an artifact; keep that scan tiny.
     index('training_jobs_sweep_idx').on(t.completedAt).where(sql`${t.status} = 'completed' and ${t.artifactId} is null`),
   ],

@@ -11,6 +11,8 @@ export interface AuthOptions {
   log: Logger;
   /** Called after better-auth deletes a session (sign-out, revoked sessions), with its token. */
   onSessionDeleted?: (token: string) => Promise<void>;
+  /** Called after sign-up creates a user (their personal workspace is made here). */
+  onUserCreated?: (user: { id: string; name: string }) => Promise<unknown>;
 }
 
 /**
@@ -40,6 +42,13 @@ export function createAuth(options: AuthOptions) {
     },
     telemetry: { enabled: false },
     databaseHooks: {
+      user: {
+        create: {
+          after: async (user) => {
+            await options.onUserCreated?.(user);
+          },
+        },
+      },
       session: {
         delete: {
           after: async (session) => {

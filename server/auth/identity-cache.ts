@@ -1,10 +1,14 @@
 import postgres from 'postgres';
 import type { Logger } from '../logger.ts';
+import type { Actor } from '../workspaces/roles.ts';
 import { hashToken } from './tokens.ts';
 
-/** Who a credential belongs to: all a request needs before its own row-level-security transaction. */
-export interface CachedUser {
-  id: string;
+/**
+ * Who a credential belongs to: all a request needs before its own row-level-security transaction. None
+ * of it changes while the credential lives (a personal workspace is never deleted; a token's workspace
+ * and scope are fixed); membership and role are not here, they are read per request.
+ */
+export interface CachedUser extends Actor {
   email: string;
   name: string;
 }

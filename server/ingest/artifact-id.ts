@@ -13,7 +13,11 @@ export function artifactIdFor(jobId: string): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
 
-/** `{userId}/{artifactId}/`: built from server ids only, never from a file name. */
-export function storagePrefix(userId: string, artifactId: string): string {
-  return `${userId}/${artifactId}/`;
+/**
+ * `artifacts/{artifactId}/`: built from server ids only, never from a file name, and naming no owner, so
+ * a model can change hands without its bytes moving. (Models stored before teams keep `{userId}/{artifactId}/`,
+ * recorded per file as `storage_key` and per model as `storage_prefix`.)
+ */
+export function storagePrefix(artifactId: string): string {
+  return `artifacts/${artifactId}/`;
 }

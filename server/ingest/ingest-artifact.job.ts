@@ -34,7 +34,7 @@ const isPermanent = (err: unknown) =>
  * Copies a finished run's output into private storage (streamed, SHA-256 checked), inspects it, scores
  * the run, and delivers the model: artifact, files, job link and notification in one transaction,
  * guarded by model_artifacts.job_id UNIQUE, so however often pg-boss runs this (it is at-least-once),
- * the user gets one model and one notification.
+ * the workspace gets one model and each member one notification.
  */
 export const ingestArtifactJob = defineJob({
   name: 'ingest-artifact',
@@ -62,7 +62,7 @@ export const ingestArtifactJob = defineJob({
       return { status: 'completed', output: { skipped: !row ? 'no such job' : row.artifactId ? 'already delivered' : 'not completed' } };
     }
     const artifactId = artifactIdFor(jobId);
-    const prefix = storagePrefix(row.userId, artifactId);
+    const prefix = storagePrefix(artifactId);
     await q.markIngesting(db, jobId);
 
     try {
@@ -72,7 +72,7 @@ export const ingestArtifactJob = defineJob({
       if (job.retryCount > 0) await deps.storage.deletePrefix(prefix);
       // Checked again, not only by jobs.complete: the folder may be a symlink by now, and rows the sweep
       // re-queues (or completed before the check existed) never passed complete.
-      const admitted = await checkOutputUri(deps.env, { jobId, userId: row.userId }, row.outputUri);
+      const admitted = await checkOutputUri(deps.env, { jobId, userId: row.createdBy, workspaceId: row.workspaceId }, row.outputUri);
       if (!admitted.allowed) throw new IngestError(admitted.reason);
       const source = openSource(row.outputUri, {
         file: admitted.file,
@@ -143,7 +143,8 @@ export const ingestArtifactJob = defineJob({
       const delivered = await db.transaction(async (tx) => {
         const inserted = await q.insertArtifact(tx, {
           id: artifactId,
-          userId: row.userId,
+          workspaceId: row.workspaceId,
+          createdBy: row.createdBy,
           jobId,
           datasetId: row.datasetId,
           name: row.name,
@@ -174,7 +175,7 @@ export const ingestArtifactJob = defineJob({
           tx,
           stored.map((f, i) => ({
             artifactId,
-            userId: row.userId,
+            workspaceId: row.workspaceId,
             path: f.path,
             sourcePath: files[i]!.sourcePath,
             storageKey: f.key,
@@ -187,7 +188,7 @@ export const ingestArtifactJob = defineJob({
         await q.markDelivered(tx, jobId, artifactId);
         await notify(tx, {
           kind: 'model.ready',
-          userId: row.userId,
+          workspaceId: row.workspaceId,
           jobId,
           artifactId,
           modelName: row.name,
@@ -209,15 +210,15 @@ export const ingestArtifactJob = defineJob({
         throw err;
       }
       log.error('ingest failed', { error: message, err, cause: (err as Error | undefined)?.cause });
-      await failIngest(deps, jobId, row.userId, row.name, prefix, message);
+      await failIngest(deps, jobId, row.workspaceId, row.name, prefix, message);
       return { status: 'deadletter', output: { error: message } };
     }
   },
 });
 
 /** Marks the job failed and tells the user, unless a concurrent attempt delivered it meanwhile. */
-async function failIngest(deps: Deps, jobId: string, userId: string, name: string, prefix: string, message: string) {
-  const failed = await markIngestFailed(deps.database.db, { id: jobId, userId, name }, message);
+async function failIngest(deps: Deps, jobId: string, workspaceId: string, name: string, prefix: string, message: string) {
+  const failed = await markIngestFailed(deps.database.db, { id: jobId, workspaceId, name }, message);
   // Leave no orphaned objects behind; a later retry writes the same keys again.
   if (failed) await deps.storage.deletePrefix(prefix).catch((e) => deps.log.warn('cleanup failed', { prefix, err: e }));
 }

@@ -12,7 +12,8 @@ type Queryable = Db | Tx;
 export async function jobForIngest(db: Queryable, jobId: string) {
   const [row] = await db
     .select({
-      userId: trainingJobs.userId,
+      workspaceId: trainingJobs.workspaceId,
+      createdBy: trainingJobs.createdBy,
       name: trainingJobs.name,
       status: trainingJobs.status,
       outputUri: trainingJobs.outputUri,
@@ -90,7 +91,7 @@ export function staleIngests(db: Queryable, queue: string, limit: number) {
   const live = sql`exists (select 1 from pgboss.job j where j.name = ${queue}
     and j.singleton_key = ${trainingJobs.id}::text and j.state in ('created', 'retry', 'active'))`;
   return db
-    .select({ id: trainingJobs.id, userId: trainingJobs.userId, name: trainingJobs.name, attempts: trainingJobs.ingestAttempts })
+    .select({ id: trainingJobs.id, workspaceId: trainingJobs.workspaceId, name: trainingJobs.name, attempts: trainingJobs.ingestAttempts })
     .from(trainingJobs)
     .where(
       and(

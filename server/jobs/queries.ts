@@ -1,7 +1,8 @@
 import { and, desc, eq, sql } from 'drizzle-orm';
 import type { z } from 'zod';
 import type { Db, Tx } from '../../db/client.ts';
-import { metricsPoints, trainingJobs } from '../../db/schema/index.ts';
+import { metricsPoints, trainingJobs, workspaceMembers } from '../../db/schema/index.ts';
+import type { Actor, Role } from '../workspaces/roles.ts';
 import type { completeJobInput, createJobInput, metricsPoint } from './schemas.ts';
 
 const jobColumns = {
@@ -32,12 +33,16 @@ const { config: _config, ...jobSummaryColumns } = jobColumns;
 
 export async function insertJob(
   tx: Tx,
-  values: { userId: string; datasetId: string; workerTokenHash: string } & Pick<z.infer<typeof createJobInput>, 'name' | 'config' | 'gpu'>,
+  values: { workspaceId: string; createdBy: string; datasetId: string; workerTokenHash: string } & Pick<
+    z.infer<typeof createJobInput>,
+    'name' | 'config' | 'gpu'
+  >,
 ): Promise<string> {
   const [row] = await tx
     .insert(trainingJobs)
     .values({
-      userId: values.userId,
+      workspaceId: values.workspaceId,
+      createdBy: values.createdBy,
       datasetId: values.datasetId,
       name: values.name,
       config: values.config,
@@ -48,39 +53,70 @@ export async function insertJob(
   return row!.id;
 }
 
-/** The user's latest 200 jobs, as summaries (no config: up to 64 KB each, and the list does not show it). */
-export function listJobs(tx: Tx, userId: string) {
+/** The workspace's latest 200 jobs, as summaries (no config: up to 64 KB each, and the list does not show it). */
+export function listJobs(tx: Tx, workspaceId: string) {
   return tx
     .select(jobSummaryColumns)
     .from(trainingJobs)
-    .where(eq(trainingJobs.userId, userId))
+    .where(eq(trainingJobs.workspaceId, workspaceId))
     .orderBy(desc(trainingJobs.createdAt), desc(trainingJobs.id))
     .limit(200);
 }
 
-export async function getJob(tx: Tx, userId: string, jobId: string) {
+/**
+ * The caller's membership of the job's workspace, as a join: a job of a workspace they are not in (or,
+ * for a token, any but its own) is no row. Row-level security says the same again.
+ */
+const member = (actor: Actor) =>
+  and(
+    eq(workspaceMembers.workspaceId, trainingJobs.workspaceId),
+    eq(workspaceMembers.userId, actor.userId),
+    actor.token ? eq(trainingJobs.workspaceId, actor.token.workspaceId) : undefined,
+  );
+
+/** The job with the caller's role in its workspace; null when there is no such job in any of their workspaces. */
+export async function getJob(tx: Tx, actor: Actor, jobId: string) {
   const [row] = await tx
-    .select(jobColumns)
+    .select({ ...jobColumns, workspaceId: trainingJobs.workspaceId, role: workspaceMembers.role })
     .from(trainingJobs)
-    .where(and(eq(trainingJobs.id, jobId), eq(trainingJobs.userId, userId)));
+    .innerJoin(workspaceMembers, member(actor))
+    .where(eq(trainingJobs.id, jobId));
   return row ?? null;
 }
 
-/** The job (locked FOR UPDATE) with what a retry of its ingest decides on; null when the user has no such job. */
-export async function lockOwnJobForIngest(tx: Tx, userId: string, jobId: string) {
-  const [job] = await tx
-    .select({ status: trainingJobs.status, ingestStatus: trainingJobs.ingestStatus, artifactId: trainingJobs.artifactId })
+/**
+ * The caller's role in the job's workspace, read without a lock; null when the job is not theirs to see. Under
+ * row-level security SELECT … FOR UPDATE also applies the UPDATE policy, which hides the job from a viewer:
+ * a change is judged on this read, so a viewer hears FORBIDDEN, not NOT_FOUND.
+ */
+export async function jobRole(tx: Tx, actor: Actor, jobId: string): Promise<Role | null> {
+  const [row] = await tx
+    .select({ role: workspaceMembers.role })
     .from(trainingJobs)
-    .where(and(eq(trainingJobs.id, jobId), eq(trainingJobs.userId, userId)))
-    .for('update');
+    .innerJoin(workspaceMembers, member(actor))
+    .where(eq(trainingJobs.id, jobId));
+  return row?.role ?? null;
+}
+
+/** The job (locked FOR UPDATE) with what a retry of its ingest decides on, and the caller's role; null when not theirs to see. */
+export async function lockJobForIngest(tx: Tx, actor: Actor, jobId: string) {
+  const [job] = await tx
+    .select({
+      workspaceId: trainingJobs.workspaceId,
+      role: workspaceMembers.role,
+      status: trainingJobs.status,
+      ingestStatus: trainingJobs.ingestStatus,
+      artifactId: trainingJobs.artifactId,
+    })
+    .from(trainingJobs)
+    .innerJoin(workspaceMembers, member(actor))
+    .where(eq(trainingJobs.id, jobId))
+    .for('update', { of: trainingJobs });
   return job ?? null;
 }
 
-export async function setIngestPending(tx: Tx, userId: string, jobId: string): Promise<void> {
-  await tx
-    .update(trainingJobs)
-    .set({ ingestStatus: 'pending', ingestError: null, updatedAt: new Date() })
-    .where(and(eq(trainingJobs.id, jobId), eq(trainingJobs.userId, userId)));
+export async function setIngestPending(tx: Tx, jobId: string): Promise<void> {
+  await tx.update(trainingJobs).set({ ingestStatus: 'pending', ingestError: null, updatedAt: new Date() }).where(eq(trainingJobs.id, jobId));
 }
 
 /** Leaves app_user for the rest of `tx` (pg-boss's tables are not app_user's); app.user_id stays set. */
@@ -92,11 +128,7 @@ export async function leaveUserRole(tx: Tx): Promise<void> {
 
 /** The job a worker token was issued for, or null. Owner connection: it decides who the caller is. */
 export async function findJobByWorkerTokenHash(db: Db, tokenHash: string) {
-  const [job] = await db
-    .select({ id: trainingJobs.id, userId: trainingJobs.userId })
-    .from(trainingJobs)
-    .where(eq(trainingJobs.workerTokenHash, tokenHash))
-    .limit(1);
+  const [job] = await db.select({ id: trainingJobs.id }).from(trainingJobs).where(eq(trainingJobs.workerTokenHash, tokenHash)).limit(1);
   return job ?? null;
 }
 
@@ -104,7 +136,8 @@ export async function findJobByWorkerTokenHash(db: Db, tokenHash: string) {
 export async function lockJob(tx: Tx, jobId: string) {
   const [job] = await tx
     .select({
-      userId: trainingJobs.userId,
+      workspaceId: trainingJobs.workspaceId,
+      createdBy: trainingJobs.createdBy,
       status: trainingJobs.status,
       outputUri: trainingJobs.outputUri,
       epochsCompleted: trainingJobs.epochsCompleted,

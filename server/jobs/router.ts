@@ -1,5 +1,7 @@
+import { z } from 'zod';
 import { ERRORS } from '../errors.ts';
 import { protectedProcedure, router, workerProcedure } from '../trpc/init.ts';
+import { workspaceIdInput } from '../workspaces/schemas.ts';
 import { completeJobInput, createJobInput, failJobInput, jobIdInput, reportMetricsInput } from './schemas.ts';
 import * as jobs from './service.ts';
 
@@ -10,10 +12,12 @@ function ownJob(worker: { jobId: string }, jobId: string): string {
 }
 
 export const jobsRouter = router({
-  create: protectedProcedure.input(createJobInput).mutation(({ ctx, input }) => jobs.createJob(ctx.deps, ctx.user.id, input)),
-  list: protectedProcedure.query(({ ctx }) => jobs.listJobs(ctx.deps, ctx.user.id)),
-  get: protectedProcedure.input(jobIdInput).query(({ ctx, input }) => jobs.getJob(ctx.deps, ctx.user.id, input.jobId)),
-  retryIngest: protectedProcedure.input(jobIdInput).mutation(({ ctx, input }) => jobs.retryIngest(ctx.deps, ctx.user.id, input.jobId)),
+  create: protectedProcedure.input(createJobInput).mutation(({ ctx, input }) => jobs.createJob(ctx.deps, ctx.user, input)),
+  list: protectedProcedure
+    .input(z.object({ workspaceId: workspaceIdInput }).optional())
+    .query(({ ctx, input }) => jobs.listJobs(ctx.deps, ctx.user, input ?? {})),
+  get: protectedProcedure.input(jobIdInput).query(({ ctx, input }) => jobs.getJob(ctx.deps, ctx.user, input.jobId)),
+  retryIngest: protectedProcedure.input(jobIdInput).mutation(({ ctx, input }) => jobs.retryIngest(ctx.deps, ctx.user, input.jobId)),
 
   start: workerProcedure.input(jobIdInput).mutation(({ ctx, input }) => jobs.startJob(ctx.deps, ownJob(ctx.worker, input.jobId))),
   reportMetrics: workerProcedure

@@ -47,6 +47,8 @@ export const gpuConfig = z.object({
 });
 
 export const createJobInput = z.object({
+  /** The workspace to train in; default the caller's personal one (or a token's own). */
+  workspaceId: uuid.optional(),
   datasetId: uuid,
   name: z.string().trim().min(1).max(200),
   config: jobConfig,

@@ -3,12 +3,14 @@ import { fromDrizzle } from 'pg-boss';
 import type { z } from 'zod';
 import type { Tx } from '../../db/client.ts';
 import { WORKER_TOKEN_PREFIX, generateToken, hashToken } from '../auth/tokens.ts';
-import { ownedDatasetId } from '../datasets/queries.ts';
+import { workspaceDatasetId } from '../datasets/queries.ts';
 import type { Deps } from '../deps.ts';
 import { ERRORS } from '../errors.ts';
 import { ingestArtifactJob } from '../ingest/ingest-artifact.job.ts';
 import { checkOutputUri } from '../ingest/sources/allowed.ts';
 import { sendOptions } from '../queue/define-job.ts';
+import { type Actor, judge, rls, targetWorkspace } from '../workspaces/roles.ts';
+import { inWorkspace } from '../workspaces/service.ts';
 import * as q from './queries.ts';
 import type { completeJobInput, createJobInput, metricsPoint } from './schemas.ts';
 
@@ -18,36 +20,50 @@ async function enqueueIngest(deps: Deps, tx: Tx, jobId: string): Promise<void> {
   await deps.boss.send(ingestArtifactJob.name, payload, { ...sendOptions(ingestArtifactJob, payload), db: fromDrizzle(tx, sql) });
 }
 
-export async function createJob(deps: Deps, userId: string, input: z.infer<typeof createJobInput>) {
+export async function createJob(deps: Deps, actor: Actor, input: z.infer<typeof createJobInput>) {
+  const workspaceId = targetWorkspace(actor, input.workspaceId);
   const workerToken = generateToken(WORKER_TOKEN_PREFIX);
-  const jobId = await deps.database.asUser(userId, async (tx) => {
-    const datasetId = await ownedDatasetId(tx, userId, input.datasetId);
+  const jobId = await inWorkspace(deps, actor, workspaceId, 'write', async (tx) => {
+    // The dataset must be the same workspace's.
+    const datasetId = await workspaceDatasetId(tx, workspaceId, input.datasetId);
     if (!datasetId) throw ERRORS.notFound('Dataset');
-    return q.insertJob(tx, { userId, datasetId, name: input.name, config: input.config, gpu: input.gpu, workerTokenHash: hashToken(workerToken) });
+    return q.insertJob(tx, {
+      workspaceId,
+      createdBy: actor.userId,
+      datasetId,
+      name: input.name,
+      config: input.config,
+      gpu: input.gpu,
+      workerTokenHash: hashToken(workerToken),
+    });
   });
   return { jobId, workerToken };
 }
 
-/** The caller's latest 200 jobs, as summaries (no config: up to 64 KB each, and the list does not show it). */
-export function listJobs(deps: Deps, userId: string) {
-  return deps.database.asUser(userId, (tx) => q.listJobs(tx, userId));
+/** The workspace's latest 200 jobs, as summaries (no config: up to 64 KB each, and the list does not show it). */
+export function listJobs(deps: Deps, actor: Actor, input: { workspaceId?: string | undefined }) {
+  const workspaceId = targetWorkspace(actor, input.workspaceId);
+  return inWorkspace(deps, actor, workspaceId, 'read', (tx) => q.listJobs(tx, workspaceId));
 }
 
-export async function getJob(deps: Deps, userId: string, jobId: string) {
-  const row = await deps.database.asUser(userId, (tx) => q.getJob(tx, userId, jobId));
+export async function getJob(deps: Deps, actor: Actor, jobId: string) {
+  const row = await deps.database.asUser(rls(actor), (tx) => q.getJob(tx, actor, jobId));
   if (!row) throw ERRORS.notFound('Job');
-  return row;
+  const { role: _role, ...job } = row;
+  return job;
 }
 
-/** Re-queues a failed ingest (or one that never started), in the same transaction as the state change. */
-export async function retryIngest(deps: Deps, userId: string, jobId: string) {
-  return deps.database.asUser(userId, async (tx) => {
-    const job = await q.lockOwnJobForIngest(tx, userId, jobId);
+/** Re-queues a failed ingest (or one that never started), in the same transaction as the state change (members and up). */
+export async function retryIngest(deps: Deps, actor: Actor, jobId: string) {
+  return deps.database.asUser(rls(actor), async (tx) => {
+    // Judged before the lock: FOR UPDATE would hide the job from a viewer (see jobRole).
+    judge(actor, await q.jobRole(tx, actor, jobId), 'write', 'Job');
+    const job = await q.lockJobForIngest(tx, actor, jobId);
     if (!job) throw ERRORS.notFound('Job');
     if (job.status !== 'completed') throw ERRORS.conflict(`Job is ${job.status}; only a completed job has files to ingest.`);
     if (job.artifactId || job.ingestStatus === 'ready') throw ERRORS.conflict('This job already has its model.');
     if (job.ingestStatus === 'pending' || job.ingestStatus === 'ingesting') return { jobId, ingestStatus: job.ingestStatus };
-    await q.setIngestPending(tx, userId, jobId);
+    await q.setIngestPending(tx, jobId);
     // pg-boss's tables are not app_user's: leave the restricted role for the enqueue (same transaction).
     await q.leaveUserRole(tx);
     await enqueueIngest(deps, tx, jobId);
@@ -58,10 +74,10 @@ export async function retryIngest(deps: Deps, userId: string, jobId: string) {
 // ---- the GPU worker's side: authenticated by the job's own worker token, so the job id is the filter.
 
 /** The job a worker token (`lwt_…`) was issued for, or null. */
-export async function resolveWorkerToken(deps: Deps, token: string): Promise<{ jobId: string; userId: string } | null> {
+export async function resolveWorkerToken(deps: Deps, token: string): Promise<{ jobId: string } | null> {
   if (!token.startsWith(WORKER_TOKEN_PREFIX)) return null;
   const job = await q.findJobByWorkerTokenHash(deps.database.db, hashToken(token));
-  return job ? { jobId: job.id, userId: job.userId } : null;
+  return job ? { jobId: job.id } : null;
 }
 
 async function lockJob(tx: Tx, jobId: string) {
@@ -111,7 +127,7 @@ export async function completeJob(deps: Deps, input: z.infer<typeof completeJobI
     }
     if (job.status !== 'queued' && job.status !== 'running') throw ERRORS.conflict(`Job is ${job.status} and cannot complete.`);
     // Only where the operator allows, scoped to this job: otherwise a worker token reads any file the server can.
-    const admitted = await checkOutputUri(deps.env, { jobId, userId: job.userId }, outputUri);
+    const admitted = await checkOutputUri(deps.env, { jobId, userId: job.createdBy, workspaceId: job.workspaceId }, outputUri);
     if (!admitted.allowed) throw ERRORS.invalidField('outputUri', admitted.reason);
     await q.markCompleted(tx, input);
     await enqueueIngest(deps, tx, jobId);

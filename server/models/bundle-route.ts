@@ -6,24 +6,29 @@ import { contentDisposition } from '../storage/content-disposition.ts';
 import { keepClearOfGeneratedNames } from '../storage/generated-names.ts';
 import { zipBundle } from '../storage/zip-bundle.ts';
 import { verifyBundle } from './bundle-link.ts';
+import { openShareBundle } from '../shares/service.ts';
 import { bundleName, openBundle } from './service.ts';
 
 /**
- * GET /bundles/:id.zip?u&exp&sig — every file of a model as one stored zip (ZIP64 past 4 GB) with a
+ * GET /bundles/:id.zip?g&exp&sig — every file of a model as one stored zip (ZIP64 past 4 GB) with a
  * SHA256SUMS inside, streamed from storage one file at a time in constant memory.
  */
 export function bundleRoute(deps: Deps): Hono {
   const app = new Hono();
   app.get('/:file{[0-9a-f-]{36}\\.zip}', async (c) => {
     const artifactId = c.req.param('file').slice(0, 36);
-    const userId = verifyBundle(deps.secret, artifactId, c.req.query(), deps.now());
+    const grant = verifyBundle(deps.secret, artifactId, c.req.query(), deps.now());
     // Thrown, not answered: app.onError gives every refusal the one envelope, with the request id.
-    if (!userId) throw ERRORS.badLink();
-    // The signature binds owner and artifact; the read runs as that owner, under row-level security.
+    if (!grant) throw ERRORS.badLink();
+    // The signature binds whom the link is for and the artifact; the read runs as that member, under
+    // row-level security, or through that share link while it is live: a removed member or a revoked
+    // link gets nothing, however long the signature has left.
     // A GET is recorded (as models.download records it: the peer, or the forwarded client only behind
     // TRUST_PROXY hops); a HEAD only announces the size.
     const record = c.req.method === 'GET' ? { ip: clientAddress(c, deps.env.trustProxy), userAgent: c.req.header('user-agent') ?? null } : null;
-    const { files, ...model } = await openBundle(deps, userId, artifactId, record);
+    const { files, ...model } = grant.startsWith('s:')
+      ? await openShareBundle(deps, grant.slice(2), artifactId, record)
+      : await openBundle(deps, grant.slice(2), artifactId, record);
     // Models ingested before generated names were kept clear may still hold one: rename it the same way here.
     const names = keepClearOfGeneratedNames(files.map((f) => f.path)).map((n) => n.path);
     const bundle = zipBundle(

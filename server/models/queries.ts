@@ -1,6 +1,16 @@
-import { and, asc, desc, eq, gte, ilike, lte, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, gte, ilike, isNull, lte, sql, type SQL } from 'drizzle-orm';
 import { prepared, type Tx } from '../../db/client.ts';
-import { artifactFiles, datasets, downloadEvents, modelArtifacts, modelCounts, trainingJobs } from '../../db/schema/index.ts';
+import {
+  artifactFiles,
+  datasets,
+  downloadEvents,
+  modelArtifacts,
+  modelCounts,
+  modelShares,
+  trainingJobs,
+  workspaceMembers,
+} from '../../db/schema/index.ts';
+import type { Reach } from '../workspaces/roles.ts';
 import type { ListModelsInput } from './schemas.ts';
 
 /** The columns of a model summary (`summary()` in service.ts), dataset and job joined in the same query. */
@@ -26,6 +36,21 @@ const summaryColumns = {
 
 const score = sql<number>`coalesce(${modelArtifacts.qualityScore}, 0)`;
 
+/**
+ * `column` names a workspace the caller is a member of (for a token: its own only), with the placeholders
+ * `me` and `only` (see `reachValues`): every read by record id filters by membership itself, and
+ * row-level security says the same again.
+ */
+function reachable(column: SQL.Aliased | typeof modelArtifacts.workspaceId | typeof artifactFiles.workspaceId): SQL {
+  const p = sql.placeholder;
+  return sql`(${column} in (select ${workspaceMembers.workspaceId} from ${workspaceMembers} where ${workspaceMembers.userId} = ${p('me')})
+    and (${p('only')}::uuid is null or ${column} = ${p('only')}::uuid))`;
+}
+
+function reachValues(reach: Reach): { me: string; only: string | null } {
+  return { me: reach.userId, only: reach.token?.workspaceId ?? null };
+}
+
 export interface Cursor {
   sort: 'recent' | 'quality';
   score: number;
@@ -42,7 +67,7 @@ function filters(input: ListModelsInput): { where: SQL; shape: string; values: R
   const f = input.filter ?? {};
   const p = sql.placeholder;
   const values: Record<string, unknown> = {};
-  const conds: SQL[] = [eq(modelArtifacts.userId, p('userId'))];
+  const conds: SQL[] = [eq(modelArtifacts.workspaceId, p('workspaceId'))];
   let shape = '';
   const add = (key: string, value: unknown, cond: SQL) => {
     values[key] = value;
@@ -59,7 +84,7 @@ function filters(input: ListModelsInput): { where: SQL; shape: string; values: R
   return { where: and(...conds)!, shape, values };
 }
 
-/** True when the list has no filter, so its total is the user's model count. */
+/** True when the list has no filter, so its total is the workspace's model count. */
 function unfiltered(input: ListModelsInput): boolean {
   const f = input.filter ?? {};
   return Object.values(f).every((v) => v === undefined || v === '');
@@ -74,14 +99,14 @@ function unfiltered(input: ListModelsInput): boolean {
  * Both statements are prepared once per shape (sort, cursor or not, which filters): a page costs
  * their execution, not building them.
  */
-export async function listModels(tx: Tx, userId: string, input: ListModelsInput, cursor: Cursor | null) {
+export async function listModels(tx: Tx, workspaceId: string, input: ListModelsInput, cursor: Cursor | null) {
   const { where, shape, values } = filters(input);
   const p = sql.placeholder;
   const quality = input.sort === 'quality';
   const rowsShape = `listModels:${input.sort}:${cursor ? 'cursor' : 'offset'}${shape}`;
   const rowsValues = {
     ...values,
-    userId,
+    workspaceId,
     limit: input.limit + 1,
     offset: cursor ? 0 : (input.page - 1) * input.limit,
     ...(cursor ? { cursorScore: cursor.score, cursorCreatedAt: cursor.createdAt, cursorId: cursor.id } : {}),
@@ -150,12 +175,12 @@ export async function listModels(tx: Tx, userId: string, input: ListModelsInput,
           b
             .select({ n: modelCounts.total })
             .from(modelCounts)
-            .where(eq(modelCounts.userId, p('userId'))),
-        { userId },
+            .where(eq(modelCounts.workspaceId, p('workspaceId'))),
+        { workspaceId },
       )
     : prepared(tx, `listModels:count${shape}`, (b) => b.select({ n: sql<number>`count(*)::int` }).from(modelArtifacts).where(where), {
         ...values,
-        userId,
+        workspaceId,
       });
   const [rows, [count]] = await Promise.all([rowsQuery, countQuery]);
   return {
@@ -164,7 +189,8 @@ export async function listModels(tx: Tx, userId: string, input: ListModelsInput,
   };
 }
 
-export async function getModel(tx: Tx, userId: string, modelId: string) {
+/** The model with the caller's role in its workspace; null when it is not in one of theirs. */
+export async function getModel(tx: Tx, reach: Reach, modelId: string) {
   const [row] = await prepared(
     tx,
     'getModel',
@@ -172,6 +198,8 @@ export async function getModel(tx: Tx, userId: string, modelId: string) {
       b
         .select({
           ...summaryColumns,
+          workspaceId: modelArtifacts.workspaceId,
+          role: workspaceMembers.role,
           lossReductionPct: modelArtifacts.lossReductionPct,
           initialLoss: modelArtifacts.initialLoss,
           finalTrainingLoss: modelArtifacts.finalTrainingLoss,
@@ -191,28 +219,56 @@ export async function getModel(tx: Tx, userId: string, modelId: string) {
         .from(modelArtifacts)
         .innerJoin(datasets, eq(datasets.id, modelArtifacts.datasetId))
         .innerJoin(trainingJobs, eq(trainingJobs.id, modelArtifacts.jobId))
-        .where(and(eq(modelArtifacts.id, sql.placeholder('modelId')), eq(modelArtifacts.userId, sql.placeholder('userId')))),
-    { modelId, userId },
+        .innerJoin(
+          workspaceMembers,
+          and(eq(workspaceMembers.workspaceId, modelArtifacts.workspaceId), eq(workspaceMembers.userId, sql.placeholder('me'))),
+        )
+        .where(and(eq(modelArtifacts.id, sql.placeholder('modelId')), reachable(modelArtifacts.workspaceId))),
+    { modelId, ...reachValues(reach) },
   );
   return row ?? null;
 }
 
-/** The model's name if the caller owns it: all a download needs, without the loss curve and the rest. */
-export async function modelName(tx: Tx, userId: string, modelId: string): Promise<string | null> {
+/**
+ * The model's name, workspace and the caller's role there, when it is in one of their workspaces: all a
+ * download or a share needs, without the loss curve and the rest.
+ */
+export async function modelAccess(tx: Tx, reach: Reach, modelId: string) {
   const [row] = await prepared(
     tx,
-    'modelName',
+    'modelAccess',
     (b) =>
       b
-        .select({ name: modelArtifacts.name })
+        .select({ name: modelArtifacts.name, workspaceId: modelArtifacts.workspaceId, role: workspaceMembers.role })
         .from(modelArtifacts)
-        .where(and(eq(modelArtifacts.id, sql.placeholder('modelId')), eq(modelArtifacts.userId, sql.placeholder('userId')))),
-    { modelId, userId },
+        .innerJoin(
+          workspaceMembers,
+          and(eq(workspaceMembers.workspaceId, modelArtifacts.workspaceId), eq(workspaceMembers.userId, sql.placeholder('me'))),
+        )
+        .where(and(eq(modelArtifacts.id, sql.placeholder('modelId')), reachable(modelArtifacts.workspaceId))),
+    { modelId, ...reachValues(reach) },
   );
-  return row?.name ?? null;
+  return row ?? null;
 }
 
-export function listFiles(tx: Tx, userId: string, modelId: string) {
+/** The model's live share link (not revoked, not expired), without its token; null when it has none. */
+export async function activeShare(tx: Tx, modelId: string) {
+  const [row] = await prepared(
+    tx,
+    'activeShare',
+    (b) =>
+      b
+        .select({ id: modelShares.id, expiresAt: modelShares.expiresAt, createdAt: modelShares.createdAt })
+        .from(modelShares)
+        .where(and(eq(modelShares.artifactId, sql.placeholder('modelId')), isNull(modelShares.revokedAt), gt(modelShares.expiresAt, sql`now()`)))
+        .orderBy(desc(modelShares.createdAt))
+        .limit(1),
+    { modelId },
+  );
+  return row ?? null;
+}
+
+export function listFiles(tx: Tx, reach: Reach, modelId: string) {
   return prepared(
     tx,
     'listFiles',
@@ -228,23 +284,32 @@ export function listFiles(tx: Tx, userId: string, modelId: string) {
           storageKey: artifactFiles.storageKey,
         })
         .from(artifactFiles)
-        .where(and(eq(artifactFiles.artifactId, sql.placeholder('modelId')), eq(artifactFiles.userId, sql.placeholder('userId'))))
+        .where(and(eq(artifactFiles.artifactId, sql.placeholder('modelId')), reachable(artifactFiles.workspaceId)))
         .orderBy(asc(artifactFiles.path)),
-    { modelId, userId },
+    { modelId, ...reachValues(reach) },
   );
 }
 
 /** What a zip bundle needs of the model itself: its name (the zip's) and creation time (the entries' mtime). */
-export async function bundleModel(tx: Tx, userId: string, modelId: string) {
-  const [row] = await tx
-    .select({ name: modelArtifacts.name, createdAt: modelArtifacts.createdAt })
-    .from(modelArtifacts)
-    .where(and(eq(modelArtifacts.id, modelId), eq(modelArtifacts.userId, userId)));
+export async function bundleModel(tx: Tx, reach: Reach, modelId: string) {
+  const [row] = await prepared(
+    tx,
+    'bundleModel',
+    (b) =>
+      b
+        .select({ name: modelArtifacts.name, createdAt: modelArtifacts.createdAt })
+        .from(modelArtifacts)
+        .where(and(eq(modelArtifacts.id, sql.placeholder('modelId')), reachable(modelArtifacts.workspaceId))),
+    { modelId, ...reachValues(reach) },
+  );
   return row ?? null;
 }
 
 type DownloadEvent = {
-  userId: string;
+  /** Who downloaded; null through a share link. */
+  userId: string | null;
+  /** The share link it came through, if any. */
+  shareId: string | null;
   artifactId: string;
   /** The files handed out; null for all of the model's. */
   fileIds: string[] | null;
@@ -254,7 +319,8 @@ type DownloadEvent = {
 };
 
 /**
- * One row of the download audit trail: which files of which model, to whom, from where. The file list is
+ * One row of the download audit trail: which files of which model, to whom (or through which share link),
+ * from where; it belongs to the model's workspace. The file list is
  * read in the statement itself (in path order, only ids of this model's files), so the insert needs no
  * earlier answer and can leave in the same write as the reads that validate the request: when they find
  * nothing to hand out, the caller throws and the transaction takes the row back.
@@ -267,6 +333,8 @@ export async function recordDownload(tx: Tx, event: DownloadEvent): Promise<void
     (b) =>
       b.insert(downloadEvents).values({
         userId: p('userId'),
+        shareId: p('shareId'),
+        workspaceId: sql`(select ${modelArtifacts.workspaceId} from ${modelArtifacts} where ${modelArtifacts.id} = ${p('artifactId')}::uuid)`,
         artifactId: p('artifactId'),
         fileIds: sql`(select coalesce(array_agg(${artifactFiles.id} order by ${artifactFiles.path}), '{}') from ${artifactFiles}
           where ${artifactFiles.artifactId} = ${p('artifactId')}::uuid and (${p('fileIds')}::uuid[] is null or ${artifactFiles.id} = any(${p('fileIds')}::uuid[])))`,
@@ -276,6 +344,7 @@ export async function recordDownload(tx: Tx, event: DownloadEvent): Promise<void
       }),
     {
       userId: event.userId,
+      shareId: event.shareId,
       artifactId: event.artifactId,
       fileIds: event.fileIds === null ? null : `{${event.fileIds.join(',')}}`,
       kind: event.kind,

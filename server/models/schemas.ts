@@ -13,6 +13,8 @@ const filterDate = z.iso
 
 export const listModelsInput = z
   .object({
+    /** Default: the caller's personal workspace (or an API token's own). */
+    workspaceId: z.uuid().optional(),
     page: z.number().int().min(1).max(1_000_000).default(1),
     limit: z.number().int().min(1).max(100).default(12),
     sort: z.enum(['recent', 'quality']).default('recent'),
@@ -32,6 +34,8 @@ export const listModelsInput = z
   .default({ page: 1, limit: 12, sort: 'recent' });
 
 export const modelIdInput = z.object({ modelId: z.uuid() });
+
+export const shareInput = z.object({ modelId: z.uuid(), expiresInDays: z.number().int().min(1).max(90).default(7) });
 
 export const downloadInput = z.object({
   modelId: z.uuid(),

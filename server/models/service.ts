@@ -1,6 +1,8 @@
 import type { Deps } from '../deps.ts';
 import { ERRORS } from '../errors.ts';
 import { bundleUrl } from './bundle-link.ts';
+import { type Actor, effectiveRole, judge, type Reach, rls, targetWorkspace } from '../workspaces/roles.ts';
+import { memberRole } from '../workspaces/queries.ts';
 import * as q from './queries.ts';
 import type { ListModelsInput } from './schemas.ts';
 import { baseName } from '../paths.ts';
@@ -57,9 +59,17 @@ function decodeCursor(raw: string, sort: 'recent' | 'quality'): q.Cursor {
   throw ERRORS.badRequest('cursor: invalid or from another sort order');
 }
 
-export async function listModels(deps: Deps, userId: string, input: ListModelsInput) {
+export async function listModels(deps: Deps, actor: Actor, input: ListModelsInput) {
   const cursor = input.cursor ? decodeCursor(input.cursor, input.sort) : null;
-  const { rows, total } = await deps.database.asUser(userId, (tx) => q.listModels(tx, userId, input, cursor));
+  const workspaceId = targetWorkspace(actor, input.workspaceId);
+  // The role check and the page leave in one write; a stranger's request throws before anything is returned.
+  const { rows, total } = await deps.database.asUser(rls(actor), async (tx) => {
+    const role = memberRole(tx, actor.userId, workspaceId);
+    const page = q.listModels(tx, workspaceId, input, cursor);
+    page.catch(() => {});
+    judge(actor, await role, 'read');
+    return page;
+  });
   const page = rows.slice(0, input.limit);
   const last = page[page.length - 1];
   const nextCursor =
@@ -73,12 +83,17 @@ export async function listModels(deps: Deps, userId: string, input: ListModelsIn
   };
 }
 
-export async function getModel(deps: Deps, userId: string, modelId: string) {
-  // Both queries leave together (one round trip); the files of a model that is not there are none anyway.
-  const [row, files] = await deps.database.asUser(userId, (tx) => Promise.all([q.getModel(tx, userId, modelId), q.listFiles(tx, userId, modelId)]));
+export async function getModel(deps: Deps, actor: Actor, modelId: string) {
+  // The three queries leave together (one round trip); the files and share of a model not there are none anyway.
+  const [row, files, share] = await deps.database.asUser(rls(actor), (tx) =>
+    Promise.all([q.getModel(tx, actor, modelId), q.listFiles(tx, actor, modelId), q.activeShare(tx, modelId)]),
+  );
   if (!row) throw ERRORS.notFound('Model');
   return {
     ...summary(row),
+    workspaceId: row.workspaceId,
+    /** The caller's role in the model's workspace: what the dashboard offers them. */
+    role: effectiveRole(actor, row.role),
     quality: {
       score: row.qualityScore,
       convergence: row.convergenceQuality,
@@ -100,78 +115,107 @@ export async function getModel(deps: Deps, userId: string, modelId: string) {
     bestCheckpoint: row.bestCheckpoint,
     files: files.map((f) => ({ id: f.id, path: f.path, sizeBytes: Number(f.sizeBytes), sha256: f.sha256, kind: f.kind })),
     lossCurve: row.lossCurve,
+    share: share ? { id: share.id, expiresAt: share.expiresAt.toISOString(), createdAt: share.createdAt.toISOString() } : null,
   };
 }
 
+type StoredFileRow = Awaited<ReturnType<typeof q.listFiles>>[number];
+
 /**
- * Signs a URL per requested file (all when none are named) for SIGNED_URL_TTL_SECONDS, plus a zip
- * bundle link when every file is requested, and records the download. Nothing signed is stored.
+ * Signed links for `chosen` (all of the model's when it is `all`), plus a zip bundle link when every file
+ * is chosen, for `ttl` seconds from `nowMs`. `grant` names whom they are for (`u:<userId>`, `s:<shareId>`):
+ * the fs driver and the bundle route ask again at download time whether that one still may read.
  */
-export async function downloadModel(
+export async function signDownload(
   deps: Deps,
-  userId: string,
-  input: { modelId: string; fileIds?: string[] | undefined },
-  meta: { ip: string | null; userAgent: string | null },
+  model: { id: string; name: string },
+  all: StoredFileRow[],
+  fileIds: string[] | undefined,
+  grant: string,
 ) {
   const ttl = Math.min(deps.env.signedUrlTtlSeconds, MAX_LINK_LIFETIME_SECONDS);
   // Whole seconds, taken before signing: every link (fs exp, S3 X-Amz-Date + Expires, bundle exp) is
   // signed at or after this instant, so none expires before the expiresAt we report.
   const nowMs = deps.now();
   const expiresAt = new Date((Math.floor(nowMs / 1000) + ttl) * 1000);
+  let chosen = all;
+  if (fileIds) {
+    const wanted = new Set(fileIds);
+    chosen = all.filter((f) => wanted.has(f.id));
+    if (chosen.length !== wanted.size) throw ERRORS.notFound('File');
+  }
+  const files = await Promise.all(
+    chosen.map(async (f) => ({
+      id: f.id,
+      path: f.path,
+      sizeBytes: Number(f.sizeBytes),
+      sha256: f.sha256,
+      url: await deps.storage.signedUrl(f.storageKey, { expiresInSeconds: ttl, fileName: baseName(f.path), contentType: f.contentType, grant }),
+    })),
+  );
+  const bundle = chosen.length === all.length ? bundleUrl(deps.env.publicUrl, deps.secret, model.id, grant, ttl, nowMs) : null;
+  return {
+    files,
+    expiresAt: expiresAt.toISOString(),
+    bundle: bundle ? { url: bundle.url, fileName: `${bundleName(model.name)}.zip` } : null,
+  };
+}
+
+/**
+ * Signs a URL per requested file (all when none are named) for SIGNED_URL_TTL_SECONDS, plus a zip
+ * bundle link when every file is requested, and records the download. Nothing signed is stored. Any
+ * member may download (viewers included).
+ */
+export async function downloadModel(
+  deps: Deps,
+  actor: Actor,
+  input: { modelId: string; fileIds?: string[] | undefined },
+  meta: { ip: string | null; userAgent: string | null },
+) {
   return deps.database.asUser(
-    userId,
+    rls(actor),
     async (tx) => {
       // Reads, then the record, in one write: a request the reads refuse throws, and its record is rolled back.
-      const reads = Promise.all([q.modelName(tx, userId, input.modelId), q.listFiles(tx, userId, input.modelId)]);
-      const recorded = q.recordDownload(tx, { userId, artifactId: input.modelId, fileIds: input.fileIds ?? null, kind: 'files', ...meta });
+      const reads = Promise.all([q.modelAccess(tx, actor, input.modelId), q.listFiles(tx, actor, input.modelId)]);
+      const recorded = q.recordDownload(tx, {
+        userId: actor.userId,
+        shareId: null,
+        artifactId: input.modelId,
+        fileIds: input.fileIds ?? null,
+        kind: 'files',
+        ...meta,
+      });
       // Awaited once the request is valid (a model that is not there fails the insert too).
       recorded.catch(() => {});
-      const [name, all] = await reads;
-      if (name === null) throw ERRORS.notFound('Model');
-      let chosen = all;
-      if (input.fileIds) {
-        const wanted = new Set(input.fileIds);
-        chosen = all.filter((f) => wanted.has(f.id));
-        if (chosen.length !== wanted.size) throw ERRORS.notFound('File');
-      }
-      const files = await Promise.all(
-        chosen.map(async (f) => ({
-          id: f.id,
-          path: f.path,
-          sizeBytes: Number(f.sizeBytes),
-          sha256: f.sha256,
-          url: await deps.storage.signedUrl(f.storageKey, {
-            expiresInSeconds: ttl,
-            fileName: baseName(f.path),
-            contentType: f.contentType,
-          }),
-        })),
-      );
-      const bundle = chosen.length === all.length ? bundleUrl(deps.env.publicUrl, deps.secret, input.modelId, userId, ttl, nowMs) : null;
+      const [model, all] = await reads;
+      if (!model) throw ERRORS.notFound('Model');
+      const signed = await signDownload(deps, { id: input.modelId, name: model.name }, all, input.fileIds, userGrant(actor.userId));
       await recorded;
-      return {
-        files,
-        expiresAt: expiresAt.toISOString(),
-        bundle: bundle ? { url: bundle.url, fileName: `${bundleName(name)}.zip` } : null,
-      };
+      return signed;
     },
     // A download record is not worth a WAL flush on the request path (see UserTransactionOptions).
     { relaxedCommit: true },
   );
 }
 
+/** The grant of links signed for a member: they work while that user may still read the model. */
+function userGrant(userId: string): string {
+  return `u:${userId}`;
+}
+
 /**
  * What a verified bundle link serves: the model's name and creation time and all its files, read in the
- * owner's row-level-security transaction like every user-facing read, so even a query that forgot its
- * owner filter could not reach another user's rows. A GET is recorded (`record`); a HEAD (`null`) is not.
+ * member's row-level-security transaction like every user-facing read, so a member removed since the
+ * link was signed gets nothing. A GET is recorded (`record`); a HEAD (`null`) is not.
  */
 export async function openBundle(deps: Deps, userId: string, modelId: string, record: { ip: string | null; userAgent: string | null } | null) {
+  const reach: Reach = { userId, token: null };
   return deps.database.asUser(
-    userId,
+    rls(reach),
     async (tx) => {
       // As in downloadModel: reads and record in one write; a model that is not there rolls the record back.
-      const reads = Promise.all([q.bundleModel(tx, userId, modelId), q.listFiles(tx, userId, modelId)]);
-      const recorded = record ? q.recordDownload(tx, { userId, artifactId: modelId, fileIds: null, kind: 'bundle', ...record }) : null;
+      const reads = Promise.all([q.bundleModel(tx, reach, modelId), q.listFiles(tx, reach, modelId)]);
+      const recorded = record ? q.recordDownload(tx, { userId, shareId: null, artifactId: modelId, fileIds: null, kind: 'bundle', ...record }) : null;
       recorded?.catch(() => {});
       const [model, files] = await reads;
       if (!model) throw ERRORS.notFound('Model');

@@ -1,6 +1,6 @@
-import { and, count, desc, eq, inArray, isNull } from 'drizzle-orm';
+import { and, count, desc, eq, inArray, isNull, sql } from 'drizzle-orm';
 import type { Tx } from '../../db/client.ts';
-import { notifications } from '../../db/schema/index.ts';
+import { notifications, workspaceMembers, workspaces } from '../../db/schema/index.ts';
 
 /** The user's notifications, newest first (unread ones only when asked). */
 export function listNotifications(tx: Tx, userId: string, options: { unreadOnly: boolean; limit: number }) {
@@ -40,4 +40,28 @@ export function markRead(tx: Tx, userId: string, ids: string[]) {
 
 export function insertNotification(tx: Tx, row: { userId: string; type: string; title: string; body: string | null; link: string | null }) {
   return tx.insert(notifications).values(row);
+}
+
+export async function workspaceForNotice(tx: Tx, workspaceId: string) {
+  const [row] = await tx.select({ name: workspaces.name, personal: workspaces.personal }).from(workspaces).where(eq(workspaces.id, workspaceId));
+  return row ?? null;
+}
+
+/** One notification per member of the workspace, in one statement. */
+export async function insertForMembers(tx: Tx, workspaceId: string, row: { type: string; title: string; body: string | null; link: string | null }) {
+  await tx.insert(notifications).select(
+    tx
+      .select({
+        id: sql`gen_random_uuid()`.as('id'),
+        userId: workspaceMembers.userId,
+        type: sql`${row.type}`.as('type'),
+        title: sql`${row.title}`.as('title'),
+        body: sql`${row.body}`.as('body'),
+        link: sql`${row.link}`.as('link'),
+        readAt: sql`null::timestamptz`.as('read_at'),
+        createdAt: sql`now()`.as('created_at'),
+      })
+      .from(workspaceMembers)
+      .where(eq(workspaceMembers.workspaceId, workspaceId)),
+  );
 }

@@ -11,7 +11,8 @@ import * as q from './queries.ts';
 export type NotificationEvent =
   | {
       kind: 'model.ready';
-      userId: string;
+      /** Every member of the workspace is told. */
+      workspaceId: string;
       jobId: string;
       artifactId: string;
       modelName: string;
@@ -21,39 +22,64 @@ export type NotificationEvent =
       /** Null when the dataset is gone. */
       datasetName: string | null;
     }
-  | { kind: 'ingest.failed'; userId: string; jobId: string; jobName: string; error: string };
+  | { kind: 'ingest.failed'; workspaceId: string; jobId: string; jobName: string; error: string }
+  | { kind: 'workspace.invited'; userId: string; workspaceName: string; role: string; link: string };
 
 type NotificationKind = NotificationEvent['kind'];
 
 /** The `notifications.type` each event kind is stored (and listed) as. */
-const NOTIFICATION_TYPE = { 'model.ready': 'model_ready', 'ingest.failed': 'ingest_failed' } as const satisfies Record<NotificationKind, string>;
+const NOTIFICATION_TYPE = {
+  'model.ready': 'model_ready',
+  'ingest.failed': 'ingest_failed',
+  'workspace.invited': 'workspace_invited',
+} as const satisfies Record<NotificationKind, string>;
 
-function render(event: NotificationEvent): { title: string; body: string; link: string } {
+/** Title, body and link; `team` names the workspace when it is not the reader's personal one. */
+function render(event: NotificationEvent, team: string | null): { title: string; body: string; link: string } {
   switch (event.kind) {
     case 'model.ready': {
       const stars = event.qualityScore ? `${event.qualityScore}★ ${event.convergence}` : 'not rated';
       return {
-        title: `Your model ${event.modelName} is ready`,
+        title: team ? `${event.modelName} is ready in ${team}` : `Your model ${event.modelName} is ready`,
         body: `${event.fileCount} files, ${stars}${event.datasetName ? `, trained on ${event.datasetName}` : ''}.`,
         link: `/models/${event.artifactId}`,
       };
     }
     case 'ingest.failed':
-      return { title: `Your model ${event.jobName} could not be delivered`, body: event.error, link: `/jobs?job=${event.jobId}` };
+      return {
+        title: team ? `${event.jobName} could not be delivered in ${team}` : `Your model ${event.jobName} could not be delivered`,
+        body: event.error,
+        link: `/jobs?job=${event.jobId}`,
+      };
+    case 'workspace.invited':
+      return {
+        title: `You are invited to ${event.workspaceName}`,
+        body: `Join as ${event.role}: open the invitation to accept it.`,
+        link: event.link,
+      };
   }
 }
 
 /**
- * Records `event` for its user inside `tx`, so the notification exists exactly when the state change
- * that caused it commits. The one place notifications are written.
+ * Records `event` inside `tx`, so the notification exists exactly when the state change that caused it
+ * commits: one per member of the event's workspace (notifications stay per user), or for its one user.
+ * The one place notifications are written. Runs on the owner's connection (members' rows are not the caller's).
  */
 export async function notify(tx: Tx, event: NotificationEvent): Promise<void> {
-  await q.insertNotification(tx, { userId: event.userId, type: NOTIFICATION_TYPE[event.kind], ...render(event) });
+  const type = NOTIFICATION_TYPE[event.kind];
+  if (!('workspaceId' in event)) {
+    await q.insertNotification(tx, { userId: event.userId, type, ...render(event, null) });
+    return;
+  }
+  const workspace = await q.workspaceForNotice(tx, event.workspaceId);
+  if (!workspace) return;
+  const text = render(event, workspace.personal ? null : workspace.name);
+  await q.insertForMembers(tx, event.workspaceId, { type, ...text });
 }
 
 /** The caller's notifications and how many are unread. */
 export function listNotifications(deps: Deps, userId: string, input: { unreadOnly?: boolean | undefined; limit: number }) {
-  return deps.database.asUser(userId, async (tx) => {
+  return deps.database.asUser({ userId }, async (tx) => {
     const rows = await q.listNotifications(tx, userId, { unreadOnly: input.unreadOnly ?? false, limit: input.limit });
     return { notifications: rows, unreadCount: await q.unreadCount(tx, userId) };
   });
@@ -61,6 +87,6 @@ export function listNotifications(deps: Deps, userId: string, input: { unreadOnl
 
 /** Marks the caller's named notifications read; ids already read or not theirs are left alone. */
 export async function markRead(deps: Deps, userId: string, ids: string[]): Promise<{ updated: number }> {
-  const rows = await deps.database.asUser(userId, (tx) => q.markRead(tx, userId, ids));
+  const rows = await deps.database.asUser({ userId }, (tx) => q.markRead(tx, userId, ids));
   return { updated: rows.length };
 }

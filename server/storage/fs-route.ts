@@ -50,7 +50,11 @@ function noneMatch(header: string, etag: string): boolean {
  * A Hono app serving GET and HEAD of links made by `driver.signedUrl`. Refusals use the service's one
  * envelope (`errorResponse`), with the request id when the app it is mounted in set one.
  */
-export function fsFilesRoute(driver: FsStorage): Hono<{ Variables: { requestId?: string } }> {
+export function fsFilesRoute(
+  driver: FsStorage,
+  /** Whether whom a link was signed for (SignOptions.grant) may still read the object; asked per request. */
+  mayStillRead?: (key: string, grant: string) => Promise<boolean>,
+): Hono<{ Variables: { requestId?: string } }> {
   const app = new Hono<{ Variables: { requestId?: string } }>();
 
   // Hono routes HEAD through GET handlers and drops the body; we still avoid opening the file for it.
@@ -63,8 +67,13 @@ export function fsFilesRoute(driver: FsStorage): Hono<{ Variables: { requestId?:
       fn: query.get('fn') ?? undefined,
       sig: query.get('sig') ?? undefined,
       ct: query.get('ct') ?? undefined,
+      g: query.get('g') ?? undefined,
     });
     if (!link) return errorResponse(ERRORS.badLink(), c.get('requestId'));
+    // A link signed for a member (or a share) works only while they still may read the model.
+    if (link.grant !== undefined && !(await mayStillRead?.(link.key, link.grant))) {
+      return errorResponse(new AppError('FORBIDDEN', 'You no longer have access to this file.'), c.get('requestId'));
+    }
 
     const object = await driver.locate(link.key);
     if (!object) return errorResponse(new AppError('NOT_FOUND', 'This file no longer exists.'), c.get('requestId'));

@@ -38,6 +38,7 @@ interface SignedLinkQuery {
   fn: string | undefined;
   sig: string | undefined;
   ct?: string | undefined;
+  g?: string | undefined;
 }
 
 /** What a valid link grants: this key, saved under this name, until `expiresAt`. */
@@ -46,6 +47,8 @@ interface VerifiedLink {
   fileName: string;
   contentType: string | undefined;
   expiresAt: Date;
+  /** Whom the link was signed for (SignOptions.grant); the route asks whether they still may. */
+  grant: string | undefined;
 }
 
 /** A stored object's file and the metadata HTTP validators are built from. */
@@ -68,6 +71,8 @@ export interface FsStorage extends StorageDriver {
 const SIG_PATTERN = /^[A-Za-z0-9_-]{43}$/; // 32 bytes of HMAC-SHA256 in unpadded base64url
 const EXP_PATTERN = /^[0-9]{1,12}$/;
 const BASE64URL_PATTERN = /^[A-Za-z0-9_-]*$/;
+/** `u:<user id>` (better-auth ids) or `s:<share uuid>`. */
+const GRANT_PATTERN = /^[us]:[A-Za-z0-9_-]{1,64}$/;
 // MIME type as sent to us by our own server; strict so nothing odd reaches a header.
 const CONTENT_TYPE_PATTERN = /^[a-z0-9][a-z0-9!#$&^_.+-]*\/[a-z0-9][a-z0-9!#$&^_.+-]*$/i;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -81,8 +86,11 @@ function isMissing(error: unknown): boolean {
  * The string the HMAC covers: the JSON of a tuple, so no field's content can move into another (a
  * separator inside a key or a name is escaped, never read as a boundary), whatever the fields hold.
  */
-function signingInput(key: string, exp: number, fileName: string, contentType: string | undefined): string {
-  return JSON.stringify(['fs.v2', key, exp, fileName, contentType ?? null]);
+function signingInput(key: string, exp: number, fileName: string, contentType: string | undefined, grant: string | undefined): string {
+  // v2 links (no grant) were signed before grants existed and stay valid until they expire.
+  return grant === undefined
+    ? JSON.stringify(['fs.v2', key, exp, fileName, contentType ?? null])
+    : JSON.stringify(['fs.v3', key, exp, fileName, contentType ?? null, grant]);
 }
 
 /** Creates the local-disk driver. */
@@ -199,10 +207,11 @@ export function createFsStorage(options: FsStorageOptions): FsStorage {
 
   function verify(query: SignedLinkQuery): VerifiedLink | null {
     const nowMs = now();
-    const { key, exp, fn, sig, ct } = query;
+    const { key, exp, fn, sig, ct, g } = query;
     if (exp === undefined || fn === undefined || sig === undefined) return null;
     if (!EXP_PATTERN.test(exp) || !SIG_PATTERN.test(sig) || !BASE64URL_PATTERN.test(fn) || fn.length > 2048) return null;
     if (ct !== undefined && !CONTENT_TYPE_PATTERN.test(ct)) return null;
+    if (g !== undefined && !GRANT_PATTERN.test(g)) return null;
     try {
       assertStorageKey(key);
     } catch {
@@ -215,14 +224,14 @@ export function createFsStorage(options: FsStorageOptions): FsStorage {
       return null;
     }
     const expSeconds = Number(exp);
-    const expected = hmac(signingInput(key, expSeconds, fileName, ct));
+    const expected = hmac(signingInput(key, expSeconds, fileName, ct, g));
     const given = Buffer.from(sig, 'base64url');
     // timingSafeEqual throws on unequal lengths; SIG_PATTERN already pins it to 32 bytes.
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null;
     if (expSeconds * 1000 <= nowMs) return null;
     // A correctly signed link cannot outlive the maximum either (a leaked secret, or a future bug, stays bounded).
     if (beyondMaxLifetime(expSeconds, nowMs)) return null;
-    return { key, fileName, contentType: ct, expiresAt: new Date(expSeconds * 1000) };
+    return { key, fileName, contentType: ct, expiresAt: new Date(expSeconds * 1000), grant: g };
   }
 
   return {
@@ -242,11 +251,14 @@ export function createFsStorage(options: FsStorageOptions): FsStorage {
       const exp = Math.floor(now() / 1000) + ttl;
       const fileName = safeFileName(sign.fileName);
       const contentType = sign.contentType !== undefined && CONTENT_TYPE_PATTERN.test(sign.contentType) ? sign.contentType : undefined;
-      const sig = new Bun.CryptoHasher('sha256', secret).update(signingInput(key, exp, fileName, contentType)).digest('base64url');
+      const grant = sign.grant !== undefined && GRANT_PATTERN.test(sign.grant) ? sign.grant : undefined;
+      if (sign.grant !== undefined && grant === undefined) throw new Error('invalid link grant');
+      const sig = new Bun.CryptoHasher('sha256', secret).update(signingInput(key, exp, fileName, contentType, grant)).digest('base64url');
       const fn = Buffer.from(fileName, 'utf8').toString('base64url');
-      // exp is digits and fn and sig are base64url: only the content type needs encoding.
+      // exp is digits, fn and sig base64url, the grant `[us]:` and an id: only the content type needs encoding.
       const ct = contentType === undefined ? '' : `&ct=${encodeURIComponent(contentType)}`;
-      return `${publicUrl}/files/${encodePathSegments(key)}?exp=${exp}&fn=${fn}${ct}&sig=${sig}`;
+      const g = grant === undefined ? '' : `&g=${encodeURIComponent(grant)}`;
+      return `${publicUrl}/files/${encodePathSegments(key)}?exp=${exp}&fn=${fn}${ct}${g}&sig=${sig}`;
     },
 
     async check(): Promise<void> {

@@ -29,6 +29,12 @@ export interface SignOptions {
   /** Name the browser saves the file under (Content-Disposition: attachment). */
   fileName: string;
   contentType?: string;
+  /**
+   * Whom the link is for (`u:<userId>`, `s:<shareId>`), signed into it, so a driver that serves its own
+   * links (fs) can ask at download time whether they still may: a removed member's links stop at once.
+   * S3 cannot ask; its links end at their expiry.
+   */
+  grant?: string;
 }
 
 /** Free and total bytes of the filesystem under a driver that has one. */

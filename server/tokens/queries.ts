@@ -1,36 +1,51 @@
 import { and, desc, eq, gt, isNull, or, sql } from 'drizzle-orm';
 import type { Db, Tx } from '../../db/client.ts';
-import { apiTokens, users } from '../../db/schema/index.ts';
+import { apiTokens, users, workspaces } from '../../db/schema/index.ts';
+import type { TokenScope } from '../workspaces/roles.ts';
 
-export async function insertToken(tx: Tx, userId: string, values: { name: string; tokenHash: string; prefix: string }): Promise<string> {
-  const [row] = await tx
-    .insert(apiTokens)
-    .values({ userId, name: values.name, tokenHash: values.tokenHash, prefix: values.prefix })
-    .returning({ id: apiTokens.id });
+export async function insertToken(
+  tx: Tx,
+  values: { userId: string; workspaceId: string; scope: TokenScope; name: string; tokenHash: string; prefix: string; expiresAt: Date | null },
+): Promise<string> {
+  const [row] = await tx.insert(apiTokens).values(values).returning({ id: apiTokens.id });
   return row!.id;
 }
 
-/** The user's tokens, newest first; never the hash. */
-export function listTokens(tx: Tx, userId: string) {
+/** The workspace's tokens, newest first: the caller's own, or every one (`all`, for an admin). Never the hash. */
+export function listTokens(tx: Tx, workspaceId: string, userId: string, all: boolean) {
   return tx
     .select({
       id: apiTokens.id,
       name: apiTokens.name,
       prefix: apiTokens.prefix,
+      scope: apiTokens.scope,
+      workspaceId: apiTokens.workspaceId,
+      userId: apiTokens.userId,
+      creatorName: users.name,
+      creatorEmail: users.email,
       lastUsedAt: apiTokens.lastUsedAt,
       revokedAt: apiTokens.revokedAt,
+      expiresAt: apiTokens.expiresAt,
       createdAt: apiTokens.createdAt,
     })
     .from(apiTokens)
-    .where(eq(apiTokens.userId, userId))
+    .leftJoin(users, eq(users.id, apiTokens.userId))
+    .where(all ? eq(apiTokens.workspaceId, workspaceId) : and(eq(apiTokens.workspaceId, workspaceId), eq(apiTokens.userId, userId)))
     .orderBy(desc(apiTokens.createdAt));
 }
 
-export async function findToken(tx: Tx, userId: string, id: string) {
+/** A token the caller may see (row-level security: their own, or any of a workspace they administer). */
+export async function findToken(tx: Tx, id: string) {
   const [row] = await tx
-    .select({ id: apiTokens.id, revokedAt: apiTokens.revokedAt, tokenHash: apiTokens.tokenHash })
+    .select({
+      id: apiTokens.id,
+      userId: apiTokens.userId,
+      workspaceId: apiTokens.workspaceId,
+      revokedAt: apiTokens.revokedAt,
+      tokenHash: apiTokens.tokenHash,
+    })
     .from(apiTokens)
-    .where(and(eq(apiTokens.id, id), eq(apiTokens.userId, userId)));
+    .where(eq(apiTokens.id, id));
   return row ?? null;
 }
 
@@ -40,18 +55,18 @@ export async function notifyRevocation(tx: Tx, channel: string, key: string): Pr
 }
 
 /** Revokes the token unless it already is; returns the row it changed, or null. */
-export async function revokeToken(tx: Tx, userId: string, id: string) {
+export async function revokeToken(tx: Tx, id: string) {
   const [row] = await tx
     .update(apiTokens)
     .set({ revokedAt: new Date() })
-    .where(and(eq(apiTokens.id, id), eq(apiTokens.userId, userId), isNull(apiTokens.revokedAt)))
+    .where(and(eq(apiTokens.id, id), isNull(apiTokens.revokedAt)))
     .returning({ id: apiTokens.id, revokedAt: apiTokens.revokedAt });
   return row ?? null;
 }
 
 /**
- * The live (unrevoked, unexpired) token with this hash and its user. Runs on the owner's connection:
- * it is how a request finds out who its user is, before any user transaction can exist.
+ * The live (unrevoked, unexpired) token with this hash, its user and the user's personal workspace. Runs
+ * on the owner's connection: it is how a request finds out who its user is, before any user transaction.
  */
 export async function findLiveTokenByHash(db: Db, tokenHash: string) {
   const [row] = await db
@@ -59,12 +74,16 @@ export async function findLiveTokenByHash(db: Db, tokenHash: string) {
       tokenId: apiTokens.id,
       lastUsedAt: apiTokens.lastUsedAt,
       expiresAt: apiTokens.expiresAt,
+      workspaceId: apiTokens.workspaceId,
+      scope: apiTokens.scope,
       id: users.id,
       email: users.email,
       name: users.name,
+      personalWorkspaceId: workspaces.id,
     })
     .from(apiTokens)
     .innerJoin(users, eq(users.id, apiTokens.userId))
+    .leftJoin(workspaces, eq(workspaces.personalUserId, users.id))
     .where(and(eq(apiTokens.tokenHash, tokenHash), isNull(apiTokens.revokedAt), or(isNull(apiTokens.expiresAt), gt(apiTokens.expiresAt, sql`now()`))))
     .limit(1);
   return row ?? null;

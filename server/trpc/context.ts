@@ -1,21 +1,17 @@
-import { sessionRevocationKey } from '../auth/identity-cache.ts';
+import { type CachedUser, sessionRevocationKey } from '../auth/identity-cache.ts';
 import { WORKER_TOKEN_PREFIX, bearerToken, hashToken } from '../auth/tokens.ts';
 import { databaseReachable, isDatabaseUnavailable } from '../db-unavailable.ts';
 import type { Deps } from '../deps.ts';
 import { ERRORS, toTRPCError } from '../errors.ts';
 import { resolveWorkerToken } from '../jobs/service.ts';
 import { resolveApiToken } from '../tokens/service.ts';
+import { personalWorkspace } from '../workspaces/service.ts';
 
-interface AuthUser {
-  id: string;
-  email: string;
-  name: string;
-  via: 'session' | 'token';
-}
+/** A signed-in caller: who they are (an Actor, for every workspace-scoped service) and how they came. */
+type AuthUser = CachedUser & { via: 'session' | 'token' };
 
 interface WorkerIdentity {
   jobId: string;
-  userId: string;
 }
 
 export interface Context {
@@ -63,7 +59,8 @@ async function resolveIdentity(deps: Deps, headers: Headers): Promise<Pick<Conte
     return null;
   });
   if (!session) return { user: null, worker: null };
-  const user = { id: session.user.id, email: session.user.email, name: session.user.name };
+  const personalWorkspaceId = await personalWorkspace(deps.database.db, session.user);
+  const user: CachedUser = { userId: session.user.id, email: session.user.email, name: session.user.name, personalWorkspaceId, token: null };
   deps.identities.set(key, user, sessionRevocationKey(session.session.token), new Date(session.session.expiresAt).getTime(), epoch);
   return { user: { ...user, via: 'session' }, worker: null };
 }

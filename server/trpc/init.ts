@@ -62,11 +62,20 @@ const errors = t.middleware(async ({ next, ctx, path }) => {
   return result;
 });
 
-const publicProcedure = t.procedure.use(errors);
+/** Anyone: the share-link and invitation pages, whose token is the credential. */
+export const publicProcedure = t.procedure.use(errors);
+
+/** What a read-scoped API token may call besides queries: the downloads (mutations only because they are recorded). */
+const READ_TOKEN_MUTATIONS = new Set(['models.download', 'models.downloadMany']);
 
 /** A signed-in user (session cookie or personal API token). */
-export const protectedProcedure = publicProcedure.use(({ ctx, next }) => {
+export const protectedProcedure = publicProcedure.use(({ ctx, next, type, path }) => {
   if (!ctx.user) throw toTRPCError(new AppError('UNAUTHORIZED', 'Sign in, or send a valid API token.'));
+  // Row-level security caps a read token at viewer too; this refuses every other change up front, even
+  // those outside a workspace (notifications, invitations).
+  if (ctx.user.token?.scope === 'read' && type === 'mutation' && !READ_TOKEN_MUTATIONS.has(path)) {
+    throw toTRPCError(new AppError('FORBIDDEN', 'This API token is read-only.'));
+  }
   return next({ ctx: { ...ctx, user: ctx.user } });
 });
 

@@ -2,7 +2,9 @@ import { datasetsRouter } from '../datasets/router.ts';
 import { jobsRouter } from '../jobs/router.ts';
 import { modelsRouter } from '../models/router.ts';
 import { notificationsRouter } from '../notifications/router.ts';
+import { sharesRouter } from '../shares/router.ts';
 import { tokensRouter } from '../tokens/router.ts';
+import { workspacesRouter } from '../workspaces/router.ts';
 import { createCallerFactory, router } from './init.ts';
 
 export const appRouter = router({
@@ -11,6 +13,8 @@ export const appRouter = router({
   datasets: datasetsRouter,
   notifications: notificationsRouter,
   tokens: tokensRouter,
+  workspaces: workspacesRouter,
+  shares: sharesRouter,
 });
 
 /** The type integrators import (`import type { AppRouter }`); no server code comes with it. */

@@ -33,6 +33,8 @@ export interface ProcedureSpec<W extends MatrixWorld> {
   invalid?: { input: unknown; field: string };
   /** Whether the input names a record: then another identity's call with it is NOT_FOUND. */
   ownsRecord?: boolean;
+  /** The owner's credential for this one procedure, when it is not `owner.token` (a token of another workspace). */
+  ownToken?: (world: W) => string;
 }
 
 interface CallResult {
@@ -62,7 +64,7 @@ async function callProcedure(url: string, path: string, type: 'query' | 'mutatio
 /** Registers the matrix of `spec` as tests under `describe(spec.path)`; `world()` is read when they run. */
 export function runSharedAuthTests<W extends MatrixWorld>(world: () => W, spec: ProcedureSpec<W>): void {
   const call = (input: unknown, token?: string) => callProcedure(world().url, spec.path, spec.type, input, token);
-  const own = (w: W) => (spec.caller === 'user' ? w.owner.token : w.owner.workerToken);
+  const own = (w: W) => spec.ownToken?.(w) ?? (spec.caller === 'user' ? w.owner.token : w.owner.workerToken);
   const others = (w: W) => (spec.caller === 'user' ? w.other.token : w.other.workerToken);
   const wrongKind = (w: W) => (spec.caller === 'user' ? w.owner.workerToken : w.owner.token);
   const input = () => spec.input?.(world());

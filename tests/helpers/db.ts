@@ -76,6 +76,22 @@ export async function createTestDatabase(label = 'db'): Promise<string> {
   return url;
 }
 
+/** An empty database (no migration applied) of its own for the calling test file, for tests that migrate it themselves. */
+export async function createEmptyDatabase(label = 'empty'): Promise<string> {
+  const file = callerTestFile();
+  const { adminUrl } = await startCluster();
+  const name = `e_${label
+    .replace(/[^a-z0-9]/gi, '_')
+    .toLowerCase()
+    .slice(0, 30)}_${Math.random().toString(36).slice(2, 8)}`;
+  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create database ${name}`);
+  await admin.end();
+  const url = withDatabase(adminUrl, name);
+  created.push({ name, url, file });
+  return url;
+}
+
 /** Where a failed test's report goes: tests/output/failed/ (git-ignored), files named `<file>-<test>…`. */
 export function failureReportPaths(file: string | null, tag: string): { dir: string; stem: string } {
   const dir = path.join(import.meta.dir, '..', 'output', 'failed');

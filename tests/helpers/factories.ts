@@ -3,6 +3,7 @@ import { sql } from 'drizzle-orm';
 import { artifactFiles, datasets, modelArtifacts, trainingJobs, type AdapterInfo } from '../../db/schema/index.ts';
 import type { ConvergenceLabel, FileKind, JobConfig, LossPoint } from '../../server/vocabulary.ts';
 import type { Deps } from '../../server/deps.ts';
+import { personalWorkspace } from '../../server/workspaces/service.ts';
 
 /**
  * Test-data factories: rows inserted directly with the owner's connection (bypassing row-level
@@ -19,10 +20,15 @@ export const sampleJobConfig = {
   batchSize: 8,
 } as const satisfies JobConfig;
 
-export async function insertDataset(deps: Deps, userId: string, name = 'dataset'): Promise<{ id: string; name: string }> {
+/** The user's personal workspace (made if the user has none yet): where factories put rows by default. */
+export function personalWorkspaceOf(deps: Deps, userId: string): Promise<string> {
+  return personalWorkspace(deps.database.db, { id: userId, name: 'Personal' });
+}
+
+export async function insertDataset(deps: Deps, userId: string, name = 'dataset', workspaceId?: string): Promise<{ id: string; name: string }> {
   const [row] = await deps.database.db
     .insert(datasets)
-    .values({ userId, name, format: 'jsonl', rowCount: 100 })
+    .values({ workspaceId: workspaceId ?? (await personalWorkspaceOf(deps, userId)), createdBy: userId, name, format: 'jsonl', rowCount: 100 })
     .returning({ id: datasets.id, name: datasets.name });
   return row!;
 }
@@ -36,6 +42,8 @@ interface FileSpec {
 }
 
 export interface ArtifactSpec {
+  /** Default: the user's personal workspace. */
+  workspaceId?: string;
   name?: string;
   datasetId?: string;
   qualityScore?: number | null;
@@ -81,7 +89,8 @@ export function microsToIso(micros: bigint): string {
 /** A completed training job and its model artifact (with files), as the ingest would leave them. */
 export async function insertArtifact(deps: Deps, userId: string, spec: ArtifactSpec = {}): Promise<InsertedArtifact> {
   const db = deps.database.db;
-  const datasetId = spec.datasetId ?? (await insertDataset(deps, userId)).id;
+  const workspaceId = spec.workspaceId ?? (await personalWorkspaceOf(deps, userId));
+  const datasetId = spec.datasetId ?? (await insertDataset(deps, userId, 'dataset', workspaceId)).id;
   const name = spec.name ?? `model-${randomBytes(3).toString('hex')}`;
   const createdAtMicros = spec.createdAtMicros ?? BigInt(Date.now()) * 1000n;
   const createdAt = sql`${microsToIso(createdAtMicros)}::timestamptz`;
@@ -89,7 +98,8 @@ export async function insertArtifact(deps: Deps, userId: string, spec: ArtifactS
   const [job] = await db
     .insert(trainingJobs)
     .values({
-      userId,
+      workspaceId,
+      createdBy: userId,
       datasetId,
       name: jobName,
       status: 'completed',
@@ -108,7 +118,7 @@ export async function insertArtifact(deps: Deps, userId: string, spec: ArtifactS
     })
     .returning({ id: trainingJobs.id });
   const artifactId = crypto.randomUUID();
-  const prefix = `${userId}/${artifactId}/`;
+  const prefix = `artifacts/${artifactId}/`;
   const files: InsertedFile[] = [];
   for (const [n, f] of (spec.files ?? []).entries()) {
     const bytes = f.bytes ?? null;
@@ -134,7 +144,8 @@ export async function insertArtifact(deps: Deps, userId: string, spec: ArtifactS
   const convergence = spec.convergence === undefined ? 'good' : spec.convergence;
   await db.insert(modelArtifacts).values({
     id: artifactId,
-    userId,
+    workspaceId,
+    createdBy: userId,
     jobId: job!.id,
     datasetId,
     name,
@@ -168,7 +179,7 @@ export async function insertArtifact(deps: Deps, userId: string, spec: ArtifactS
       files.map((f, n) => ({
         id: f.id,
         artifactId,
-        userId,
+        workspaceId,
         path: f.path,
         storageKey: f.key,
         sizeBytes: f.size,

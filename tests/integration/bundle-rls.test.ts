@@ -1,5 +1,6 @@
 // The zip bundle route reads through the owner's row-level-security transaction (database.asUser), like
 // every user-facing path: whatever Postgres hides from app_user, a bundle link does not serve.
+// The link is signed for a member (`g=u:<userId>`) and read as that member.
 import { afterAll, beforeAll, expect, test } from 'bun:test';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -33,7 +34,7 @@ afterAll(async () => {
 
 /** GETs the bundle link; the status and, for a 200, the zip's entry names (unzip -Z1). */
 async function bundleEntries(label: string): Promise<{ status: number; entries: string[] }> {
-  const res = await fetch(bundleUrl(svc.url, svc.deps.secret, model.id, userId, 60, svc.deps.now()).url);
+  const res = await fetch(bundleUrl(svc.url, svc.deps.secret, model.id, `u:${userId}`, 60, svc.deps.now()).url);
   if (res.status !== 200) {
     await res.body?.cancel();
     return { status: res.status, entries: [] };
@@ -45,7 +46,7 @@ async function bundleEntries(label: string): Promise<{ status: number; entries: 
   return { status: 200, entries: list.stdout.toString().trim().split('\n').sort() };
 }
 
-test('rows that row-level security hides from app_user are not served, though the signed owner matches them', async () => {
+test('rows that row-level security hides from app_user are not served, though the signed member matches them', async () => {
   // Baseline: the owner's link serves every file (so the assertions below are not vacuous).
   expect(await bundleEntries('before')).toEqual({ status: 200, entries: ['SHA256SUMS', 'adapter_model.safetensors', 'quarantined.bin'] });
 

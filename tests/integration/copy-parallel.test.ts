@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { artifactIdFor, storagePrefix } from '../../server/ingest/artifact-id.ts';
 import { copyToStorage, IntegrityError } from '../../server/ingest/copy.ts';
 import { copyConcurrently } from '../../server/ingest/copy-files.ts';
 import { FileSource, HttpsSource, PermanentSourceError, type SourceFile } from '../../server/ingest/sources/index.ts';
@@ -246,7 +247,8 @@ describe('ingest of a many-file output (real service)', () => {
     const job = await waitForIngest(u.api, run.jobId, 60_000);
     expect(job.ingestStatus).toBe('failed');
     expect(job.ingestError).toContain('part-03.bin');
-    expect(storedFiles(svc, u.userId)).toEqual([]);
+    // Nothing left under the prefix every attempt of this job writes to.
+    expect(storedFiles(svc, storagePrefix(artifactIdFor(run.jobId)))).toEqual([]);
     // A permanent error is not retried: one GET of the missing file.
     expect(server.requests.filter((r) => r.path === 'part-03.bin')).toHaveLength(1);
   });

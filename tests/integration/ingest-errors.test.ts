@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, expect, test } from 'bun:test';
 import fs from 'node:fs';
 import path from 'node:path';
+import { artifactIdFor, storagePrefix } from '../../server/ingest/artifact-id.ts';
 import { GENERIC_STORAGE_FAILURE } from '../../server/ingest/user-message.ts';
 import { writeLoraOutput } from '../fixtures/lora.ts';
 import { expectErrorLog } from '../helpers/log-guard.ts';
@@ -47,10 +48,17 @@ test('an unreadable file (a symlink loop) is named relative to the output, witho
 
 test('a storage failure reads as a generic storage failure, not the storage path and errno', async () => {
   const u = await newUser(svc, 'storage');
-  // The user's storage folder is a file: every write under it fails with ENOTDIR naming the server path.
-  fs.mkdirSync(path.join(svc.dataDir, 'storage'), { recursive: true });
-  fs.writeFileSync(path.join(svc.dataDir, 'storage', u.userId), 'in the way');
-  const run = await runTrainingJob(svc, u.api, { name: 'storage' });
+  const run = await runTrainingJob(svc, u.api, {
+    name: 'storage',
+    writeOutput: async (dir, jobId) => {
+      await writeLoraOutput(dir, { layers: 2, hidden: 32 });
+      // The model's storage folder (artifacts/{artifactId}, derived from the job) is a file: every write
+      // under it fails with ENOTDIR naming the server path.
+      const folder = path.join(svc.dataDir, 'storage', storagePrefix(artifactIdFor(jobId)).replace(/\/$/, ''));
+      fs.mkdirSync(path.dirname(folder), { recursive: true });
+      fs.writeFileSync(folder, 'in the way');
+    },
+  });
   // A storage failure is retried; the first attempt already records what the user sees.
   const deadline = Date.now() + 30_000;
   let job = await u.api.jobs.get.query({ jobId: run.jobId });

@@ -172,8 +172,9 @@ describe('the handler is idempotent', () => {
     const dl = await u.api.models.download.mutate({ modelId: job.artifactId! });
     expect(dl.files).toHaveLength(files.length);
     for (const f of dl.files) expect(await sha256Of(await fetch(f.url))).toBe(files.find((w) => w.path === f.path)!.sha256);
-    // Exactly one object per file: no temp files or duplicates left by the second run.
-    expect(storedFiles(s, u.userId)).toHaveLength(files.length);
+    // Exactly one object per file: no temp files or duplicates left by the second run (every attempt writes
+    // under the same artifacts/{artifactId}/ prefix, derived from the job).
+    expect(storedFiles(s, `artifacts/${job.artifactId!}`)).toHaveLength(files.length);
   }
 
   test('run twice in a row: delivered once, then skipped', async () => {
@@ -294,7 +295,7 @@ describe('several worker processes', () => {
         await sql<{ n: number }[]>`select count(*)::int as n from artifact_files where artifact_id = any(${artifacts.map((a) => a.id)}::uuid[])`
       )[0]!;
       expect(n).toBe(fileCount);
-      expect(storedFiles(svc, u.userId)).toHaveLength(fileCount);
+      expect(artifacts.flatMap((a) => storedFiles(svc, `artifacts/${a.id}`))).toHaveLength(fileCount);
     } finally {
       await sql.end();
     }
@@ -374,9 +375,9 @@ describe('a worker killed mid-copy', () => {
     const notes = await u.api.notifications.list.query({});
     expect(notes.notifications.filter((x) => x.type === 'model_ready')).toHaveLength(1);
     // One object per file, and the killed process's partial upload is gone: a retry starts clean.
-    const objects = storedFiles(api, u.userId);
+    const objects = storedFiles(api, `artifacts/${job.artifactId!}`);
     expect(objects.filter((p) => p.split('/').pop()!.startsWith('.'))).toEqual([]);
     expect(objects).toHaveLength(files.length);
-    expect(objects.every((p) => p.startsWith(`${u.userId}/${job.artifactId}/`))).toBe(true);
+    expect(objects.every((p) => p.startsWith(`artifacts/${job.artifactId}/`))).toBe(true);
   }, 180_000);
 });

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { artifactIdFor, storagePrefix } from '../../server/ingest/artifact-id.ts';
 import { writeLoraOutput, type WrittenFile } from '../fixtures/lora.ts';
 import { ingestSettled, storedFiles } from '../helpers/ingest.ts';
 import { expectErrorLog } from '../helpers/log-guard.ts';
@@ -55,7 +56,8 @@ async function expectFailed(service: TestService, u: User, jobId: string, name: 
     { type: 'ingest_failed', title: `Your model ${name} could not be delivered`, body: job.ingestError },
   ]);
   expect((await u.api.models.list.query({})).pagination.total).toBe(0);
-  expect(storedFiles(service, u.userId)).toEqual([]);
+  // Nothing left under the prefix every attempt of this job writes to.
+  expect(storedFiles(service, storagePrefix(artifactIdFor(jobId)))).toEqual([]);
   // Settled: no attempt is left in pg-boss, so no late retry can flip it; a second look sees the same state.
   await ingestSettled(service, jobId);
   const again = await u.api.jobs.get.query({ jobId });

@@ -61,7 +61,9 @@ function resign(url: string, exp: number): string {
     .join('/');
   const fileName = Buffer.from(u.searchParams.get('fn')!, 'base64url').toString('utf8');
   const ct = u.searchParams.get('ct');
-  const input = JSON.stringify(['fs.v2', key, exp, fileName, ct]);
+  // A link made for a member carries whom it is for (g=u:<userId>), signed with it (fs.v3).
+  const grant = u.searchParams.get('g');
+  const input = JSON.stringify(grant === null ? ['fs.v2', key, exp, fileName, ct] : ['fs.v3', key, exp, fileName, ct, grant]);
   u.searchParams.set('exp', String(exp));
   u.searchParams.set('sig', createHmac('sha256', svc.deps.secret).update(input).digest('base64url'));
   return u.toString();
@@ -93,6 +95,9 @@ describe('models.download', () => {
     expect(status).toBe(200);
     expect(data!.files.map((f) => f.path).sort()).toEqual(ingested.map((f) => f.path).sort());
     expect(data!.bundle).not.toBeNull();
+    // Every link names whom it was signed for, so the route can ask per request whether they still may read.
+    expect(new URL(data!.bundle!.url).searchParams.get('g')).toBe(`u:${user.userId}`);
+    for (const f of data!.files) expect(new URL(f.url).searchParams.get('g')).toBe(`u:${user.userId}`);
     // expiresAt ≈ now + TTL, and never later than the links really live.
     const expiresAt = Date.parse(data!.expiresAt);
     expect(expiresAt).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000 + TTL * 1000);
@@ -234,11 +239,11 @@ describe('bundle', () => {
   });
 
   test('a bundle link whose exp has passed is 403 (signature otherwise valid)', async () => {
-    const expired = bundleUrl(svc.url, svc.deps.secret, modelId, user.userId, -5, svc.deps.now());
+    const expired = bundleUrl(svc.url, svc.deps.secret, modelId, `u:${user.userId}`, -5, svc.deps.now());
     const res = await fetch(expired.url);
     expect(res.status).toBe(403);
     expect(res.headers.get('content-type')).toContain('application/json');
-    const fresh = bundleUrl(svc.url, svc.deps.secret, modelId, user.userId, 60, svc.deps.now());
+    const fresh = bundleUrl(svc.url, svc.deps.secret, modelId, `u:${user.userId}`, 60, svc.deps.now());
     const ok = await fetch(fresh.url);
     expect(ok.status).toBe(200);
     await ok.body?.cancel();

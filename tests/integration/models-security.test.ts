@@ -94,14 +94,19 @@ describe("another user's model", () => {
     expect(await eventsFor(model.id)).toHaveLength(0);
   });
 
-  test("bundle: B cannot make a link; A's link with B's id in u is 403; a B-signed link for A's model is 404", async () => {
+  test("bundle: B cannot make a link; A's link with B's id in g is 403; a B-signed link for A's model is 404", async () => {
     await expect(errorOf(b.api.models.download.mutate({ modelId: model.id }))).resolves.toMatchObject({ data: { code: 'NOT_FOUND' } });
     const { bundle } = await a.api.models.download.mutate({ modelId: model.id });
-    const swapped = new URL(bundle!.url);
-    swapped.searchParams.set('u', b.userId);
-    await expectForbidden(await fetch(swapped));
-    // Even a correctly signed link naming B (were the secret ever misused) finds nothing: the SQL filters by owner.
-    const forged = await fetch(bundleUrl(svc.url, svc.deps.secret, model.id, b.userId, 60, svc.deps.now()).url);
+    expect(new URL(bundle!.url).searchParams.get('g')).toBe(`u:${a.userId}`);
+    // Whom the link is for is signed: naming B, or a share link, breaks the signature.
+    for (const grant of [`u:${b.userId}`, `s:${crypto.randomUUID()}`]) {
+      const swapped = new URL(bundle!.url);
+      swapped.searchParams.set('g', grant);
+      await expectForbidden(await fetch(swapped));
+    }
+    // Even a correctly signed link naming B (were the secret ever misused) finds nothing: it is read as B,
+    // under row-level security, and B is no member of A's workspace.
+    const forged = await fetch(bundleUrl(svc.url, svc.deps.secret, model.id, `u:${b.userId}`, 60, svc.deps.now()).url);
     expect(forged.status).toBe(404);
     expect(await forged.text()).not.toContain(MARKER);
     const events = await eventsFor(model.id);
@@ -179,7 +184,7 @@ describe('signed file links', () => {
     await expectForbidden(await fetch(url));
   });
 
-  test('exp pushed later, or the file name changed, under the same signature: 403', async () => {
+  test('exp pushed later, the file name changed, or whom the link is for changed or dropped, under the same signature: 403', async () => {
     const base = await freshUrl();
     const later = new URL(base);
     later.searchParams.set('exp', String(Number(later.searchParams.get('exp')) + 3600));
@@ -187,6 +192,14 @@ describe('signed file links', () => {
     const renamed = new URL(base);
     renamed.searchParams.set('fn', Buffer.from('evil.exe').toString('base64url'));
     await expectForbidden(await fetch(renamed));
+    // Without g the link would read as one signed before teams, which no one re-checks per request.
+    expect(new URL(base).searchParams.get('g')).toBe(`u:${a.userId}`);
+    const regranted = new URL(base);
+    regranted.searchParams.set('g', `u:${b.userId}`);
+    await expectForbidden(await fetch(regranted));
+    const ungranted = new URL(base);
+    ungranted.searchParams.delete('g');
+    await expectForbidden(await fetch(ungranted));
   });
 
   test('a tampered bundle signature: 403', async () => {

@@ -1,6 +1,7 @@
 // notify(tx, event), the one writer of notifications, and notifications.list / markRead for the user.
 import { afterAll, beforeAll, expect, test } from 'bun:test';
 import { notify, type NotificationEvent } from '../../server/notifications/service.ts';
+import { personalWorkspaceOf } from '../helpers/factories.ts';
 import { newUser, startTestService, type TestService } from '../helpers/service.ts';
 
 let svc: TestService;
@@ -20,10 +21,12 @@ const send = (event: NotificationEvent) => svc.deps.database.db.transaction((tx)
 test('each event kind is stored with its type, title, body and link', async () => {
   const artifactId = crypto.randomUUID();
   const jobId = crypto.randomUUID();
-  const base = { userId: alice.userId, jobId, artifactId, modelName: 'support-bot', fileCount: 7 };
+  // Alice's personal workspace: she is its only member, and the titles say "Your model".
+  const workspaceId = await personalWorkspaceOf(svc.deps, alice.userId);
+  const base = { workspaceId, jobId, artifactId, modelName: 'support-bot', fileCount: 7 };
   await send({ kind: 'model.ready', ...base, qualityScore: 4, convergence: 'good', datasetName: 'tickets' });
   await send({ kind: 'model.ready', ...base, modelName: 'unrated', qualityScore: null, convergence: null, datasetName: null });
-  await send({ kind: 'ingest.failed', userId: alice.userId, jobId, jobName: 'broken-run', error: 'no files found at file:///x' });
+  await send({ kind: 'ingest.failed', workspaceId, jobId, jobName: 'broken-run', error: 'no files found at file:///x' });
 
   const { notifications, unreadCount } = await alice.api.notifications.list.query({});
   expect(unreadCount).toBe(3);
@@ -37,7 +40,8 @@ test('each event kind is stored with its type, title, body and link', async () =
 });
 
 test("markRead changes only the caller's unread notifications and counts what it changed", async () => {
-  await send({ kind: 'ingest.failed', userId: bob.userId, jobId: crypto.randomUUID(), jobName: 'bobs-run', error: 'boom' });
+  const bobs = await personalWorkspaceOf(svc.deps, bob.userId);
+  await send({ kind: 'ingest.failed', workspaceId: bobs, jobId: crypto.randomUUID(), jobName: 'bobs-run', error: 'boom' });
   const [bobsNote] = (await bob.api.notifications.list.query({})).notifications;
   const mine = (await alice.api.notifications.list.query({})).notifications;
   const first = mine[0]!.id;

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { sql } from 'drizzle-orm';
 import { createDatabase, type Database } from '../../db/client.ts';
-import { datasets, metricsPoints, trainingJobs, users } from '../../db/schema/index.ts';
+import { datasets, metricsPoints, trainingJobs, users, workspaces } from '../../db/schema/index.ts';
 import { lossCurve as curveSql, lossStats } from '../../server/quality/queries.ts';
 import { lossStatsFromPoints } from '../../server/quality/score.ts';
 import type { LossPoint } from '../../server/vocabulary.ts';
@@ -12,19 +12,34 @@ const finiteSql = (col: string) => `${col} is not null and ${col} <> 'NaN'::floa
 
 let database: Database;
 let userId: string;
+let workspaceId: string;
 let datasetId: string;
 beforeAll(async () => {
   database = createDatabase(await createTestDatabase('scoring'));
   userId = 'u-scoring';
   await database.db.insert(users).values({ id: userId, name: 'S', email: 's@example.com' });
-  [{ id: datasetId }] = (await database.db.insert(datasets).values({ userId, name: 'd' }).returning({ id: datasets.id })) as [{ id: string }];
+  [{ id: workspaceId }] = (await database.db
+    .insert(workspaces)
+    .values({ name: 'S', slug: 's-scoring', personalUserId: userId })
+    .returning({ id: workspaces.id })) as [{ id: string }];
+  [{ id: datasetId }] = (await database.db.insert(datasets).values({ workspaceId, createdBy: userId, name: 'd' }).returning({ id: datasets.id })) as [
+    { id: string },
+  ];
 });
 afterAll(() => database?.close());
 
 async function jobWith(points: LossPoint[]) {
   const [job] = await database.db
     .insert(trainingJobs)
-    .values({ userId, datasetId, name: 'j', config: sampleJobConfig, gpu: { type: 'x', count: 1 }, workerTokenHash: crypto.randomUUID() })
+    .values({
+      workspaceId,
+      createdBy: userId,
+      datasetId,
+      name: 'j',
+      config: sampleJobConfig,
+      gpu: { type: 'x', count: 1 },
+      workerTokenHash: crypto.randomUUID(),
+    })
     .returning({ id: trainingJobs.id });
   for (let i = 0; i < points.length; i += 5000) {
     await database.db.insert(metricsPoints).values(points.slice(i, i + 5000).map((p) => ({ jobId: job!.id, ...p })));

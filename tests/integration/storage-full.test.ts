@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import fs from 'node:fs';
 import path from 'node:path';
+import { artifactIdFor, storagePrefix } from '../../server/ingest/artifact-id.ts';
 import { writeLoraOutput } from '../fixtures/lora.ts';
 import { serveOutput } from '../helpers/output-server.ts';
 import { newUser, startTestService, type TestService } from '../helpers/service.ts';
@@ -47,8 +48,11 @@ function fill(leave = 0) {
     fs.closeSync(fd);
   }
 }
-const storedObjects = (userId: string) =>
-  fs.existsSync(path.join(storageDir, userId)) ? fs.readdirSync(path.join(storageDir, userId), { recursive: true }) : [];
+/** What the ingest of `jobId` left in storage: every attempt writes under the one prefix derived from the job. */
+const storedObjects = (jobId: string) => {
+  const dir = path.join(storageDir, storagePrefix(artifactIdFor(jobId)));
+  return fs.existsSync(dir) ? fs.readdirSync(dir, { recursive: true }) : [];
+};
 
 async function readyz() {
   const res = await fetch(`${svc.url}/readyz`);
@@ -87,7 +91,7 @@ describe('a full disk', () => {
     expect(job.ingestStatus).toBe('failed');
     expect(job.ingestError).toMatch(/^Not enough storage space for this model: it needs 1[23](\.\d)? MB, [78](\.\d)? MB free\./);
     expect(job.ingestAttempts).toBe(1);
-    expect(storedObjects(u.userId)).toEqual([]);
+    expect(storedObjects(run.jobId)).toEqual([]);
   }, 60_000);
 
   test('the disk filling up during the copy fails with a clear message, once, and leaves nothing behind', async () => {
@@ -130,7 +134,7 @@ describe('a full disk', () => {
       ]);
       // Files are copied several at a time: let every other file be stored, so the gated one is the copy the
       // full disk stops (the one the message must name).
-      const committed = () => storedObjects(u.userId).filter((entry) => /^\d+$/.test(path.basename(String(entry)))).length;
+      const committed = () => storedObjects(run.jobId).filter((entry) => /^\d+$/.test(path.basename(String(entry)))).length;
       while (committed() < files.length - 1) await Bun.sleep(10);
       fill();
       openGate();
@@ -138,7 +142,7 @@ describe('a full disk', () => {
       expect(job.ingestStatus).toBe('failed');
       expect(job.ingestError).toBe('Storage ran out of space while copying adapter_model.safetensors. Retry the ingest once space is freed.');
       expect(job.ingestAttempts).toBe(1);
-      expect(storedObjects(u.userId)).toEqual([]);
+      expect(storedObjects(run.jobId)).toEqual([]);
     } finally {
       openGate();
       server.stop();

@@ -4,7 +4,7 @@ import type { Deps } from '../../server/deps.ts';
 import type { Logger } from '../../server/logger.ts';
 import { createContextInner } from '../../server/trpc/context.ts';
 import { createCaller } from '../../server/trpc/root.ts';
-import { fileBytes, insertArtifact } from '../helpers/factories.ts';
+import { fileBytes, insertArtifact, personalWorkspaceOf } from '../helpers/factories.ts';
 import { expectErrorLog, guardLogger } from '../helpers/log-guard.ts';
 import { rawGet } from '../helpers/raw-http.ts';
 import { newUser, startTestService, type TestService } from '../helpers/service.ts';
@@ -18,7 +18,8 @@ afterAll(() => svc?.stop());
 describe('tRPC edge', () => {
   test('procedures run through createCaller without HTTP', async () => {
     const u = await newUser(svc, 'caller');
-    const caller = createCaller(createContextInner(svc.deps, { user: { id: u.userId, email: u.email, name: 'x', via: 'session' } }));
+    const user = { userId: u.userId, email: u.email, name: 'x', personalWorkspaceId: await personalWorkspaceOf(svc.deps, u.userId), token: null };
+    const caller = createCaller(createContextInner(svc.deps, { user: { ...user, via: 'session' } }));
     const { id } = await caller.datasets.create({ name: 'direct' });
     expect((await caller.datasets.list()).map((d) => d.id)).toEqual([id]);
     await expect(createCaller(createContextInner(svc.deps)).datasets.list()).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
@@ -60,7 +61,15 @@ describe('tRPC edge', () => {
 
     // createCaller: the typed code, and the log line carries the stack and the caller's request id.
     const requestId = 'req-internal-1';
-    const caller = createCaller(createContextInner(deps, { user: { id: u.userId, email: u.email, name: 'x', via: 'token' }, requestId }));
+    const personalWorkspaceId = await personalWorkspaceOf(svc.deps, u.userId);
+    const user = {
+      userId: u.userId,
+      email: u.email,
+      name: 'x',
+      personalWorkspaceId,
+      token: { workspaceId: personalWorkspaceId, scope: 'write' as const },
+    };
+    const caller = createCaller(createContextInner(deps, { user: { ...user, via: 'token' }, requestId }));
     await expect(caller.models.download({ modelId: model.id })).rejects.toMatchObject({ code: 'INTERNAL_SERVER_ERROR' });
     const line = logged.find((l) => l.msg === 'procedure failed');
     expect(line?.fields?.requestId).toBe(requestId);

@@ -34,6 +34,13 @@ describe('parseEnv', () => {
     expect(env.storage).toMatchObject({ driver: 's3', region: 'auto', bucket: 'models', forcePathStyle: false });
   });
 
+  test('SOURCE_FILE_ROOTS and SOURCE_S3_PREFIXES accept {workspaceId}, and refuse an unknown placeholder', () => {
+    const env = parseEnv({ SOURCE_FILE_ROOTS: '/srv/teams/{workspaceId}/{jobId}', SOURCE_S3_PREFIXES: 'vol/teams/{workspaceId}' });
+    expect(env.sourceFileRoots).toEqual(['/srv/teams/{workspaceId}/{jobId}']);
+    expect(env.sourceS3Prefixes).toEqual([{ bucket: 'vol', prefix: 'teams/{workspaceId}' }]);
+    expect(() => parseEnv({ SOURCE_FILE_ROOTS: '/srv/{teamId}' })).toThrow(/unknown placeholder \{teamId\}/);
+  });
+
   test.each([
     [{ PORT: 'eighty' }, 'PORT'],
     [{ PORT: '70000' }, 'PORT'],

@@ -1,8 +1,21 @@
 import { describe, expect, test } from 'bun:test';
-import { IdentityCache } from '../../server/auth/identity-cache.ts';
+import { type CachedUser, IdentityCache } from '../../server/auth/identity-cache.ts';
 
-const alice = { id: 'u-alice', email: 'alice@example.com', name: 'Alice' };
-const bob = { id: 'u-bob', email: 'bob@example.com', name: 'Bob' };
+const alice: CachedUser = {
+  userId: 'u-alice',
+  email: 'alice@example.com',
+  name: 'Alice',
+  personalWorkspaceId: '11111111-1111-4111-8111-111111111111',
+  token: null,
+};
+// A workspace-scoped API token's identity: its workspace and scope are cached with it.
+const bob: CachedUser = {
+  userId: 'u-bob',
+  email: 'bob@example.com',
+  name: 'Bob',
+  personalWorkspaceId: '22222222-2222-4222-8222-222222222222',
+  token: { workspaceId: '33333333-3333-4333-8333-333333333333', scope: 'read' },
+};
 
 function cacheAt(start = 1_000_000) {
   let now = start;

@@ -7,8 +7,9 @@ import { checkOutputUri, fillPlaceholders, type OutputPolicy } from '../../serve
 
 let tmp: string;
 let dataDir: string;
-const job = { jobId: '11111111-1111-4111-8111-111111111111', userId: 'user_A' };
+const job = { jobId: '11111111-1111-4111-8111-111111111111', userId: 'user_A', workspaceId: '44444444-4444-4444-8444-444444444444' };
 const other = '22222222-2222-4222-8222-222222222222';
+const otherWorkspace = '55555555-5555-4555-8555-555555555555';
 
 const policy = (overrides: Partial<OutputPolicy> = {}): OutputPolicy => ({
   dataDir,
@@ -25,6 +26,8 @@ beforeAll(() => {
   fs.mkdirSync(path.join(dataDir, 'outputs', job.jobId));
   fs.mkdirSync(path.join(dataDir, 'outputs', other));
   fs.mkdirSync(path.join(tmp, 'shared', 'user_A', 'run'), { recursive: true });
+  fs.mkdirSync(path.join(tmp, 'teams', job.workspaceId, 'run'), { recursive: true });
+  fs.mkdirSync(path.join(tmp, 'teams', otherWorkspace, 'run'), { recursive: true });
 });
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
@@ -98,10 +101,39 @@ describe('file://', () => {
     });
   });
 
+  test('{workspaceId} is filled from the job: its workspace folder is admitted, another workspace’s is not', async () => {
+    const p = policy({ sourceFileRoots: [path.join(tmp, 'teams', '{workspaceId}')] });
+    expect(await checkOutputUri(p, job, `file://${path.join(tmp, 'teams', job.workspaceId, 'run')}`)).toMatchObject({
+      allowed: true,
+      file: { allowedRoot: path.join(tmp, 'teams', job.workspaceId) },
+    });
+    expect(await allowed(p, `file://${path.join(tmp, 'teams', otherWorkspace, 'run')}`)).toBe(false);
+    expect(
+      await checkOutputUri(p, { ...job, workspaceId: otherWorkspace }, `file://${path.join(tmp, 'teams', job.workspaceId, 'run')}`),
+    ).toMatchObject({
+      allowed: false,
+    });
+    // With the job too: one folder per job inside its workspace's.
+    const both = policy({ sourceFileRoots: [path.join(tmp, 'teams', '{workspaceId}', '{jobId}')] });
+    expect(await allowed(both, `file://${path.join(tmp, 'teams', job.workspaceId, job.jobId)}`)).toBe(true);
+    expect(await allowed(both, `file://${path.join(tmp, 'teams', job.workspaceId, 'run')}`)).toBe(false);
+  });
+
+  test('a job whose creator is gone admits nothing through a {userId} root', async () => {
+    const p = policy({ sourceFileRoots: [path.join(tmp, 'shared', '{userId}')] });
+    expect(await allowed(p, `file://${path.join(tmp, 'shared', 'user_A', 'run')}`)).toBe(true);
+    expect(await checkOutputUri(p, { ...job, userId: null }, `file://${path.join(tmp, 'shared', 'user_A', 'run')}`)).toMatchObject({
+      allowed: false,
+    });
+  });
+
   test('a placeholder value that would change the path admits nothing', () => {
-    expect(fillPlaceholders('/srv/{userId}/out', { jobId: 'j', userId: '..' })).toBeNull();
-    expect(fillPlaceholders('/srv/{userId}/out', { jobId: 'j', userId: 'a/b' })).toBeNull();
-    expect(fillPlaceholders('/srv/{userId}/{jobId}', { jobId: 'j', userId: 'u' })).toBe('/srv/u/j');
+    const ws = job.workspaceId;
+    expect(fillPlaceholders('/srv/{userId}/out', { jobId: 'j', userId: '..', workspaceId: ws })).toBeNull();
+    expect(fillPlaceholders('/srv/{userId}/out', { jobId: 'j', userId: 'a/b', workspaceId: ws })).toBeNull();
+    expect(fillPlaceholders('/srv/{workspaceId}/out', { jobId: 'j', userId: 'u', workspaceId: '..' })).toBeNull();
+    expect(fillPlaceholders('/srv/{userId}/{jobId}', { jobId: 'j', userId: 'u', workspaceId: ws })).toBe('/srv/u/j');
+    expect(fillPlaceholders('/srv/{workspaceId}/{jobId}', { jobId: 'j', userId: 'u', workspaceId: ws })).toBe(`/srv/${ws}/j`);
   });
 });
 
@@ -113,6 +145,12 @@ describe('s3://', () => {
       allowed: false,
       reason: expect.stringContaining('SOURCE_S3_PREFIXES is unset'),
     });
+  });
+
+  test("{workspaceId} in a prefix admits the job's workspace only", async () => {
+    const team = { dataDir: '/nonexistent-data', sourceFileRoots: [], sourceS3Prefixes: [{ bucket: 'vol', prefix: 'teams/{workspaceId}' }] };
+    expect(await allowed(team, `s3://vol/teams/${job.workspaceId}/run/`)).toBe(true);
+    expect(await allowed(team, `s3://vol/teams/${otherWorkspace}/run/`)).toBe(false);
   });
 
   test("under the job's own prefix, as whole segments", async () => {

@@ -11,6 +11,9 @@ const Models = lazy(() => import('./routes/models.tsx'));
 const ModelDetail = lazy(() => import('./routes/model-detail.tsx'));
 const Jobs = lazy(() => import('./routes/jobs.tsx'));
 const Tokens = lazy(() => import('./routes/tokens.tsx'));
+const Members = lazy(() => import('./routes/members.tsx'));
+const Invite = lazy(() => import('./routes/invite.tsx'));
+const Share = lazy(() => import('./routes/share.tsx'));
 const NotFound = lazy(() => import('./routes/not-found.tsx'));
 
 export function App() {
@@ -34,12 +37,16 @@ export function App() {
       <Router>
         <Route path="/sign-in" component={SignIn} />
         <Route path="/sign-up" component={SignUp} />
+        {/* Public pages, outside the signed-in frame: an invite (which signs in from there) and a shared model. */}
+        <Route path="/invite/:token" component={Invite} />
+        <Route path="/s/:token" component={Share} />
         <Route path="/" component={AppLayout}>
           <Route path="/" component={() => <Navigate href="/models" />} />
           <Route path="/models" component={Models} />
           <Route path="/models/:id" component={ModelDetail} />
           <Route path="/jobs" component={Jobs} />
           <Route path="/tokens" component={Tokens} />
+          <Route path="/members" component={Members} />
           <Route path="*404" component={NotFound} />
         </Route>
       </Router>

@@ -25,7 +25,9 @@ export interface OutputPolicy {
 /** The job an output belongs to: its ids fill the placeholders. */
 export interface OutputOwner {
   jobId: string;
-  userId: string;
+  /** The job's creator; null once their account is gone (a `{userId}` root then admits nothing). */
+  userId: string | null;
+  workspaceId: string;
 }
 
 /** How a FileSource stays confined at read time (real paths, resolved when the output was admitted). */
@@ -41,7 +43,7 @@ export type OutputDecision = { allowed: true; file?: FileConfinement } | { allow
 type SourcePlaceholder = (typeof SOURCE_PLACEHOLDERS)[number];
 
 /**
- * `entry` with `{jobId}`/`{userId}` filled, or null when a value could change the entry's shape
+ * `entry` with `{jobId}`/`{userId}`/`{workspaceId}` filled, or null when a value could change the entry's shape
  * (empty, a separator, a dot segment): such a root then admits nothing rather than something else.
  */
 export function fillPlaceholders(entry: string, owner: OutputOwner): string | null {
@@ -50,7 +52,7 @@ export function fillPlaceholders(entry: string, owner: OutputOwner): string | nu
     if (!(SOURCE_PLACEHOLDERS as readonly string[]).includes(name)) return whole;
     const value = owner[name as SourcePlaceholder];
     if (!value || !isSingleSegment(value)) unsafe = true;
-    return value;
+    return value ?? '';
   });
   return unsafe ? null : filled;
 }

@@ -8,6 +8,9 @@ export const api = createTRPCClient<AppRouter>({
 
 export type ModelSummary = Awaited<ReturnType<typeof api.models.list.query>>['models'][number];
 export type ModelDetail = Awaited<ReturnType<typeof api.models.get.query>>;
+export type Download = Awaited<ReturnType<typeof api.models.download.mutate>>;
+export type Workspace = Awaited<ReturnType<typeof api.workspaces.list.query>>[number];
+export type Role = Workspace['role'];
 
 /** The tRPC error code of a failed call ('NOT_FOUND', 'UNAUTHORIZED', ...), if it is one. */
 export function errorCode(err: unknown): string | null {

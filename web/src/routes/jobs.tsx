@@ -5,6 +5,7 @@ import { StatusBadge } from '../components/badges.tsx';
 import { EmptyState, ErrorState } from '../components/states.tsx';
 import { formatCost, formatDateTime } from '../lib/format.ts';
 import { api, errorMessage } from '../lib/trpc.ts';
+import { can, useWorkspace } from '../lib/workspace.ts';
 import type { IngestStatus } from '../../../server/vocabulary.ts';
 
 const INGEST_LABEL: Record<IngestStatus, string> = {
@@ -18,10 +19,11 @@ const INGEST_LABEL: Record<IngestStatus, string> = {
 /** Training jobs and the delivery of their files; a failed delivery can be retried here. */
 export default function Jobs() {
   const qc = useQueryClient();
+  const ws = useWorkspace();
   const [params] = useSearchParams<{ job?: string }>();
   const jobs = useQuery(() => ({
-    queryKey: ['jobs'],
-    queryFn: () => api.jobs.list.query(),
+    queryKey: ['jobs', ws.current().id],
+    queryFn: () => api.jobs.list.query({ workspaceId: ws.current().id }),
     // While something is on its way, keep the table current.
     refetchInterval: (q) =>
       q.state.data?.some((j) => j.status === 'running' || j.ingestStatus === 'pending' || j.ingestStatus === 'ingesting') ? 3000 : false,
@@ -54,7 +56,8 @@ export default function Jobs() {
         <Match when={jobs.data?.length === 0}>
           <EmptyState title="No training jobs yet">
             <p class="muted">
-              Create a job with <code>jobs.create</code> using an <A href="/tokens">API token</A>; your GPU worker reports metrics and completes it.
+              Create a job with <code>jobs.create</code> using an <A href={ws.href('/tokens')}>API token</A>; your GPU worker reports metrics and
+              completes it.
             </p>
           </EmptyState>
         </Match>
@@ -89,15 +92,17 @@ export default function Jobs() {
                           <StatusBadge status={j.ingestStatus} label={INGEST_LABEL[j.ingestStatus]} />
                           <Show when={j.ingestStatus === 'failed'}>
                             <p class="cell-error">{j.ingestError ?? 'The files could not be copied.'}</p>
-                            <button
-                              type="button"
-                              class="btn btn-small btn-secondary"
-                              disabled={retry.isPending && retry.variables === j.id}
-                              onClick={() => retry.mutate(j.id)}
-                              aria-label={`Retry delivery of ${j.name}`}
-                            >
-                              Retry
-                            </button>
+                            <Show when={can(ws.current().role, 'write')}>
+                              <button
+                                type="button"
+                                class="btn btn-small btn-secondary"
+                                disabled={retry.isPending && retry.variables === j.id}
+                                onClick={() => retry.mutate(j.id)}
+                                aria-label={`Retry delivery of ${j.name}`}
+                              >
+                                Retry
+                              </button>
+                            </Show>
                           </Show>
                         </td>
                         <td>{formatDateTime(j.createdAt)}</td>

@@ -1,39 +1,18 @@
 import { A, useParams } from '@solidjs/router';
-import { useMutation, useQuery } from '@tanstack/solid-query';
-import { createSignal, For, Match, Show, Switch, type JSX } from 'solid-js';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/solid-query';
+import { createSignal, For, Match, Show, Switch } from 'solid-js';
 import { ConvergenceBadge } from '../components/badges.tsx';
 import { CopyButton } from '../components/copy-button.tsx';
 import { LossChart } from '../components/loss-chart.tsx';
+import { FilesPanel, QualityPanel, SetupPanels, Stat } from '../components/model-panels.tsx';
 import { ErrorState } from '../components/states.tsx';
 import { Stars } from '../components/stars.tsx';
-import { formatBytes, formatCost, formatCount, formatDate, formatDateTime, formatInt, formatNumber } from '../lib/format.ts';
+import { formatBytes, formatCost, formatDate, formatDateTime, formatInt, formatNumber } from '../lib/format.ts';
 import { api, errorCode, errorMessage, type ModelDetail as Model } from '../lib/trpc.ts';
-import type { FileKind } from '../../../server/vocabulary.ts';
+import { can, withWorkspace } from '../lib/workspace.ts';
 import NotFound from './not-found.tsx';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-const KIND: Record<FileKind, string> = {
-  adapter_weights: 'Adapter weights',
-  adapter_config: 'Adapter config',
-  tokenizer: 'Tokenizer',
-  checkpoint: 'Checkpoint',
-  log: 'Log',
-  other: 'Other',
-};
-
-type Download = Awaited<ReturnType<typeof api.models.download.mutate>>;
-
-/** Starts a browser download of a signed URL without leaving the page. */
-function startDownload(url: string, fileName: string) {
-  const a = document.createElement('a');
-  a.href = url;
-  a.download = fileName;
-  a.rel = 'noopener';
-  document.body.append(a);
-  a.click();
-  a.remove();
-}
 
 export default function ModelDetailPage() {
   const params = useParams<{ id: string }>();
@@ -47,7 +26,7 @@ export default function ModelDetailPage() {
   return (
     <Switch>
       <Match when={!valid() || errorCode(query.error) === 'NOT_FOUND'}>
-        <NotFound title="Model not found" message="This model does not exist, or it belongs to another account." />
+        <NotFound title="Model not found" message="This model does not exist, or it belongs to a workspace you are not a member of." />
       </Match>
       <Match when={query.isError}>
         <ErrorState error={query.error} onRetry={() => void query.refetch()} title="Could not load this model" />
@@ -64,48 +43,8 @@ export default function ModelDetailPage() {
   );
 }
 
-function Stat(props: { label: string; children: JSX.Element }) {
-  return (
-    <div class="stat">
-      <dt>{props.label}</dt>
-      <dd>{props.children}</dd>
-    </div>
-  );
-}
-
 function ModelView(props: { model: Model }) {
   const m = () => props.model;
-  const q = () => m().quality;
-  const [notice, setNotice] = createSignal<string | null>(null);
-  const [all, setAll] = createSignal<Download | null>(null);
-  const [pendingFile, setPendingFile] = createSignal<string | null>(null);
-
-  const download = useMutation(() => ({
-    mutationFn: (fileIds?: string[]) => api.models.download.mutate({ modelId: m().id, ...(fileIds ? { fileIds } : {}) }),
-  }));
-
-  const downloadFile = async (fileId: string) => {
-    setNotice(null);
-    setPendingFile(fileId);
-    try {
-      const res = await download.mutateAsync([fileId]);
-      const f = res.files[0];
-      if (f) {
-        const name = f.path.split('/').pop() ?? f.path;
-        startDownload(f.url, name);
-        setNotice(`Download of ${name} (${formatBytes(f.sizeBytes)}) started. The link is valid until ${formatDateTime(res.expiresAt)}.`);
-      }
-    } finally {
-      setPendingFile(null);
-    }
-  };
-
-  const prepareAll = async () => {
-    setNotice(null);
-    const res = await download.mutateAsync(undefined);
-    setAll(res);
-    setNotice(`Download links for ${res.files.length} files are ready, valid until ${formatDateTime(res.expiresAt)}.`);
-  };
 
   const origin = window.location.origin;
   const curl = () =>
@@ -120,7 +59,7 @@ const { files, bundle } = await api.models.download.mutate({ modelId: '${m().id}
   return (
     <article class="detail" aria-labelledby="model-title">
       <nav aria-label="Breadcrumb" class="breadcrumb">
-        <A href="/models">Models</A> <span aria-hidden="true">/</span> <span aria-current="page">{m().name}</span>
+        <A href={withWorkspace('/models', m().workspaceId)}>Models</A> <span aria-hidden="true">/</span> <span aria-current="page">{m().name}</span>
       </nav>
       <header class="detail-head">
         <div>
@@ -136,23 +75,7 @@ const { files, bundle } = await api.models.download.mutate({ modelId: '${m().id}
       </header>
 
       <div class="detail-grid">
-        <section class="panel" aria-labelledby="h-quality">
-          <h2 id="h-quality">Quality</h2>
-          <dl class="stats">
-            <Stat label="Score">
-              <Stars score={q().score} />
-            </Stat>
-            <Stat label="Convergence">
-              <ConvergenceBadge value={q().convergence} />
-            </Stat>
-            <Stat label="Loss reduction">{q().lossReductionPct === null ? '—' : `${q().lossReductionPct!.toFixed(1)}%`}</Stat>
-            <Stat label="Initial training loss">{formatNumber(q().initialLoss)}</Stat>
-            <Stat label="Final training loss">{formatNumber(q().finalTrainingLoss)}</Stat>
-            <Stat label="Final validation loss">{formatNumber(q().finalValidationLoss)}</Stat>
-            <Stat label="Perplexity">{formatNumber(q().perplexity)}</Stat>
-            <Stat label="Overfit gap">{formatNumber(q().overfitGap)}</Stat>
-          </dl>
-        </section>
+        <QualityPanel quality={m().quality} />
 
         <section class="panel" aria-labelledby="h-summary">
           <h2 id="h-summary">Training summary</h2>
@@ -197,138 +120,18 @@ const { files, bundle } = await api.models.download.mutate({ modelId: '${m().id}
         </Show>
       </section>
 
-      <div class="detail-grid">
-        <section class="panel" aria-labelledby="h-config">
-          <h2 id="h-config">Configuration</h2>
-          <table class="table kv">
-            <caption class="sr-only">Hyperparameters</caption>
-            <tbody>
-              <For each={Object.entries(m().configuration.hyperparameters)}>
-                {([k, v]) => (
-                  <tr>
-                    <th scope="row">{k}</th>
-                    <td>
-                      <code>{typeof v === 'string' ? v : JSON.stringify(v)}</code>
-                    </td>
-                  </tr>
-                )}
-              </For>
-            </tbody>
-          </table>
-        </section>
+      <SetupPanels configuration={m().configuration} adapter={m().adapter} />
 
-        <section class="panel" aria-labelledby="h-adapter">
-          <h2 id="h-adapter">Adapter</h2>
-          <Show when={m().adapter} fallback={<p class="muted">No adapter_config.json was found in the files.</p>}>
-            {(a) => (
-              <dl class="stats">
-                <Stat label="Base model">
-                  <code>{a().baseModel ?? '—'}</code>
-                </Stat>
-                <Stat label="Rank">{a().rank ?? '—'}</Stat>
-                <Stat label="Alpha">{a().alpha ?? '—'}</Stat>
-                <Stat label="Dtype">{a().dtype ?? '—'}</Stat>
-                <Stat label="Parameters">{formatCount(a().parameterCount)}</Stat>
-                <Stat label="Target modules">{a().targetModules.length ? a().targetModules.join(', ') : '—'}</Stat>
-              </dl>
-            )}
-          </Show>
-        </section>
-      </div>
+      <FilesPanel files={m().files} download={(fileIds) => api.models.download.mutate({ modelId: m().id, ...(fileIds ? { fileIds } : {}) })} />
 
-      <section class="panel" aria-labelledby="h-files">
-        <div class="section-head">
-          <h2 id="h-files">Files</h2>
-          <button type="button" class="btn btn-primary" onClick={() => void prepareAll().catch(() => {})} disabled={download.isPending}>
-            Download all
-          </button>
-        </div>
-        <Show when={notice()}>
-          <p class="notice notice-success" role="status">
-            {notice()}
-          </p>
-        </Show>
-        <Show when={download.isError}>
-          <p class="notice notice-error" role="alert">
-            Could not prepare the download: {errorMessage(download.error)}
-          </p>
-        </Show>
-        <Show when={all()}>
-          {(d) => (
-            <div class="download-all" data-testid="download-all">
-              <Show when={d().bundle}>
-                {(b) => (
-                  <a class="btn btn-secondary" href={b().url} download={b().fileName}>
-                    Download {b().fileName} (zip of all files)
-                  </a>
-                )}
-              </Show>
-              <ul class="link-list">
-                <For each={d().files}>
-                  {(f) => (
-                    <li>
-                      <a href={f.url} download={f.path.split('/').pop()}>
-                        {f.path}
-                      </a>{' '}
-                      <span class="muted">{formatBytes(f.sizeBytes)}</span>
-                    </li>
-                  )}
-                </For>
-              </ul>
-            </div>
-          )}
-        </Show>
-        <div class="table-wrap">
-          <table class="table files">
-            <thead>
-              <tr>
-                <th scope="col">Path</th>
-                <th scope="col">Kind</th>
-                <th scope="col" class="num">
-                  Size
-                </th>
-                <th scope="col">SHA-256</th>
-                <th scope="col">
-                  <span class="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              <For each={m().files}>
-                {(f) => (
-                  <tr data-testid="file-row" data-path={f.path}>
-                    <td>
-                      <code class="path">{f.path}</code>
-                    </td>
-                    <td>{KIND[f.kind]}</td>
-                    <td class="num">{formatBytes(f.sizeBytes)}</td>
-                    <td class="sha">
-                      <code title={f.sha256}>{f.sha256.slice(0, 12)}…</code>
-                      <CopyButton text={f.sha256} label={`SHA-256 of ${f.path}`} />
-                    </td>
-                    <td class="actions">
-                      <button
-                        type="button"
-                        class="btn btn-small btn-secondary"
-                        aria-label={`Download ${f.path}`}
-                        disabled={pendingFile() === f.id}
-                        onClick={() => void downloadFile(f.id).catch(() => {})}
-                      >
-                        {pendingFile() === f.id ? 'Preparing…' : 'Download'}
-                      </button>
-                    </td>
-                  </tr>
-                )}
-              </For>
-            </tbody>
-          </table>
-        </div>
-      </section>
+      <Show when={can(m().role, 'write')}>
+        <SharePanel model={m()} />
+      </Show>
 
       <section class="panel" aria-labelledby="h-api">
         <h2 id="h-api">Download from code</h2>
         <p class="muted">
-          Signed links are made on request. Use an <A href="/tokens">API token</A> as <code>LORA_API_TOKEN</code>.
+          Signed links are made on request. Use an <A href={withWorkspace('/tokens', m().workspaceId)}>API token</A> as <code>LORA_API_TOKEN</code>.
         </p>
         <div class="snippet">
           <div class="snippet-head">
@@ -350,5 +153,92 @@ const { files, bundle } = await api.models.download.mutate({ modelId: '${m().id}
         </div>
       </section>
     </article>
+  );
+}
+
+const SHARE_DAYS = { min: 1, max: 90, default: 7 };
+
+/** A read-only public link to this model (members and up); its URL is shown once, as the server keeps only a hash. */
+function SharePanel(props: { model: Model }) {
+  const qc = useQueryClient();
+  const [link, setLink] = createSignal<{ url: string; expiresAt: string } | null>(null);
+  const refresh = () => qc.invalidateQueries({ queryKey: ['models', 'get', props.model.id] });
+  const share = useMutation(() => ({
+    mutationFn: (days: number) => api.models.share.mutate({ modelId: props.model.id, expiresInDays: days }),
+    onSuccess: (res) => setLink({ url: res.url, expiresAt: res.expiresAt }),
+    onSettled: refresh,
+  }));
+  const unshare = useMutation(() => ({
+    mutationFn: () => api.models.unshare.mutate({ modelId: props.model.id }),
+    onSuccess: () => setLink(null),
+    onSettled: refresh,
+  }));
+
+  const onCreate = (e: SubmitEvent) => {
+    e.preventDefault();
+    const days = Number(new FormData(e.currentTarget as HTMLFormElement).get('days'));
+    if (Number.isInteger(days) && days >= SHARE_DAYS.min && days <= SHARE_DAYS.max) share.mutate(days);
+  };
+
+  return (
+    <section class="panel" aria-labelledby="h-share" data-testid="share-panel">
+      <h2 id="h-share">Share</h2>
+      <p class="muted">
+        A read-only page for anyone with the link: this model's card, quality, loss curve and files, with downloads. It shows nothing else of the
+        workspace.
+      </p>
+      <Show when={props.model.share}>
+        {(s) => (
+          <div class="share-state">
+            <p data-testid="share-state">
+              Shared until <time datetime={s().expiresAt}>{formatDateTime(s().expiresAt)}</time>.
+            </p>
+            <button type="button" class="btn btn-small btn-danger" disabled={unshare.isPending} onClick={() => unshare.mutate()}>
+              {unshare.isPending ? 'Unsharing…' : 'Unshare'}
+            </button>
+          </div>
+        )}
+      </Show>
+      <Show when={link()}>
+        {(l) => (
+          <div class="notice notice-success token-once" role="status">
+            <p>
+              <strong>Share link created</strong>, valid until {formatDateTime(l().expiresAt)}. Copy it now: it will not be shown again.
+            </p>
+            <div class="token-value">
+              <code data-testid="share-url">{l().url}</code>
+              <CopyButton text={l().url} label="share link" />
+            </div>
+          </div>
+        )}
+      </Show>
+      <form class="inline-form" onSubmit={onCreate}>
+        <div class="field">
+          <label for="share-days">Valid for (days)</label>
+          <input
+            id="share-days"
+            name="days"
+            type="number"
+            inputmode="numeric"
+            min={SHARE_DAYS.min}
+            max={SHARE_DAYS.max}
+            value={SHARE_DAYS.default}
+            required
+            aria-describedby="share-days-hint"
+          />
+          <p id="share-days-hint" class="hint">
+            1 to 90 days.{props.model.share ? ' A new link replaces the current one.' : ''}
+          </p>
+        </div>
+        <button type="submit" class="btn btn-primary" disabled={share.isPending}>
+          {share.isPending ? 'Creating…' : 'Create share link'}
+        </button>
+      </form>
+      <Show when={share.isError || unshare.isError}>
+        <p class="form-error" role="alert">
+          {errorMessage(share.error ?? unshare.error)}
+        </p>
+      </Show>
+    </section>
   );
 }

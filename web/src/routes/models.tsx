@@ -7,6 +7,7 @@ import { EmptyState, ErrorState } from '../components/states.tsx';
 import { Stars } from '../components/stars.tsx';
 import { formatBytes, formatCost, formatDate } from '../lib/format.ts';
 import { api, type ModelSummary } from '../lib/trpc.ts';
+import { can, useWorkspace } from '../lib/workspace.ts';
 
 type Params = { sort?: string; minScore?: string; convergence?: string; q?: string; page?: string; limit?: string };
 
@@ -20,6 +21,7 @@ function int(v: string | undefined, min: number, max: number, fallback: number):
 
 /** The catalogue: sort, filters and page live in the URL, so a view can be shared or reloaded. */
 export default function Models() {
+  const ws = useWorkspace();
   const [params, setParams] = useSearchParams<Params>();
   const sort = () => (params.sort === 'quality' ? 'quality' : 'recent') as 'recent' | 'quality';
   const page = () => int(params.page, 1, 1_000_000, 1);
@@ -29,6 +31,7 @@ export default function Models() {
   const search = () => params.q?.trim() || undefined;
 
   const input = () => ({
+    workspaceId: ws.current().id,
     page: page(),
     limit: limit(),
     sort: sort(),
@@ -76,7 +79,7 @@ export default function Models() {
             </Show>
           </p>
         </div>
-        <A href="/jobs" class="btn btn-secondary">
+        <A href={ws.href('/jobs')} class="btn btn-secondary">
           Training jobs
         </A>
       </div>
@@ -145,7 +148,7 @@ export default function Models() {
         <Match when={total() === 0 && filtered()}>
           <EmptyState title="No models match these filters">
             <p class="muted">Try a lower minimum score, another convergence class or a shorter search.</p>
-            <A href="/models" class="btn btn-secondary">
+            <A href={ws.href('/models')} class="btn btn-secondary">
               Clear filters
             </A>
           </EmptyState>
@@ -153,29 +156,32 @@ export default function Models() {
         <Match when={total() === 0}>
           <EmptyState title="No models yet">
             <p class="muted">A model appears here when a training job completes and its files are delivered.</p>
-            <A href="/jobs" class="btn btn-primary">
-              Start training
-            </A>
-            <details class="how-to">
-              <summary>How to train through the API</summary>
-              <ol>
-                <li>
-                  Create an <A href="/tokens">API token</A>.
-                </li>
-                <li>
-                  <code>datasets.create</code>, then <code>jobs.create</code> returns a worker token.
-                </li>
-                <li>
-                  Your GPU worker calls <code>jobs.reportMetrics</code> and <code>jobs.complete</code> with its output folder.
-                </li>
-              </ol>
-            </details>
+            <Show when={can(ws.current().role, 'write')}>
+              {/* A bare path: it opens the workspace this browser showed last, which is this one. */}
+              <A href="/jobs" class="btn btn-primary">
+                Start training
+              </A>
+              <details class="how-to">
+                <summary>How to train through the API</summary>
+                <ol>
+                  <li>
+                    Create an <A href={ws.href('/tokens')}>API token</A>.
+                  </li>
+                  <li>
+                    <code>datasets.create</code>, then <code>jobs.create</code> returns a worker token.
+                  </li>
+                  <li>
+                    Your GPU worker calls <code>jobs.reportMetrics</code> and <code>jobs.complete</code> with its output folder.
+                  </li>
+                </ol>
+              </details>
+            </Show>
           </EmptyState>
         </Match>
         <Match when={query.data}>
           {(data) => (
             <>
-              <ul class="model-grid" aria-busy={query.isPlaceholderData} aria-label="Your models" data-testid="model-grid">
+              <ul class="model-grid" aria-busy={query.isPlaceholderData} aria-label="Models" data-testid="model-grid">
                 <For each={data().models}>{(m) => <ModelCard model={m} />}</For>
               </ul>
               <Show when={totalPages() > 1}>

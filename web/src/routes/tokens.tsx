@@ -4,14 +4,22 @@ import { CopyButton } from '../components/copy-button.tsx';
 import { ErrorState } from '../components/states.tsx';
 import { formatDateTime } from '../lib/format.ts';
 import { api, errorMessage } from '../lib/trpc.ts';
+import { can, useWorkspace } from '../lib/workspace.ts';
 
-/** Personal API tokens: the secret is shown once, right after it is made. */
+type Scope = 'read' | 'write';
+
+/**
+ * The workspace's API tokens: the secret is shown once, right after it is made. A member sees and revokes
+ * their own; an admin sees and may revoke every token of the workspace; a viewer makes none.
+ */
 export default function Tokens() {
   const qc = useQueryClient();
+  const ws = useWorkspace();
+  const workspaceId = () => ws.current().id;
   const [created, setCreated] = createSignal<{ name: string; token: string } | null>(null);
-  const tokens = useQuery(() => ({ queryKey: ['tokens'], queryFn: () => api.tokens.list.query() }));
+  const tokens = useQuery(() => ({ queryKey: ['tokens', workspaceId()], queryFn: () => api.tokens.list.query({ workspaceId: workspaceId() }) }));
   const create = useMutation(() => ({
-    mutationFn: (name: string) => api.tokens.create.mutate({ name }),
+    mutationFn: (v: { name: string; scope: Scope }) => api.tokens.create.mutate({ workspaceId: workspaceId(), name: v.name, scope: v.scope }),
     onSettled: () => qc.invalidateQueries({ queryKey: ['tokens'] }),
   }));
   const revoke = useMutation(() => ({
@@ -22,9 +30,11 @@ export default function Tokens() {
   const onCreate = async (e: SubmitEvent) => {
     e.preventDefault();
     const form = e.currentTarget as HTMLFormElement;
-    const name = String(new FormData(form).get('name') ?? '').trim();
+    const data = new FormData(form);
+    const name = String(data.get('name') ?? '').trim();
+    const scope: Scope = data.get('scope') === 'read' ? 'read' : 'write';
     if (!name) return;
-    const res = await create.mutateAsync(name).catch(() => null);
+    const res = await create.mutateAsync({ name, scope }).catch(() => null);
     if (res) {
       setCreated({ name, token: res.token });
       form.reset();
@@ -37,35 +47,44 @@ export default function Tokens() {
         <div>
           <h1 id="tokens-title">API tokens</h1>
           <p class="muted">
-            For scripts and the typed client: send <code>Authorization: Bearer &lt;token&gt;</code>.
+            For scripts and the typed client in <strong>{ws.current().name}</strong>: send <code>Authorization: Bearer &lt;token&gt;</code>.
           </p>
         </div>
       </div>
 
-      <form class="panel token-form" onSubmit={onCreate} aria-labelledby="new-token">
-        <h2 id="new-token">New token</h2>
-        <div class="row">
-          <div class="field field-grow">
-            <label for="t-name">Name</label>
-            <input
-              id="t-name"
-              name="name"
-              required
-              maxLength={100}
-              placeholder="e.g. laptop, CI"
-              aria-invalid={create.isError ? 'true' : undefined}
-            />
+      <Show when={can(ws.current().role, 'write')}>
+        <form class="panel token-form" onSubmit={onCreate} aria-labelledby="new-token">
+          <h2 id="new-token">New token</h2>
+          <div class="row">
+            <div class="field field-grow">
+              <label for="t-name">Name</label>
+              <input
+                id="t-name"
+                name="name"
+                required
+                maxLength={100}
+                placeholder="e.g. laptop, CI"
+                aria-invalid={create.isError ? 'true' : undefined}
+              />
+            </div>
+            <div class="field">
+              <label for="t-scope">Scope</label>
+              <select id="t-scope" name="scope">
+                <option value="write">Read and write</option>
+                <option value="read">Read only (list, get, download)</option>
+              </select>
+            </div>
+            <button type="submit" class="btn btn-primary" disabled={create.isPending}>
+              {create.isPending ? 'Creating…' : 'Create token'}
+            </button>
           </div>
-          <button type="submit" class="btn btn-primary" disabled={create.isPending}>
-            {create.isPending ? 'Creating…' : 'Create token'}
-          </button>
-        </div>
-        <Show when={create.isError}>
-          <p class="form-error" role="alert">
-            {errorMessage(create.error)}
-          </p>
-        </Show>
-      </form>
+          <Show when={create.isError}>
+            <p class="form-error" role="alert">
+              {errorMessage(create.error)}
+            </p>
+          </Show>
+        </form>
+      </Show>
 
       <Show when={created()}>
         {(c) => (
@@ -99,6 +118,8 @@ export default function Tokens() {
                   <tr>
                     <th scope="col">Name</th>
                     <th scope="col">Prefix</th>
+                    <th scope="col">Scope</th>
+                    <th scope="col">Owner</th>
                     <th scope="col">Created</th>
                     <th scope="col">Last used</th>
                     <th scope="col">Status</th>
@@ -115,15 +136,22 @@ export default function Tokens() {
                         <td>
                           <code>{t.prefix}…</code>
                         </td>
+                        <td>{t.scope === 'read' ? 'Read only' : 'Read and write'}</td>
+                        <td>{t.mine ? 'You' : (t.createdBy?.name ?? t.createdBy?.email ?? '—')}</td>
                         <td>{formatDateTime(t.createdAt)}</td>
                         <td>{t.lastUsedAt ? formatDateTime(t.lastUsedAt) : <span class="muted">Never</span>}</td>
                         <td>
-                          <Show when={t.revokedAt} fallback={<span class="badge badge-tone-good">Active</span>}>
-                            <span class="badge badge-tone-neutral">Revoked {formatDateTime(t.revokedAt)}</span>
-                          </Show>
+                          <Switch fallback={<span class="badge badge-tone-good">Active</span>}>
+                            <Match when={t.revokedAt}>
+                              <span class="badge badge-tone-neutral">Revoked {formatDateTime(t.revokedAt)}</span>
+                            </Match>
+                            <Match when={t.expiresAt && new Date(t.expiresAt).getTime() <= Date.now()}>
+                              <span class="badge badge-tone-neutral">Expired {formatDateTime(t.expiresAt)}</span>
+                            </Match>
+                          </Switch>
                         </td>
                         <td class="actions">
-                          <Show when={!t.revokedAt}>
+                          <Show when={!t.revokedAt && (t.mine || can(ws.current().role, 'admin'))}>
                             <button
                               type="button"
                               class="btn btn-small btn-danger"

@@ -1,0 +1,94 @@
+import { and, asc, count, eq, gt, isNull } from 'drizzle-orm';
+import type { Db, Tx } from '../../db/client.ts';
+import { artifactFiles, modelArtifacts, modelShares } from '../../db/schema/index.ts';
+
+export async function insertShare(
+  tx: Tx,
+  values: { artifactId: string; workspaceId: string; tokenHash: string; createdBy: string; expiresAt: Date },
+): Promise<string> {
+  const [row] = await tx.insert(modelShares).values(values).returning({ id: modelShares.id });
+  return row!.id;
+}
+
+/** Revokes the model's live share links; how many. */
+export async function revokeShares(tx: Tx, artifactId: string): Promise<number> {
+  const rows = await tx
+    .update(modelShares)
+    .set({ revokedAt: new Date() })
+    .where(and(eq(modelShares.artifactId, artifactId), isNull(modelShares.revokedAt)))
+    .returning({ id: modelShares.id });
+  return rows.length;
+}
+
+/**
+ * A share link that is live at `now` (not revoked, not expired; its model still there, or the row would
+ * have gone with it), by its token's hash or its id. Owner connection: the caller is anyone with the link.
+ */
+export async function liveShare(db: Db | Tx, by: { tokenHash: string } | { id: string }, now: Date) {
+  const [row] = await db
+    .select({ id: modelShares.id, artifactId: modelShares.artifactId, expiresAt: modelShares.expiresAt })
+    .from(modelShares)
+    .where(
+      and(
+        'tokenHash' in by ? eq(modelShares.tokenHash, by.tokenHash) : eq(modelShares.id, by.id),
+        isNull(modelShares.revokedAt),
+        gt(modelShares.expiresAt, now),
+      ),
+    );
+  return row ?? null;
+}
+
+/** What the public page shows of a model: the model alone, nothing else of its workspace (no dataset, job or people). */
+export async function sharedModel(db: Db | Tx, artifactId: string) {
+  const [row] = await db
+    .select({
+      id: modelArtifacts.id,
+      name: modelArtifacts.name,
+      createdAt: modelArtifacts.createdAt,
+      qualityScore: modelArtifacts.qualityScore,
+      convergence: modelArtifacts.convergence,
+      lossReductionPct: modelArtifacts.lossReductionPct,
+      initialLoss: modelArtifacts.initialLoss,
+      finalTrainingLoss: modelArtifacts.finalTrainingLoss,
+      finalValidationLoss: modelArtifacts.finalValidationLoss,
+      overfitGap: modelArtifacts.overfitGap,
+      perplexity: modelArtifacts.perplexity,
+      epochsCompleted: modelArtifacts.epochsCompleted,
+      totalSteps: modelArtifacts.totalSteps,
+      durationSeconds: modelArtifacts.durationSeconds,
+      totalCost: modelArtifacts.totalCost,
+      totalBytes: modelArtifacts.totalBytes,
+      hyperparameters: modelArtifacts.hyperparameters,
+      gpu: modelArtifacts.gpu,
+      adapter: modelArtifacts.adapter,
+      lossCurve: modelArtifacts.lossCurve,
+    })
+    .from(modelArtifacts)
+    .where(eq(modelArtifacts.id, artifactId));
+  return row ?? null;
+}
+
+export function sharedFiles(db: Db | Tx, artifactId: string) {
+  return db
+    .select({
+      id: artifactFiles.id,
+      path: artifactFiles.path,
+      sizeBytes: artifactFiles.sizeBytes,
+      sha256: artifactFiles.sha256,
+      kind: artifactFiles.kind,
+      contentType: artifactFiles.contentType,
+      storageKey: artifactFiles.storageKey,
+    })
+    .from(artifactFiles)
+    .where(eq(artifactFiles.artifactId, artifactId))
+    .orderBy(asc(artifactFiles.path));
+}
+
+/** Whether an object stored under `key` is a file of the share's model. */
+export async function shareHoldsObject(db: Db, artifactId: string, key: string): Promise<boolean> {
+  const [row] = await db
+    .select({ n: count() })
+    .from(artifactFiles)
+    .where(and(eq(artifactFiles.artifactId, artifactId), eq(artifactFiles.storageKey, key)));
+  return (row?.n ?? 0) > 0;
+}

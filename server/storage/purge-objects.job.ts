@@ -1,0 +1,21 @@
+import { z } from 'zod';
+import { defineJob } from '../queue/define-job.ts';
+
+/** At most this many prefixes per job: a workspace of 10,000 models becomes 20 jobs, each quick to retry. */
+export const PURGE_BATCH = 500;
+
+/**
+ * Deletes the stored objects of models whose rows are gone (a deleted workspace). Enqueued in the same
+ * transaction as the delete, so the bytes go exactly when the rows did; deleting a prefix twice is harmless.
+ */
+export const purgeObjectsJob = defineJob({
+  name: 'purge-objects',
+  payload: z.object({ prefixes: z.array(z.string().min(1).max(200)).min(1).max(PURGE_BATCH) }),
+  queue: { policy: 'standard', expireInSeconds: 30 * 60, retryLimit: 10, retryDelay: 30, retryBackoff: true, deadLetter: 'purge-objects-dead' },
+  work: { pollingIntervalSeconds: 5 },
+  async handle(deps, { prefixes }) {
+    for (const prefix of prefixes) await deps.storage.deletePrefix(prefix);
+    deps.log.info('objects purged', { prefixes: prefixes.length });
+    return { status: 'completed', output: { prefixes: prefixes.length } };
+  },
+});

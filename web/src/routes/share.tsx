@@ -1,0 +1,106 @@
+import { useParams } from '@solidjs/router';
+import { useQuery } from '@tanstack/solid-query';
+import { Match, Show, Switch } from 'solid-js';
+import { ConvergenceBadge } from '../components/badges.tsx';
+import { LossChart } from '../components/loss-chart.tsx';
+import { FilesPanel, QualityPanel, SetupPanels, Stat } from '../components/model-panels.tsx';
+import { ErrorState } from '../components/states.tsx';
+import { Stars } from '../components/stars.tsx';
+import { formatBytes, formatCost, formatDate, formatDateTime, formatInt } from '../lib/format.ts';
+import { api, errorCode } from '../lib/trpc.ts';
+
+type Shared = Awaited<ReturnType<typeof api.shares.get.query>>;
+
+/**
+ * The public, read-only page of a shared model (/s/:token): no sign-in, none of the app's frame, nothing of
+ * the workspace. Downloads go through shares.download, which the server audits against the share.
+ */
+export default function SharePage() {
+  const params = useParams<{ token: string }>();
+  const query = useQuery(() => ({ queryKey: ['share', params.token], queryFn: () => api.shares.get.query({ token: params.token }) }));
+
+  return (
+    <>
+      <header class="share-header">
+        <div class="container share-header-inner">
+          <span class="brand">
+            <span class="brand-mark" aria-hidden="true">
+              L
+            </span>
+            <span class="brand-text">Shared LoRA model</span>
+          </span>
+          <span class="muted small">Read-only</span>
+        </div>
+      </header>
+      <main id="main" class="container main">
+        <Switch>
+          <Match when={errorCode(query.error) === 'NOT_FOUND'}>
+            <section class="panel state" aria-labelledby="gone-title" data-testid="share-gone">
+              <p class="eyebrow">404</p>
+              <h1 id="gone-title">This link is no longer valid</h1>
+              <p class="muted">The link was revoked, has expired, or its model was deleted. Ask whoever shared it for a new one.</p>
+            </section>
+          </Match>
+          <Match when={query.isError}>
+            <ErrorState error={query.error} onRetry={() => void query.refetch()} title="Could not load this model" />
+          </Match>
+          <Match when={query.data}>{(s) => <SharedModel shared={s()} token={params.token} />}</Match>
+          <Match when={true}>
+            <div class="detail-skeleton" role="status" aria-busy="true" aria-label="Loading model">
+              <span class="skeleton-text skeleton-title" />
+              <div class="panel skeleton-block" />
+              <div class="panel skeleton-block tall" />
+            </div>
+          </Match>
+        </Switch>
+      </main>
+    </>
+  );
+}
+
+function SharedModel(props: { shared: Shared; token: string }) {
+  const m = () => props.shared.model;
+  return (
+    <article class="detail" aria-labelledby="model-title">
+      <header class="detail-head">
+        <div>
+          <h1 id="model-title">{m().name}</h1>
+          <p class="muted">
+            Created {formatDate(m().createdAt)} · {formatBytes(m().totalBytes)} · link valid until {formatDateTime(props.shared.expiresAt)}
+          </p>
+        </div>
+        <div class="detail-rating">
+          <Stars score={m().qualityScore} size={22} />
+          <ConvergenceBadge value={m().convergenceQuality} />
+        </div>
+      </header>
+
+      <div class="detail-grid">
+        <QualityPanel quality={m().quality} />
+        <section class="panel" aria-labelledby="h-summary">
+          <h2 id="h-summary">Training summary</h2>
+          <dl class="stats">
+            <Stat label="Epochs">{formatInt(m().trainingSummary.epochsCompleted)}</Stat>
+            <Stat label="Steps">{formatInt(m().trainingSummary.totalSteps)}</Stat>
+            <Stat label="Duration">{m().trainingSummary.durationHours === null ? '—' : `${m().trainingSummary.durationHours!.toFixed(2)} h`}</Stat>
+            <Stat label="Cost">{formatCost(m().trainingSummary.totalCost)}</Stat>
+            <Stat label="GPU">
+              {m().configuration.gpu.count} × {m().configuration.gpu.type}
+            </Stat>
+          </dl>
+        </section>
+      </div>
+
+      <section class="panel" aria-labelledby="h-chart">
+        <h2 id="h-chart">Loss curve</h2>
+        <Show when={m().lossCurve.length > 0} fallback={<p class="muted">No metrics were reported for this run.</p>}>
+          <LossChart points={m().lossCurve} />
+        </Show>
+      </section>
+
+      <SetupPanels configuration={m().configuration} adapter={m().adapter} />
+
+      <FilesPanel files={m().files} download={(fileIds) => api.shares.download.mutate({ token: props.token, ...(fileIds ? { fileIds } : {}) })} />
+    </article>
+  );
+}

@@ -6,7 +6,7 @@ import { createDatabase } from '../db/client.ts';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../db/embedded.ts';
 import { runMigrations } from '../db/migrate.ts';
 import { createApp } from './app.ts';
-import { personalWorkspace } from './workspaces/service.ts';
+import { accountDeletion, personalWorkspace } from './workspaces/service.ts';
 import { createAuth } from './auth/auth.ts';
 import { announceSessionEnd, IdentityCache, listenForRevocations } from './auth/identity-cache.ts';
 import type { Deps } from './deps.ts';
@@ -145,6 +145,7 @@ export async function startService(options: StartOptions): Promise<Service> {
     const identities = new IdentityCache();
     const revocations = await listenForRevocations(databaseUrl, identities, log);
     cleanups.push(() => revocations.stop());
+    const accounts = accountDeletion({ database, boss, identities });
     const auth = createAuth({
       db: database.db,
       secret,
@@ -154,6 +155,8 @@ export async function startService(options: StartOptions): Promise<Service> {
       onSessionDeleted: (token) => announceSessionEnd(database.client, identities, token),
       // Every user has a personal workspace from the start (the first request would make it otherwise).
       onUserCreated: (user) => personalWorkspace(database.db, user),
+      onUserDeleting: (user) => accounts.before(user),
+      onUserDeleted: (user) => accounts.after(user),
     });
     const deps: Deps = { env, secret, database, storage, boss, auth, identities, log, now };
 

@@ -256,6 +256,16 @@ CREATE INDEX "model_artifacts_workspace_quality_idx" ON "model_artifacts" USING 
 CREATE INDEX "artifact_files_storage_key_idx" ON "artifact_files" USING btree ("storage_key");
 --> statement-breakpoint
 
+-- A dataset still named by a job or a model cannot go, checked at the end of the statement (NO ACTION)
+-- rather than at once (RESTRICT): deleting a workspace or an account cascades through all three tables.
+ALTER TABLE "training_jobs" DROP CONSTRAINT "training_jobs_dataset_id_datasets_id_fk";
+--> statement-breakpoint
+ALTER TABLE "model_artifacts" DROP CONSTRAINT "model_artifacts_dataset_id_datasets_id_fk";
+--> statement-breakpoint
+ALTER TABLE "training_jobs" ADD CONSTRAINT "training_jobs_dataset_id_datasets_id_fk" FOREIGN KEY ("dataset_id") REFERENCES "public"."datasets"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
+ALTER TABLE "model_artifacts" ADD CONSTRAINT "model_artifacts_dataset_id_datasets_id_fk" FOREIGN KEY ("dataset_id") REFERENCES "public"."datasets"("id") ON DELETE no action ON UPDATE no action;
+--> statement-breakpoint
+
 -- 6. The model count follows model_artifacts per workspace (statement level, as in 0004).
 CREATE FUNCTION model_counts_insert() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
 BEGIN

@@ -38,7 +38,7 @@ export const modelArtifacts = pgTable(
       .references(() => trainingJobs.id, { onDelete: 'cascade' }),
     datasetId: uuid('dataset_id')
       .notNull()
-      .references(() => datasets.id, { onDelete: 'restrict' }),
+      .references(() => datasets.id, { onDelete: 'no action' }),
     name: text('name').notNull(),
     qualityScore: smallint('quality_score'),
     /** Plain text in SQL; the tuple only types it, and server/vocabulary.ts reads it as CONVERGENCE_LABELS. */

@@ -20,7 +20,7 @@ export const trainingJobs = pgTable(
     createdBy: text('created_by').references(() => users.id, { onDelete: 'set null' }),
     datasetId: uuid('dataset_id')
       .notNull()
-      .references(() => datasets.id, { onDelete: 'restrict' }),
+      .references(() => datasets.id, { onDelete: 'no action' }),
     name: text('name').notNull(),
     status: jobStatus('status').notNull().default('queued'),
     config: jsonb('config').$type<JobConfig>().notNull(),

@@ -1,5 +1,6 @@
 import { betterAuth } from 'better-auth';
 import { drizzleAdapter } from 'better-auth/adapters/drizzle';
+import { APIError } from 'better-auth/api';
 import type { Db } from '../../db/client.ts';
 import type { Logger } from '../logger.ts';
 import { accounts, sessions, users, verifications } from '../../db/schema/index.ts';
@@ -13,6 +14,10 @@ export interface AuthOptions {
   onSessionDeleted?: (token: string) => Promise<void>;
   /** Called after sign-up creates a user (their personal workspace is made here). */
   onUserCreated?: (user: { id: string; name: string }) => Promise<unknown>;
+  /** Before an account is deleted: a reason to refuse (it still runs a team), or null to go ahead. */
+  onUserDeleting?: (user: { id: string }) => Promise<string | null>;
+  /** After an account (and by cascade its personal workspace) is gone. */
+  onUserDeleted?: (user: { id: string }) => Promise<void>;
 }
 
 /**
@@ -33,6 +38,19 @@ export function createAuth(options: AuthOptions) {
       schema: { users, sessions, accounts, verifications },
     }),
     emailAndPassword: { enabled: true, minPasswordLength: 8, maxPasswordLength: 256, autoSignIn: true },
+    // POST /api/auth/delete-user { password }: refused (409) while the account is the last owner of a team workspace.
+    user: {
+      deleteUser: {
+        enabled: true,
+        beforeDelete: async (user) => {
+          const refusal = await options.onUserDeleting?.(user);
+          if (refusal) throw new APIError('CONFLICT', { message: refusal });
+        },
+        afterDelete: async (user) => {
+          await options.onUserDeleted?.(user);
+        },
+      },
+    },
     session: { expiresIn: 60 * 60 * 24 * 30, updateAge: 60 * 60 * 24 },
     // Ours (rate-limit.ts) instead: keyed by the socket's address, counted in Postgres, failures only.
     rateLimit: { enabled: false },

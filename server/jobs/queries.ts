@@ -98,16 +98,10 @@ export async function jobRole(tx: Tx, actor: Actor, jobId: string): Promise<Role
   return row?.role ?? null;
 }
 
-/** The job (locked FOR UPDATE) with what a retry of its ingest decides on, and the caller's role; null when not theirs to see. */
+/** The job (locked FOR UPDATE) with what a retry of its ingest decides on; null when not theirs to see. */
 export async function lockJobForIngest(tx: Tx, actor: Actor, jobId: string) {
   const [job] = await tx
-    .select({
-      workspaceId: trainingJobs.workspaceId,
-      role: workspaceMembers.role,
-      status: trainingJobs.status,
-      ingestStatus: trainingJobs.ingestStatus,
-      artifactId: trainingJobs.artifactId,
-    })
+    .select({ status: trainingJobs.status, ingestStatus: trainingJobs.ingestStatus, artifactId: trainingJobs.artifactId })
     .from(trainingJobs)
     .innerJoin(workspaceMembers, member(actor))
     .where(eq(trainingJobs.id, jobId))

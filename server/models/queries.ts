@@ -268,21 +268,24 @@ export async function activeShare(tx: Tx, modelId: string) {
   return row ?? null;
 }
 
+/** What a download (members' or through a share link) needs of each stored file. */
+export const fileColumns = {
+  id: artifactFiles.id,
+  path: artifactFiles.path,
+  sizeBytes: artifactFiles.sizeBytes,
+  sha256: artifactFiles.sha256,
+  kind: artifactFiles.kind,
+  contentType: artifactFiles.contentType,
+  storageKey: artifactFiles.storageKey,
+};
+
 export function listFiles(tx: Tx, reach: Reach, modelId: string) {
   return prepared(
     tx,
     'listFiles',
     (b) =>
       b
-        .select({
-          id: artifactFiles.id,
-          path: artifactFiles.path,
-          sizeBytes: artifactFiles.sizeBytes,
-          sha256: artifactFiles.sha256,
-          kind: artifactFiles.kind,
-          contentType: artifactFiles.contentType,
-          storageKey: artifactFiles.storageKey,
-        })
+        .select(fileColumns)
         .from(artifactFiles)
         .where(and(eq(artifactFiles.artifactId, sql.placeholder('modelId')), reachable(artifactFiles.workspaceId)))
         .orderBy(asc(artifactFiles.path)),

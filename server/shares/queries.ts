@@ -1,6 +1,7 @@
 import { and, asc, count, eq, gt, isNull } from 'drizzle-orm';
 import type { Db, Tx } from '../../db/client.ts';
 import { artifactFiles, modelArtifacts, modelShares } from '../../db/schema/index.ts';
+import { fileColumns } from '../models/queries.ts';
 
 export async function insertShare(
   tx: Tx,
@@ -69,19 +70,7 @@ export async function sharedModel(db: Db | Tx, artifactId: string) {
 }
 
 export function sharedFiles(db: Db | Tx, artifactId: string) {
-  return db
-    .select({
-      id: artifactFiles.id,
-      path: artifactFiles.path,
-      sizeBytes: artifactFiles.sizeBytes,
-      sha256: artifactFiles.sha256,
-      kind: artifactFiles.kind,
-      contentType: artifactFiles.contentType,
-      storageKey: artifactFiles.storageKey,
-    })
-    .from(artifactFiles)
-    .where(eq(artifactFiles.artifactId, artifactId))
-    .orderBy(asc(artifactFiles.path));
+  return db.select(fileColumns).from(artifactFiles).where(eq(artifactFiles.artifactId, artifactId)).orderBy(asc(artifactFiles.path));
 }
 
 /** Whether an object stored under `key` is a file of the share's model. */

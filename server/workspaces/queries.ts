@@ -5,6 +5,7 @@ import {
   artifactFiles,
   datasets,
   modelArtifacts,
+  sessions,
   trainingJobs,
   users,
   workspaceInvites,
@@ -53,6 +54,17 @@ export async function personalWorkspaceId(db: Db, userId: string): Promise<strin
 
 const memberCount = sql<number>`(select count(*)::int from ${workspaceMembers} c where c.workspace_id = ${workspaces.id})`;
 
+/** What workspaces.list and workspaces.get show of a workspace, with the caller's role in it. */
+const workspaceColumns = {
+  id: workspaces.id,
+  name: workspaces.name,
+  slug: workspaces.slug,
+  personal: workspaces.personal,
+  role: workspaceMembers.role,
+  memberCount,
+  createdAt: workspaces.createdAt,
+};
+
 /** The workspace's own row joined to the caller's membership; a token reaches only its own workspace. */
 function membership(reach: Reach) {
   return and(
@@ -65,15 +77,7 @@ function membership(reach: Reach) {
 /** The caller's workspaces with their role: personal first, then by name. */
 export function listWorkspaces(tx: Tx, reach: Reach) {
   return tx
-    .select({
-      id: workspaces.id,
-      name: workspaces.name,
-      slug: workspaces.slug,
-      personal: workspaces.personal,
-      role: workspaceMembers.role,
-      memberCount,
-      createdAt: workspaces.createdAt,
-    })
+    .select(workspaceColumns)
     .from(workspaces)
     .innerJoin(workspaceMembers, membership(reach))
     .orderBy(desc(workspaces.personal), asc(sql`lower(${workspaces.name})`), asc(workspaces.id));
@@ -81,15 +85,7 @@ export function listWorkspaces(tx: Tx, reach: Reach) {
 
 export async function getWorkspace(tx: Tx, reach: Reach, workspaceId: string) {
   const [row] = await tx
-    .select({
-      id: workspaces.id,
-      name: workspaces.name,
-      slug: workspaces.slug,
-      personal: workspaces.personal,
-      role: workspaceMembers.role,
-      memberCount,
-      createdAt: workspaces.createdAt,
-    })
+    .select(workspaceColumns)
     .from(workspaces)
     .innerJoin(workspaceMembers, membership(reach))
     .where(eq(workspaces.id, workspaceId));
@@ -316,4 +312,30 @@ export async function userMayReadObject(db: Db, userId: string, key: string): Pr
     .innerJoin(workspaceMembers, and(eq(workspaceMembers.workspaceId, artifactFiles.workspaceId), eq(workspaceMembers.userId, userId)))
     .where(eq(artifactFiles.storageKey, key));
   return (row?.n ?? 0) > 0;
+}
+
+/** Team workspaces the user is the only owner of (an account that runs one cannot be deleted). */
+export async function solelyOwned(db: Db, userId: string): Promise<string[]> {
+  const rows = await db.execute<{ name: string }>(sql`
+    select w.name from ${workspaceMembers} m join ${workspaces} w on w.id = m.workspace_id
+    where m.user_id = ${userId} and m.role = 'owner' and not w.personal
+      and not exists (select 1 from ${workspaceMembers} o where o.workspace_id = m.workspace_id and o.role = 'owner' and o.user_id <> ${userId})
+    order by w.name`);
+  return [...rows].map((r) => r.name);
+}
+
+/** What goes with an account: its personal workspace's storage prefixes (models and runs), token hashes and session tokens. */
+export async function accountLeftovers(db: Db, userId: string) {
+  const prefixes = await db.execute<{ prefix: string }>(sql`
+    select m.storage_prefix as prefix from ${modelArtifacts} m join ${workspaces} w on w.id = m.workspace_id where w.personal_user_id = ${userId}`);
+  const jobs = await db.execute<{ id: string }>(sql`
+    select j.id from ${trainingJobs} j join ${workspaces} w on w.id = j.workspace_id where w.personal_user_id = ${userId}`);
+  const tokens = await db.select({ tokenHash: apiTokens.tokenHash }).from(apiTokens).where(eq(apiTokens.userId, userId));
+  const sessionRows = await db.select({ token: sessions.token }).from(sessions).where(eq(sessions.userId, userId));
+  return {
+    prefixes: [...prefixes].map((r) => r.prefix),
+    jobIds: [...jobs].map((r) => r.id),
+    tokenHashes: tokens.map((t) => t.tokenHash),
+    sessionTokens: sessionRows.map((r) => r.token),
+  };
 }

@@ -1,9 +1,9 @@
 /**
- * Catalogue at scale: 1,000,000 models in all, 100,000 of them one user's (interleaved in the heap,
- * as real arrivals are), inserted with generate_series (users, datasets, training_jobs, model_artifacts)
- * then VACUUM ANALYZE (the state autovacuum reaches within a minute of such a load). Then, against a
- * real Bun.serve of the app (startTestService) with the user's Bearer token, from a separate client
- * process (catalogue-load.ts), each goal of issue 15 against its anchor measured in the same run:
+ * Catalogue at scale: 1,000,000 models in all, 100,000 of them in one user's personal workspace
+ * (interleaved in the heap, as real arrivals are), inserted with generate_series (users with their
+ * personal workspaces, datasets, training_jobs, model_artifacts) then VACUUM ANALYZE (the state
+ * autovacuum reaches within a minute of such a load). Then, against a real Bun.serve of the app
+ * (startTestService) with the user's Bearer token, from a separate client process (catalogue-load.ts), each goal of issue 15 against its anchor measured in the same run:
  *   - models.list page 1 over HTTP against the same two queries as bare SQL (exactly what drizzle
  *     generates for listModels, captured from its logger) under the same RLS setup (transaction +
  *     set_config + set local role): p50 with one client (goal: at most 1 ms above SQL's), and
@@ -22,6 +22,7 @@ import * as schema from '../../db/schema/index.ts';
 import type { Tx } from '../../db/client.ts';
 import * as q from '../../server/models/queries.ts';
 import { listModelsInput } from '../../server/models/schemas.ts';
+import { personalWorkspaceOf } from '../helpers/factories.ts';
 import { newUser, startTestService } from '../helpers/service.ts';
 import type { Latency, Scenario } from './catalogue-load.ts';
 import { emit, info } from './lib.ts';
@@ -51,24 +52,36 @@ async function loadOnce(s: Scenario): Promise<Latency> {
   return JSON.parse(out.trim().split('\n').pop()!);
 }
 
-async function seed(pg: postgres.Sql, mainUser: string) {
+async function seed(pg: postgres.Sql, mainUser: string, mainWorkspace: string) {
   await pg`set synchronous_commit = off`;
   await pg`set maintenance_work_mem = '256MB'`;
   await pg`insert into users (id, name, email) select 'bench-u-' || g, 'Bench user ' || g, 'bench-u-' || g || '@example.com' from generate_series(1, ${OTHER_USERS}) g`;
-  await pg`insert into datasets (id, user_id, name, format, row_count) select md5('ds-main-' || g)::uuid, ${mainUser}, 'dataset-' || g, 'jsonl', 1000 * (g + 1) from generate_series(0, 9) g`;
-  await pg`insert into datasets (id, user_id, name, format, row_count) select md5('ds-' || g)::uuid, 'bench-u-' || g, 'dataset', 'jsonl', 1000 from generate_series(1, ${OTHER_USERS}) g`;
+  // Each other user owns a personal workspace (id md5('ws-' || g)), as sign-up makes one.
+  await pg`
+    insert into workspaces (id, name, slug, personal_user_id)
+    select md5('ws-' || g)::uuid, 'Bench user ' || g, 'bench-u-' || g, 'bench-u-' || g from generate_series(1, ${OTHER_USERS}) g`;
+  await pg`
+    insert into workspace_members (workspace_id, user_id, role)
+    select md5('ws-' || g)::uuid, 'bench-u-' || g, 'owner' from generate_series(1, ${OTHER_USERS}) g`;
+  await pg`
+    insert into datasets (id, workspace_id, created_by, name, format, row_count)
+    select md5('ds-main-' || g)::uuid, ${mainWorkspace}::uuid, ${mainUser}, 'dataset-' || g, 'jsonl', 1000 * (g + 1) from generate_series(0, 9) g`;
+  await pg`
+    insert into datasets (id, workspace_id, created_by, name, format, row_count)
+    select md5('ds-' || g)::uuid, md5('ws-' || g)::uuid, 'bench-u-' || g, 'dataset', 'jsonl', 1000 from generate_series(1, ${OTHER_USERS}) g`;
   const rows = pg`
     select g,
       case when g % 10 = 0 then ${mainUser} else 'bench-u-' || ((g % ${OTHER_USERS}) + 1) end as u,
+      case when g % 10 = 0 then ${mainWorkspace}::uuid else md5('ws-' || ((g % ${OTHER_USERS}) + 1))::uuid end as w,
       case when g % 10 = 0 then md5('ds-main-' || ((g / 10) % 10))::uuid else md5('ds-' || ((g % ${OTHER_USERS}) + 1))::uuid end as d,
       now() - ((${TOTAL} - g) * interval '30 seconds') - (g % 997) * interval '1 millisecond' as c,
       case when g % 13 = 0 then null else 1 + ((g * 7) % 5) end as qs
     from generate_series(1, ${TOTAL}) g`;
   let t = performance.now();
   await pg`
-    insert into training_jobs (id, user_id, dataset_id, name, status, config, gpu, output_uri, worker_token_hash, started_at, completed_at,
+    insert into training_jobs (id, workspace_id, created_by, dataset_id, name, status, config, gpu, output_uri, worker_token_hash, started_at, completed_at,
       epochs_completed, total_steps, duration_seconds, cost_usd, artifact_id, ingest_status, ingest_attempts, created_at, updated_at)
-    select md5('job-' || g)::uuid, u, d, 'run-' || g, 'completed',
+    select md5('job-' || g)::uuid, w, u, d, 'run-' || g, 'completed',
       '{"baseModel":"Qwen/Qwen2.5-0.5B","loraRank":8,"loraAlpha":16,"learningRate":0.0002,"epochs":3,"batchSize":8}'::jsonb,
       '{"type":"A100-80GB","count":1}'::jsonb, 'file:///bench/out/' || g, md5('wt-' || g), c - interval '2 hours', c - interval '1 minute',
       3, 1000, 5400, 3.42, overlay(overlay(md5('art-' || g) placing '4' from 13) placing '8' from 17)::uuid, 'ready', 1, c - interval '3 hours', c
@@ -76,10 +89,10 @@ async function seed(pg: postgres.Sql, mainUser: string) {
   info(BENCH, `training_jobs: ${((performance.now() - t) / 1000).toFixed(1)} s`);
   t = performance.now();
   await pg`
-    insert into model_artifacts (id, user_id, job_id, dataset_id, name, quality_score, convergence, loss_reduction_pct, initial_loss,
+    insert into model_artifacts (id, workspace_id, created_by, job_id, dataset_id, name, quality_score, convergence, loss_reduction_pct, initial_loss,
       final_training_loss, final_validation_loss, overfit_gap, perplexity, epochs_completed, total_steps, duration_seconds, total_cost,
       hyperparameters, gpu, adapter, best_checkpoint, loss_curve, storage_prefix, total_bytes, file_count, created_at)
-    select overlay(overlay(md5('art-' || g) placing '4' from 13) placing '8' from 17)::uuid, u, md5('job-' || g)::uuid, d, 'run-' || g, qs::smallint,
+    select overlay(overlay(md5('art-' || g) placing '4' from 13) placing '8' from 17)::uuid, w, u, md5('job-' || g)::uuid, d, 'run-' || g, qs::smallint,
       case when qs is null then null when qs = 5 then 'excellent' when qs = 4 then 'good' when qs = 3 then 'fair' else 'poor' end,
       case when qs is null then null else 10.0 * qs + 5 end, 2.5, 2.5 * (1 - (10.0 * coalesce(qs, 0) + 5) / 100), 0.9, 0.1, 2.46,
       3, 1000, 5400, 3.42,
@@ -87,11 +100,11 @@ async function seed(pg: postgres.Sql, mainUser: string) {
       '{"type":"A100-80GB","count":1}'::jsonb,
       '{"baseModel":"Qwen/Qwen2.5-0.5B","rank":8,"alpha":16,"targetModules":["q_proj","v_proj"],"dtype":"F32","parameterCount":1081344}'::jsonb,
       null, '[{"step":1,"trainingLoss":2.5,"validationLoss":null},{"step":500,"trainingLoss":1.1,"validationLoss":1.2},{"step":1000,"trainingLoss":0.8,"validationLoss":0.9}]'::jsonb,
-      u || '/' || overlay(overlay(md5('art-' || g) placing '4' from 13) placing '8' from 17)::uuid || '/', 20000000 + g, 8, c
+      'artifacts/' || overlay(overlay(md5('art-' || g) placing '4' from 13) placing '8' from 17)::uuid || '/', 20000000 + g, 8, c
     from (${rows}) s`;
   info(BENCH, `model_artifacts: ${((performance.now() - t) / 1000).toFixed(1)} s`);
   t = performance.now();
-  await pg`vacuum (analyze) users, datasets, training_jobs, model_artifacts`;
+  await pg`vacuum (analyze) users, workspaces, workspace_members, datasets, training_jobs, model_artifacts`;
   info(BENCH, `vacuum analyze: ${((performance.now() - t) / 1000).toFixed(1)} s`);
 }
 
@@ -100,16 +113,17 @@ export async function main() {
   const pg = postgres(svc.databaseUrl, { max: 1, onnotice: () => {} });
   try {
     const { userId, token } = await newUser(svc, 'bench-catalogue');
+    const workspaceId = await personalWorkspaceOf(svc.deps, userId);
     const t0 = performance.now();
-    await seed(pg, userId);
+    await seed(pg, userId, workspaceId);
     emit(BENCH, 'seed 1M models (100k for one user) + VACUUM ANALYZE', (performance.now() - t0) / 1000, 's');
     await pg`reset synchronous_commit`;
 
     // A 20-file model of the user (the newest one), for models.download.
-    const [model] = await pg`select id, storage_prefix from model_artifacts where user_id = ${userId} order by created_at desc limit 1`;
+    const [model] = await pg`select id, storage_prefix from model_artifacts where workspace_id = ${workspaceId} order by created_at desc limit 1`;
     await pg`
-      insert into artifact_files (artifact_id, user_id, path, storage_key, size_bytes, sha256, kind, content_type)
-      select ${model!.id}::uuid, ${userId}, case when k = 0 then 'adapter_model.safetensors' else 'checkpoint-' || (k * 100) || '/adapter_model.safetensors' end,
+      insert into artifact_files (artifact_id, workspace_id, path, storage_key, size_bytes, sha256, kind, content_type)
+      select ${model!.id}::uuid, ${workspaceId}::uuid, case when k = 0 then 'adapter_model.safetensors' else 'checkpoint-' || (k * 100) || '/adapter_model.safetensors' end,
         ${model!.storage_prefix} || k, 20000000, md5('f' || k) || md5('g' || k), case when k = 0 then 'adapter_weights' else 'checkpoint' end, 'application/octet-stream'
       from generate_series(0, 19) k`;
 
@@ -135,7 +149,7 @@ export async function main() {
       info(BENCH, `cursor walk reached page ${walked + 1} in 20 s; computing the page-500 cursor in SQL`);
       const [last] = await pg`
         select coalesce(quality_score, 0) as score, to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as key, id
-        from model_artifacts where user_id = ${userId} order by created_at desc, id desc offset ${(DEEP_PAGE - 1) * 12 - 1} limit 1`;
+        from model_artifacts where workspace_id = ${workspaceId} order by created_at desc, id desc offset ${(DEEP_PAGE - 1) * 12 - 1} limit 1`;
       cursor = Buffer.from(JSON.stringify(['recent', last!.score, last!.key, last!.id])).toString('base64url');
     }
     const deepInput = { ...firstInput, page: DEEP_PAGE, cursor: cursor! };
@@ -152,7 +166,7 @@ export async function main() {
       await cdb.transaction(async (tx) => {
         await tx.execute(dsql`select set_config('app.user_id', ${userId}, true)`);
         await tx.execute(dsql`set local role app_user`);
-        await q.listModels(tx as unknown as Tx, userId, parsed, c);
+        await q.listModels(tx as unknown as Tx, workspaceId, parsed, c);
       });
       const stmts = captured.filter((s) => /^select/i.test(s.query) && !s.query.includes('set_config'));
       return stmts.map((s) => ({ query: s.query, params: s.params.map((p) => (p instanceof Date ? p.toISOString() : p)) }));
@@ -170,12 +184,15 @@ export async function main() {
         return tx.unsafe(`explain (analyze, buffers) ${stmt.query}`, stmt.params as never[]);
       });
       const text = lines.map((l) => String(Object.values(l)[0])).join('\n');
-      const recent = text.includes('model_artifacts_user_recent_idx');
-      const quality = text.includes('model_artifacts_user_quality_idx');
+      const recent = text.includes('model_artifacts_workspace_recent_idx');
+      const quality = text.includes('model_artifacts_workspace_quality_idx');
       const exec = Number(/Execution Time: ([\d.]+)/.exec(text)?.[1] ?? NaN);
       const heap = [...text.matchAll(/Heap Fetches: (\d+)/g)].map((m) => Number(m[1])).reduce((a, b) => a + b, 0);
       const top = text.split('\n')[0]!.trim();
-      info(BENCH, `EXPLAIN ${label}: ${top}\n  uses user_recent_idx=${recent} user_quality_idx=${quality} heapFetches=${heap} exec=${exec} ms`);
+      info(
+        BENCH,
+        `EXPLAIN ${label}: ${top}\n  uses workspace_recent_idx=${recent} workspace_quality_idx=${quality} heapFetches=${heap} exec=${exec} ms`,
+      );
       info(
         BENCH,
         text
@@ -185,7 +202,7 @@ export async function main() {
           .join('\n'),
       );
       emit(BENCH, `EXPLAIN ${label}: execution`, exec, 'ms', null, top);
-      emit(BENCH, `EXPLAIN ${label}: index used`, recent ? 'user_recent_idx' : quality ? 'user_quality_idx' : 'neither', '', null);
+      emit(BENCH, `EXPLAIN ${label}: index used`, recent ? 'workspace_recent_idx' : quality ? 'workspace_quality_idx' : 'neither', '', null);
     };
     async function explainAll() {
       await explain('page 1 recent rows', firstSql[0]!);

@@ -13,7 +13,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import postgres from 'postgres';
-import { artifactIdFor } from '../../server/ingest/artifact-id.ts';
+import { artifactIdFor, storagePrefix } from '../../server/ingest/artifact-id.ts';
 import { copyToStorage } from '../../server/ingest/copy.ts';
 import { FileSource } from '../../server/ingest/sources/file-source.ts';
 import { createFsStorage } from '../../server/storage/fs.ts';
@@ -92,7 +92,7 @@ export async function main() {
       );
       const [stored] = await pg`select sha256 from artifact_files where artifact_id = ${artifactIdFor(jobId)}`;
       if (stored?.sha256 !== written.sha256) throw new Error('the service stored different bytes');
-      fs.rmSync(path.join(svc.dataDir, 'storage', userId), { recursive: true, force: true });
+      fs.rmSync(path.join(svc.dataDir, 'storage', storagePrefix(artifactIdFor(jobId))), { recursive: true, force: true });
       await settle();
       return ms;
     };

@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import postgres from 'postgres';
-import { artifactIdFor } from '../../server/ingest/artifact-id.ts';
+import { artifactIdFor, storagePrefix } from '../../server/ingest/artifact-id.ts';
 import { lossCurve, lossStats } from '../../server/quality/queries.ts';
 import { scoreRun } from '../../server/quality/score.ts';
 import { writeLoraOutput } from '../fixtures/lora.ts';
@@ -82,7 +82,7 @@ export async function main(runs = Number(process.argv[2] ?? 50)) {
       scoring.push(performance.now() - ts);
       if ((i + 1) % 10 === 0) info(BENCH, `${i + 1}/${runs} runs, last ${ms.toFixed(0)} ms`);
       // Keep disk flat: the delivered files are not needed for the next run.
-      fs.rmSync(path.join(svc.dataDir, 'storage', userId), { recursive: true, force: true });
+      fs.rmSync(path.join(svc.dataDir, 'storage', storagePrefix(artifactIdFor(jobId))), { recursive: true, force: true });
     }
     emit(BENCH, `complete → model_ready p50 (${runs} runs, 20 MB)`, percentile(total, 50), 'ms', '<= 250');
     emit(BENCH, `complete → model_ready p99 (${runs} runs, 20 MB)`, percentile(total, 99), 'ms', '<= 1000');

@@ -29,11 +29,12 @@ export async function main() {
   const { db, client: sql } = database;
   try {
     await sql`insert into users (id, name, email) values ('bench-scoring', 'Bench', 'bench-scoring@example.com')`;
-    const [ds] = await sql`insert into datasets (user_id, name) values ('bench-scoring', 'ds') returning id`;
+    const [ws] = await sql`insert into workspaces (name, slug, personal_user_id) values ('Bench', 'bench-scoring', 'bench-scoring') returning id`;
+    const [ds] = await sql`insert into datasets (workspace_id, created_by, name) values (${ws!.id}, 'bench-scoring', 'ds') returning id`;
     const newJob = async (name: string) => {
       const [job] = await sql`
-        insert into training_jobs (user_id, dataset_id, name, status, config, gpu, worker_token_hash)
-        values ('bench-scoring', ${ds!.id}, ${name}, 'completed', '{}'::jsonb, '{"type":"A100-80GB","count":1}'::jsonb, ${`bench-scoring-${name}`})
+        insert into training_jobs (workspace_id, created_by, dataset_id, name, status, config, gpu, worker_token_hash)
+        values (${ws!.id}, 'bench-scoring', ${ds!.id}, ${name}, 'completed', '{}'::jsonb, '{"type":"A100-80GB","count":1}'::jsonb, ${`bench-scoring-${name}`})
         returning id`;
       return job!.id as string;
     };

@@ -8,8 +8,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { writeRandomFile } from '../fixtures/lora.ts';
+import { insertArtifact } from '../helpers/factories.ts';
 import { freePort } from '../helpers/net.ts';
-import { startTestService } from '../helpers/service.ts';
+import { newUser, startTestService } from '../helpers/service.ts';
 import { emit, info, mbPerSecond, tempDir } from './lib.ts';
 
 const BENCH = 'signed-link';
@@ -80,12 +81,15 @@ export async function main() {
   const work = tempDir('signed-link');
   let nginx: { stop: () => Promise<void> } | null = null;
   try {
-    // Stored where and as the fs driver keeps an ingested file; the link is signed the way models.download signs.
-    const key = 'bench-user/bench-big/0';
+    // Stored where and as the fs driver keeps an ingested file, as one file of a model of the user's; the link
+    // is the one models.download signs for them (so each download also asks whether they still may read it).
+    const { api, userId } = await newUser(svc, 'bench-signed-link');
+    const model = await insertArtifact(svc.deps, userId, { files: [{ path: 'big.safetensors', kind: 'adapter_weights' }] });
+    const key = model.files[0]!.key;
     const root = path.join(svc.dataDir, 'storage');
     const filePath = path.join(root, ...key.split('/'));
     await writeRandomFile(filePath, BYTES, 'signed-link');
-    const ours = await svc.deps.storage.signedUrl(key, { expiresInSeconds: 3600, fileName: 'big.safetensors' });
+    const ours = (await api.models.download.mutate({ modelId: model.id })).files[0]!.url;
 
     let nginxUrl: string | null = null;
     if (fs.existsSync(NGINX)) {

@@ -1,7 +1,7 @@
 import { useMutation } from '@tanstack/solid-query';
 import { createSignal, For, Show, type JSX } from 'solid-js';
 import type { FileKind } from '../../../server/vocabulary.ts';
-import { formatBytes, formatCount, formatDateTime, formatNumber } from '../lib/format.ts';
+import { formatBytes, formatCost, formatCount, formatDateTime, formatInt, formatNumber } from '../lib/format.ts';
 import { errorMessage, type Download, type ModelDetail } from '../lib/trpc.ts';
 import { ConvergenceBadge } from './badges.tsx';
 import { CopyButton } from './copy-button.tsx';
@@ -35,6 +35,25 @@ export function Stat(props: { label: string; children: JSX.Element }) {
       <dt>{props.label}</dt>
       <dd>{props.children}</dd>
     </div>
+  );
+}
+
+/** Epochs, steps, duration, cost and GPU of a run; `children` adds stats (the job, for members). */
+export function SummaryPanel(props: { summary: ModelDetail['trainingSummary']; gpu: ModelDetail['configuration']['gpu']; children?: JSX.Element }) {
+  return (
+    <section class="panel" aria-labelledby="h-summary">
+      <h2 id="h-summary">Training summary</h2>
+      <dl class="stats">
+        <Stat label="Epochs">{formatInt(props.summary.epochsCompleted)}</Stat>
+        <Stat label="Steps">{formatInt(props.summary.totalSteps)}</Stat>
+        <Stat label="Duration">{props.summary.durationHours === null ? '—' : `${props.summary.durationHours.toFixed(2)} h`}</Stat>
+        <Stat label="Cost">{formatCost(props.summary.totalCost)}</Stat>
+        <Stat label="GPU">
+          {props.gpu.count} × {props.gpu.type}
+        </Stat>
+        {props.children}
+      </dl>
+    </section>
   );
 }
 

@@ -4,10 +4,10 @@ import { createSignal, For, Match, Show, Switch } from 'solid-js';
 import { ConvergenceBadge } from '../components/badges.tsx';
 import { CopyButton } from '../components/copy-button.tsx';
 import { LossChart } from '../components/loss-chart.tsx';
-import { FilesPanel, QualityPanel, SetupPanels, Stat } from '../components/model-panels.tsx';
+import { FilesPanel, QualityPanel, SetupPanels, Stat, SummaryPanel } from '../components/model-panels.tsx';
 import { ErrorState } from '../components/states.tsx';
 import { Stars } from '../components/stars.tsx';
-import { formatBytes, formatCost, formatDate, formatDateTime, formatInt, formatNumber } from '../lib/format.ts';
+import { formatBytes, formatDate, formatDateTime, formatNumber } from '../lib/format.ts';
 import { api, errorCode, errorMessage, type ModelDetail as Model } from '../lib/trpc.ts';
 import { can, withWorkspace } from '../lib/workspace.ts';
 import NotFound from './not-found.tsx';
@@ -77,19 +77,9 @@ const { files, bundle } = await api.models.download.mutate({ modelId: '${m().id}
       <div class="detail-grid">
         <QualityPanel quality={m().quality} />
 
-        <section class="panel" aria-labelledby="h-summary">
-          <h2 id="h-summary">Training summary</h2>
-          <dl class="stats">
-            <Stat label="Epochs">{formatInt(m().trainingSummary.epochsCompleted)}</Stat>
-            <Stat label="Steps">{formatInt(m().trainingSummary.totalSteps)}</Stat>
-            <Stat label="Duration">{m().trainingSummary.durationHours === null ? '—' : `${m().trainingSummary.durationHours!.toFixed(2)} h`}</Stat>
-            <Stat label="Cost">{formatCost(m().trainingSummary.totalCost)}</Stat>
-            <Stat label="GPU">
-              {m().configuration.gpu.count} × {m().configuration.gpu.type}
-            </Stat>
-            <Stat label="Job">{m().job.name}</Stat>
-          </dl>
-        </section>
+        <SummaryPanel summary={m().trainingSummary} gpu={m().configuration.gpu}>
+          <Stat label="Job">{m().job.name}</Stat>
+        </SummaryPanel>
       </div>
 
       <section class="panel" aria-labelledby="h-chart">

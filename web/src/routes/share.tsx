@@ -3,10 +3,10 @@ import { useQuery } from '@tanstack/solid-query';
 import { Match, Show, Switch } from 'solid-js';
 import { ConvergenceBadge } from '../components/badges.tsx';
 import { LossChart } from '../components/loss-chart.tsx';
-import { FilesPanel, QualityPanel, SetupPanels, Stat } from '../components/model-panels.tsx';
+import { FilesPanel, QualityPanel, SetupPanels, SummaryPanel } from '../components/model-panels.tsx';
 import { ErrorState } from '../components/states.tsx';
 import { Stars } from '../components/stars.tsx';
-import { formatBytes, formatCost, formatDate, formatDateTime, formatInt } from '../lib/format.ts';
+import { formatBytes, formatDate, formatDateTime } from '../lib/format.ts';
 import { api, errorCode } from '../lib/trpc.ts';
 
 type Shared = Awaited<ReturnType<typeof api.shares.get.query>>;
@@ -77,18 +77,7 @@ function SharedModel(props: { shared: Shared; token: string }) {
 
       <div class="detail-grid">
         <QualityPanel quality={m().quality} />
-        <section class="panel" aria-labelledby="h-summary">
-          <h2 id="h-summary">Training summary</h2>
-          <dl class="stats">
-            <Stat label="Epochs">{formatInt(m().trainingSummary.epochsCompleted)}</Stat>
-            <Stat label="Steps">{formatInt(m().trainingSummary.totalSteps)}</Stat>
-            <Stat label="Duration">{m().trainingSummary.durationHours === null ? '—' : `${m().trainingSummary.durationHours!.toFixed(2)} h`}</Stat>
-            <Stat label="Cost">{formatCost(m().trainingSummary.totalCost)}</Stat>
-            <Stat label="GPU">
-              {m().configuration.gpu.count} × {m().configuration.gpu.type}
-            </Stat>
-          </dl>
-        </section>
+        <SummaryPanel summary={m().trainingSummary} gpu={m().configuration.gpu} />
       </div>
 
       <section class="panel" aria-labelledby="h-chart">

@@ -329,7 +329,12 @@ CREATE POLICY ws_admin ON workspaces FOR UPDATE TO app_user USING (id IN (SELECT
 --> statement-breakpoint
 CREATE POLICY ws_owner ON workspaces FOR DELETE TO app_user USING (id IN (SELECT app.workspaces('owner')));
 --> statement-breakpoint
-CREATE POLICY ws_read ON workspace_members FOR SELECT TO app_user USING (workspace_id IN (SELECT app.workspaces('read')));
+-- One's own membership rows first: a request's join on its own membership then never needs the sub-select
+-- (OR evaluates it lazily), and a token sees its own workspace's row only.
+CREATE POLICY ws_read ON workspace_members FOR SELECT TO app_user
+  USING ((user_id = current_setting('app.user_id', true)
+      AND (coalesce(current_setting('app.workspace_id', true), '') = '' OR workspace_id::text = current_setting('app.workspace_id', true)))
+    OR workspace_id IN (SELECT app.workspaces('read')));
 --> statement-breakpoint
 CREATE POLICY ws_admin_insert ON workspace_members FOR INSERT TO app_user WITH CHECK (workspace_id IN (SELECT app.workspaces('admin')));
 --> statement-breakpoint

@@ -47,6 +47,19 @@ function reachable(column: SQL.Aliased | typeof modelArtifacts.workspaceId | typ
     and (${p('only')}::uuid is null or ${column} = ${p('only')}::uuid))`;
 }
 
+/**
+ * The join to the caller's own membership of the model's workspace (placeholders `me`, `only`): a model of
+ * a workspace they are not in (for a token: any but its own) is no row, and the row carries their role.
+ */
+function myMembership(): SQL {
+  const p = sql.placeholder;
+  return and(
+    eq(workspaceMembers.workspaceId, modelArtifacts.workspaceId),
+    eq(workspaceMembers.userId, p('me')),
+    sql`(${p('only')}::uuid is null or ${modelArtifacts.workspaceId} = ${p('only')}::uuid)`,
+  )!;
+}
+
 function reachValues(reach: Reach): { me: string; only: string | null } {
   return { me: reach.userId, only: reach.token?.workspaceId ?? null };
 }
@@ -219,11 +232,8 @@ export async function getModel(tx: Tx, reach: Reach, modelId: string) {
         .from(modelArtifacts)
         .innerJoin(datasets, eq(datasets.id, modelArtifacts.datasetId))
         .innerJoin(trainingJobs, eq(trainingJobs.id, modelArtifacts.jobId))
-        .innerJoin(
-          workspaceMembers,
-          and(eq(workspaceMembers.workspaceId, modelArtifacts.workspaceId), eq(workspaceMembers.userId, sql.placeholder('me'))),
-        )
-        .where(and(eq(modelArtifacts.id, sql.placeholder('modelId')), reachable(modelArtifacts.workspaceId))),
+        .innerJoin(workspaceMembers, myMembership())
+        .where(eq(modelArtifacts.id, sql.placeholder('modelId'))),
     { modelId, ...reachValues(reach) },
   );
   return row ?? null;
@@ -241,11 +251,8 @@ export async function modelAccess(tx: Tx, reach: Reach, modelId: string) {
       b
         .select({ name: modelArtifacts.name, workspaceId: modelArtifacts.workspaceId, role: workspaceMembers.role })
         .from(modelArtifacts)
-        .innerJoin(
-          workspaceMembers,
-          and(eq(workspaceMembers.workspaceId, modelArtifacts.workspaceId), eq(workspaceMembers.userId, sql.placeholder('me'))),
-        )
-        .where(and(eq(modelArtifacts.id, sql.placeholder('modelId')), reachable(modelArtifacts.workspaceId))),
+        .innerJoin(workspaceMembers, myMembership())
+        .where(eq(modelArtifacts.id, sql.placeholder('modelId'))),
     { modelId, ...reachValues(reach) },
   );
   return row ?? null;

@@ -11,7 +11,15 @@ export const PURGE_BATCH = 500;
 export const purgeObjectsJob = defineJob({
   name: 'purge-objects',
   payload: z.object({ prefixes: z.array(z.string().min(1).max(200)).min(1).max(PURGE_BATCH) }),
-  queue: { policy: 'standard', notify: true, expireInSeconds: 30 * 60, retryLimit: 10, retryDelay: 30, retryBackoff: true, deadLetter: 'purge-objects-dead' },
+  queue: {
+    policy: 'standard',
+    notify: true,
+    expireInSeconds: 30 * 60,
+    retryLimit: 10,
+    retryDelay: 30,
+    retryBackoff: true,
+    deadLetter: 'purge-objects-dead',
+  },
   work: { pollingIntervalSeconds: 5 },
   async handle(deps, { prefixes }) {
     for (const prefix of prefixes) await deps.storage.deletePrefix(prefix);

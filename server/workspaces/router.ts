@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { protectedProcedure, publicProcedure, router } from '../trpc/init.ts';
 import { emailInput, inviteTokenInput, roleInput, workspaceName } from './schemas.ts';
+import * as invitations from './invitations.ts';
 import * as workspaces from './service.ts';
 
 const workspaceId = z.object({ workspaceId: z.uuid() });
@@ -8,18 +9,18 @@ const member = z.object({ workspaceId: z.uuid(), userId: z.string().min(1).max(1
 
 const membersRouter = router({
   list: protectedProcedure.input(workspaceId).query(({ ctx, input }) => workspaces.listMembers(ctx.deps, ctx.user, input.workspaceId)),
-  invites: protectedProcedure.input(workspaceId).query(({ ctx, input }) => workspaces.listInvites(ctx.deps, ctx.user, input.workspaceId)),
+  invites: protectedProcedure.input(workspaceId).query(({ ctx, input }) => invitations.listInvites(ctx.deps, ctx.user, input.workspaceId)),
   invite: protectedProcedure
     .input(z.object({ workspaceId: z.uuid(), email: emailInput, role: roleInput }))
-    .mutation(({ ctx, input }) => workspaces.inviteMember(ctx.deps, ctx.user, input)),
+    .mutation(({ ctx, input }) => invitations.inviteMember(ctx.deps, ctx.user, input)),
   revokeInvite: protectedProcedure
     .input(z.object({ workspaceId: z.uuid(), inviteId: z.uuid() }))
-    .mutation(({ ctx, input }) => workspaces.revokeInvite(ctx.deps, ctx.user, input.workspaceId, input.inviteId)),
+    .mutation(({ ctx, input }) => invitations.revokeInvite(ctx.deps, ctx.user, input.workspaceId, input.inviteId)),
   // Public: the invitation page shows what it offers before the visitor signs in.
-  preview: publicProcedure.input(z.object({ token: inviteTokenInput })).query(({ ctx, input }) => workspaces.previewInvite(ctx.deps, input.token)),
+  preview: publicProcedure.input(z.object({ token: inviteTokenInput })).query(({ ctx, input }) => invitations.previewInvite(ctx.deps, input.token)),
   accept: protectedProcedure
     .input(z.object({ token: inviteTokenInput }))
-    .mutation(({ ctx, input }) => workspaces.acceptInvite(ctx.deps, ctx.user, input.token)),
+    .mutation(({ ctx, input }) => invitations.acceptInvite(ctx.deps, ctx.user, input.token)),
   setRole: protectedProcedure
     .input(member.extend({ role: roleInput }))
     .mutation(({ ctx, input }) => workspaces.setMemberRole(ctx.deps, ctx.user, input)),

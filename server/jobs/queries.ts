@@ -74,10 +74,10 @@ const member = (actor: Actor) =>
     actor.token ? eq(trainingJobs.workspaceId, actor.token.workspaceId) : undefined,
   );
 
-/** The job with the caller's role in its workspace; null when there is no such job in any of their workspaces. */
+/** The job and its workspace; null when there is no such job in any of the caller's workspaces. */
 export async function getJob(tx: Tx, actor: Actor, jobId: string) {
   const [row] = await tx
-    .select({ ...jobColumns, workspaceId: trainingJobs.workspaceId, role: workspaceMembers.role })
+    .select({ ...jobColumns, workspaceId: trainingJobs.workspaceId })
     .from(trainingJobs)
     .innerJoin(workspaceMembers, member(actor))
     .where(eq(trainingJobs.id, jobId));

@@ -49,8 +49,7 @@ export function listJobs(deps: Deps, actor: Actor, input: { workspaceId?: string
 export async function getJob(deps: Deps, actor: Actor, jobId: string) {
   const row = await deps.database.asUser(rls(actor), (tx) => q.getJob(tx, actor, jobId));
   if (!row) throw ERRORS.notFound('Job');
-  const { role: _role, ...job } = row;
-  return job;
+  return row;
 }
 
 /** Re-queues a failed ingest (or one that never started), in the same transaction as the state change (members and up). */

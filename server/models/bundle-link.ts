@@ -1,5 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { beyondMaxLifetime } from '../storage/fs.ts';
+import { beyondMaxLifetime, GRANT_PATTERN } from '../storage/fs.ts';
 
 /**
  * Signed links for the zip bundle of a model: HMAC-SHA256 (AUTH_SECRET) over the artifact id, whom the
@@ -27,8 +27,6 @@ export function bundleUrl(publicUrl: string, secret: string, artifactId: string,
   return { url: `${publicUrl}/bundles/${artifactId}.zip?${q}`, expiresAt: new Date(exp * 1000) };
 }
 
-const GRANT = /^[us]:[A-Za-z0-9_-]{1,64}$/;
-
 /** Constant-time check of signature and expiry; returns whom the link is for (`u:…`, `s:…`) when valid. */
 export function verifyBundle(
   secret: string,
@@ -41,7 +39,7 @@ export function verifyBundle(
   let grant: string;
   let signed: string;
   if (g !== undefined) {
-    if (!GRANT.test(g)) return null;
+    if (!GRANT_PATTERN.test(g)) return null;
     grant = g;
     signed = signBundle(secret, artifactId, g, Number(exp));
   } else {

@@ -202,6 +202,23 @@ export async function listModels(tx: Tx, workspaceId: string, input: ListModelsI
   };
 }
 
+/** What a model's card shows beyond its summary (`modelCard` in service.ts): members' page and the public share page. */
+export const cardColumns = {
+  lossReductionPct: modelArtifacts.lossReductionPct,
+  initialLoss: modelArtifacts.initialLoss,
+  finalTrainingLoss: modelArtifacts.finalTrainingLoss,
+  finalValidationLoss: modelArtifacts.finalValidationLoss,
+  overfitGap: modelArtifacts.overfitGap,
+  perplexity: modelArtifacts.perplexity,
+  epochsCompleted: modelArtifacts.epochsCompleted,
+  totalSteps: modelArtifacts.totalSteps,
+  durationSeconds: modelArtifacts.durationSeconds,
+  hyperparameters: modelArtifacts.hyperparameters,
+  gpu: modelArtifacts.gpu,
+  adapter: modelArtifacts.adapter,
+  lossCurve: modelArtifacts.lossCurve,
+};
+
 /** The model with the caller's role in its workspace; null when it is not in one of theirs. */
 export async function getModel(tx: Tx, reach: Reach, modelId: string) {
   const [row] = await prepared(
@@ -211,22 +228,10 @@ export async function getModel(tx: Tx, reach: Reach, modelId: string) {
       b
         .select({
           ...summaryColumns,
+          ...cardColumns,
           workspaceId: modelArtifacts.workspaceId,
           role: workspaceMembers.role,
-          lossReductionPct: modelArtifacts.lossReductionPct,
-          initialLoss: modelArtifacts.initialLoss,
-          finalTrainingLoss: modelArtifacts.finalTrainingLoss,
-          finalValidationLoss: modelArtifacts.finalValidationLoss,
-          overfitGap: modelArtifacts.overfitGap,
-          perplexity: modelArtifacts.perplexity,
-          epochsCompleted: modelArtifacts.epochsCompleted,
-          totalSteps: modelArtifacts.totalSteps,
-          durationSeconds: modelArtifacts.durationSeconds,
-          hyperparameters: modelArtifacts.hyperparameters,
-          gpu: modelArtifacts.gpu,
-          adapter: modelArtifacts.adapter,
           bestCheckpoint: modelArtifacts.bestCheckpoint,
-          lossCurve: modelArtifacts.lossCurve,
           fileCount: modelArtifacts.fileCount,
         })
         .from(modelArtifacts)

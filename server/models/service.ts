@@ -83,17 +83,17 @@ export async function listModels(deps: Deps, actor: Actor, input: ListModelsInpu
   };
 }
 
-export async function getModel(deps: Deps, actor: Actor, modelId: string) {
-  // The three queries leave together (one round trip); the files and share of a model not there are none anyway.
-  const [row, files, share] = await deps.database.asUser(rls(actor), (tx) =>
-    Promise.all([q.getModel(tx, actor, modelId), q.listFiles(tx, actor, modelId), q.activeShare(tx, modelId)]),
-  );
-  if (!row) throw ERRORS.notFound('Model');
+type CardRow = Pick<
+  NonNullable<Awaited<ReturnType<typeof q.getModel>>>,
+  'qualityScore' | 'convergenceQuality' | 'totalCost' | keyof typeof q.cardColumns
+>;
+
+/**
+ * A model's card beyond its summary: quality, training summary, configuration, adapter, files and loss
+ * curve; the same on the members' page and the public share page.
+ */
+export function modelCard(row: CardRow, files: Pick<StoredFileRow, 'id' | 'path' | 'sizeBytes' | 'sha256' | 'kind'>[]) {
   return {
-    ...summary(row),
-    workspaceId: row.workspaceId,
-    /** The caller's role in the model's workspace: what the dashboard offers them. */
-    role: effectiveRole(actor, row.role),
     quality: {
       score: row.qualityScore,
       convergence: row.convergenceQuality,
@@ -112,9 +112,24 @@ export async function getModel(deps: Deps, actor: Actor, modelId: string) {
     },
     configuration: { hyperparameters: row.hyperparameters, gpu: row.gpu },
     adapter: row.adapter,
-    bestCheckpoint: row.bestCheckpoint,
     files: files.map((f) => ({ id: f.id, path: f.path, sizeBytes: Number(f.sizeBytes), sha256: f.sha256, kind: f.kind })),
     lossCurve: row.lossCurve,
+  };
+}
+
+export async function getModel(deps: Deps, actor: Actor, modelId: string) {
+  // The three queries leave together (one round trip); the files and share of a model not there are none anyway.
+  const [row, files, share] = await deps.database.asUser(rls(actor), (tx) =>
+    Promise.all([q.getModel(tx, actor, modelId), q.listFiles(tx, actor, modelId), q.activeShare(tx, modelId)]),
+  );
+  if (!row) throw ERRORS.notFound('Model');
+  return {
+    ...summary(row),
+    workspaceId: row.workspaceId,
+    /** The caller's role in the model's workspace: what the dashboard offers them. */
+    role: effectiveRole(actor, row.role),
+    ...modelCard(row, files),
+    bestCheckpoint: row.bestCheckpoint,
     share: share ? { id: share.id, expiresAt: share.expiresAt.toISOString(), createdAt: share.createdAt.toISOString() } : null,
   };
 }

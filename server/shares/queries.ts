@@ -1,7 +1,7 @@
 import { and, asc, count, eq, gt, isNull } from 'drizzle-orm';
 import type { Db, Tx } from '../../db/client.ts';
 import { artifactFiles, modelArtifacts, modelShares } from '../../db/schema/index.ts';
-import { fileColumns } from '../models/queries.ts';
+import { cardColumns, fileColumns } from '../models/queries.ts';
 
 export async function insertShare(
   tx: Tx,
@@ -47,22 +47,10 @@ export async function sharedModel(db: Db | Tx, artifactId: string) {
       name: modelArtifacts.name,
       createdAt: modelArtifacts.createdAt,
       qualityScore: modelArtifacts.qualityScore,
-      convergence: modelArtifacts.convergence,
-      lossReductionPct: modelArtifacts.lossReductionPct,
-      initialLoss: modelArtifacts.initialLoss,
-      finalTrainingLoss: modelArtifacts.finalTrainingLoss,
-      finalValidationLoss: modelArtifacts.finalValidationLoss,
-      overfitGap: modelArtifacts.overfitGap,
-      perplexity: modelArtifacts.perplexity,
-      epochsCompleted: modelArtifacts.epochsCompleted,
-      totalSteps: modelArtifacts.totalSteps,
-      durationSeconds: modelArtifacts.durationSeconds,
+      convergenceQuality: modelArtifacts.convergence,
       totalCost: modelArtifacts.totalCost,
       totalBytes: modelArtifacts.totalBytes,
-      hyperparameters: modelArtifacts.hyperparameters,
-      gpu: modelArtifacts.gpu,
-      adapter: modelArtifacts.adapter,
-      lossCurve: modelArtifacts.lossCurve,
+      ...cardColumns,
     })
     .from(modelArtifacts)
     .where(eq(modelArtifacts.id, artifactId));

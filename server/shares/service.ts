@@ -3,7 +3,7 @@ import type { Deps } from '../deps.ts';
 import type { JobConfig } from '../vocabulary.ts';
 import { ERRORS } from '../errors.ts';
 import * as models from '../models/queries.ts';
-import { signDownload } from '../models/service.ts';
+import { modelCard, signDownload } from '../models/service.ts';
 import { userMayReadObject } from '../workspaces/queries.ts';
 import { type Actor, judge, rls } from '../workspaces/roles.ts';
 import * as q from './queries.ts';
@@ -93,6 +93,7 @@ export async function getShared(deps: Deps, token: string) {
   const { db } = deps.database;
   const [model, files] = await Promise.all([q.sharedModel(db, share.artifactId), q.sharedFiles(db, share.artifactId)]);
   if (!model) throw ERRORS.notFound('Share link');
+  const card = modelCard(model, files);
   return {
     expiresAt: share.expiresAt.toISOString(),
     model: {
@@ -100,28 +101,10 @@ export async function getShared(deps: Deps, token: string) {
       name: model.name,
       createdAt: model.createdAt.toISOString(),
       qualityScore: model.qualityScore,
-      convergenceQuality: model.convergence,
+      convergenceQuality: model.convergenceQuality,
       totalBytes: Number(model.totalBytes),
-      quality: {
-        score: model.qualityScore,
-        convergence: model.convergence,
-        lossReductionPct: model.lossReductionPct,
-        initialLoss: model.initialLoss,
-        finalTrainingLoss: model.finalTrainingLoss,
-        finalValidationLoss: model.finalValidationLoss,
-        overfitGap: model.overfitGap,
-        perplexity: model.perplexity,
-      },
-      trainingSummary: {
-        epochsCompleted: model.epochsCompleted,
-        totalSteps: model.totalSteps,
-        durationHours: model.durationSeconds === null ? null : Number(model.durationSeconds) / 3600,
-        totalCost: model.totalCost === null ? null : Number(model.totalCost),
-      },
-      configuration: { hyperparameters: publicHyperparameters(model.hyperparameters), gpu: model.gpu },
-      adapter: model.adapter,
-      files: files.map((f) => ({ id: f.id, path: f.path, sizeBytes: Number(f.sizeBytes), sha256: f.sha256, kind: f.kind })),
-      lossCurve: model.lossCurve,
+      ...card,
+      configuration: { ...card.configuration, hyperparameters: publicHyperparameters(model.hyperparameters) },
     },
   };
 }

@@ -72,7 +72,7 @@ const SIG_PATTERN = /^[A-Za-z0-9_-]{43}$/; // 32 bytes of HMAC-SHA256 in unpadde
 const EXP_PATTERN = /^[0-9]{1,12}$/;
 const BASE64URL_PATTERN = /^[A-Za-z0-9_-]*$/;
 /** `u:<user id>` (better-auth ids) or `s:<share uuid>`. */
-const GRANT_PATTERN = /^[us]:[A-Za-z0-9_-]{1,64}$/;
+export const GRANT_PATTERN = /^[us]:[A-Za-z0-9_-]{1,64}$/;
 // MIME type as sent to us by our own server; strict so nothing odd reaches a header.
 const CONTENT_TYPE_PATTERN = /^[a-z0-9][a-z0-9!#$&^_.+-]*\/[a-z0-9][a-z0-9!#$&^_.+-]*$/i;
 const utf8 = new TextDecoder('utf-8', { fatal: true });

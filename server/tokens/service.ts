@@ -2,7 +2,8 @@ import { type CachedUser, REVOCATION_CHANNEL, tokenRevocationKey } from '../auth
 import { API_TOKEN_PREFIX, generateToken, hashToken } from '../auth/tokens.ts';
 import type { Deps } from '../deps.ts';
 import { ERRORS } from '../errors.ts';
-import { type Actor, rls, roleAtLeast, type TokenScope, targetWorkspace } from '../workspaces/roles.ts';
+import { memberRole } from '../workspaces/queries.ts';
+import { type Actor, judge, rls, roleAtLeast, type TokenScope, targetWorkspace } from '../workspaces/roles.ts';
 import { inWorkspace, personalWorkspace } from '../workspaces/service.ts';
 import * as q from './queries.ts';
 
@@ -59,23 +60,16 @@ export async function listTokens(deps: Deps, actor: Actor, input: { workspaceId?
 export async function revokeToken(deps: Deps, actor: Actor, id: string) {
   // Row-level security shows the caller their own tokens and those of workspaces they administer; the
   // explicit check below says the same, so a policy mistake alone cannot let anyone revoke another's.
-  const found = await deps.database.asUser(rls(actor), (tx) => q.findToken(tx, id));
-  if (!found) throw ERRORS.notFound('Token');
-  const { result, revocationKey } = await inWorkspace(
-    deps,
-    actor,
-    found.workspaceId,
-    found.userId === actor.userId ? 'read' : 'admin',
-    async (tx) => {
-      const row = await q.findToken(tx, id);
-      if (!row) throw ERRORS.notFound('Token');
-      const key = tokenRevocationKey(row.tokenHash);
-      if (row.revokedAt) return { result: { id: row.id, revokedAt: row.revokedAt }, revocationKey: key };
-      const updated = await q.revokeToken(tx, id);
-      await q.notifyRevocation(tx, REVOCATION_CHANNEL, key);
-      return { result: { id: updated!.id, revokedAt: updated!.revokedAt }, revocationKey: key };
-    },
-  );
+  const { result, revocationKey } = await deps.database.asUser(rls(actor), async (tx) => {
+    const row = await q.findToken(tx, id);
+    if (!row) throw ERRORS.notFound('Token');
+    judge(actor, await memberRole(tx, actor.userId, row.workspaceId), row.userId === actor.userId ? 'read' : 'admin', 'Token');
+    const key = tokenRevocationKey(row.tokenHash);
+    if (row.revokedAt) return { result: { id: row.id, revokedAt: row.revokedAt }, revocationKey: key };
+    const updated = await q.revokeToken(tx, id);
+    await q.notifyRevocation(tx, REVOCATION_CHANNEL, key);
+    return { result: { id: updated!.id, revokedAt: updated!.revokedAt }, revocationKey: key };
+  });
   deps.identities.revoke(revocationKey);
   return result;
 }

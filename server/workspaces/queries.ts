@@ -3,7 +3,6 @@ import { type Db, prepared, type Tx } from '../../db/client.ts';
 import {
   apiTokens,
   artifactFiles,
-  datasets,
   modelArtifacts,
   sessions,
   trainingJobs,
@@ -114,16 +113,11 @@ export async function jobIds(tx: Tx, workspaceId: string): Promise<string[]> {
 }
 
 /**
- * Deletes a workspace and everything it owns, in the order the foreign keys want (models before the
- * jobs and datasets they name); returns the storage prefixes of its models, for the object purge.
+ * Deletes a workspace and, by cascade, everything it owns; returns the storage prefixes of its models
+ * (read first), for the object purge.
  */
 export async function deleteWorkspace(tx: Tx, workspaceId: string): Promise<string[]> {
-  const models = await tx
-    .delete(modelArtifacts)
-    .where(eq(modelArtifacts.workspaceId, workspaceId))
-    .returning({ prefix: modelArtifacts.storagePrefix });
-  await tx.delete(trainingJobs).where(eq(trainingJobs.workspaceId, workspaceId));
-  await tx.delete(datasets).where(eq(datasets.workspaceId, workspaceId));
+  const models = await tx.select({ prefix: modelArtifacts.storagePrefix }).from(modelArtifacts).where(eq(modelArtifacts.workspaceId, workspaceId));
   await tx.delete(workspaces).where(eq(workspaces.id, workspaceId));
   return models.map((m) => m.prefix);
 }

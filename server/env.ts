@@ -28,6 +28,8 @@ const schema = z.object({
   SOURCE_S3_SECRET_ACCESS_KEY: optional(z.string()),
   SOURCE_ALLOW_PRIVATE_HOSTS: optional(bool),
   SIGNED_URL_TTL_SECONDS: optional(z.coerce.number().int().min(1).max(MAX_LINK_LIFETIME_SECONDS)),
+  TRASH_RETENTION_DAYS: optional(z.coerce.number().min(0).max(3650)),
+  WORKSPACE_QUOTA_BYTES: optional(z.coerce.number().int().min(1)),
   INGEST_CONCURRENCY: optional(z.coerce.number().int().min(1).max(64)),
   AUTH_SECRET: optional(z.string().min(32, 'must be at least 32 characters')),
   LOG_LEVEL: optional(z.enum(['debug', 'info', 'warn', 'error', 'silent'])),
@@ -82,6 +84,10 @@ export interface Env {
   };
   sourceAllowPrivateHosts: boolean;
   signedUrlTtlSeconds: number;
+  /** TRASH_RETENTION_DAYS: how long a deleted model can be restored before its files are purged (0: at the next sweep). */
+  trashRetentionDays: number;
+  /** WORKSPACE_QUOTA_BYTES: storage per workspace; an ingest that would pass it fails before copying. Null: none. */
+  workspaceQuotaBytes: number | null;
   ingestConcurrency: number;
   /** Null until resolved from DATA_DIR (see secrets.ts). */
   authSecret: string | null;
@@ -163,6 +169,8 @@ export function parseEnv(source: Record<string, string | undefined>): Env {
     },
     sourceAllowPrivateHosts: e.SOURCE_ALLOW_PRIVATE_HOSTS ?? false,
     signedUrlTtlSeconds: e.SIGNED_URL_TTL_SECONDS ?? 3600,
+    trashRetentionDays: e.TRASH_RETENTION_DAYS ?? 7,
+    workspaceQuotaBytes: e.WORKSPACE_QUOTA_BYTES ?? null,
     ingestConcurrency: e.INGEST_CONCURRENCY ?? 2,
     authSecret: e.AUTH_SECRET ?? null,
     logLevel: e.LOG_LEVEL ?? 'info',

@@ -12,3 +12,4 @@ export * from './download-events.ts';
 export * from './model-counts.ts';
 export * from './rate-limit-events.ts';
 export * from './model-shares.ts';
+export * from './model-registry.ts';

@@ -1,8 +1,8 @@
 import { sql } from 'drizzle-orm';
-import { bigint, doublePrecision, index, integer, jsonb, numeric, pgTable, smallint, text, uuid } from 'drizzle-orm/pg-core';
+import { bigint, doublePrecision, index, integer, jsonb, numeric, pgTable, smallint, text, unique, uuid } from 'drizzle-orm/pg-core';
 import type { GpuConfig, JobConfig } from '../../server/vocabulary.ts';
 import { users } from './auth.ts';
-import { createdAt, id } from './columns.ts';
+import { createdAt, id, tstz } from './columns.ts';
 import { datasets } from './datasets.ts';
 import { trainingJobs } from './training-jobs.ts';
 import { workspaces } from './workspaces.ts';
@@ -40,6 +40,13 @@ export const modelArtifacts = pgTable(
       .notNull()
       .references(() => datasets.id, { onDelete: 'no action' }),
     name: text('name').notNull(),
+    /** Free text the team writes about the model; searched with the name. */
+    description: text('description').notNull().default(''),
+    /** Up to 20 lower-case labels (server/registry/schemas.ts); the catalogue filters by them. */
+    tags: text('tags').array().notNull().default(sql`'{}'::text[]`),
+    /** The model's family (a slug, `[a-z0-9][a-z0-9._-]{0,63}`) and its version there: v1, v2, … per workspace. */
+    family: text('family').notNull(),
+    version: integer('version').notNull(),
     qualityScore: smallint('quality_score'),
     /** Plain text in SQL; the tuple only types it, and server/vocabulary.ts reads it as CONVERGENCE_LABELS. */
     convergence: text('convergence', { enum: ['excellent', 'good', 'fair', 'poor', 'overfit'] }),
@@ -65,20 +72,37 @@ export const modelArtifacts = pgTable(
     } | null>(),
     /** Downsampled at ingest (LTTB, ≤ 500 points a series) so reading a model never scans its metrics. */
     lossCurve: jsonb('loss_curve').$type<LossCurvePoint[]>().notNull(),
+    /**
+     * The checkpoint folder (`checkpoint-500`) whose adapter is served as the model's main adapter; null for
+     * the run's final adapter. A view, not a copy: the top-level adapter files are read from its objects.
+     */
+    mainCheckpoint: text('main_checkpoint'),
+    /** Checkpoints whose files were deleted (at ingest or on demand) to save storage, and the bytes that freed. */
+    prunedCheckpoints: jsonb('pruned_checkpoints')
+      .$type<{ name: string; bytes: number; files: number; at: string; reason: string }[]>()
+      .notNull()
+      .default(sql`'[]'::jsonb`),
+    prunedBytes: bigint('pruned_bytes', { mode: 'number' }).notNull().default(0),
     storagePrefix: text('storage_prefix').notNull(),
     totalBytes: bigint('total_bytes', { mode: 'number' }).notNull(),
     fileCount: integer('file_count').notNull(),
     createdAt: createdAt(),
+    /** In the trash since then (restorable until TRASH_RETENTION_DAYS have passed); null when live. */
+    deletedAt: tstz('deleted_at'),
+    deletedBy: text('deleted_by').references(() => users.id, { onDelete: 'set null' }),
   },
   (t) => [
     // Plain DESC (NULLS FIRST), exactly the ORDER BY the catalogue runs, so a page is an index range
     // scan whatever its depth. (drizzle's .desc() would add NULLS LAST, which no query matches.)
-    index('model_artifacts_workspace_recent_idx').on(t.workspaceId, sql`${t.createdAt} desc`, sql`${t.id} desc`),
-    index('model_artifacts_workspace_quality_idx').on(
-      t.workspaceId,
-      sql`coalesce(${t.qualityScore}, 0) desc`,
-      sql`${t.createdAt} desc`,
-      sql`${t.id} desc`,
-    ),
+    // Partial: the catalogue shows live models only; the trash has its own index.
+    index('model_artifacts_workspace_recent_idx').on(t.workspaceId, sql`${t.createdAt} desc`, sql`${t.id} desc`).where(sql`${t.deletedAt} is null`),
+    index('model_artifacts_workspace_quality_idx')
+      .on(t.workspaceId, sql`coalesce(${t.qualityScore}, 0) desc`, sql`${t.createdAt} desc`, sql`${t.id} desc`)
+      .where(sql`${t.deletedAt} is null`),
+    index('model_artifacts_trash_idx').on(t.workspaceId, t.deletedAt).where(sql`${t.deletedAt} is not null`),
+    index('model_artifacts_purge_idx').on(t.deletedAt).where(sql`${t.deletedAt} is not null`),
+    index('model_artifacts_tags_idx').using('gin', t.tags),
+    // Never reused: model_families.last_version only grows, so v3 names one model forever.
+    unique('model_artifacts_family_version_key').on(t.workspaceId, t.family, t.version),
   ],
 );

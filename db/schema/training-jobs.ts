@@ -22,6 +22,8 @@ export const trainingJobs = pgTable(
       .notNull()
       .references(() => datasets.id, { onDelete: 'no action' }),
     name: text('name').notNull(),
+    /** The family its model joins (jobs.create's `family`, else the slug of the name). */
+    family: text('family').notNull(),
     status: jobStatus('status').notNull().default('queued'),
     config: jsonb('config').$type<JobConfig>().notNull(),
     gpu: jsonb('gpu').$type<GpuConfig>().notNull(),
@@ -40,6 +42,11 @@ export const trainingJobs = pgTable(
     ingestError: text('ingest_error'),
     ingestAttempts: integer('ingest_attempts').notNull().default(0),
     ingestStartedAt: tstz('ingest_started_at'),
+    /**
+     * The tombstone of a purged model: artifact_id stays set, so neither the sweep nor a late duplicate
+     * ingest ever delivers this run again.
+     */
+    purgedAt: tstz('purged_at'),
     createdAt: createdAt(),
     updatedAt: tstz('updated_at').notNull().defaultNow(),
   },

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { boolean, index, pgTable, primaryKey, text, uuid } from 'drizzle-orm/pg-core';
+import { boolean, check, index, pgTable, primaryKey, text, uuid } from 'drizzle-orm/pg-core';
 import { users } from './auth.ts';
 import { createdAt, id, tstz } from './columns.ts';
 
@@ -7,18 +7,24 @@ import { createdAt, id, tstz } from './columns.ts';
  * What owns every dataset, job, model, file, download record and API token. Each user has one personal
  * workspace (`personal_user_id` set, unique), made at sign-up; a team workspace has none.
  */
-export const workspaces = pgTable('workspaces', {
-  id: id(),
-  name: text('name').notNull(),
-  /** URL-friendly and unique: the name, slugified, with a random suffix. */
-  slug: text('slug').notNull().unique(),
-  /** The user whose personal workspace this is; null for a team workspace. */
-  personalUserId: text('personal_user_id')
-    .unique()
-    .references(() => users.id, { onDelete: 'cascade' }),
-  personal: boolean('personal').notNull().generatedAlwaysAs(sql`personal_user_id is not null`),
-  createdAt: createdAt(),
-});
+export const workspaces = pgTable(
+  'workspaces',
+  {
+    id: id(),
+    name: text('name').notNull(),
+    /** URL-friendly and unique: the name, slugified, with a random suffix. */
+    slug: text('slug').notNull().unique(),
+    /** The user whose personal workspace this is; null for a team workspace. */
+    personalUserId: text('personal_user_id')
+      .unique()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    personal: boolean('personal').notNull().generatedAlwaysAs(sql`personal_user_id is not null`),
+    /** Which checkpoints an ingest keeps: `all`, `best`, `best+final` or the N best (`'3'`); see server/registry/checkpoints.ts. */
+    keepCheckpoints: text('keep_checkpoints').notNull().default('all'),
+    createdAt: createdAt(),
+  },
+  (t) => [check('workspaces_keep_checkpoints_check', sql`${t.keepCheckpoints} ~ '^(all|best|best\\+final|[1-9][0-9]{0,2})$'`)],
+);
 
 /** Plain text in SQL with a CHECK; server/workspaces/roles.ts reads it as ROLES. */
 export const workspaceRoles = ['owner', 'admin', 'member', 'viewer'] as const;

@@ -141,6 +141,9 @@ export const ingestArtifactJob = defineJob({
       const best = await rankCheckpoints(db, jobId, stored);
 
       const delivered = await db.transaction(async (tx) => {
+        // Someone else delivered this job first (a second worker, or our own earlier run): done.
+        if (!(await q.claimDelivery(tx, jobId))) return false;
+        const version = await q.nextVersion(tx, row.workspaceId, row.family);
         const inserted = await q.insertArtifact(tx, {
           id: artifactId,
           workspaceId: row.workspaceId,
@@ -148,6 +151,8 @@ export const ingestArtifactJob = defineJob({
           jobId,
           datasetId: row.datasetId,
           name: row.name,
+          family: row.family,
+          version,
           qualityScore: quality.score,
           convergence: quality.convergence,
           lossReductionPct: quality.lossReductionPct,
@@ -169,7 +174,6 @@ export const ingestArtifactJob = defineJob({
           totalBytes: stored.reduce((a, f) => a + f.size, 0),
           fileCount: stored.length,
         });
-        // Someone else delivered this job first (a second worker, or our own earlier run): done.
         if (!inserted) return false;
         await q.insertArtifactFiles(
           tx,
@@ -199,6 +203,9 @@ export const ingestArtifactJob = defineJob({
         });
         return true;
       });
+      // A twin that lost the race wrote the same keys as the winner (same bytes); if the model was purged
+      // meanwhile, those objects are ours alone now, and must not outlive it.
+      if (!delivered && (await q.wasPurged(db, jobId))) await deps.storage.deletePrefix(prefix);
       log.info(delivered ? 'model delivered' : 'already delivered', { artifactId, files: stored.length });
       return { status: 'completed', output: { artifactId, delivered } };
     } catch (err) {

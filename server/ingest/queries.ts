@@ -1,6 +1,6 @@
 import { and, eq, inArray, isNull, lt, sql } from 'drizzle-orm';
 import type { Db, Tx } from '../../db/client.ts';
-import { artifactFiles, datasets, modelArtifacts, trainingJobs } from '../../db/schema/index.ts';
+import { artifactFiles, datasets, modelArtifacts, modelFamilies, trainingJobs } from '../../db/schema/index.ts';
 
 /**
  * The ingest's SQL. Workers run on the owner's connection (no user request, so no row-level
@@ -15,6 +15,7 @@ export async function jobForIngest(db: Queryable, jobId: string) {
       workspaceId: trainingJobs.workspaceId,
       createdBy: trainingJobs.createdBy,
       name: trainingJobs.name,
+      family: trainingJobs.family,
       status: trainingJobs.status,
       outputUri: trainingJobs.outputUri,
       artifactId: trainingJobs.artifactId,
@@ -60,6 +61,34 @@ export async function markIngestFailed(tx: Tx, jobId: string, message: string): 
 export async function datasetName(tx: Tx, datasetId: string): Promise<string | null> {
   const [row] = await tx.select({ name: datasets.name }).from(datasets).where(eq(datasets.id, datasetId));
   return row?.name ?? null;
+}
+
+/**
+ * Locks the job's row for the delivery transaction and says whether its model may be delivered now: false
+ * when it already was (by a concurrent twin, which then held this lock) or was delivered and purged since.
+ */
+export async function claimDelivery(tx: Tx, jobId: string): Promise<boolean> {
+  const [row] = await tx.select({ artifactId: trainingJobs.artifactId }).from(trainingJobs).where(eq(trainingJobs.id, jobId)).for('update');
+  return !!row && row.artifactId === null;
+}
+
+/**
+ * The next version of `family` in the workspace (1 for a new family). The upsert locks the family's row,
+ * so concurrent deliveries into one family take 1, 2, 3 in turn; numbers are never reused.
+ */
+export async function nextVersion(tx: Tx, workspaceId: string, family: string): Promise<number> {
+  const [row] = await tx
+    .insert(modelFamilies)
+    .values({ workspaceId, name: family, lastVersion: 1 })
+    .onConflictDoUpdate({ target: [modelFamilies.workspaceId, modelFamilies.name], set: { lastVersion: sql`${modelFamilies.lastVersion} + 1` } })
+    .returning({ version: modelFamilies.lastVersion });
+  return row!.version;
+}
+
+/** Whether the job's model was purged (its tombstone is set): a late duplicate ingest then removes what it wrote. */
+export async function wasPurged(db: Queryable, jobId: string): Promise<boolean> {
+  const [row] = await db.select({ purgedAt: trainingJobs.purgedAt }).from(trainingJobs).where(eq(trainingJobs.id, jobId));
+  return !!row?.purgedAt;
 }
 
 /**

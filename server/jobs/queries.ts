@@ -36,7 +36,7 @@ export async function insertJob(
   values: { workspaceId: string; createdBy: string; datasetId: string; workerTokenHash: string } & Pick<
     z.infer<typeof createJobInput>,
     'name' | 'config' | 'gpu'
-  >,
+  > & { family: string },
 ): Promise<string> {
   const [row] = await tx
     .insert(trainingJobs)
@@ -45,6 +45,7 @@ export async function insertJob(
       createdBy: values.createdBy,
       datasetId: values.datasetId,
       name: values.name,
+      family: values.family,
       config: values.config,
       gpu: values.gpu,
       workerTokenHash: values.workerTokenHash,

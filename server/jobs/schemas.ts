@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { FAMILY_PATTERN } from '../registry/refs.ts';
 
 const uuid = z.uuid();
 
@@ -51,6 +52,8 @@ export const createJobInput = z.object({
   workspaceId: uuid.optional(),
   datasetId: uuid,
   name: z.string().trim().min(1).max(200),
+  /** The family its model joins (`support-bot`); default: the name made a slug. */
+  family: z.string().regex(FAMILY_PATTERN, 'must be a slug: a-z, 0-9, then also . _ - (at most 64)').optional(),
   config: jobConfig,
   gpu: gpuConfig,
 });

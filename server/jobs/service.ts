@@ -6,6 +6,7 @@ import { WORKER_TOKEN_PREFIX, generateToken, hashToken } from '../auth/tokens.ts
 import { workspaceDatasetId } from '../datasets/queries.ts';
 import type { Deps } from '../deps.ts';
 import { ERRORS } from '../errors.ts';
+import { familyFromName } from '../registry/refs.ts';
 import { ingestArtifactJob } from '../ingest/ingest-artifact.job.ts';
 import { checkOutputUri } from '../ingest/sources/allowed.ts';
 import { sendOptions } from '../queue/define-job.ts';
@@ -32,6 +33,7 @@ export async function createJob(deps: Deps, actor: Actor, input: z.infer<typeof 
       createdBy: actor.userId,
       datasetId,
       name: input.name,
+      family: input.family ?? familyFromName(input.name),
       config: input.config,
       gpu: input.gpu,
       workerTokenHash: hashToken(workerToken),

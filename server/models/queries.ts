@@ -17,6 +17,11 @@ import type { ListModelsInput } from './schemas.ts';
 const summaryColumns = {
   id: modelArtifacts.id,
   name: modelArtifacts.name,
+  description: modelArtifacts.description,
+  tags: modelArtifacts.tags,
+  family: modelArtifacts.family,
+  version: modelArtifacts.version,
+  deletedAt: modelArtifacts.deletedAt,
   createdAt: modelArtifacts.createdAt,
   /**
    * Full microsecond precision for keyset cursors (a JS Date keeps only milliseconds), as ISO 8601 in UTC:
@@ -137,6 +142,11 @@ export async function listModels(tx: Tx, workspaceId: string, input: ListModelsI
         .select({
           id: modelArtifacts.id,
           name: modelArtifacts.name,
+          description: modelArtifacts.description,
+          tags: modelArtifacts.tags,
+          family: modelArtifacts.family,
+          version: modelArtifacts.version,
+          deletedAt: modelArtifacts.deletedAt,
           createdAt: modelArtifacts.createdAt,
           createdAtKey: summaryColumns.createdAtKey,
           qualityScore: modelArtifacts.qualityScore,
@@ -161,6 +171,11 @@ export async function listModels(tx: Tx, workspaceId: string, input: ListModelsI
         .select({
           id: page.id,
           name: page.name,
+          description: page.description,
+          tags: page.tags,
+          family: page.family,
+          version: page.version,
+          deletedAt: page.deletedAt,
           createdAt: page.createdAt,
           createdAtKey: page.createdAtKey,
           qualityScore: page.qualityScore,

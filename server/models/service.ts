@@ -7,6 +7,7 @@ import * as q from './queries.ts';
 import type { ListModelsInput } from './schemas.ts';
 import { baseName } from '../paths.ts';
 import { MAX_LINK_LIFETIME_SECONDS } from '../vocabulary.ts';
+import { formatRef } from '../registry/refs.ts';
 
 type SummaryRow = Awaited<ReturnType<typeof q.listModels>>['rows'][number];
 
@@ -14,6 +15,14 @@ function summary(r: SummaryRow) {
   return {
     id: r.id,
     name: r.name,
+    description: r.description,
+    tags: r.tags,
+    family: r.family,
+    version: r.version,
+    /** `family@v3`: the reference that names this model everywhere (see server/registry/refs.ts). */
+    ref: formatRef(r.family, r.version),
+    /** When it went to the trash; null for a live model. */
+    deletedAt: r.deletedAt?.toISOString() ?? null,
     createdAt: r.createdAt.toISOString(),
     qualityScore: r.qualityScore as 1 | 2 | 3 | 4 | 5 | null,
     convergenceQuality: r.convergenceQuality,

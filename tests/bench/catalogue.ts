@@ -79,9 +79,9 @@ async function seed(pg: postgres.Sql, mainUser: string, mainWorkspace: string) {
     from generate_series(1, ${TOTAL}) g`;
   let t = performance.now();
   await pg`
-    insert into training_jobs (id, workspace_id, created_by, dataset_id, name, status, config, gpu, output_uri, worker_token_hash, started_at, completed_at,
+    insert into training_jobs (id, workspace_id, created_by, dataset_id, name, family, status, config, gpu, output_uri, worker_token_hash, started_at, completed_at,
       epochs_completed, total_steps, duration_seconds, cost_usd, artifact_id, ingest_status, ingest_attempts, created_at, updated_at)
-    select md5('job-' || g)::uuid, w, u, d, 'run-' || g, 'completed',
+    select md5('job-' || g)::uuid, w, u, d, 'run-' || g, 'run', 'completed',
       '{"baseModel":"Qwen/Qwen2.5-0.5B","loraRank":8,"loraAlpha":16,"learningRate":0.0002,"epochs":3,"batchSize":8}'::jsonb,
       '{"type":"A100-80GB","count":1}'::jsonb, 'file:///bench/out/' || g, md5('wt-' || g), c - interval '2 hours', c - interval '1 minute',
       3, 1000, 5400, 3.42, overlay(overlay(md5('art-' || g) placing '4' from 13) placing '8' from 17)::uuid, 'ready', 1, c - interval '3 hours', c
@@ -89,10 +89,10 @@ async function seed(pg: postgres.Sql, mainUser: string, mainWorkspace: string) {
   info(BENCH, `training_jobs: ${((performance.now() - t) / 1000).toFixed(1)} s`);
   t = performance.now();
   await pg`
-    insert into model_artifacts (id, workspace_id, created_by, job_id, dataset_id, name, quality_score, convergence, loss_reduction_pct, initial_loss,
+    insert into model_artifacts (id, workspace_id, created_by, job_id, dataset_id, name, family, version, quality_score, convergence, loss_reduction_pct, initial_loss,
       final_training_loss, final_validation_loss, overfit_gap, perplexity, epochs_completed, total_steps, duration_seconds, total_cost,
       hyperparameters, gpu, adapter, best_checkpoint, loss_curve, storage_prefix, total_bytes, file_count, created_at)
-    select overlay(overlay(md5('art-' || g) placing '4' from 13) placing '8' from 17)::uuid, w, u, md5('job-' || g)::uuid, d, 'run-' || g, qs::smallint,
+    select overlay(overlay(md5('art-' || g) placing '4' from 13) placing '8' from 17)::uuid, w, u, md5('job-' || g)::uuid, d, 'run-' || g, 'run', g, qs::smallint,
       case when qs is null then null when qs = 5 then 'excellent' when qs = 4 then 'good' when qs = 3 then 'fair' else 'poor' end,
       case when qs is null then null else 10.0 * qs + 5 end, 2.5, 2.5 * (1 - (10.0 * coalesce(qs, 0) + 5) / 100), 0.9, 0.1, 2.46,
       3, 1000, 5400, 3.42,

@@ -33,8 +33,8 @@ export async function main() {
     const [ds] = await sql`insert into datasets (workspace_id, created_by, name) values (${ws!.id}, 'bench-scoring', 'ds') returning id`;
     const newJob = async (name: string) => {
       const [job] = await sql`
-        insert into training_jobs (workspace_id, created_by, dataset_id, name, status, config, gpu, worker_token_hash)
-        values (${ws!.id}, 'bench-scoring', ${ds!.id}, ${name}, 'completed', '{}'::jsonb, '{"type":"A100-80GB","count":1}'::jsonb, ${`bench-scoring-${name}`})
+        insert into training_jobs (workspace_id, created_by, dataset_id, name, family, status, config, gpu, worker_token_hash)
+        values (${ws!.id}, 'bench-scoring', ${ds!.id}, ${name}, 'bench', 'completed', '{}'::jsonb, '{"type":"A100-80GB","count":1}'::jsonb, ${`bench-scoring-${name}`})
         returning id`;
       return job!.id as string;
     };

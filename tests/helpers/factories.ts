@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { sql } from 'drizzle-orm';
-import { artifactFiles, datasets, modelArtifacts, trainingJobs, type AdapterInfo } from '../../db/schema/index.ts';
+import { artifactFiles, datasets, modelArtifacts, modelFamilies, trainingJobs, type AdapterInfo } from '../../db/schema/index.ts';
+import { familyFromName } from '../../server/registry/refs.ts';
 import type { ConvergenceLabel, FileKind, JobConfig, LossPoint } from '../../server/vocabulary.ts';
 import type { Deps } from '../../server/deps.ts';
 import { personalWorkspace } from '../../server/workspaces/service.ts';
@@ -45,6 +46,8 @@ export interface ArtifactSpec {
   /** Default: the user's personal workspace. */
   workspaceId?: string;
   name?: string;
+  /** Default: the name made a slug; the version is the family's next. */
+  family?: string;
   datasetId?: string;
   qualityScore?: number | null;
   convergence?: ConvergenceLabel | null;
@@ -71,6 +74,8 @@ export interface InsertedArtifact {
   name: string;
   jobId: string;
   jobName: string;
+  family: string;
+  version: number;
   datasetId: string;
   qualityScore: number | null;
   convergence: ConvergenceLabel | null;
@@ -95,6 +100,13 @@ export async function insertArtifact(deps: Deps, userId: string, spec: ArtifactS
   const createdAtMicros = spec.createdAtMicros ?? BigInt(Date.now()) * 1000n;
   const createdAt = sql`${microsToIso(createdAtMicros)}::timestamptz`;
   const jobName = `job-${name}`;
+  const family = spec.family ?? familyFromName(name);
+  const [familyRow] = await db
+    .insert(modelFamilies)
+    .values({ workspaceId, name: family, lastVersion: 1 })
+    .onConflictDoUpdate({ target: [modelFamilies.workspaceId, modelFamilies.name], set: { lastVersion: sql`${modelFamilies.lastVersion} + 1` } })
+    .returning({ version: modelFamilies.lastVersion });
+  const version = familyRow!.version;
   const [job] = await db
     .insert(trainingJobs)
     .values({
@@ -102,6 +114,7 @@ export async function insertArtifact(deps: Deps, userId: string, spec: ArtifactS
       createdBy: userId,
       datasetId,
       name: jobName,
+      family,
       status: 'completed',
       config: sampleJobConfig,
       gpu: { type: 'A100-80GB', count: 1 },
@@ -149,6 +162,8 @@ export async function insertArtifact(deps: Deps, userId: string, spec: ArtifactS
     jobId: job!.id,
     datasetId,
     name,
+    family,
+    version,
     qualityScore,
     convergence,
     lossReductionPct: 61.5,
@@ -189,7 +204,7 @@ export async function insertArtifact(deps: Deps, userId: string, spec: ArtifactS
       })),
     );
   }
-  return { id: artifactId, name, jobId: job!.id, jobName, datasetId, qualityScore, convergence, createdAtMicros, files };
+  return { id: artifactId, name, family, version, jobId: job!.id, jobName, datasetId, qualityScore, convergence, createdAtMicros, files };
 }
 
 /** Deterministic bytes with a readable marker, so a test can tell whether a body leaked file content. */

@@ -101,10 +101,32 @@ describe('models.list', () => {
       const spec = models.find((x) => x.id === m.id)!;
       const ds = spec.datasetId === ds1.id ? ds1 : ds2;
       expect(Object.keys(m).sort()).toEqual(
-        ['convergenceQuality', 'createdAt', 'dataset', 'id', 'job', 'name', 'qualityScore', 'totalBytes', 'totalCost'].sort(),
+        [
+          'convergenceQuality',
+          'createdAt',
+          'dataset',
+          'deletedAt',
+          'description',
+          'family',
+          'id',
+          'job',
+          'name',
+          'qualityScore',
+          'ref',
+          'tags',
+          'totalBytes',
+          'totalCost',
+          'version',
+        ].sort(),
       );
       expect(m).toMatchObject({
         name: spec.name,
+        family: spec.family,
+        version: spec.version,
+        ref: `${spec.family}@v${spec.version}`,
+        description: '',
+        tags: [],
+        deletedAt: null,
         qualityScore: spec.qualityScore,
         convergenceQuality: spec.convergence,
         totalCost: 3.42,

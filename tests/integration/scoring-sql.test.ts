@@ -36,6 +36,7 @@ async function jobWith(points: LossPoint[]) {
       createdBy: userId,
       datasetId,
       name: 'j',
+      family: 'j',
       config: sampleJobConfig,
       gpu: { type: 'x', count: 1 },
       workerTokenHash: crypto.randomUUID(),

@@ -11,6 +11,7 @@ import { authBodyLimit, MAX_BATCH_CALLS, trpcBodyLimit } from './http/body-limit
 import { crossSiteMutationGuard, securityHeaders } from './http/browser-defense.ts';
 import { clientAddress, isLocalCaller } from './http/client-address.ts';
 import { bundleRoute } from './models/bundle-route.ts';
+import { downloadManyRoute } from './registry/download-many-route.ts';
 import { storageSpaceReport } from './storage/free-space.ts';
 import { mayStillRead } from './shares/service.ts';
 import { fsFilesRoute } from './storage/fs-route.ts';
@@ -119,6 +120,8 @@ export function createApp(deps: Deps, options: AppOptions = {}) {
       fsFilesRoute(deps.storage as FsStorage, (key, grant) => mayStillRead(deps, key, grant)),
     );
   app.route('/bundles', bundleRoute(deps));
+  // Several models in one zip (models.downloadMany): /bundles/many.zip, which no `<uuid>.zip` above matches.
+  app.route('/bundles', downloadManyRoute(deps));
 
   const noSuchEndpoint = () => {
     throw new AppError('NOT_FOUND', 'No such endpoint.');

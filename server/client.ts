@@ -4,6 +4,7 @@
  *
  *   const api = createClient({ baseUrl: 'https://models.example.com', token: process.env.LORA_TOKEN! });
  *   const { models } = await api.models.list.query({ sort: 'quality', limit: 5 });
+ *   const { files } = await api.models.download.mutate({ ref: 'support-bot@production' }); // or an id, `support-bot`, `support-bot@v3`
  */
 import { createTRPCClient, httpBatchLink, type TRPCClient } from '@trpc/client';
 import type { AppRouter } from './trpc/root.ts';

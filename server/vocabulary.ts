@@ -37,3 +37,6 @@ export type JobConfig = z.infer<typeof jobConfig>;
  * fs driver's own links and to SIGNED_URL_TTL_SECONDS alike.
  */
 export const MAX_LINK_LIFETIME_SECONDS = 7 * 24 * 60 * 60;
+
+/** A day in milliseconds (retention, share-link lifetimes). */
+export const DAY_MS = 24 * 3600 * 1000;

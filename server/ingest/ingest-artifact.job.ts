@@ -2,7 +2,6 @@ import { z } from 'zod';
 import type { Deps } from '../deps.ts';
 import { notify } from '../notifications/service.ts';
 import { defineJob } from '../queue/define-job.ts';
-import { rankCheckpoints } from '../quality/checkpoints.ts';
 import { lossCurve, lossStats } from '../quality/queries.ts';
 import { scoreRun } from '../quality/score.ts';
 import type { LossPoint } from '../vocabulary.ts';
@@ -21,7 +20,9 @@ import { openSource, PermanentSourceError, TransientSourceError } from './source
 import { checkOutputUri } from './sources/allowed.ts';
 import { keepClearOfGeneratedNames } from '../storage/generated-names.ts';
 import { IngestError, userMessage } from './user-message.ts';
-import { ensureStorageRoom, storageFull } from './storage-room.ts';
+import { ensureStorageRoom, ensureWithinQuota, storageFull } from './storage-room.ts';
+import { planIngestCheckpoints } from '../registry/checkpoints.ts';
+import { storedBytes } from '../registry/usage-queries.ts';
 
 /** The biggest single output file we accept (the product's promise is "up to 5 GB a file"). */
 const MAX_FILE_BYTES = 5 * 1024 ** 3;
@@ -106,15 +107,28 @@ export const ingestArtifactJob = defineJob({
       for (const f of files) {
         if (f.source.size > MAX_FILE_BYTES) throw new IngestError(`${f.path} is ${f.source.size} bytes; files over 5 GiB are not accepted`);
       }
-      // Fails now, before copying, when the output cannot fit (fs storage reports its free space).
+      // The checkpoints the workspace does not keep (server/registry/checkpoints.ts) are decided from the
+      // listing and the run's metrics, and never copied.
+      const checkpoints = await planIngestCheckpoints(
+        db,
+        { jobId, workspaceId: row.workspaceId },
+        files.map((f) => ({ ...f, size: f.source.size })),
+        deps.now(),
+      );
+      if (checkpoints.note) log.info('all checkpoints kept', { note: checkpoints.note });
+      const kept = checkpoints.kept;
+      const keptBytes = kept.reduce((a, f) => a + f.size, 0);
+      // Fails now, before copying, when the output would pass the workspace's quota or cannot fit (fs storage reports its free space).
+      const quota = deps.env.workspaceQuotaBytes;
+      if (quota !== null) ensureWithinQuota(quota, await storedBytes(db, row.workspaceId), keptBytes);
       await ensureStorageRoom(
         deps.storage,
-        files.map((f) => f.source.size),
+        kept.map((f) => f.size),
       );
 
       // A few files at a time; keys and rows follow the listing's order whatever order the copies finish in.
       const stored: StoredFile[] = await copyConcurrently(
-        files.map((f) => ({ ...f, size: f.source.size })),
+        kept,
         async (file, n, copySignal) => {
           const key = `${prefix}${n}`;
           const contentType = contentTypeFor(file.path);
@@ -138,7 +152,6 @@ export const ingestArtifactJob = defineJob({
       const stats = await lossStats(db, jobId);
       const quality = scoreRun(stats);
       const curve: LossPoint[] = await lossCurve(db, jobId, stats.pointCount);
-      const best = await rankCheckpoints(db, jobId, stored);
 
       const delivered = await db.transaction(async (tx) => {
         // Someone else delivered this job first (a second worker, or our own earlier run): done.
@@ -168,11 +181,13 @@ export const ingestArtifactJob = defineJob({
           hyperparameters: row.config,
           gpu: row.gpu,
           adapter,
-          bestCheckpoint: best,
+          bestCheckpoint: checkpoints.best,
           lossCurve: curve,
           storagePrefix: prefix,
           totalBytes: stored.reduce((a, f) => a + f.size, 0),
           fileCount: stored.length,
+          prunedCheckpoints: checkpoints.entries,
+          prunedBytes: checkpoints.prunedBytes,
         });
         if (!inserted) return false;
         await q.insertArtifactFiles(
@@ -181,7 +196,7 @@ export const ingestArtifactJob = defineJob({
             artifactId,
             workspaceId: row.workspaceId,
             path: f.path,
-            sourcePath: files[i]!.sourcePath,
+            sourcePath: kept[i]!.sourcePath,
             storageKey: f.key,
             sizeBytes: f.size,
             sha256: f.sha256,

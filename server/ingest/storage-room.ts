@@ -31,3 +31,16 @@ export function storageFull(path: string) {
     throw error;
   };
 }
+
+/**
+ * Throws IngestError when storing `neededBytes` more would take the workspace past its quota
+ * (WORKSPACE_QUOTA_BYTES; `usedBytes` counts live models and the trash). Permanent: the members must free
+ * space or the operator raise the quota, then retry the ingest.
+ */
+export function ensureWithinQuota(quotaBytes: number, usedBytes: number, neededBytes: number): void {
+  if (usedBytes + neededBytes <= quotaBytes) return;
+  throw new IngestError(
+    `This workspace's storage quota is full: it uses ${formatBytes(usedBytes)} of ${formatBytes(quotaBytes)}, and this model needs ${formatBytes(neededBytes)}. ` +
+      'Delete models and empty the trash, or ask the operator to raise WORKSPACE_QUOTA_BYTES, then retry the ingest.',
+  );
+}

@@ -102,7 +102,12 @@ export async function jobRole(tx: Tx, actor: Actor, jobId: string): Promise<Role
 /** The job (locked FOR UPDATE) with what a retry of its ingest decides on; null when not theirs to see. */
 export async function lockJobForIngest(tx: Tx, actor: Actor, jobId: string) {
   const [job] = await tx
-    .select({ status: trainingJobs.status, ingestStatus: trainingJobs.ingestStatus, artifactId: trainingJobs.artifactId })
+    .select({
+      status: trainingJobs.status,
+      ingestStatus: trainingJobs.ingestStatus,
+      artifactId: trainingJobs.artifactId,
+      purgedAt: trainingJobs.purgedAt,
+    })
     .from(trainingJobs)
     .innerJoin(workspaceMembers, member(actor))
     .where(eq(trainingJobs.id, jobId))

@@ -62,6 +62,8 @@ export async function retryIngest(deps: Deps, actor: Actor, jobId: string) {
     const job = await q.lockJobForIngest(tx, actor, jobId);
     if (!job) throw ERRORS.notFound('Job');
     if (job.status !== 'completed') throw ERRORS.conflict(`Job is ${job.status}; only a completed job has files to ingest.`);
+    // The tombstone: its model was delivered, then purged with its files; the run is not ingested again.
+    if (job.purgedAt) throw ERRORS.conflict("This job's model was purged (deleted for good); it cannot be ingested again.");
     if (job.artifactId || job.ingestStatus === 'ready') throw ERRORS.conflict('This job already has its model.');
     if (job.ingestStatus === 'pending' || job.ingestStatus === 'ingesting') return { jobId, ingestStatus: job.ingestStatus };
     await q.setIngestPending(tx, jobId);

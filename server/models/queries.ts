@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gt, gte, ilike, isNull, lte, sql, type SQL } from 'drizzle-orm';
+import { and, desc, eq, gt, gte, ilike, isNotNull, isNull, lte, or, sql, type SQL } from 'drizzle-orm';
 import { prepared, type Tx } from '../../db/client.ts';
 import {
   artifactFiles,
@@ -10,6 +10,7 @@ import {
   trainingJobs,
   workspaceMembers,
 } from '../../db/schema/index.ts';
+import { deliveredFiles } from '../registry/checkpoints-queries.ts';
 import type { Reach } from '../workspaces/roles.ts';
 import type { ListModelsInput } from './schemas.ts';
 
@@ -56,7 +57,7 @@ function reachable(column: SQL.Aliased | typeof modelArtifacts.workspaceId | typ
  * The join to the caller's own membership of the model's workspace (placeholders `me`, `only`): a model of
  * a workspace they are not in (for a token: any but its own) is no row, and the row carries their role.
  */
-function myMembership(): SQL {
+export function myMembership(): SQL {
   const p = sql.placeholder;
   return and(
     eq(workspaceMembers.workspaceId, modelArtifacts.workspaceId),
@@ -65,7 +66,8 @@ function myMembership(): SQL {
   )!;
 }
 
-function reachValues(reach: Reach): { me: string; only: string | null } {
+/** The values of `myMembership`'s and `reachable`'s placeholders for `reach`. */
+export function reachValues(reach: Reach): { me: string; only: string | null } {
   return { me: reach.userId, only: reach.token?.workspaceId ?? null };
 }
 
@@ -85,8 +87,14 @@ function filters(input: ListModelsInput): { where: SQL; shape: string; values: R
   const f = input.filter ?? {};
   const p = sql.placeholder;
   const values: Record<string, unknown> = {};
-  const conds: SQL[] = [eq(modelArtifacts.workspaceId, p('workspaceId'))];
-  let shape = '';
+  // The trash and the catalogue are two shapes (a literal condition, not a value): each matches its own partial
+  // indexes (model_artifacts_trash_idx; the catalogue's `where deleted_at is null` ones).
+  const trash = f.deleted === true;
+  const conds: SQL[] = [
+    eq(modelArtifacts.workspaceId, p('workspaceId')),
+    trash ? isNotNull(modelArtifacts.deletedAt) : isNull(modelArtifacts.deletedAt),
+  ];
+  let shape = trash ? ',trash' : '';
   const add = (key: string, value: unknown, cond: SQL) => {
     values[key] = value;
     conds.push(cond);
@@ -98,14 +106,21 @@ function filters(input: ListModelsInput): { where: SQL; shape: string; values: R
   // Compared in Postgres (microseconds); a JS Date would cut the bound to milliseconds.
   if (f.createdAfter) add('createdAfter', f.createdAfter, gte(modelArtifacts.createdAt, sql`${p('createdAfter')}::timestamptz`));
   if (f.createdBefore) add('createdBefore', f.createdBefore, lte(modelArtifacts.createdAt, sql`${p('createdBefore')}::timestamptz`));
-  if (f.search) add('search', `%${escapeLike(f.search)}%`, ilike(modelArtifacts.name, p('search')));
+  if (f.search) {
+    add('search', `%${escapeLike(f.search)}%`, or(ilike(modelArtifacts.name, p('search')), ilike(modelArtifacts.description, p('search')))!);
+  }
+  // `@>` (contains all), which the GIN index on tags answers. A quoted array literal: tags are [a-z0-9._:+-] only,
+  // and quoting keeps a tag named `null` a string.
+  if (f.tags?.length) add('tags', `{${f.tags.map((t) => `"${t}"`).join(',')}}`, sql`${modelArtifacts.tags} @> ${p('tags')}::text[]`);
   return { where: and(...conds)!, shape, values };
 }
 
 /** True when the list has no filter, so its total is the workspace's model count. */
 function unfiltered(input: ListModelsInput): boolean {
   const f = input.filter ?? {};
-  return Object.values(f).every((v) => v === undefined || v === '');
+  const { deleted, tags, ...rest } = f;
+  // model_counts counts live models only; the trash is counted by its own query.
+  return !deleted && !tags?.length && Object.values(rest).every((v) => v === undefined || v === '');
 }
 
 /**
@@ -234,7 +249,7 @@ export const cardColumns = {
   lossCurve: modelArtifacts.lossCurve,
 };
 
-/** The model with the caller's role in its workspace; null when it is not in one of theirs. */
+/** The model with the caller's role in its workspace; null when it is not in one of theirs, or is in the trash. */
 export async function getModel(tx: Tx, reach: Reach, modelId: string) {
   const [row] = await prepared(
     tx,
@@ -253,7 +268,7 @@ export async function getModel(tx: Tx, reach: Reach, modelId: string) {
         .innerJoin(datasets, eq(datasets.id, modelArtifacts.datasetId))
         .innerJoin(trainingJobs, eq(trainingJobs.id, modelArtifacts.jobId))
         .innerJoin(workspaceMembers, myMembership())
-        .where(eq(modelArtifacts.id, sql.placeholder('modelId'))),
+        .where(and(eq(modelArtifacts.id, sql.placeholder('modelId')), isNull(modelArtifacts.deletedAt))),
     { modelId, ...reachValues(reach) },
   );
   return row ?? null;
@@ -261,7 +276,8 @@ export async function getModel(tx: Tx, reach: Reach, modelId: string) {
 
 /**
  * The model's name, workspace and the caller's role there, when it is in one of their workspaces: all a
- * download or a share needs, without the loss curve and the rest.
+ * download or a share needs, without the loss curve and the rest. A model in the trash is no row: it is
+ * neither downloaded nor shared.
  */
 export async function modelAccess(tx: Tx, reach: Reach, modelId: string) {
   const [row] = await prepared(
@@ -272,7 +288,7 @@ export async function modelAccess(tx: Tx, reach: Reach, modelId: string) {
         .select({ name: modelArtifacts.name, workspaceId: modelArtifacts.workspaceId, role: workspaceMembers.role })
         .from(modelArtifacts)
         .innerJoin(workspaceMembers, myMembership())
-        .where(eq(modelArtifacts.id, sql.placeholder('modelId'))),
+        .where(and(eq(modelArtifacts.id, sql.placeholder('modelId')), isNull(modelArtifacts.deletedAt))),
     { modelId, ...reachValues(reach) },
   );
   return row ?? null;
@@ -295,32 +311,20 @@ export async function activeShare(tx: Tx, modelId: string) {
   return row ?? null;
 }
 
-/** What a download (members' or through a share link) needs of each stored file. */
-export const fileColumns = {
-  id: artifactFiles.id,
-  path: artifactFiles.path,
-  sizeBytes: artifactFiles.sizeBytes,
-  sha256: artifactFiles.sha256,
-  kind: artifactFiles.kind,
-  contentType: artifactFiles.contentType,
-  storageKey: artifactFiles.storageKey,
-};
-
+/**
+ * What a download (members' page, models.download, bundles) serves of each of the model's files, in path
+ * order: with a promoted checkpoint, its adapter in place of the run's own (registry/checkpoints-queries.ts).
+ */
 export function listFiles(tx: Tx, reach: Reach, modelId: string) {
   return prepared(
     tx,
     'listFiles',
-    (b) =>
-      b
-        .select(fileColumns)
-        .from(artifactFiles)
-        .where(and(eq(artifactFiles.artifactId, sql.placeholder('modelId')), reachable(artifactFiles.workspaceId)))
-        .orderBy(asc(artifactFiles.path)),
+    (b) => deliveredFiles(b, and(eq(artifactFiles.artifactId, sql.placeholder('modelId')), reachable(artifactFiles.workspaceId))),
     { modelId, ...reachValues(reach) },
   );
 }
 
-/** What a zip bundle needs of the model itself: its name (the zip's) and creation time (the entries' mtime). */
+/** What a zip bundle needs of the model itself: its name (the zip's) and creation time (the entries' mtime); none in the trash. */
 export async function bundleModel(tx: Tx, reach: Reach, modelId: string) {
   const [row] = await prepared(
     tx,
@@ -329,7 +333,7 @@ export async function bundleModel(tx: Tx, reach: Reach, modelId: string) {
       b
         .select({ name: modelArtifacts.name, createdAt: modelArtifacts.createdAt })
         .from(modelArtifacts)
-        .where(and(eq(modelArtifacts.id, sql.placeholder('modelId')), reachable(modelArtifacts.workspaceId))),
+        .where(and(eq(modelArtifacts.id, sql.placeholder('modelId')), isNull(modelArtifacts.deletedAt), reachable(modelArtifacts.workspaceId))),
     { modelId, ...reachValues(reach) },
   );
   return row ?? null;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { CONVERGENCE_LABELS } from '../vocabulary.ts';
+import { exactlyOneTarget, tagsInput, targetFields } from '../registry/schemas.ts';
 
 const convergence = z.enum(CONVERGENCE_LABELS);
 
@@ -27,7 +28,12 @@ export const listModelsInput = z
         datasetId: z.uuid().optional(),
         createdAfter: filterDate.optional(),
         createdBefore: filterDate.optional(),
+        /** Matches the name or the description. */
         search: z.string().trim().max(200).optional(),
+        /** Models carrying every one of these tags. */
+        tags: tagsInput.optional(),
+        /** The trash instead of the catalogue: only models deleted and not yet purged, each with its deletedAt. */
+        deleted: z.boolean().optional(),
       })
       .optional(),
   })
@@ -37,9 +43,15 @@ export const modelIdInput = z.object({ modelId: z.uuid() });
 
 export const shareInput = z.object({ modelId: z.uuid(), expiresInDays: z.number().int().min(1).max(90).default(7) });
 
-export const downloadInput = z.object({
-  modelId: z.uuid(),
-  fileIds: z.array(z.uuid()).min(1).max(2000).optional(),
-});
+/** models.get: `{ modelId }` or `{ ref, workspaceId? }` (server/registry/refs.ts). */
+export const getModelInput = exactlyOneTarget(z.object(targetFields));
+
+/** `{ modelId }` or `{ ref, workspaceId? }`, as models.get. */
+export const downloadInput = exactlyOneTarget(
+  z.object({
+    ...targetFields,
+    fileIds: z.array(z.uuid()).min(1).max(2000).optional(),
+  }),
+);
 
 export type ListModelsInput = z.infer<typeof listModelsInput>;

@@ -8,6 +8,10 @@ import type { ListModelsInput } from './schemas.ts';
 import { baseName } from '../paths.ts';
 import { MAX_LINK_LIFETIME_SECONDS } from '../vocabulary.ts';
 import { formatRef } from '../registry/refs.ts';
+import { purgeAfter } from '../registry/trash.ts';
+import { aliasesOf, type ModelTarget, modelIdFor } from '../registry/versions.ts';
+import { checkpointsView } from '../registry/checkpoints.ts';
+import { checkpointColumns } from '../registry/checkpoints-queries.ts';
 
 type SummaryRow = Awaited<ReturnType<typeof q.listModels>>['rows'][number];
 
@@ -86,7 +90,11 @@ export async function listModels(deps: Deps, actor: Actor, input: ListModelsInpu
       ? encodeCursor({ sort: input.sort, score: last.qualityScore ?? 0, createdAt: last.createdAtKey, id: last.id })
       : null;
   return {
-    models: page.map(summary),
+    models: page.map((r) => ({
+      ...summary(r),
+      /** For a model in the trash: when the retention sweep may purge it (deletedAt + TRASH_RETENTION_DAYS); else null. */
+      purgeAfter: r.deletedAt ? purgeAfter(deps.env, r.deletedAt) : null,
+    })),
     pagination: { page: input.page, limit: input.limit, total, totalPages: Math.ceil(total / input.limit) },
     nextCursor,
   };
@@ -126,11 +134,20 @@ export function modelCard(row: CardRow, files: Pick<StoredFileRow, 'id' | 'path'
   };
 }
 
-export async function getModel(deps: Deps, actor: Actor, modelId: string) {
-  // The three queries leave together (one round trip); the files and share of a model not there are none anyway.
-  const [row, files, share] = await deps.database.asUser(rls(actor), (tx) =>
-    Promise.all([q.getModel(tx, actor, modelId), q.listFiles(tx, actor, modelId), q.activeShare(tx, modelId)]),
-  );
+/** The model `target` names (its id, or a reference: models.get and models.resolve), with its card, share and aliases. */
+export async function getModel(deps: Deps, actor: Actor, target: ModelTarget) {
+  // The queries leave together (one round trip; a reference costs one more, to find the id); the files, share
+  // and aliases of a model not there are none anyway.
+  const [row, files, share, aliases, checkpoints] = await deps.database.asUser(rls(actor), async (tx) => {
+    const modelId = await modelIdFor(tx, actor, target);
+    return Promise.all([
+      q.getModel(tx, actor, modelId),
+      q.listFiles(tx, actor, modelId),
+      q.activeShare(tx, modelId),
+      aliasesOf(tx, modelId),
+      checkpointColumns(tx, modelId),
+    ]);
+  });
   if (!row) throw ERRORS.notFound('Model');
   return {
     ...summary(row),
@@ -139,7 +156,11 @@ export async function getModel(deps: Deps, actor: Actor, modelId: string) {
     role: effectiveRole(actor, row.role),
     ...modelCard(row, files),
     bestCheckpoint: row.bestCheckpoint,
+    /** The promoted checkpoint, the recommended one and why, every checkpoint's loss and bytes, what pruning freed. */
+    checkpoints: checkpointsView(row.bestCheckpoint, checkpoints, files),
     share: share ? { id: share.id, expiresAt: share.expiresAt.toISOString(), createdAt: share.createdAt.toISOString() } : null,
+    /** The aliases this model holds, and the last 50 alias moves of its family (newest first). */
+    ...aliases,
   };
 }
 
@@ -193,18 +214,20 @@ export async function signDownload(
 export async function downloadModel(
   deps: Deps,
   actor: Actor,
-  input: { modelId: string; fileIds?: string[] | undefined },
+  input: ModelTarget & { fileIds?: string[] | undefined },
   meta: { ip: string | null; userAgent: string | null },
 ) {
   return deps.database.asUser(
     rls(actor),
     async (tx) => {
+      // A reference costs a lookup first; an id goes straight on.
+      const modelId = await modelIdFor(tx, actor, input);
       // Reads, then the record, in one write: a request the reads refuse throws, and its record is rolled back.
-      const reads = Promise.all([q.modelAccess(tx, actor, input.modelId), q.listFiles(tx, actor, input.modelId)]);
+      const reads = Promise.all([q.modelAccess(tx, actor, modelId), q.listFiles(tx, actor, modelId)]);
       const recorded = q.recordDownload(tx, {
         userId: actor.userId,
         shareId: null,
-        artifactId: input.modelId,
+        artifactId: modelId,
         fileIds: input.fileIds ?? null,
         kind: 'files',
         ...meta,
@@ -213,7 +236,7 @@ export async function downloadModel(
       recorded.catch(() => {});
       const [model, all] = await reads;
       if (!model) throw ERRORS.notFound('Model');
-      const signed = await signDownload(deps, { id: input.modelId, name: model.name }, all, input.fileIds, userGrant(actor.userId));
+      const signed = await signDownload(deps, { id: modelId, name: model.name }, all, input.fileIds, userGrant(actor.userId));
       await recorded;
       return signed;
     },

@@ -23,6 +23,17 @@ export type NotificationEvent =
       datasetName: string | null;
     }
   | { kind: 'ingest.failed'; workspaceId: string; jobId: string; jobName: string; error: string }
+  | {
+      kind: 'model.deleted';
+      /** Every member of the workspace is told: one event per workspace of a bulk delete. */
+      workspaceId: string;
+      /** The names of the models moved to the trash (all of them; the text shows the first few). */
+      modelNames: string[];
+      /** Who deleted them (their display name). */
+      by: string;
+      /** When the trash purges them for good (ISO); until then they can be restored. */
+      purgeAfter: string;
+    }
   | { kind: 'workspace.invited'; userId: string; workspaceName: string; role: string; link: string };
 
 type NotificationKind = NotificationEvent['kind'];
@@ -31,6 +42,7 @@ type NotificationKind = NotificationEvent['kind'];
 const NOTIFICATION_TYPE = {
   'model.ready': 'model_ready',
   'ingest.failed': 'ingest_failed',
+  'model.deleted': 'model_deleted',
   'workspace.invited': 'workspace_invited',
 } as const satisfies Record<NotificationKind, string>;
 
@@ -51,6 +63,16 @@ function render(event: NotificationEvent, team: string | null): { title: string;
         body: event.error,
         link: `/jobs?job=${event.jobId}`,
       };
+    case 'model.deleted': {
+      const shown = event.modelNames.slice(0, 3).join(', ');
+      const more = event.modelNames.length > 3 ? ` and ${event.modelNames.length - 3} more` : '';
+      const what = event.modelNames.length === 1 ? event.modelNames[0]! : `${event.modelNames.length} models`;
+      return {
+        title: `${event.by} moved ${what} to the trash${team ? ` in ${team}` : ''}`,
+        body: `${shown}${more}: restorable until ${event.purgeAfter.slice(0, 16).replace('T', ' ')} UTC, then deleted for good.`,
+        link: '/models?trash=1',
+      };
+    }
     case 'workspace.invited':
       return {
         title: `You are invited to ${event.workspaceName}`,

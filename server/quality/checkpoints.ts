@@ -5,7 +5,7 @@ import { validationPointsAtOrBefore } from './queries.ts';
 import { bestCheckpoint, type CheckpointRef } from './score.ts';
 
 /** The checkpoint folders (`…/checkpoint-500`) among an output's checkpoint files, with the step each names. */
-function checkpointFolders(files: readonly { path: string; kind: FileKind }[]): CheckpointRef[] {
+export function checkpointFolders(files: readonly { path: string; kind: FileKind }[]): CheckpointRef[] {
   const steps = new Map<string, number | null>();
   for (const f of files) {
     if (f.kind !== 'checkpoint') continue;

@@ -3,10 +3,16 @@ import type { Deps } from '../deps.ts';
 import { ingestArtifactJob } from '../ingest/ingest-artifact.job.ts';
 import { ingestSweepJob } from '../ingest/sweep.job.ts';
 import { purgeObjectsJob } from '../storage/purge-objects.job.ts';
+import { trashPurgeJob } from '../registry/trash-purge.job.ts';
 import type { AnyJob } from './define-job.ts';
 
 /** Every background job of the service, in one place. */
-export const JOBS: AnyJob[] = [ingestArtifactJob as unknown as AnyJob, ingestSweepJob as unknown as AnyJob, purgeObjectsJob as unknown as AnyJob];
+export const JOBS: AnyJob[] = [
+  ingestArtifactJob as unknown as AnyJob,
+  ingestSweepJob as unknown as AnyJob,
+  purgeObjectsJob as unknown as AnyJob,
+  trashPurgeJob as unknown as AnyJob,
+];
 
 /** Creates queues (and dead-letter queues) and schedules: safe to run from every process at start. */
 export async function createQueues(boss: PgBoss): Promise<void> {

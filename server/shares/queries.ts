@@ -1,7 +1,8 @@
-import { and, asc, count, eq, gt, isNull } from 'drizzle-orm';
+import { and, count, eq, gt, isNull } from 'drizzle-orm';
 import type { Db, Tx } from '../../db/client.ts';
 import { artifactFiles, modelArtifacts, modelShares } from '../../db/schema/index.ts';
-import { cardColumns, fileColumns } from '../models/queries.ts';
+import { cardColumns } from '../models/queries.ts';
+import { deliveredFiles } from '../registry/checkpoints-queries.ts';
 
 export async function insertShare(
   tx: Tx,
@@ -23,12 +24,14 @@ export async function revokeShares(tx: Tx, artifactId: string): Promise<number> 
 
 /**
  * A share link that is live at `now` (not revoked, not expired; its model still there, or the row would
- * have gone with it), by its token's hash or its id. Owner connection: the caller is anyone with the link.
+ * have gone with it, and not in the trash), by its token's hash or its id. Owner connection: the caller is
+ * anyone with the link. A model's trip to the trash leaves its link alone: a restore brings it back.
  */
 export async function liveShare(db: Db | Tx, by: { tokenHash: string } | { id: string }, now: Date) {
   const [row] = await db
     .select({ id: modelShares.id, artifactId: modelShares.artifactId, expiresAt: modelShares.expiresAt })
     .from(modelShares)
+    .innerJoin(modelArtifacts, and(eq(modelArtifacts.id, modelShares.artifactId), isNull(modelArtifacts.deletedAt)))
     .where(
       and(
         'tokenHash' in by ? eq(modelShares.tokenHash, by.tokenHash) : eq(modelShares.id, by.id),
@@ -53,19 +56,21 @@ export async function sharedModel(db: Db | Tx, artifactId: string) {
       ...cardColumns,
     })
     .from(modelArtifacts)
-    .where(eq(modelArtifacts.id, artifactId));
+    .where(and(eq(modelArtifacts.id, artifactId), isNull(modelArtifacts.deletedAt)));
   return row ?? null;
 }
 
+/** What a share link serves of the model's files, as members get them (a promoted checkpoint's adapter included). */
 export function sharedFiles(db: Db | Tx, artifactId: string) {
-  return db.select(fileColumns).from(artifactFiles).where(eq(artifactFiles.artifactId, artifactId)).orderBy(asc(artifactFiles.path));
+  return deliveredFiles(db, eq(artifactFiles.artifactId, artifactId));
 }
 
-/** Whether an object stored under `key` is a file of the share's model. */
+/** Whether an object stored under `key` is a file of the share's model (not in the trash). */
 export async function shareHoldsObject(db: Db, artifactId: string, key: string): Promise<boolean> {
   const [row] = await db
     .select({ n: count() })
     .from(artifactFiles)
+    .innerJoin(modelArtifacts, and(eq(modelArtifacts.id, artifactFiles.artifactId), isNull(modelArtifacts.deletedAt)))
     .where(and(eq(artifactFiles.artifactId, artifactId), eq(artifactFiles.storageKey, key)));
   return (row?.n ?? 0) > 0;
 }

@@ -1,6 +1,6 @@
 import { generateToken, hashToken } from '../auth/tokens.ts';
 import type { Deps } from '../deps.ts';
-import type { JobConfig } from '../vocabulary.ts';
+import { DAY_MS, type JobConfig } from '../vocabulary.ts';
 import { ERRORS } from '../errors.ts';
 import * as models from '../models/queries.ts';
 import { modelCard, signDownload } from '../models/service.ts';
@@ -43,7 +43,6 @@ function publicHyperparameters(config: JobConfig): JobConfig {
   // The named ones (required, scalars, validated at jobs.create) are always kept.
   return shown as JobConfig;
 }
-const DAY_MS = 24 * 3600 * 1000;
 
 /**
  * A public, read-only link to one model (members and up): `/s/<token>`, valid `expiresInDays` (at most

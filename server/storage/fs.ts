@@ -205,6 +205,16 @@ export function createFsStorage(options: FsStorageOptions): FsStorage {
     await Promise.all(names.filter((name) => name.startsWith(partial)).map((name) => rm(join(dir, name), { recursive: true, force: true })));
   }
 
+  async function deleteKeys(keys: readonly string[]): Promise<void> {
+    // Every key is checked before anything goes, so a bad one deletes nothing.
+    const paths = keys.map(pathOf);
+    for (const path of paths) {
+      await unlink(path).catch((error: unknown) => {
+        if (!isMissing(error)) throw error;
+      });
+    }
+  }
+
   function verify(query: SignedLinkQuery): VerifiedLink | null {
     const nowMs = now();
     const { key, exp, fn, sig, ct, g } = query;
@@ -244,6 +254,7 @@ export function createFsStorage(options: FsStorageOptions): FsStorage {
     locate,
     verify,
     deletePrefix,
+    deleteKeys,
 
     async signedUrl(key: string, sign: SignOptions): Promise<string> {
       assertStorageKey(key);

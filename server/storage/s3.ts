@@ -62,7 +62,8 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
 
   let batchDeleteUnsupported = false;
 
-  async function deleteKeys(keys: string[]): Promise<void> {
+  /** One DeleteObjects request (at most DELETE_BATCH keys), or one DeleteObject per key where the store has no batch delete. */
+  async function deleteBatch(keys: string[]): Promise<void> {
     if (keys.length === 0) return;
     if (!batchDeleteUnsupported) {
       try {
@@ -149,9 +150,15 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
       do {
         const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, MaxKeys: DELETE_BATCH, ContinuationToken: token }));
         const keys = (page.Contents ?? []).flatMap((object) => (object.Key === undefined ? [] : [object.Key]));
-        await deleteKeys(keys);
+        await deleteBatch(keys);
         token = page.IsTruncated ? page.NextContinuationToken : undefined;
       } while (token !== undefined);
+    },
+
+    async deleteKeys(keys: readonly string[]): Promise<void> {
+      // Checked first, so a bad key deletes nothing. DeleteObjects reports a key with no object as deleted.
+      for (const key of keys) assertStorageKey(key);
+      for (let i = 0; i < keys.length; i += DELETE_BATCH) await deleteBatch(keys.slice(i, i + DELETE_BATCH));
     },
 
     async signedUrl(key: string, sign: SignOptions): Promise<string> {

@@ -51,6 +51,11 @@ export interface StorageDriver {
   get(key: string, range?: ByteRange, signal?: AbortSignal): Promise<ReadableStream<Uint8Array>>;
   /** Removes every object whose key starts with `prefix` (a failed ingest's leftovers). */
   deletePrefix(prefix: string): Promise<void>;
+  /**
+   * Removes exactly these objects (a pruned checkpoint's files): `artifacts/a/1` is a prefix of
+   * `artifacts/a/10`, so single objects cannot go by prefix. A key with no object is not an error.
+   */
+  deleteKeys(keys: readonly string[]): Promise<void>;
   /** A short-lived URL that downloads the object as an attachment. Nothing is stored. */
   signedUrl(key: string, options: SignOptions): Promise<string>;
   /** Probe for /readyz. */

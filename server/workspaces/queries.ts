@@ -84,7 +84,7 @@ export function listWorkspaces(tx: Tx, reach: Reach) {
 
 export async function getWorkspace(tx: Tx, reach: Reach, workspaceId: string) {
   const [row] = await tx
-    .select(workspaceColumns)
+    .select({ ...workspaceColumns, keepCheckpoints: workspaces.keepCheckpoints })
     .from(workspaces)
     .innerJoin(workspaceMembers, membership(reach))
     .where(eq(workspaces.id, workspaceId));
@@ -298,12 +298,14 @@ export async function userIdByEmail(tx: Tx, email: string): Promise<string | nul
   return row?.id ?? null;
 }
 
-/** Whether any file stored under `key` belongs to a model the user may read (a member of its workspace). */
+/** Whether any file stored under `key` belongs to a model the user may read (a member of its workspace; not in the trash). */
 export async function userMayReadObject(db: Db, userId: string, key: string): Promise<boolean> {
   const [row] = await db
     .select({ n: count() })
     .from(artifactFiles)
     .innerJoin(workspaceMembers, and(eq(workspaceMembers.workspaceId, artifactFiles.workspaceId), eq(workspaceMembers.userId, userId)))
+    // A model in the trash is read by nobody: its links stop at once, and work again if it is restored.
+    .innerJoin(modelArtifacts, and(eq(modelArtifacts.id, artifactFiles.artifactId), isNull(modelArtifacts.deletedAt)))
     .where(eq(artifactFiles.storageKey, key));
   return (row?.n ?? 0) > 0;
 }

@@ -3,6 +3,9 @@ import { protectedProcedure, publicProcedure, router } from '../trpc/init.ts';
 import { emailInput, inviteTokenInput, roleInput, workspaceName } from './schemas.ts';
 import * as invitations from './invitations.ts';
 import * as workspaces from './service.ts';
+import * as checkpoints from '../registry/checkpoints.ts';
+import { usageInput, workspaceSettingsInput } from '../registry/schemas.ts';
+import * as usage from '../registry/usage.ts';
 
 const workspaceId = z.object({ workspaceId: z.uuid() });
 const member = z.object({ workspaceId: z.uuid(), userId: z.string().min(1).max(100) });
@@ -39,5 +42,9 @@ export const workspacesRouter = router({
     .mutation(({ ctx, input }) => workspaces.renameWorkspace(ctx.deps, ctx.user, input.workspaceId, input.name)),
   delete: protectedProcedure.input(workspaceId).mutation(({ ctx, input }) => workspaces.deleteWorkspace(ctx.deps, ctx.user, input.workspaceId)),
   leave: protectedProcedure.input(workspaceId).mutation(({ ctx, input }) => workspaces.leaveWorkspace(ctx.deps, ctx.user, input.workspaceId)),
+  update: protectedProcedure
+    .input(workspaceSettingsInput)
+    .mutation(({ ctx, input }) => checkpoints.updateWorkspaceSettings(ctx.deps, ctx.user, input)),
+  usage: protectedProcedure.input(usageInput).query(({ ctx, input }) => usage.workspaceUsage(ctx.deps, ctx.user, input)),
   members: membersRouter,
 });

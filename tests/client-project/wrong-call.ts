@@ -7,8 +7,8 @@ const api = createClient({ baseUrl: 'http://127.0.0.1:1', token: 'lora_x' });
 export async function wrongCalls() {
   // @ts-expect-error limit is a number
   await api.models.list.query({ limit: 'x' });
-  // @ts-expect-error modelId is required
-  await api.models.get.query({});
+  // @ts-expect-error modelId is a uuid string (or name the model by `ref`)
+  await api.models.get.query({ modelId: 42 });
   // @ts-expect-error download is a mutation, not a query
   await api.models.download.query({ modelId: '00000000-0000-4000-8000-000000000000' });
   const model = await api.models.get.query({ modelId: '00000000-0000-4000-8000-000000000000' });

@@ -220,3 +220,31 @@ export function fileBytes(marker: string, size: number): Uint8Array<ArrayBuffer>
   }
   return out;
 }
+
+/**
+ * A family of `versions` models (v1…vN, no files) in two statements, for tests and benchmarks that need a
+ * large family: insertArtifact one by one would take most of their time.
+ */
+export async function seedFamily(
+  deps: Deps,
+  spec: { workspaceId: string; userId: string; datasetId: string; family: string; versions: number },
+): Promise<void> {
+  const { db } = deps.database;
+  const { workspaceId, userId, datasetId, family, versions } = spec;
+  await db.insert(modelFamilies).values({ workspaceId, name: family, lastVersion: versions });
+  await db.execute(sql`
+    insert into training_jobs (id, workspace_id, created_by, dataset_id, name, family, status, config, gpu, worker_token_hash, ingest_status)
+    select md5(${family} || '-job-' || g)::uuid, ${workspaceId}::uuid, ${userId}, ${datasetId}::uuid, ${family} || ' ' || g, ${family}, 'completed',
+      ${JSON.stringify(sampleJobConfig)}::jsonb, '{"type":"A100-80GB","count":1}'::jsonb, md5(${family} || '-token-' || g), 'ready'
+    from generate_series(1, ${versions}::int) g`);
+  await db.execute(sql`
+    insert into model_artifacts (id, workspace_id, created_by, job_id, dataset_id, name, family, version, quality_score, convergence,
+      final_validation_loss, perplexity, hyperparameters, gpu, loss_curve, storage_prefix, total_bytes, file_count)
+    select m.id, ${workspaceId}::uuid, ${userId}, md5(${family} || '-job-' || g)::uuid, ${datasetId}::uuid,
+      ${family} || ' ' || g, ${family}, g, 1 + g % 5, 'good', 1.0 / g, 2.0, ${JSON.stringify(sampleJobConfig)}::jsonb,
+      '{"type":"A100-80GB","count":1}'::jsonb, '[]'::jsonb, 'artifacts/' || m.id || '/', 1000, 1
+    from generate_series(1, ${versions}::int) g,
+      -- A v4-shaped id (zod's uuid() wants a version and variant), still derived from the name.
+      lateral (select overlay(overlay(md5(${family} || '-model-' || g) placing '4' from 13) placing '8' from 17)::uuid as id) m`);
+  await db.execute(sql`analyze model_artifacts`);
+}

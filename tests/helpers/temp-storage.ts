@@ -75,6 +75,10 @@ export class TempStorage implements StorageDriver {
     await rm(this.pathOf(key), { force: true });
   }
 
+  async deleteKeys(keys: readonly string[]): Promise<void> {
+    for (const key of keys) await this.delete(key);
+  }
+
   async deletePrefix(prefix: string): Promise<void> {
     for (const key of await this.keys()) if (key.startsWith(prefix)) await this.delete(key);
   }

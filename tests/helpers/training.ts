@@ -18,12 +18,13 @@ export function outputFolder(svc: TestService, jobId: string): string {
 export async function startTrainingJob(
   svc: TestService,
   api: Api,
-  options: { name?: string; datasetId?: string; steps?: number; overfit?: boolean; seed?: number } = {},
+  options: { name?: string; family?: string; datasetId?: string; steps?: number; overfit?: boolean; seed?: number } = {},
 ) {
   const datasetId = options.datasetId ?? (await api.datasets.create.mutate({ name: 'support-tickets', format: 'jsonl', rowCount: 1200 })).id;
   const { jobId, workerToken } = await api.jobs.create.mutate({
     datasetId,
     name: options.name ?? `run-${Math.random().toString(36).slice(2, 7)}`,
+    ...(options.family ? { family: options.family } : {}),
     config: sampleJobConfig,
     gpu: { type: 'A100-80GB', count: 1 },
   });
@@ -58,6 +59,8 @@ export async function runTrainingJob(
   api: Api,
   options: {
     name?: string;
+    /** The family its model joins (jobs.create); default: the name made a slug. */
+    family?: string;
     datasetId?: string;
     steps?: number;
     overfit?: boolean;

@@ -23,6 +23,12 @@ interface World extends MatrixWorld {
   mates: [string, string];
   inviteId: string;
   inviteToken: string;
+  /** Models of the owner's team for the trash: one deleted then restored, one purged (nothing else touches them). */
+  trashIds: { restored: string; purged: string };
+  /** The family of `modelId` (models.versions, models.resolve). */
+  family: string;
+  /** Two models of the owner's team, for models.compare and models.downloadMany (nothing else touches them). */
+  pairIds: [string, string];
 }
 
 let svc: TestService;
@@ -55,7 +61,13 @@ beforeAll(async () => {
   // The owner's job completes with real output, so jobs.complete is accepted and its ingest succeeds.
   await writeLoraOutput(outputFolder(svc, mine.jobId), { layers: 1, hidden: 32 });
   const model = await insertArtifact(svc.deps, owner.userId, { workspaceId, files: [{ path: 'adapter_model.safetensors' }] });
+  const pair = await Promise.all(
+    [1, 2].map(() => insertArtifact(svc.deps, owner.userId, { workspaceId, family: 'pair', files: [{ path: 'a.bin' }] })),
+  );
+  const trashed = await Promise.all([1, 2].map(() => insertArtifact(svc.deps, owner.userId, { workspaceId, files: [{ path: 'a.bin' }] })));
   const { id: tokenId } = await api.tokens.create.mutate({ name: 'to-revoke' });
+  // The alias models.removeAlias removes (models.setAlias sets another).
+  await api.models.setAlias.mutate({ modelId: model.id, alias: 'doomed' });
   const mates = await Promise.all([newUser(svc, 'mate1'), newUser(svc, 'mate2')]);
   await svc.deps.database.db.insert(workspaceMembers).values(mates.map((m) => ({ workspaceId, userId: m.userId, role: 'member' as const })));
   const invite = await api.workspaces.members.invite.mutate({ workspaceId, email: 'invitee@example.com', role: 'member' });
@@ -75,6 +87,9 @@ beforeAll(async () => {
     mates: [mates[0].userId, mates[1].userId],
     inviteId: invite.id,
     inviteToken: invite.token,
+    trashIds: { restored: trashed[0]!.id, purged: trashed[1]!.id },
+    family: model.family,
+    pairIds: [pair[0]!.id, pair[1]!.id],
   };
 }, 60_000);
 afterAll(() => svc?.stop());
@@ -117,6 +132,120 @@ const specs: ProcedureSpec<World>[] = [
     caller: 'user',
     input: (x) => ({ modelId: x.modelId }),
     invalid: { input: { modelId: NOT_UUID }, field: 'modelId' },
+    ownsRecord: true,
+  },
+  {
+    path: 'models.compare',
+    type: 'query',
+    caller: 'user',
+    input: (x) => ({ modelIds: x.pairIds }),
+    invalid: { input: { modelIds: [x0(), x0()] }, field: 'modelIds' },
+    ownsRecord: true,
+  },
+  {
+    path: 'models.downloadMany',
+    type: 'mutation',
+    caller: 'user',
+    input: (x) => ({ modelIds: x.pairIds }),
+    invalid: { input: { modelIds: [] }, field: 'modelIds' },
+    ownsRecord: true,
+  },
+  {
+    path: 'models.versions',
+    type: 'query',
+    caller: 'user',
+    input: (x) => ({ family: x.family, workspaceId: x.workspaceId }),
+    invalid: { input: { family: 'Not A Family' }, field: 'family' },
+    ownsRecord: true,
+  },
+  {
+    path: 'models.setAlias',
+    type: 'mutation',
+    caller: 'user',
+    input: (x) => ({ modelId: x.modelId, alias: 'production' }),
+    invalid: { input: { modelId: x0(), alias: 'v3' }, field: 'alias' },
+    ownsRecord: true,
+  },
+  {
+    path: 'models.removeAlias',
+    type: 'mutation',
+    caller: 'user',
+    input: (x) => ({ modelId: x.modelId, alias: 'doomed' }),
+    invalid: { input: { modelId: x0(), alias: 'Prod' }, field: 'alias' },
+    ownsRecord: true,
+  },
+  {
+    path: 'models.resolve',
+    type: 'query',
+    caller: 'user',
+    input: (x) => ({ family: x.family, workspaceId: x.workspaceId }),
+    invalid: { input: { family: 'f', alias: 'production', version: 1 }, field: 'version' },
+    ownsRecord: true,
+  },
+  {
+    path: 'models.update',
+    type: 'mutation',
+    caller: 'user',
+    input: (x) => ({ modelId: x.modelId, description: 'edited', tags: ['Matrix'] }),
+    invalid: { input: { modelId: x0(), tags: ['has space'] }, field: 'tags' },
+    ownsRecord: true,
+  },
+  // Delete then restore (in this order) the same model; purge another.
+  {
+    path: 'models.delete',
+    type: 'mutation',
+    caller: 'user',
+    input: (x) => ({ modelIds: [x.trashIds.restored] }),
+    invalid: { input: { modelIds: [] }, field: 'modelIds' },
+    ownsRecord: true,
+  },
+  {
+    path: 'models.restore',
+    type: 'mutation',
+    caller: 'user',
+    input: (x) => ({ modelIds: [x.trashIds.restored] }),
+    invalid: { input: { modelIds: [NOT_UUID] }, field: 'modelIds' },
+    ownsRecord: true,
+  },
+  {
+    path: 'models.purge',
+    type: 'mutation',
+    caller: 'user',
+    input: (x) => ({ modelIds: [x.trashIds.purged] }),
+    invalid: { input: { modelIds: Array.from({ length: 101 }, () => crypto.randomUUID()) }, field: 'modelIds' },
+    ownsRecord: true,
+  },
+  {
+    path: 'models.pruneCheckpoints',
+    type: 'mutation',
+    caller: 'user',
+    // The model has no checkpoints: accepted, nothing pruned.
+    input: (x) => ({ modelId: x.modelId, keep: 'best' }),
+    invalid: { input: { modelId: x0(), keep: 0 }, field: 'keep' },
+    ownsRecord: true,
+  },
+  {
+    path: 'models.promoteCheckpoint',
+    type: 'mutation',
+    caller: 'user',
+    input: (x) => ({ modelId: x.modelId, checkpoint: 'final' }),
+    invalid: { input: { modelId: x0(), checkpoint: '' }, field: 'checkpoint' },
+    ownsRecord: true,
+  },
+  {
+    path: 'workspaces.update',
+    type: 'mutation',
+    caller: 'user',
+    input: (x) => ({ workspaceId: x.workspaceId, settings: { keepCheckpoints: 'all' } }),
+    invalid: { input: { workspaceId: x0(), settings: { keepCheckpoints: 0 } }, field: 'settings.keepCheckpoints' },
+    ownsRecord: true,
+  },
+  {
+    path: 'workspaces.usage',
+    type: 'query',
+    caller: 'user',
+    input: (x) => ({ workspaceId: x.workspaceId }),
+    invalid: { input: { workspaceId: NOT_UUID }, field: 'workspaceId' },
     ownsRecord: true,
   },
   { path: 'workspaces.list', type: 'query', caller: 'user' },

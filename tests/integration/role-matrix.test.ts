@@ -40,6 +40,18 @@ const MATRIX = {
   'models.download':                                      [ok,   ok,   ok,    ok,    NF,      UA,  ok,  ok,   NF],
   'models.share':                                         [ok,   ok,   ok,    FB,    NF,      UA,  FB,  ok,   NF],
   'models.unshare':                                       [ok,   ok,   ok,    FB,    NF,      UA,  FB,  ok,   NF],
+  'models.versions':                                      [ok,   ok,   ok,    ok,    NF,      UA,  ok,  ok,   NF],
+  'models.resolve':                                       [ok,   ok,   ok,    ok,    NF,      UA,  ok,  ok,   NF],
+  'models.setAlias':                                      [ok,   ok,   ok,    FB,    NF,      UA,  FB,  ok,   NF],
+  'models.removeAlias':                                   [ok,   ok,   ok,    FB,    NF,      UA,  FB,  ok,   NF],
+  'models.pruneCheckpoints':                              [ok,   ok,   FB,    FB,    NF,      UA,  FB,  ok,   NF],
+  'models.promoteCheckpoint':                             [ok,   ok,   ok,    FB,    NF,      UA,  FB,  ok,   NF],
+  'models.update':                                        [ok,   ok,   ok,    FB,    NF,      UA,  FB,  ok,   NF],
+  'models.delete':                                        [ok,   ok,   ok,    FB,    NF,      UA,  FB,  ok,   NF],
+  'models.restore':                                       [ok,   ok,   ok,    FB,    NF,      UA,  FB,  ok,   NF],
+  'models.purge':                                         [ok,   ok,   FB,    FB,    NF,      UA,  FB,  ok,   NF],
+  'models.compare':                                       [ok,   ok,   ok,    ok,    NF,      UA,  ok,  ok,   NF],
+  'models.downloadMany':                                  [ok,   ok,   ok,    ok,    NF,      UA,  ok,  ok,   NF],
   'jobs.create':                                          [ok,   ok,   ok,    FB,    NF,      UA,  FB,  ok,   NF],
   'jobs.list':                                            [ok,   ok,   ok,    ok,    NF,      UA,  ok,  ok,   NF],
   'jobs.get':                                             [ok,   ok,   ok,    ok,    NF,      UA,  ok,  ok,   NF],
@@ -58,6 +70,8 @@ const MATRIX = {
   'workspaces.create':                                    [ok,   ok,   ok,    ok,    ok,      UA,  FB,  FB,   FB],
   'workspaces.rename':                                    [ok,   ok,   FB,    FB,    NF,      UA,  FB,  ok,   NF],
   'workspaces.delete':                                    [ok,   FB,   FB,    FB,    NF,      UA,  FB,  ok,   NF],
+  'workspaces.update':                                    [ok,   ok,   FB,    FB,    NF,      UA,  FB,  ok,   NF],
+  'workspaces.usage':                                     [ok,   ok,   ok,    ok,    NF,      UA,  ok,  ok,   NF],
   // Each caller leaves a team of its own; the owner is its last owner (the write token acts as the owner).
   'workspaces.leave':                                     [CF,   ok,   ok,    ok,    NF,      UA,  FB,  CF,   NF],
   'workspaces.members.list':                              [ok,   ok,   ok,    ok,    NF,      UA,  ok,  ok,   NF],
@@ -106,7 +120,16 @@ let svc: TestService;
 let users: Record<'owner' | 'admin' | 'member' | 'viewer' | 'stranger' | 'host', User>;
 let ownerApi: ReturnType<typeof client>;
 let team: Team;
-let w: { datasetId: string; jobId: string; modelId: string; fileId: string; shareToken: string; inviteToken: string };
+let w: {
+  datasetId: string;
+  jobId: string;
+  modelId: string;
+  showcaseId: string;
+  family: string;
+  fileId: string;
+  shareToken: string;
+  inviteToken: string;
+};
 
 const newEmail = () => `newcomer-${crypto.randomUUID().slice(0, 8)}@example.com`;
 const gpu = { type: 'A100-80GB', count: 1 };
@@ -163,6 +186,11 @@ async function call(path: string, type: 'query' | 'mutation', input: unknown, he
   return body.error?.data?.code ?? `HTTP ${res.status}`;
 }
 
+/** A fresh model of the shared team. */
+function teamModel() {
+  return insertArtifact(svc.deps, users.owner.userId, { workspaceId: team.id, datasetId: w.datasetId, files: [{ path: 'a.bin' }] });
+}
+
 /** A completed job of the team whose ingest failed, with its output in place: a retry delivers it. */
 async function failedIngest(): Promise<string> {
   const { jobId } = await ownerApi.jobs.create.mutate({
@@ -197,6 +225,34 @@ const CASES: Record<Label, Case> = {
   'models.download': { type: 'mutation', input: () => ({ modelId: w.modelId, fileIds: [w.fileId] }) },
   'models.share': { type: 'mutation', input: () => ({ modelId: w.modelId }) },
   'models.unshare': { type: 'mutation', input: () => ({ modelId: w.modelId }) },
+  'models.versions': { type: 'query', input: () => ({ family: w.family, workspaceId: team.id }) },
+  'models.resolve': { type: 'query', input: () => ({ family: w.family, workspaceId: team.id }) },
+  'models.setAlias': { type: 'mutation', input: () => ({ modelId: w.modelId, alias: 'production' }) },
+  'models.removeAlias': {
+    type: 'mutation',
+    // Set again before each call, so each caller's removal has something to remove.
+    input: async () => {
+      await ownerApi.models.setAlias.mutate({ modelId: w.modelId, alias: 'staging' });
+      return { modelId: w.modelId, alias: 'staging' };
+    },
+  },
+  // The model has no checkpoints: an accepted prune removes nothing, and 'final' is its adapter already.
+  'models.pruneCheckpoints': { type: 'mutation', input: () => ({ modelId: w.modelId, keep: 'best' }) },
+  'models.promoteCheckpoint': { type: 'mutation', input: () => ({ modelId: w.modelId, checkpoint: 'final' }) },
+  'models.update': { type: 'mutation', input: () => ({ modelId: w.modelId, description: 'edited by the matrix', tags: ['matrix'] }) },
+  // A model of its own for each call: an accepted delete, restore or purge uses it up.
+  'models.delete': { type: 'mutation', input: async () => ({ modelIds: [(await teamModel()).id] }) },
+  'models.restore': {
+    type: 'mutation',
+    input: async () => {
+      const { id } = await teamModel();
+      await ownerApi.models.delete.mutate({ modelIds: [id] });
+      return { modelIds: [id] };
+    },
+  },
+  'models.purge': { type: 'mutation', input: async () => ({ modelIds: [(await teamModel()).id] }) },
+  'models.compare': { type: 'query', input: () => ({ modelIds: [w.modelId, w.showcaseId] }) },
+  'models.downloadMany': { type: 'mutation', input: () => ({ modelIds: [w.modelId, w.showcaseId] }) },
   'jobs.create': {
     type: 'mutation',
     input: () => ({ workspaceId: team.id, datasetId: w.datasetId, name: 'matrix', config: sampleJobConfig, gpu }),
@@ -224,6 +280,8 @@ const CASES: Record<Label, Case> = {
   'workspaces.get': { type: 'query', input: () => ({ workspaceId: team.id }) },
   'workspaces.create': { type: 'mutation', input: () => ({ name: 'Another team' }) },
   'workspaces.rename': { type: 'mutation', input: () => ({ workspaceId: team.id, name: 'Team' }) },
+  'workspaces.update': { type: 'mutation', input: () => ({ workspaceId: team.id, settings: { keepCheckpoints: 'all' } }) },
+  'workspaces.usage': { type: 'query', input: () => ({ workspaceId: team.id }) },
   'workspaces.delete': { type: 'mutation', freshTeam: true, input: ({ team: t }) => ({ workspaceId: t.id }) },
   'workspaces.leave': { type: 'mutation', freshTeam: true, input: ({ team: t }) => ({ workspaceId: t.id }) },
   'workspaces.members.list': { type: 'query', input: () => ({ workspaceId: team.id }) },
@@ -303,7 +361,16 @@ beforeAll(async () => {
   const showcase = await insertArtifact(svc.deps, users.owner.userId, { workspaceId: id, datasetId, files: [{ path: 'adapter_model.safetensors' }] });
   const share = await ownerApi.models.share.mutate({ modelId: showcase.id });
   const pending = await ownerApi.workspaces.members.invite.mutate({ workspaceId: id, email: newEmail(), role: 'viewer' });
-  w = { datasetId, jobId, modelId: model.id, fileId: model.files[0]!.id, shareToken: share.token, inviteToken: pending.token };
+  w = {
+    datasetId,
+    jobId,
+    modelId: model.id,
+    showcaseId: showcase.id,
+    family: model.family,
+    fileId: model.files[0]!.id,
+    shareToken: share.token,
+    inviteToken: pending.token,
+  };
 }, 60_000);
 afterAll(() => svc?.stop());
 

@@ -81,6 +81,8 @@ interface Harness {
   inspectSignedUrl?: (url: URL, ttlSeconds: number) => Promise<void>;
   /** S3 only: UploadPart requests sent so far, to prove multipart really happened. */
   uploadParts?: () => number;
+  /** S3 only: DeleteObjects requests sent so far, to prove batches of at most 1000 keys. */
+  deleteRequests?: () => number;
   close: () => Promise<void>;
 }
 
@@ -170,6 +172,35 @@ function storageContract(name: string, setup: () => Promise<Harness>): void {
       await expect(driver.deletePrefix('')).rejects.toThrow();
     });
 
+    test('deleteKeys removes exactly the named objects, not the keys they are a prefix of', async () => {
+      const keys = ['u3/c1/1', 'u3/c1/10', 'u3/c1/11', 'u3/c1/2'];
+      for (const key of keys) await driver.put(key, bytesStream(new TextEncoder().encode(key)));
+      // A key with no object (already deleted, or never written) is not an error.
+      await driver.deleteKeys(['u3/c1/1', 'u3/c1/2', 'u3/c1/nothing']);
+      expect(await sizeAt(driver, 'u3/c1/1')).toBeNull();
+      expect(await sizeAt(driver, 'u3/c1/2')).toBeNull();
+      expect(await sizeAt(driver, 'u3/c1/10')).toEqual({ size: 8 });
+      expect(await sizeAt(driver, 'u3/c1/11')).toEqual({ size: 8 });
+      await driver.deleteKeys([]);
+      // An invalid key deletes nothing, not even the valid keys beside it.
+      await expect(driver.deleteKeys(['u3/c1/10', '../escape'])).rejects.toThrow();
+      expect(await sizeAt(driver, 'u3/c1/10')).toEqual({ size: 8 });
+    });
+
+    test('deleteKeys deletes more than one batch (1000 keys) of objects', async () => {
+      const keys = Array.from({ length: 1003 }, (_, i) => `u4/d/${i}`);
+      // Only a few objects exist: the rest of the batches name missing keys, which must pass too.
+      const written = ['u4/d/0', 'u4/d/999', 'u4/d/1000', 'u4/d/1002'];
+      for (const key of written) await driver.put(key, bytesStream(new TextEncoder().encode(key)));
+      await driver.put('u4/d/keep', bytesStream(new TextEncoder().encode('keep')));
+      const requestsBefore = harness.deleteRequests?.() ?? 0;
+      await driver.deleteKeys(keys);
+      // S3 takes at most 1000 keys a request: 1003 keys are two DeleteObjects calls.
+      if (harness.deleteRequests) expect(harness.deleteRequests() - requestsBefore).toBe(2);
+      for (const key of written) expect(await sizeAt(driver, key)).toBeNull();
+      expect(await sizeAt(driver, 'u4/d/keep')).toEqual({ size: 4 });
+    });
+
     test('a signed URL downloads the exact bytes as an attachment', async () => {
       const size = 3 * MiB + 7;
       const body = generatedBody(size, 99);
@@ -233,9 +264,11 @@ storageContract('s3 (s3rver)', async () => {
     ...credentials,
   });
   let uploadParts = 0;
+  let deleteRequests = 0;
   driver.client.middlewareStack.add(
     (next, context) => async (args) => {
       if (context.commandName === 'UploadPartCommand') uploadParts++;
+      if (context.commandName === 'DeleteObjectsCommand') deleteRequests++;
       return next(args);
     },
     { step: 'initialize', name: 'countUploadParts' },
@@ -273,6 +306,7 @@ storageContract('s3 (s3rver)', async () => {
     driver,
     inspectSignedUrl,
     uploadParts: () => uploadParts,
+    deleteRequests: () => deleteRequests,
     close: async () => {
       await s3rver.close();
       await rm(directory, { recursive: true, force: true });

@@ -1,0 +1,50 @@
+import { Hono } from 'hono';
+import type { Deps } from '../deps.ts';
+import { ERRORS } from '../errors.ts';
+import { clientAddress } from '../http/client-address.ts';
+import { contentDisposition } from '../storage/content-disposition.ts';
+import { keepClearOfGeneratedNames } from '../storage/generated-names.ts';
+import { zipBundle, type ZipBundleEntry } from '../storage/zip-bundle.ts';
+import { folderNames, manyBundleName, openManyBundle } from './download-many.ts';
+import { MANY_BUNDLE_PATH, verifyManyBundle } from './download-many-link.ts';
+
+/**
+ * GET /bundles/many.zip?m=<id>,<id>…&g=u:<userId>&exp&sig — several models as one stored zip (ZIP64 past
+ * 4 GB): a folder per model (`family-v3/…`) and one SHA256SUMS at the root listing `folder/path` for every
+ * file, streamed from storage one file at a time in constant memory. HEAD announces the size only.
+ */
+export function downloadManyRoute(deps: Deps): Hono {
+  const app = new Hono();
+  app.get(MANY_BUNDLE_PATH, async (c) => {
+    const link = verifyManyBundle(deps.secret, c.req.query(), deps.now());
+    // Thrown, not answered: app.onError gives every refusal the one envelope, with the request id.
+    if (!link) throw ERRORS.badLink();
+    // Read as that member under row-level security: a model trashed, purged or out of their reach since
+    // signing fails the whole link before a byte is streamed.
+    const record = c.req.method === 'GET' ? { ip: clientAddress(c, deps.env.trustProxy), userAgent: c.req.header('user-agent') ?? null } : null;
+    const models = await openManyBundle(deps, link.userId, link.modelIds, record);
+    const folders = folderNames(models);
+    const entries: ZipBundleEntry[] = [];
+    const sha256s: Record<string, string> = {};
+    models.forEach((model, i) => {
+      // Inside its folder a model holds what its own bundle holds (a trainer's SHA256SUMS kept as SHA256SUMS.trainer).
+      const names = keepClearOfGeneratedNames(model.files.map((f) => f.path));
+      model.files.forEach((f, j) => {
+        const name = `${folders[i]}/${names[j]!.path}`;
+        entries.push({ name, size: Number(f.sizeBytes), lastModified: model.createdAt, open: () => deps.storage.get(f.storageKey) });
+        sha256s[name] = f.sha256;
+      });
+    });
+    const bundle = zipBundle(entries, sha256s);
+    return new Response(c.req.method === 'HEAD' ? null : bundle.stream, {
+      headers: {
+        'Content-Type': 'application/zip',
+        'Content-Length': String(bundle.size),
+        'Content-Disposition': contentDisposition(manyBundleName(models.length)),
+        'Cache-Control': 'private, no-store',
+        'X-Content-Type-Options': 'nosniff',
+      },
+    });
+  });
+  return app;
+}

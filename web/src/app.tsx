@@ -12,6 +12,8 @@ const ModelDetail = lazy(() => import('./routes/model-detail.tsx'));
 const Jobs = lazy(() => import('./routes/jobs.tsx'));
 const Tokens = lazy(() => import('./routes/tokens.tsx'));
 const Members = lazy(() => import('./routes/members.tsx'));
+const Compare = lazy(() => import('./routes/compare.tsx'));
+const Usage = lazy(() => import('./routes/usage.tsx'));
 const Invite = lazy(() => import('./routes/invite.tsx'));
 const Share = lazy(() => import('./routes/share.tsx'));
 const NotFound = lazy(() => import('./routes/not-found.tsx'));
@@ -47,6 +49,8 @@ export function App() {
           <Route path="/jobs" component={Jobs} />
           <Route path="/tokens" component={Tokens} />
           <Route path="/members" component={Members} />
+          <Route path="/compare" component={Compare} />
+          <Route path="/usage" component={Usage} />
           <Route path="*404" component={NotFound} />
         </Route>
       </Router>

@@ -1,15 +1,20 @@
-import { A, useParams } from '@solidjs/router';
+import { A, useNavigate, useParams } from '@solidjs/router';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/solid-query';
 import { createSignal, For, Match, Show, Switch } from 'solid-js';
 import { ConvergenceBadge } from '../components/badges.tsx';
+import { CheckpointsPanel } from '../components/checkpoints-panel.tsx';
 import { CopyButton } from '../components/copy-button.tsx';
 import { LossChart } from '../components/loss-chart.tsx';
+import { InlineEdit } from '../components/model-edit.tsx';
 import { FilesPanel, QualityPanel, SetupPanels, Stat, SummaryPanel } from '../components/model-panels.tsx';
 import { ErrorState } from '../components/states.tsx';
 import { Stars } from '../components/stars.tsx';
-import { formatBytes, formatDate, formatDateTime, formatNumber } from '../lib/format.ts';
+import { TagChips } from '../components/tags.tsx';
+import { VersionsPanel } from '../components/versions-panel.tsx';
+import { formatBytes, formatDate, formatDateTime } from '../lib/format.ts';
 import { api, errorCode, errorMessage, type ModelDetail as Model } from '../lib/trpc.ts';
 import { can, withWorkspace } from '../lib/workspace.ts';
+import type { CatalogueState } from './models.tsx';
 import NotFound from './not-found.tsx';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -62,10 +67,14 @@ const { files, bundle } = await api.models.download.mutate({ modelId: '${m().id}
         <A href={withWorkspace('/models', m().workspaceId)}>Models</A> <span aria-hidden="true">/</span> <span aria-current="page">{m().name}</span>
       </nav>
       <header class="detail-head">
-        <div>
-          <h1 id="model-title">{m().name}</h1>
+        <div class="detail-title">
+          <InlineEdit modelId={m().id} field="name" label="Name" text={m().name} canEdit={can(m().role, 'write')}>
+            <h1 id="model-title">{m().name}</h1>
+          </InlineEdit>
           <p class="muted">
-            Trained on <strong>{m().dataset.name}</strong> · created {formatDate(m().createdAt)} · {formatBytes(m().totalBytes)}
+            <code data-testid="model-ref">{m().ref}</code>
+            <For each={m().aliases}>{(a) => <span class="badge badge-alias">{a}</span>}</For> · trained on <strong>{m().dataset.name}</strong> ·
+            created {formatDate(m().createdAt)} · {formatBytes(m().totalBytes)}
           </p>
         </div>
         <div class="detail-rating">
@@ -73,6 +82,28 @@ const { files, bundle } = await api.models.download.mutate({ modelId: '${m().id}
           <ConvergenceBadge value={m().convergenceQuality} />
         </div>
       </header>
+
+      <section class="panel about" aria-label="Description and tags">
+        <InlineEdit modelId={m().id} field="description" label="Description" text={m().description} canEdit={can(m().role, 'write')}>
+          <Show when={m().description} fallback={<p class="muted">No description.</p>}>
+            <p class="description" data-testid="model-description">
+              {m().description}
+            </p>
+          </Show>
+        </InlineEdit>
+        <InlineEdit
+          modelId={m().id}
+          field="tags"
+          label="Tags"
+          text={m().tags.join(', ')}
+          canEdit={can(m().role, 'write')}
+          hint="Comma-separated; lower case, no spaces, up to 20."
+        >
+          <Show when={m().tags.length > 0} fallback={<p class="muted">No tags.</p>}>
+            <TagChips tags={m().tags} />
+          </Show>
+        </InlineEdit>
+      </section>
 
       <div class="detail-grid">
         <QualityPanel quality={m().quality} />
@@ -87,28 +118,11 @@ const { files, bundle } = await api.models.download.mutate({ modelId: '${m().id}
         <Show when={m().lossCurve.length > 0} fallback={<p class="muted">No metrics were reported for this run.</p>}>
           <LossChart points={m().lossCurve} />
         </Show>
-        <Show when={m().bestCheckpoint}>
-          {(b) => (
-            <p class="best-checkpoint">
-              Best checkpoint: <code>{b().name}</code>
-              {b().step !== null ? ` at step ${b().step!.toLocaleString('en-US')}` : ''}, validation loss {formatNumber(b().validationLoss)}
-              <Show when={(b().checkpoints?.length ?? 0) > 1}>
-                {' '}
-                (
-                <For each={b().checkpoints}>
-                  {(c, i) => (
-                    <>
-                      {i() > 0 ? ', ' : ''}
-                      <code>{c.name}</code> {c.validationLoss === null ? 'not evaluated' : formatNumber(c.validationLoss)}
-                    </>
-                  )}
-                </For>
-                )
-              </Show>
-            </p>
-          )}
-        </Show>
       </section>
+
+      <VersionsPanel model={m()} />
+
+      <CheckpointsPanel model={m()} />
 
       <SetupPanels configuration={m().configuration} adapter={m().adapter} />
 
@@ -142,7 +156,56 @@ const { files, bundle } = await api.models.download.mutate({ modelId: '${m().id}
           </pre>
         </div>
       </section>
+
+      <Show when={can(m().role, 'write')}>
+        <TrashPanel model={m()} />
+      </Show>
     </article>
+  );
+}
+
+/** Move to trash (members and up): the catalogue then says so and offers Undo. */
+function TrashPanel(props: { model: Model }) {
+  const qc = useQueryClient();
+  const navigate = useNavigate();
+  const [confirming, setConfirming] = createSignal(false);
+  const trash = useMutation(() => ({
+    mutationFn: () => api.models.delete.mutate({ modelIds: [props.model.id] }),
+    onSuccess: async () => {
+      await qc.invalidateQueries({ queryKey: ['models', 'list'] });
+      const state: CatalogueState = { trashed: { ids: [props.model.id], label: props.model.name } };
+      navigate(withWorkspace('/models', props.model.workspaceId), { state });
+    },
+  }));
+  return (
+    <section class="panel danger-zone" aria-labelledby="h-trash">
+      <h2 id="h-trash">Delete</h2>
+      <div class="danger-row">
+        <p class="muted">The model leaves the catalogue and its links stop working at once. It can be restored from the trash for a while.</p>
+        <Show
+          when={confirming()}
+          fallback={
+            <button type="button" class="btn btn-danger" onClick={() => setConfirming(true)}>
+              Move to trash
+            </button>
+          }
+        >
+          <div class="confirm-row">
+            <button type="button" class="btn btn-danger" disabled={trash.isPending} onClick={() => trash.mutate()}>
+              {trash.isPending ? 'Moving…' : `Yes, move ${props.model.name} to the trash`}
+            </button>
+            <button type="button" class="btn btn-secondary" onClick={() => setConfirming(false)}>
+              Cancel
+            </button>
+          </div>
+        </Show>
+      </div>
+      <Show when={trash.isError}>
+        <p class="form-error" role="alert">
+          {errorMessage(trash.error)}
+        </p>
+      </Show>
+    </section>
   );
 }
 

@@ -1,15 +1,36 @@
-import { A, useSearchParams } from '@solidjs/router';
+import { A, useLocation, useNavigate, useSearchParams } from '@solidjs/router';
 import { keepPreviousData, useQuery } from '@tanstack/solid-query';
-import { createEffect, createSignal, For, Match, on, onCleanup, Show, Switch } from 'solid-js';
+import { createEffect, createSignal, For, Match, on, onCleanup, onMount, Show, Switch } from 'solid-js';
 import type { ConvergenceLabel } from '../../../server/vocabulary.ts';
-import { CONVERGENCE_LABEL, ConvergenceBadge } from '../components/badges.tsx';
+import { CONVERGENCE_LABEL } from '../components/badges.tsx';
+import { SelectionBar, type Trashed, TrashedNotice } from '../components/catalogue-actions.tsx';
+import { ModelCard } from '../components/model-card.tsx';
 import { EmptyState, ErrorState } from '../components/states.tsx';
-import { Stars } from '../components/stars.tsx';
-import { formatBytes, formatCost, formatDate } from '../lib/format.ts';
+import { TrashList } from '../components/trash-list.tsx';
 import { api, type ModelSummary } from '../lib/trpc.ts';
 import { can, useWorkspace } from '../lib/workspace.ts';
 
-type Params = { sort?: string; minScore?: string; convergence?: string; q?: string; page?: string; limit?: string };
+type Params = {
+  sort?: string;
+  minScore?: string;
+  convergence?: string;
+  q?: string;
+  page?: string;
+  limit?: string;
+  /** Comma-separated: models carrying every one of these tags. */
+  tags?: string;
+  /** `trash`: the models deleted and not yet purged. */
+  view?: string;
+};
+
+/** What the model page hands over when it moved a model to the trash (router state), so this page offers Undo. */
+export interface CatalogueState {
+  trashed?: Trashed;
+}
+
+// As the server accepts a tag (server/registry/schemas.ts); a URL with anything else just drops it.
+const TAG = /^[a-z0-9][a-z0-9._:+-]{0,31}$/;
+const MAX_TAGS = 20;
 
 // Filter options, best first: the label map's keys (its object literal keeps the union's order).
 const CONVERGENCE = Object.keys(CONVERGENCE_LABEL) as ConvergenceLabel[];
@@ -19,10 +40,16 @@ function int(v: string | undefined, min: number, max: number, fallback: number):
   return Number.isInteger(n) && n >= min && n <= max ? n : fallback;
 }
 
-/** The catalogue: sort, filters and page live in the URL, so a view can be shared or reloaded. */
+/**
+ * The catalogue: sort, filters, tags, page and the trash view live in the URL, so a view can be shared or
+ * reloaded. Models are selected with checkboxes for Compare, Download and Delete.
+ */
 export default function Models() {
   const ws = useWorkspace();
+  const location = useLocation<CatalogueState>();
   const [params, setParams] = useSearchParams<Params>();
+  const trashView = () => params.view === 'trash';
+  const tags = () => [...new Set((params.tags ?? '').split(',').filter((t) => TAG.test(t)))].slice(0, MAX_TAGS);
   const sort = () => (params.sort === 'quality' ? 'quality' : 'recent') as 'recent' | 'quality';
   const page = () => int(params.page, 1, 1_000_000, 1);
   const limit = () => int(params.limit, 1, 100, 12);
@@ -35,13 +62,48 @@ export default function Models() {
     page: page(),
     limit: limit(),
     sort: sort(),
-    filter: { minScore: minScore(), convergence: convergence(), search: search() },
+    filter: { minScore: minScore(), convergence: convergence(), search: search(), tags: tags().length ? tags() : undefined },
   });
   const query = useQuery(() => ({
     queryKey: ['models', 'list', input()],
     queryFn: () => api.models.list.query(input()),
     placeholderData: keepPreviousData,
+    enabled: !trashView(),
   }));
+
+  // The selection outlives paging and filtering (Compare may take models from two pages); a workspace switch clears it.
+  const [selected, setSelected] = createSignal<ReadonlyMap<string, ModelSummary>>(new Map());
+  const [trashed, setTrashed] = createSignal<Trashed | null>(location.state?.trashed ?? null);
+  // Taken once: the browser keeps history state across a reload, which must not bring the notice back.
+  const navigate = useNavigate();
+  onMount(() => {
+    if (location.state?.trashed) navigate(`${location.pathname}${location.search}`, { replace: true, scroll: false });
+  });
+  createEffect(on([() => ws.current().id, trashView], () => setSelected(new Map()), { defer: true }));
+  const select = (models: readonly ModelSummary[], checked: boolean) => {
+    const next = new Map(selected());
+    for (const m of models) {
+      if (checked) next.set(m.id, m);
+      else next.delete(m.id);
+    }
+    setSelected(next);
+  };
+  const pageModels = () => query.data?.models ?? [];
+  const pageSelected = () => pageModels().filter((m) => selected().has(m.id)).length;
+  let selectAll: HTMLInputElement | undefined;
+  createEffect(() => {
+    // `indeterminate` is a property only (no attribute): some, not all, of this page is selected.
+    if (selectAll) selectAll.indeterminate = pageSelected() > 0 && pageSelected() < pageModels().length;
+  });
+  const onTrashed = (t: Trashed) => {
+    setSelected(new Map());
+    setTrashed(t);
+  };
+
+  const setTags = (next: string[]) => setParams({ tags: next.length ? next.join(',') : undefined, page: undefined });
+  const addTag = (tag: string) => {
+    if (!tags().includes(tag)) setTags([...tags(), tag]);
+  };
 
   // Search typed into the box reaches the URL after a short pause, not on every key.
   const [term, setTerm] = createSignal(params.q ?? '');
@@ -59,7 +121,7 @@ export default function Models() {
     timer = setTimeout(() => setParams({ q: v.trim() || undefined, page: undefined }), 300);
   };
 
-  const filtered = () => Boolean(minScore() || convergence() || search());
+  const filtered = () => Boolean(minScore() || convergence() || search() || tags().length);
   const total = () => query.data?.pagination.total ?? 0;
   const totalPages = () => query.data?.pagination.totalPages ?? 0;
   const shownPage = () => query.data?.pagination.page ?? page();
@@ -72,172 +134,203 @@ export default function Models() {
     <section aria-labelledby="models-title">
       <div class="page-head">
         <div>
-          <h1 id="models-title">Models</h1>
-          <p class="muted" aria-live="polite" data-testid="model-total">
-            <Show when={query.data} fallback={<span class="skeleton-text skeleton-count" />}>
-              {total() === 1 ? '1 model' : `${total().toLocaleString('en-US')} models`}
-            </Show>
-          </p>
+          <h1 id="models-title">{trashView() ? 'Trash' : 'Models'}</h1>
+          <Show when={!trashView()}>
+            <p class="muted" aria-live="polite" data-testid="model-total">
+              <Show when={query.data} fallback={<span class="skeleton-text skeleton-count" />}>
+                {total() === 1 ? '1 model' : `${total().toLocaleString('en-US')} models`}
+              </Show>
+            </p>
+          </Show>
         </div>
         <A href={ws.href('/jobs')} class="btn btn-secondary">
           Training jobs
         </A>
       </div>
 
-      {/* The search landmark as its element; the form inside only keeps Enter in the search box from navigating. */}
-      <search aria-label="Filter models">
-        <form class="toolbar" onSubmit={(e) => e.preventDefault()}>
-          <div class="field field-inline field-grow">
-            <label for="m-search">Search</label>
-            <input id="m-search" type="search" placeholder="Model name" value={term()} onInput={(e) => onSearch(e.currentTarget.value)} />
-          </div>
-          <div class="field field-inline">
-            <label for="m-sort">Sort by</label>
-            <select
-              id="m-sort"
-              value={sort()}
-              onChange={(e) => setParams({ sort: e.currentTarget.value === 'quality' ? 'quality' : undefined, page: undefined })}
-            >
-              <option value="recent">Most recent</option>
-              <option value="quality">Highest quality</option>
-            </select>
-          </div>
-          <div class="field field-inline">
-            <label for="m-min">Min score</label>
-            <select
-              id="m-min"
-              value={String(minScore() ?? '')}
-              onChange={(e) => setParams({ minScore: e.currentTarget.value || undefined, page: undefined })}
-            >
-              <option value="">Any</option>
-              <For each={[5, 4, 3, 2, 1]}>{(n) => <option value={String(n)}>{n === 5 ? '5 stars' : `${n}+ stars`}</option>}</For>
-            </select>
-          </div>
-          <div class="field field-inline">
-            <label for="m-conv">Convergence</label>
-            <select
-              id="m-conv"
-              value={convergence() ?? ''}
-              onChange={(e) => setParams({ convergence: e.currentTarget.value || undefined, page: undefined })}
-            >
-              <option value="">Any</option>
-              <For each={CONVERGENCE}>{(c) => <option value={c}>{CONVERGENCE_LABEL[c]}</option>}</For>
-            </select>
-          </div>
-        </form>
-      </search>
+      <nav class="view-tabs" aria-label="Catalogue views">
+        {/* Plain links (the router still handles them): A would mark both current, as it matches the path alone. */}
+        <a href={ws.href('/models')} aria-current={trashView() ? undefined : 'page'}>
+          Catalogue
+        </a>
+        <a href={ws.href('/models?view=trash')} aria-current={trashView() ? 'page' : undefined}>
+          Trash
+        </a>
+      </nav>
 
-      <Switch>
-        <Match when={query.isError && !query.data}>
-          <ErrorState error={query.error} onRetry={() => void query.refetch()} title="Could not load your models" />
-        </Match>
-        <Match when={query.isPending}>
-          <ul class="model-grid" aria-busy="true" aria-label="Loading models">
-            <For each={Array.from({ length: Math.min(limit(), 6) })}>
-              {() => (
-                <li class="card model-card skeleton-card" aria-hidden="true">
-                  <span class="skeleton-text skeleton-card-title" />
-                  <span class="skeleton-text w-40" />
-                  <span class="skeleton-text w-90" />
-                  <span class="skeleton-text w-75" />
-                </li>
-              )}
-            </For>
-          </ul>
-        </Match>
-        <Match when={total() === 0 && filtered()}>
-          <EmptyState title="No models match these filters">
-            <p class="muted">Try a lower minimum score, another convergence class or a shorter search.</p>
-            <A href={ws.href('/models')} class="btn btn-secondary">
-              Clear filters
-            </A>
-          </EmptyState>
-        </Match>
-        <Match when={total() === 0}>
-          <EmptyState title="No models yet">
-            <p class="muted">A model appears here when a training job completes and its files are delivered.</p>
-            <Show when={can(ws.current().role, 'write')}>
-              {/* A bare path: it opens the workspace this browser showed last, which is this one. */}
-              <A href="/jobs" class="btn btn-primary">
-                Start training
-              </A>
-              <details class="how-to">
-                <summary>How to train through the API</summary>
-                <ol>
-                  <li>
-                    Create an <A href={ws.href('/tokens')}>API token</A>.
-                  </li>
-                  <li>
-                    <code>datasets.create</code>, then <code>jobs.create</code> returns a worker token.
-                  </li>
-                  <li>
-                    Your GPU worker calls <code>jobs.reportMetrics</code> and <code>jobs.complete</code> with its output folder.
-                  </li>
-                </ol>
-              </details>
-            </Show>
-          </EmptyState>
-        </Match>
-        <Match when={query.data}>
-          {(data) => (
-            <>
-              <ul class="model-grid" aria-busy={query.isPlaceholderData} aria-label="Models" data-testid="model-grid">
-                <For each={data().models}>{(m) => <ModelCard model={m} />}</For>
-              </ul>
-              <Show when={totalPages() > 1}>
-                <nav class="pagination" aria-label="Pagination">
-                  <button type="button" class="btn btn-secondary" disabled={shownPage() <= 1} onClick={() => goto(shownPage() - 1)}>
-                    Previous
-                  </button>
-                  <span class="muted" aria-live="polite" data-testid="page-indicator">
-                    Page {shownPage()} of {totalPages()}
-                  </span>
-                  <button type="button" class="btn btn-secondary" disabled={shownPage() >= totalPages()} onClick={() => goto(shownPage() + 1)}>
-                    Next
-                  </button>
-                </nav>
-              </Show>
-            </>
-          )}
-        </Match>
-      </Switch>
-    </section>
-  );
-}
-
-function ModelCard(props: { model: ModelSummary }) {
-  const m = () => props.model;
-  return (
-    <li class="card model-card" data-testid="model-card" data-model-id={m().id}>
-      <div class="card-top">
-        <h2 class="card-title">
-          <A href={`/models/${m().id}`} class="stretched">
-            {m().name}
-          </A>
-        </h2>
-        <ConvergenceBadge value={m().convergenceQuality} />
+      <div aria-live="polite">
+        {/* Keyed: each deletion gets a fresh notice (and Undo), not the last one's "restored". */}
+        <Show when={trashed()} keyed>
+          {(t) => <TrashedNotice trashed={t} onDismiss={() => setTrashed(null)} />}
+        </Show>
       </div>
-      <Stars score={m().qualityScore} />
-      <dl class="card-meta">
-        <div>
-          <dt>Dataset</dt>
-          <dd title={m().dataset.name}>{m().dataset.name}</dd>
-        </div>
-        <div>
-          <dt>Created</dt>
-          <dd>
-            <time datetime={m().createdAt}>{formatDate(m().createdAt)}</time>
-          </dd>
-        </div>
-        <div>
-          <dt>Cost</dt>
-          <dd>{formatCost(m().totalCost)}</dd>
-        </div>
-        <div>
-          <dt>Size</dt>
-          <dd>{formatBytes(m().totalBytes)}</dd>
-        </div>
-      </dl>
-    </li>
+
+      <Show when={trashView()}>
+        <TrashList role={ws.current().role} page={page()} onPage={goto} />
+      </Show>
+
+      <Show when={!trashView()}>
+        {/* The search landmark as its element; the form inside only keeps Enter in the search box from navigating. */}
+        <search aria-label="Filter models">
+          <form class="toolbar" onSubmit={(e) => e.preventDefault()}>
+            <div class="field field-inline field-grow">
+              <label for="m-search">Search</label>
+              <input
+                id="m-search"
+                type="search"
+                placeholder="Names and descriptions"
+                value={term()}
+                onInput={(e) => onSearch(e.currentTarget.value)}
+              />
+            </div>
+            <div class="field field-inline">
+              <label for="m-sort">Sort by</label>
+              <select
+                id="m-sort"
+                value={sort()}
+                onChange={(e) => setParams({ sort: e.currentTarget.value === 'quality' ? 'quality' : undefined, page: undefined })}
+              >
+                <option value="recent">Most recent</option>
+                <option value="quality">Highest quality</option>
+              </select>
+            </div>
+            <div class="field field-inline">
+              <label for="m-min">Min score</label>
+              <select
+                id="m-min"
+                value={String(minScore() ?? '')}
+                onChange={(e) => setParams({ minScore: e.currentTarget.value || undefined, page: undefined })}
+              >
+                <option value="">Any</option>
+                <For each={[5, 4, 3, 2, 1]}>{(n) => <option value={String(n)}>{n === 5 ? '5 stars' : `${n}+ stars`}</option>}</For>
+              </select>
+            </div>
+            <div class="field field-inline">
+              <label for="m-conv">Convergence</label>
+              <select
+                id="m-conv"
+                value={convergence() ?? ''}
+                onChange={(e) => setParams({ convergence: e.currentTarget.value || undefined, page: undefined })}
+              >
+                <option value="">Any</option>
+                <For each={CONVERGENCE}>{(c) => <option value={c}>{CONVERGENCE_LABEL[c]}</option>}</For>
+              </select>
+            </div>
+          </form>
+          <Show when={tags().length > 0}>
+            <div class="active-tags" data-testid="tag-filter">
+              <span class="muted small">Tagged</span>
+              <ul class="tag-list" aria-label="Tag filter">
+                <For each={tags()}>
+                  {(t) => (
+                    <li>
+                      <button
+                        type="button"
+                        class="tag tag-button tag-active"
+                        onClick={() => setTags(tags().filter((x) => x !== t))}
+                        aria-label={`Remove tag filter ${t}`}
+                      >
+                        {t} <span aria-hidden="true">×</span>
+                      </button>
+                    </li>
+                  )}
+                </For>
+              </ul>
+            </div>
+          </Show>
+        </search>
+
+        <Show when={selected().size > 0}>
+          <SelectionBar selected={[...selected().values()]} role={ws.current().role} onClear={() => setSelected(new Map())} onTrashed={onTrashed} />
+        </Show>
+
+        <Switch>
+          <Match when={query.isError && !query.data}>
+            <ErrorState error={query.error} onRetry={() => void query.refetch()} title="Could not load your models" />
+          </Match>
+          <Match when={query.isPending}>
+            <ul class="model-grid" aria-busy="true" aria-label="Loading models">
+              <For each={Array.from({ length: Math.min(limit(), 6) })}>
+                {() => (
+                  <li class="card model-card skeleton-card" aria-hidden="true">
+                    <span class="skeleton-text skeleton-card-title" />
+                    <span class="skeleton-text w-40" />
+                    <span class="skeleton-text w-90" />
+                    <span class="skeleton-text w-75" />
+                  </li>
+                )}
+              </For>
+            </ul>
+          </Match>
+          <Match when={total() === 0 && filtered()}>
+            <EmptyState title="No models match these filters">
+              <p class="muted">Try a lower minimum score, another convergence class, fewer tags or a shorter search.</p>
+              <A href={ws.href('/models')} class="btn btn-secondary">
+                Clear filters
+              </A>
+            </EmptyState>
+          </Match>
+          <Match when={total() === 0}>
+            <EmptyState title="No models yet">
+              <p class="muted">A model appears here when a training job completes and its files are delivered.</p>
+              <Show when={can(ws.current().role, 'write')}>
+                {/* A bare path: it opens the workspace this browser showed last, which is this one. */}
+                <A href="/jobs" class="btn btn-primary">
+                  Start training
+                </A>
+                <details class="how-to">
+                  <summary>How to train through the API</summary>
+                  <ol>
+                    <li>
+                      Create an <A href={ws.href('/tokens')}>API token</A>.
+                    </li>
+                    <li>
+                      <code>datasets.create</code>, then <code>jobs.create</code> returns a worker token.
+                    </li>
+                    <li>
+                      Your GPU worker calls <code>jobs.reportMetrics</code> and <code>jobs.complete</code> with its output folder.
+                    </li>
+                  </ol>
+                </details>
+              </Show>
+            </EmptyState>
+          </Match>
+          <Match when={query.data}>
+            {(data) => (
+              <>
+                <div class="select-page">
+                  <input
+                    ref={selectAll}
+                    id="m-select-page"
+                    type="checkbox"
+                    checked={pageModels().length > 0 && pageSelected() === pageModels().length}
+                    onChange={(e) => select(data().models, e.currentTarget.checked)}
+                  />
+                  <label for="m-select-page">Select all on this page</label>
+                </div>
+                <ul class="model-grid" aria-busy={query.isPlaceholderData} aria-label="Models" data-testid="model-grid">
+                  <For each={data().models}>
+                    {(m) => <ModelCard model={m} selected={selected().has(m.id)} onSelect={(checked) => select([m], checked)} onTag={addTag} />}
+                  </For>
+                </ul>
+                <Show when={totalPages() > 1}>
+                  <nav class="pagination" aria-label="Pagination">
+                    <button type="button" class="btn btn-secondary" disabled={shownPage() <= 1} onClick={() => goto(shownPage() - 1)}>
+                      Previous
+                    </button>
+                    <span class="muted" aria-live="polite" data-testid="page-indicator">
+                      Page {shownPage()} of {totalPages()}
+                    </span>
+                    <button type="button" class="btn btn-secondary" disabled={shownPage() >= totalPages()} onClick={() => goto(shownPage() + 1)}>
+                      Next
+                    </button>
+                  </nav>
+                </Show>
+              </>
+            )}
+          </Match>
+        </Switch>
+      </Show>
+    </section>
   );
 }

@@ -1,0 +1,59 @@
+import { A } from '@solidjs/router';
+import { formatBytes, formatCost, formatDate } from '../lib/format.ts';
+import type { ModelSummary } from '../lib/trpc.ts';
+import { ConvergenceBadge } from './badges.tsx';
+import { Stars } from './stars.tsx';
+import { TagChips } from './tags.tsx';
+
+/** A catalogue card: a checkbox for the selection, the name (its link covers the card), reference, score, tags (filters) and facts. */
+export function ModelCard(props: { model: ModelSummary; selected: boolean; onSelect: (checked: boolean) => void; onTag: (tag: string) => void }) {
+  const m = () => props.model;
+  return (
+    <li class="card model-card" classList={{ 'is-selected': props.selected }} data-testid="model-card" data-model-id={m().id}>
+      <div class="card-top">
+        <input
+          type="checkbox"
+          class="card-check"
+          checked={props.selected}
+          onChange={(e) => props.onSelect(e.currentTarget.checked)}
+          aria-label={`Select ${m().name}`}
+        />
+        <h2 class="card-title">
+          <A href={`/models/${m().id}`} class="stretched">
+            {m().name}
+          </A>
+        </h2>
+        <ConvergenceBadge value={m().convergenceQuality} />
+      </div>
+      <div class="card-line">
+        <Stars score={m().qualityScore} />
+        <code class="card-ref" data-testid="model-ref">
+          {m().ref}
+        </code>
+      </div>
+      <div class="card-tags">
+        <TagChips tags={m().tags} onPick={props.onTag} label={`Tags of ${m().name}`} />
+      </div>
+      <dl class="card-meta">
+        <div>
+          <dt>Dataset</dt>
+          <dd title={m().dataset.name}>{m().dataset.name}</dd>
+        </div>
+        <div>
+          <dt>Created</dt>
+          <dd>
+            <time datetime={m().createdAt}>{formatDate(m().createdAt)}</time>
+          </dd>
+        </div>
+        <div>
+          <dt>Cost</dt>
+          <dd>{formatCost(m().totalCost)}</dd>
+        </div>
+        <div>
+          <dt>Size</dt>
+          <dd>{formatBytes(m().totalBytes)}</dd>
+        </div>
+      </dl>
+    </li>
+  );
+}

@@ -10,7 +10,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { goalMet, type Figure } from './lib.ts';
 
-const BENCHES = ['ingest-latency', 'backlog-drain', 'copy-throughput', 'copy-parallel', 'copy-memory', 'scoring', 'catalogue', 'signed-link'];
+const BENCHES = [
+  'ingest-latency',
+  'backlog-drain',
+  'copy-throughput',
+  'copy-parallel',
+  'copy-memory',
+  'scoring',
+  'catalogue',
+  'signed-link',
+  'registry',
+];
 const wanted = process.argv.slice(2);
 const selected = wanted.length ? BENCHES.filter((b) => wanted.includes(b)) : BENCHES;
 

@@ -1,4 +1,5 @@
-import type { JSX } from 'solid-js';
+import type { UseQueryResult } from '@tanstack/solid-query';
+import { type Accessor, type JSX, Match, Switch } from 'solid-js';
 import { errorMessage } from '../lib/trpc.ts';
 
 /** A failed load, with the reason and a way to try again. */
@@ -24,5 +25,28 @@ export function EmptyState(props: { title: string; children: JSX.Element }) {
       <h2>{props.title}</h2>
       {props.children}
     </div>
+  );
+}
+
+/**
+ * A query's three states in one shape: the error with Retry (`Could not load ${what}`), the skeleton while it
+ * is pending, then `children` with the data. A failed background refetch keeps the data it already shows.
+ */
+export function Loaded<T>(props: {
+  query: UseQueryResult<T>;
+  what: string;
+  skeleton?: JSX.Element;
+  children: (data: Accessor<NonNullable<T>>) => JSX.Element;
+}) {
+  return (
+    <Switch>
+      <Match when={props.query.isError && !props.query.data}>
+        <ErrorState error={props.query.error} onRetry={() => void props.query.refetch()} title={`Could not load ${props.what}`} />
+      </Match>
+      <Match when={props.query.data}>{(data) => props.children(data)}</Match>
+      <Match when={props.query.isPending}>
+        {props.skeleton ?? <div class="skeleton-block" role="status" aria-busy="true" aria-label={`Loading ${props.what}`} />}
+      </Match>
+    </Switch>
   );
 }

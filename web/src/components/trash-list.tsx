@@ -1,9 +1,9 @@
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/solid-query';
-import { createSignal, For, Match, Show, Switch } from 'solid-js';
+import { createSignal, For, Show } from 'solid-js';
 import { formatBytes, formatDateTime } from '../lib/format.ts';
 import { api, errorMessage, type ModelSummary, type Role } from '../lib/trpc.ts';
 import { can, useWorkspace } from '../lib/workspace.ts';
-import { EmptyState, ErrorState } from './states.tsx';
+import { EmptyState, Loaded } from './states.tsx';
 
 const PAGE_SIZE = 20;
 
@@ -65,20 +65,20 @@ export function TrashList(props: { role: Role; page: number; onPage: (page: numb
           {errorMessage(restore.error ?? purge.error)}
         </p>
       </Show>
-      <Switch>
-        <Match when={query.isError && !query.data}>
-          <ErrorState error={query.error} onRetry={() => void query.refetch()} title="Could not load the trash" />
-        </Match>
-        <Match when={query.isPending}>
-          <div class="panel skeleton-block" role="status" aria-busy="true" aria-label="Loading the trash" />
-        </Match>
-        <Match when={total() === 0}>
-          <EmptyState title="The trash is empty">
-            <p class="muted">Models you delete wait here for a while before their files are removed.</p>
-          </EmptyState>
-        </Match>
-        <Match when={query.data}>
-          {(data) => (
+      <Loaded
+        query={query}
+        what="the trash"
+        skeleton={<div class="panel skeleton-block" role="status" aria-busy="true" aria-label="Loading the trash" />}
+      >
+        {(data) => (
+          <Show
+            when={total() > 0}
+            fallback={
+              <EmptyState title="The trash is empty">
+                <p class="muted">Models you delete wait here for a while before their files are removed.</p>
+              </EmptyState>
+            }
+          >
             <ul class="panel trash-list" aria-label="Models in the trash" aria-busy={query.isPlaceholderData} data-testid="trash-list">
               <For each={data().models}>
                 {(m) => (
@@ -139,9 +139,9 @@ export function TrashList(props: { role: Role; page: number; onPage: (page: numb
                 )}
               </For>
             </ul>
-          )}
-        </Match>
-      </Switch>
+          </Show>
+        )}
+      </Loaded>
       <Show when={totalPages() > 1}>
         <nav class="pagination" aria-label="Pagination">
           <button type="button" class="btn btn-secondary" disabled={props.page <= 1} onClick={() => props.onPage(props.page - 1)}>

@@ -1,11 +1,11 @@
 import { A } from '@solidjs/router';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/solid-query';
-import { createSignal, For, Match, Show, Switch } from 'solid-js';
+import { createSignal, For, Show } from 'solid-js';
 import { formatBytes, formatDate, formatDateTime, formatNumber } from '../lib/format.ts';
 import { api, errorMessage, fieldError, type ModelDetail } from '../lib/trpc.ts';
 import { can } from '../lib/workspace.ts';
 import { ConvergenceBadge } from './badges.tsx';
-import { ErrorState } from './states.tsx';
+import { Loaded } from './states.tsx';
 import { Stars } from './stars.tsx';
 
 type Version = Awaited<ReturnType<typeof api.models.versions.query>>[number];
@@ -85,53 +85,45 @@ export function VersionsPanel(props: { model: ModelDetail }) {
           {errorMessage(removeAlias.error)}
         </p>
       </Show>
-      <Switch>
-        <Match when={versions.isError}>
-          <ErrorState error={versions.error} onRetry={() => void versions.refetch()} title="Could not load the versions" />
-        </Match>
-        <Match when={versions.isPending}>
-          <div class="skeleton-block" role="status" aria-busy="true" aria-label="Loading versions" />
-        </Match>
-        <Match when={versions.data}>
-          {(rows) => (
-            <div class="table-wrap">
-              <table class="table versions">
-                <caption class="sr-only">Versions of {m().family}, newest first</caption>
-                <thead>
-                  <tr>
-                    <th scope="col">Version</th>
-                    <th scope="col">Aliases</th>
-                    <th scope="col">Score</th>
-                    <th scope="col">Convergence</th>
-                    <th scope="col" class="num">
-                      Validation loss
-                    </th>
-                    <th scope="col" class="num">
-                      Perplexity
-                    </th>
-                    <th scope="col" class="num">
-                      Size
-                    </th>
-                    <th scope="col">Created</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  <For each={rows()}>
-                    {(v) => (
-                      <VersionRow
-                        version={v}
-                        current={v.id === m().id}
-                        mayWrite={mayWrite()}
-                        onRemove={(alias) => removeAlias.mutate({ modelId: v.id, alias })}
-                      />
-                    )}
-                  </For>
-                </tbody>
-              </table>
-            </div>
-          )}
-        </Match>
-      </Switch>
+      <Loaded query={versions} what="the versions">
+        {(rows) => (
+          <div class="table-wrap">
+            <table class="table versions">
+              <caption class="sr-only">Versions of {m().family}, newest first</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Version</th>
+                  <th scope="col">Aliases</th>
+                  <th scope="col">Score</th>
+                  <th scope="col">Convergence</th>
+                  <th scope="col" class="num">
+                    Validation loss
+                  </th>
+                  <th scope="col" class="num">
+                    Perplexity
+                  </th>
+                  <th scope="col" class="num">
+                    Size
+                  </th>
+                  <th scope="col">Created</th>
+                </tr>
+              </thead>
+              <tbody>
+                <For each={rows()}>
+                  {(v) => (
+                    <VersionRow
+                      version={v}
+                      current={v.id === m().id}
+                      mayWrite={mayWrite()}
+                      onRemove={(alias) => removeAlias.mutate({ modelId: v.id, alias })}
+                    />
+                  )}
+                </For>
+              </tbody>
+            </table>
+          </div>
+        )}
+      </Loaded>
 
       <Show when={mayWrite()}>
         <form class="inline-form alias-form" onSubmit={onSet} aria-labelledby="h-set-alias">

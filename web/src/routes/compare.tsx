@@ -3,7 +3,7 @@ import { keepPreviousData, useQuery } from '@tanstack/solid-query';
 import { For, type JSX, Match, Show, Switch } from 'solid-js';
 import { ConvergenceBadge } from '../components/badges.tsx';
 import { CompareChart, RUN_COLOURS } from '../components/compare-chart.tsx';
-import { EmptyState, ErrorState } from '../components/states.tsx';
+import { EmptyState, Loaded } from '../components/states.tsx';
 import { Stars } from '../components/stars.tsx';
 import { formatCost, formatCount, formatInt, formatNumber } from '../lib/format.ts';
 import { api, type Comparison, errorCode } from '../lib/trpc.ts';
@@ -119,24 +119,26 @@ export default function ComparePage() {
             </A>
           </EmptyState>
         </Match>
-        <Match when={query.isError && !query.data}>
-          <ErrorState error={query.error} onRetry={() => void query.refetch()} title="Could not compare these models" />
-        </Match>
-        <Match when={query.data}>
-          {(data) => (
-            <ComparisonView
-              data={data()}
-              all={all()}
-              onAll={(on) => setParams({ all: on ? '1' : undefined }, { replace: true })}
-              busy={query.isFetching}
-            />
-          )}
-        </Match>
         <Match when={true}>
-          <div class="detail-skeleton" role="status" aria-busy="true" aria-label="Loading the comparison">
-            <div class="panel skeleton-block" />
-            <div class="panel skeleton-block tall" />
-          </div>
+          <Loaded
+            query={query}
+            what="the comparison"
+            skeleton={
+              <div class="detail-skeleton" role="status" aria-busy="true" aria-label="Loading the comparison">
+                <div class="panel skeleton-block" />
+                <div class="panel skeleton-block tall" />
+              </div>
+            }
+          >
+            {(data) => (
+              <ComparisonView
+                data={data()}
+                all={all()}
+                onAll={(on) => setParams({ all: on ? '1' : undefined }, { replace: true })}
+                busy={query.isFetching}
+              />
+            )}
+          </Loaded>
         </Match>
       </Switch>
     </section>

@@ -1,8 +1,8 @@
 import { A, useSearchParams } from '@solidjs/router';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/solid-query';
-import { For, Match, Show, Switch } from 'solid-js';
+import { For, Show } from 'solid-js';
 import { StatusBadge } from '../components/badges.tsx';
-import { EmptyState, ErrorState } from '../components/states.tsx';
+import { EmptyState, Loaded } from '../components/states.tsx';
 import { formatCost, formatDateTime } from '../lib/format.ts';
 import { api, errorMessage } from '../lib/trpc.ts';
 import { can, useWorkspace } from '../lib/workspace.ts';
@@ -46,23 +46,23 @@ export default function Jobs() {
           Retry failed: {errorMessage(retry.error)}
         </p>
       </Show>
-      <Switch>
-        <Match when={jobs.isError}>
-          <ErrorState error={jobs.error} onRetry={() => void jobs.refetch()} title="Could not load your jobs" />
-        </Match>
-        <Match when={jobs.isPending}>
-          <div class="panel skeleton-block tall" role="status" aria-busy="true" aria-label="Loading jobs" />
-        </Match>
-        <Match when={jobs.data?.length === 0}>
-          <EmptyState title="No training jobs yet">
-            <p class="muted">
-              Create a job with <code>jobs.create</code> using an <A href={ws.href('/tokens')}>API token</A>; your GPU worker reports metrics and
-              completes it.
-            </p>
-          </EmptyState>
-        </Match>
-        <Match when={jobs.data}>
-          {(rows) => (
+      <Loaded
+        query={jobs}
+        what="your jobs"
+        skeleton={<div class="panel skeleton-block tall" role="status" aria-busy="true" aria-label="Loading jobs" />}
+      >
+        {(rows) => (
+          <Show
+            when={rows().length > 0}
+            fallback={
+              <EmptyState title="No training jobs yet">
+                <p class="muted">
+                  Create a job with <code>jobs.create</code> using an <A href={ws.href('/tokens')}>API token</A>; your GPU worker reports metrics and
+                  completes it.
+                </p>
+              </EmptyState>
+            }
+          >
             <div class="panel table-wrap flush">
               <table class="table">
                 <thead>
@@ -122,9 +122,9 @@ export default function Jobs() {
                 </tbody>
               </table>
             </div>
-          )}
-        </Match>
-      </Switch>
+          </Show>
+        )}
+      </Loaded>
     </section>
   );
 }

@@ -1,8 +1,8 @@
 import { useNavigate } from '@solidjs/router';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/solid-query';
-import { createSignal, For, Match, Show, Switch } from 'solid-js';
+import { createSignal, For, Show } from 'solid-js';
 import { CopyButton } from '../components/copy-button.tsx';
-import { ErrorState } from '../components/states.tsx';
+import { Loaded } from '../components/states.tsx';
 import { getSession } from '../lib/auth.ts';
 import { formatDate, formatDateTime } from '../lib/format.ts';
 import { api, errorMessage, type Role } from '../lib/trpc.ts';
@@ -162,66 +162,58 @@ function MemberList(props: { workspaceId: string; role: Role }) {
           {errorMessage(setRole.error ?? remove.error)}
         </p>
       </Show>
-      <Switch>
-        <Match when={members.isError}>
-          <ErrorState error={members.error} onRetry={() => void members.refetch()} title="Could not load the members" />
-        </Match>
-        <Match when={members.isPending}>
-          <div class="skeleton-block" role="status" aria-busy="true" aria-label="Loading members" />
-        </Match>
-        <Match when={members.data}>
-          {(rows) => (
-            <ul class="member-list" aria-label="Members">
-              <For each={rows()}>
-                {(u) => (
-                  <li class="member-item" data-testid="member-row" data-email={u.email}>
-                    <div class="member-who">
-                      <span class="member-name">
-                        {u.name || u.email}
-                        {u.userId === session.data?.id ? ' (you)' : ''}
-                      </span>
-                      <span class="muted small member-email">
-                        {u.email} · added {formatDate(u.addedAt)}
-                      </span>
-                    </div>
-                    <Show when={editable(u.userId, u.role)} fallback={<span data-testid="member-role">{ROLE_LABEL[u.role]}</span>}>
-                      <label class="sr-only" for={`role-${u.userId}`}>
-                        Role of {u.email}
-                      </label>
-                      <select
-                        id={`role-${u.userId}`}
-                        value={u.role}
-                        disabled={setRole.isPending}
-                        onChange={(e) => {
-                          const role = ROLES.find((r) => r === e.currentTarget.value);
-                          if (role) setRole.mutate({ userId: u.userId, role });
-                        }}
-                      >
-                        <For each={grantable(props.role)}>
-                          {(r) => (
-                            <option value={r} selected={r === u.role}>
-                              {ROLE_LABEL[r]}
-                            </option>
-                          )}
-                        </For>
-                      </select>
-                      <button
-                        type="button"
-                        class="btn btn-small btn-danger"
-                        disabled={remove.isPending && remove.variables === u.userId}
-                        onClick={() => remove.mutate(u.userId)}
-                        aria-label={`Remove ${u.email}`}
-                      >
-                        Remove
-                      </button>
-                    </Show>
-                  </li>
-                )}
-              </For>
-            </ul>
-          )}
-        </Match>
-      </Switch>
+      <Loaded query={members} what="the members">
+        {(rows) => (
+          <ul class="member-list" aria-label="Members">
+            <For each={rows()}>
+              {(u) => (
+                <li class="member-item" data-testid="member-row" data-email={u.email}>
+                  <div class="member-who">
+                    <span class="member-name">
+                      {u.name || u.email}
+                      {u.userId === session.data?.id ? ' (you)' : ''}
+                    </span>
+                    <span class="muted small member-email">
+                      {u.email} · added {formatDate(u.addedAt)}
+                    </span>
+                  </div>
+                  <Show when={editable(u.userId, u.role)} fallback={<span data-testid="member-role">{ROLE_LABEL[u.role]}</span>}>
+                    <label class="sr-only" for={`role-${u.userId}`}>
+                      Role of {u.email}
+                    </label>
+                    <select
+                      id={`role-${u.userId}`}
+                      value={u.role}
+                      disabled={setRole.isPending}
+                      onChange={(e) => {
+                        const role = ROLES.find((r) => r === e.currentTarget.value);
+                        if (role) setRole.mutate({ userId: u.userId, role });
+                      }}
+                    >
+                      <For each={grantable(props.role)}>
+                        {(r) => (
+                          <option value={r} selected={r === u.role}>
+                            {ROLE_LABEL[r]}
+                          </option>
+                        )}
+                      </For>
+                    </select>
+                    <button
+                      type="button"
+                      class="btn btn-small btn-danger"
+                      disabled={remove.isPending && remove.variables === u.userId}
+                      onClick={() => remove.mutate(u.userId)}
+                      aria-label={`Remove ${u.email}`}
+                    >
+                      Remove
+                    </button>
+                  </Show>
+                </li>
+              )}
+            </For>
+          </ul>
+        )}
+      </Loaded>
     </section>
   );
 }
@@ -245,15 +237,9 @@ function PendingInvites(props: { workspaceId: string }) {
           {errorMessage(revoke.error)}
         </p>
       </Show>
-      <Switch>
-        <Match when={invites.isError}>
-          <ErrorState error={invites.error} onRetry={() => void invites.refetch()} title="Could not load the invites" />
-        </Match>
-        <Match when={invites.data?.length === 0}>
-          <p class="muted">No pending invites.</p>
-        </Match>
-        <Match when={invites.data}>
-          {(rows) => (
+      <Loaded query={invites} what="the invites">
+        {(rows) => (
+          <Show when={rows().length > 0} fallback={<p class="muted">No pending invites.</p>}>
             <div class="table-wrap">
               <table class="table">
                 <thead>
@@ -292,9 +278,9 @@ function PendingInvites(props: { workspaceId: string }) {
                 </tbody>
               </table>
             </div>
-          )}
-        </Match>
-      </Switch>
+          </Show>
+        )}
+      </Loaded>
     </section>
   );
 }

@@ -1,13 +1,13 @@
 import { A, useNavigate, useParams } from '@solidjs/router';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/solid-query';
-import { createSignal, For, Match, Show, Switch } from 'solid-js';
+import { createSignal, For, Show } from 'solid-js';
 import { ConvergenceBadge } from '../components/badges.tsx';
 import { CheckpointsPanel } from '../components/checkpoints-panel.tsx';
 import { CopyButton } from '../components/copy-button.tsx';
 import { LossChart } from '../components/loss-chart.tsx';
 import { InlineEdit } from '../components/model-edit.tsx';
 import { FilesPanel, QualityPanel, SetupPanels, Stat, SummaryPanel } from '../components/model-panels.tsx';
-import { ErrorState } from '../components/states.tsx';
+import { Loaded } from '../components/states.tsx';
 import { Stars } from '../components/stars.tsx';
 import { TagChips } from '../components/tags.tsx';
 import { VersionsPanel } from '../components/versions-panel.tsx';
@@ -29,22 +29,24 @@ export default function ModelDetailPage() {
   }));
 
   return (
-    <Switch>
-      <Match when={!valid() || errorCode(query.error) === 'NOT_FOUND'}>
-        <NotFound title="Model not found" message="This model does not exist, or it belongs to a workspace you are not a member of." />
-      </Match>
-      <Match when={query.isError}>
-        <ErrorState error={query.error} onRetry={() => void query.refetch()} title="Could not load this model" />
-      </Match>
-      <Match when={query.data}>{(m) => <ModelView model={m()} />}</Match>
-      <Match when={true}>
-        <div class="detail-skeleton" role="status" aria-busy="true" aria-label="Loading model">
-          <span class="skeleton-text skeleton-title" />
-          <div class="panel skeleton-block" />
-          <div class="panel skeleton-block tall" />
-        </div>
-      </Match>
-    </Switch>
+    <Show
+      when={valid() && errorCode(query.error) !== 'NOT_FOUND'}
+      fallback={<NotFound title="Model not found" message="This model does not exist, or it belongs to a workspace you are not a member of." />}
+    >
+      <Loaded
+        query={query}
+        what="this model"
+        skeleton={
+          <div class="detail-skeleton" role="status" aria-busy="true" aria-label="Loading model">
+            <span class="skeleton-text skeleton-title" />
+            <div class="panel skeleton-block" />
+            <div class="panel skeleton-block tall" />
+          </div>
+        }
+      >
+        {(m) => <ModelView model={m()} />}
+      </Loaded>
+    </Show>
   );
 }
 

@@ -1,11 +1,11 @@
 import { A, useLocation, useNavigate, useSearchParams } from '@solidjs/router';
 import { keepPreviousData, useQuery } from '@tanstack/solid-query';
-import { createEffect, createSignal, For, Match, on, onCleanup, onMount, Show, Switch } from 'solid-js';
+import { createEffect, createSignal, For, on, onCleanup, onMount, Show } from 'solid-js';
 import type { ConvergenceLabel } from '../../../server/vocabulary.ts';
 import { CONVERGENCE_LABEL } from '../components/badges.tsx';
 import { SelectionBar, type Trashed, TrashedNotice } from '../components/catalogue-actions.tsx';
 import { ModelCard } from '../components/model-card.tsx';
-import { EmptyState, ErrorState } from '../components/states.tsx';
+import { EmptyState, Loaded } from '../components/states.tsx';
 import { TrashList } from '../components/trash-list.tsx';
 import { api, type ModelSummary } from '../lib/trpc.ts';
 import { can, useWorkspace } from '../lib/workspace.ts';
@@ -244,11 +244,10 @@ export default function Models() {
           <SelectionBar selected={[...selected().values()]} role={ws.current().role} onClear={() => setSelected(new Map())} onTrashed={onTrashed} />
         </Show>
 
-        <Switch>
-          <Match when={query.isError && !query.data}>
-            <ErrorState error={query.error} onRetry={() => void query.refetch()} title="Could not load your models" />
-          </Match>
-          <Match when={query.isPending}>
+        <Loaded
+          query={query}
+          what="your models"
+          skeleton={
             <ul class="model-grid" aria-busy="true" aria-label="Loading models">
               <For each={Array.from({ length: Math.min(limit(), 6) })}>
                 {() => (
@@ -261,76 +260,84 @@ export default function Models() {
                 )}
               </For>
             </ul>
-          </Match>
-          <Match when={total() === 0 && filtered()}>
-            <EmptyState title="No models match these filters">
-              <p class="muted">Try a lower minimum score, another convergence class, fewer tags or a shorter search.</p>
-              <A href={ws.href('/models')} class="btn btn-secondary">
-                Clear filters
-              </A>
-            </EmptyState>
-          </Match>
-          <Match when={total() === 0}>
-            <EmptyState title="No models yet">
-              <p class="muted">A model appears here when a training job completes and its files are delivered.</p>
-              <Show when={can(ws.current().role, 'write')}>
-                {/* A bare path: it opens the workspace this browser showed last, which is this one. */}
-                <A href="/jobs" class="btn btn-primary">
-                  Start training
-                </A>
-                <details class="how-to">
-                  <summary>How to train through the API</summary>
-                  <ol>
-                    <li>
-                      Create an <A href={ws.href('/tokens')}>API token</A>.
-                    </li>
-                    <li>
-                      <code>datasets.create</code>, then <code>jobs.create</code> returns a worker token.
-                    </li>
-                    <li>
-                      Your GPU worker calls <code>jobs.reportMetrics</code> and <code>jobs.complete</code> with its output folder.
-                    </li>
-                  </ol>
-                </details>
+          }
+        >
+          {(data) => (
+            <Show when={total() > 0} fallback={<NoModels filtered={filtered()} />}>
+              <div class="select-page">
+                <input
+                  ref={selectAll}
+                  id="m-select-page"
+                  type="checkbox"
+                  checked={pageModels().length > 0 && pageSelected() === pageModels().length}
+                  onChange={(e) => select(data().models, e.currentTarget.checked)}
+                />
+                <label for="m-select-page">Select all on this page</label>
+              </div>
+              <ul class="model-grid" aria-busy={query.isPlaceholderData} aria-label="Models" data-testid="model-grid">
+                <For each={data().models}>
+                  {(m) => <ModelCard model={m} selected={selected().has(m.id)} onSelect={(checked) => select([m], checked)} onTag={addTag} />}
+                </For>
+              </ul>
+              <Show when={totalPages() > 1}>
+                <nav class="pagination" aria-label="Pagination">
+                  <button type="button" class="btn btn-secondary" disabled={shownPage() <= 1} onClick={() => goto(shownPage() - 1)}>
+                    Previous
+                  </button>
+                  <span class="muted" aria-live="polite" data-testid="page-indicator">
+                    Page {shownPage()} of {totalPages()}
+                  </span>
+                  <button type="button" class="btn btn-secondary" disabled={shownPage() >= totalPages()} onClick={() => goto(shownPage() + 1)}>
+                    Next
+                  </button>
+                </nav>
               </Show>
-            </EmptyState>
-          </Match>
-          <Match when={query.data}>
-            {(data) => (
-              <>
-                <div class="select-page">
-                  <input
-                    ref={selectAll}
-                    id="m-select-page"
-                    type="checkbox"
-                    checked={pageModels().length > 0 && pageSelected() === pageModels().length}
-                    onChange={(e) => select(data().models, e.currentTarget.checked)}
-                  />
-                  <label for="m-select-page">Select all on this page</label>
-                </div>
-                <ul class="model-grid" aria-busy={query.isPlaceholderData} aria-label="Models" data-testid="model-grid">
-                  <For each={data().models}>
-                    {(m) => <ModelCard model={m} selected={selected().has(m.id)} onSelect={(checked) => select([m], checked)} onTag={addTag} />}
-                  </For>
-                </ul>
-                <Show when={totalPages() > 1}>
-                  <nav class="pagination" aria-label="Pagination">
-                    <button type="button" class="btn btn-secondary" disabled={shownPage() <= 1} onClick={() => goto(shownPage() - 1)}>
-                      Previous
-                    </button>
-                    <span class="muted" aria-live="polite" data-testid="page-indicator">
-                      Page {shownPage()} of {totalPages()}
-                    </span>
-                    <button type="button" class="btn btn-secondary" disabled={shownPage() >= totalPages()} onClick={() => goto(shownPage() + 1)}>
-                      Next
-                    </button>
-                  </nav>
-                </Show>
-              </>
-            )}
-          </Match>
-        </Switch>
+            </Show>
+          )}
+        </Loaded>
       </Show>
     </section>
+  );
+}
+
+/** The catalogue with nothing to list: nothing matches the filters, or the workspace has no models yet. */
+function NoModels(props: { filtered: boolean }) {
+  const ws = useWorkspace();
+  return (
+    <Show
+      when={!props.filtered}
+      fallback={
+        <EmptyState title="No models match these filters">
+          <p class="muted">Try a lower minimum score, another convergence class, fewer tags or a shorter search.</p>
+          <A href={ws.href('/models')} class="btn btn-secondary">
+            Clear filters
+          </A>
+        </EmptyState>
+      }
+    >
+      <EmptyState title="No models yet">
+        <p class="muted">A model appears here when a training job completes and its files are delivered.</p>
+        <Show when={can(ws.current().role, 'write')}>
+          {/* A bare path: it opens the workspace this browser showed last, which is this one. */}
+          <A href="/jobs" class="btn btn-primary">
+            Start training
+          </A>
+          <details class="how-to">
+            <summary>How to train through the API</summary>
+            <ol>
+              <li>
+                Create an <A href={ws.href('/tokens')}>API token</A>.
+              </li>
+              <li>
+                <code>datasets.create</code>, then <code>jobs.create</code> returns a worker token.
+              </li>
+              <li>
+                Your GPU worker calls <code>jobs.reportMetrics</code> and <code>jobs.complete</code> with its output folder.
+              </li>
+            </ol>
+          </details>
+        </Show>
+      </EmptyState>
+    </Show>
   );
 }

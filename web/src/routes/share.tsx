@@ -1,10 +1,10 @@
 import { useParams } from '@solidjs/router';
 import { useQuery } from '@tanstack/solid-query';
-import { Match, Show, Switch } from 'solid-js';
+import { Show } from 'solid-js';
 import { ConvergenceBadge } from '../components/badges.tsx';
 import { LossChart } from '../components/loss-chart.tsx';
 import { FilesPanel, QualityPanel, SetupPanels, SummaryPanel } from '../components/model-panels.tsx';
-import { ErrorState } from '../components/states.tsx';
+import { Loaded } from '../components/states.tsx';
 import { Stars } from '../components/stars.tsx';
 import { formatBytes, formatDate, formatDateTime } from '../lib/format.ts';
 import { api, errorCode } from '../lib/trpc.ts';
@@ -33,26 +33,30 @@ export default function SharePage() {
         </div>
       </header>
       <main id="main" class="container main">
-        <Switch>
-          <Match when={errorCode(query.error) === 'NOT_FOUND'}>
+        <Show
+          when={errorCode(query.error) !== 'NOT_FOUND'}
+          fallback={
             <section class="panel state" aria-labelledby="gone-title" data-testid="share-gone">
               <p class="eyebrow">404</p>
               <h1 id="gone-title">This link is no longer valid</h1>
               <p class="muted">The link was revoked, has expired, or its model was deleted. Ask whoever shared it for a new one.</p>
             </section>
-          </Match>
-          <Match when={query.isError}>
-            <ErrorState error={query.error} onRetry={() => void query.refetch()} title="Could not load this model" />
-          </Match>
-          <Match when={query.data}>{(s) => <SharedModel shared={s()} token={params.token} />}</Match>
-          <Match when={true}>
-            <div class="detail-skeleton" role="status" aria-busy="true" aria-label="Loading model">
-              <span class="skeleton-text skeleton-title" />
-              <div class="panel skeleton-block" />
-              <div class="panel skeleton-block tall" />
-            </div>
-          </Match>
-        </Switch>
+          }
+        >
+          <Loaded
+            query={query}
+            what="this model"
+            skeleton={
+              <div class="detail-skeleton" role="status" aria-busy="true" aria-label="Loading model">
+                <span class="skeleton-text skeleton-title" />
+                <div class="panel skeleton-block" />
+                <div class="panel skeleton-block tall" />
+              </div>
+            }
+          >
+            {(s) => <SharedModel shared={s()} token={params.token} />}
+          </Loaded>
+        </Show>
       </main>
     </>
   );

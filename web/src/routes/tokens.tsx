@@ -1,7 +1,7 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/solid-query';
 import { createSignal, For, Match, Show, Switch } from 'solid-js';
 import { CopyButton } from '../components/copy-button.tsx';
-import { ErrorState } from '../components/states.tsx';
+import { Loaded } from '../components/states.tsx';
 import { formatDateTime } from '../lib/format.ts';
 import { api, errorMessage } from '../lib/trpc.ts';
 import { can, useWorkspace } from '../lib/workspace.ts';
@@ -100,18 +100,13 @@ export default function Tokens() {
         )}
       </Show>
 
-      <Switch>
-        <Match when={tokens.isError}>
-          <ErrorState error={tokens.error} onRetry={() => void tokens.refetch()} title="Could not load your tokens" />
-        </Match>
-        <Match when={tokens.isPending}>
-          <div class="panel skeleton-block" role="status" aria-busy="true" aria-label="Loading tokens" />
-        </Match>
-        <Match when={tokens.data?.length === 0}>
-          <p class="muted">No tokens yet.</p>
-        </Match>
-        <Match when={tokens.data}>
-          {(rows) => (
+      <Loaded
+        query={tokens}
+        what="your tokens"
+        skeleton={<div class="panel skeleton-block" role="status" aria-busy="true" aria-label="Loading tokens" />}
+      >
+        {(rows) => (
+          <Show when={rows().length > 0} fallback={<p class="muted">No tokens yet.</p>}>
             <div class="panel table-wrap flush">
               <table class="table">
                 <thead>
@@ -169,9 +164,9 @@ export default function Tokens() {
                 </tbody>
               </table>
             </div>
-          )}
-        </Match>
-      </Switch>
+          </Show>
+        )}
+      </Loaded>
     </section>
   );
 }

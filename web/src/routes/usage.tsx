@@ -1,8 +1,8 @@
 import { A } from '@solidjs/router';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/solid-query';
-import { createEffect, createSignal, For, Match, Show, Switch } from 'solid-js';
+import { createEffect, createSignal, For, Show } from 'solid-js';
 import { Stat } from '../components/model-panels.tsx';
-import { ErrorState } from '../components/states.tsx';
+import { Loaded } from '../components/states.tsx';
 import { formatBytes } from '../lib/format.ts';
 import { api, errorMessage, fieldError } from '../lib/trpc.ts';
 import { can, useWorkspace } from '../lib/workspace.ts';
@@ -34,18 +34,18 @@ export default function UsagePage() {
           </p>
         </div>
       </div>
-      <Switch>
-        <Match when={usage.isError}>
-          <ErrorState error={usage.error} onRetry={() => void usage.refetch()} title="Could not load the usage" />
-        </Match>
-        <Match when={usage.data}>{(u) => <UsageView usage={u()} />}</Match>
-        <Match when={true}>
+      <Loaded
+        query={usage}
+        what="the usage"
+        skeleton={
           <div class="detail-skeleton" role="status" aria-busy="true" aria-label="Loading the usage">
             <div class="panel skeleton-block" />
             <div class="panel skeleton-block" />
           </div>
-        </Match>
-      </Switch>
+        }
+      >
+        {(u) => <UsageView usage={u()} />}
+      </Loaded>
       <Show when={info.data}>
         {(w) => (
           <Show

@@ -9,6 +9,7 @@ import { drizzle } from 'drizzle-orm/postgres-js';
 import { migrate } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import { runMigrations } from '../../db/migrate.ts';
+import { familyFromName } from '../../server/registry/refs.ts';
 import { hashToken } from '../../server/auth/tokens.ts';
 import { createEmptyDatabase } from '../helpers/db.ts';
 import { fileBytes, sampleJobConfig } from '../helpers/factories.ts';
@@ -125,7 +126,7 @@ async function seedOldSchema(): Promise<void> {
       const [job] = await sql<{ id: string }[]>`insert into training_jobs
         (user_id, dataset_id, name, status, config, gpu, output_uri, worker_token_hash, started_at, completed_at,
          epochs_completed, total_steps, duration_seconds, cost_usd, ingest_status)
-        values (${user.id}, ${dataset!.id}, ${`run-${m}`}, ${done ? 'completed' : 'running'}, ${JSON.stringify(sampleJobConfig)}::jsonb,
+        values (${user.id}, ${dataset!.id}, ${done ? 'Support Bot (LoRA r=8)' : `run-${m}`}, ${done ? 'completed' : 'running'}, ${JSON.stringify(sampleJobConfig)}::jsonb,
           ${JSON.stringify({ type: 'A100-80GB', count: 1 })}::jsonb, ${done ? 'file:///outputs/x' : null}, ${randomBytes(32).toString('hex')},
           now() - interval '3 hours', ${done ? sql`now() - interval '1 hour'` : null}, ${done ? 3 : null}, ${done ? 300 : null},
           ${done ? 5400 : null}, ${done ? 3.42 : null}, ${done ? 'ready' : 'none'})
@@ -281,6 +282,39 @@ describe('migration 0007 on a database with data', () => {
     expect(prefixes).toEqual(keysBefore.prefixes);
     // The old keys name their user: the migration kept them as they were.
     for (const f of files) expect(fileKeys.get(f.id)).toBe(`${f.userId}/${f.artifactId}/${f.key.split('/').pop()}`);
+  });
+});
+
+describe('migration 0008 (the registry) on the same data', () => {
+  test("every run and model joins the family named by its job's name, slugified as jobs.create does it", async () => {
+    const rows = await sql<{ name: string; family: string; model_family: string | null }[]>`
+      select j.name, j.family, m.family as model_family from training_jobs j left join model_artifacts m on m.job_id = j.id`;
+    expect(rows.length).toBeGreaterThan(0);
+    for (const r of rows) {
+      expect(r.family).toBe(familyFromName(r.name));
+      if (r.model_family !== null) expect(r.model_family).toBe(r.family);
+    }
+    expect(rows.some((r) => r.family === 'support-bot-lora-r-8')).toBe(true);
+  });
+
+  test('versions number each family in creation order from v1, and the family counter stands at the last', async () => {
+    const models = await sql<{ workspace_id: string; family: string; version: number }[]>`
+      select workspace_id, family, version from model_artifacts order by workspace_id, family, created_at, id`;
+    const byFamily = new Map<string, number[]>();
+    for (const m of models) byFamily.set(`${m.workspace_id}/${m.family}`, [...(byFamily.get(`${m.workspace_id}/${m.family}`) ?? []), m.version]);
+    // Alice's two models share a family: v1 and v2.
+    expect([...byFamily.values()].some((v) => v.length === 2)).toBe(true);
+    for (const versions of byFamily.values()) expect(versions).toEqual(versions.map((_, i) => i + 1));
+    const families = await sql<{ key: string; last: number }[]>`select workspace_id || '/' || name as key, last_version as last from model_families`;
+    expect(new Map(families.map((f) => [f.key, f.last]))).toEqual(new Map([...byFamily].map(([k, v]) => [k, v.length])));
+  });
+
+  test('nothing is in the trash, and the catalogue counts stay what they were', async () => {
+    const [trashed] = await sql<{ n: number }[]>`select count(*)::int as n from model_artifacts where deleted_at is not null`;
+    expect(trashed!.n).toBe(0);
+    const counts = await sql<{ total: number; real: number }[]>`
+      select c.total, (select count(*)::int from model_artifacts m where m.workspace_id = c.workspace_id) as real from model_counts c`;
+    for (const c of counts) expect(c.total).toBe(c.real);
   });
 });
 

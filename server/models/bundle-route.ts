@@ -4,10 +4,31 @@ import { ERRORS } from '../errors.ts';
 import { clientAddress } from '../http/client-address.ts';
 import { contentDisposition } from '../storage/content-disposition.ts';
 import { keepClearOfGeneratedNames } from '../storage/generated-names.ts';
-import { zipBundle } from '../storage/zip-bundle.ts';
+import type { StorageDriver } from '../storage/storage.ts';
+import { type ZipBundleEntry, zipBundle } from '../storage/zip-bundle.ts';
+import type { Delivered } from '../registry/checkpoints.ts';
+import type { FileKind } from '../vocabulary.ts';
 import { verifyBundle } from './bundle-link.ts';
 import { openShareBundle } from '../shares/service.ts';
 import { bundleName, openBundle } from './service.ts';
+
+/**
+ * A model's files as zip entries (under `folder/` when given) and their SHA-256s for the SHA256SUMS inside.
+ * Only delivered files (a promoted checkpoint applied) are taken. Models ingested before generated names
+ * were kept clear may still hold one (SHA256SUMS): it is renamed here as an ingest would.
+ */
+export function zipEntries(
+  storage: StorageDriver,
+  files: Delivered<{ path: string; sizeBytes: number; sha256: string; storageKey: string; kind: FileKind; contentType: string }>[],
+  lastModified: Date,
+  folder?: string,
+): { entries: ZipBundleEntry[]; sha256s: Record<string, string> } {
+  const names = keepClearOfGeneratedNames(files.map((f) => f.path)).map((n) => (folder ? `${folder}/${n.path}` : n.path));
+  return {
+    entries: files.map((f, i) => ({ name: names[i]!, size: Number(f.sizeBytes), lastModified, open: () => storage.get(f.storageKey) })),
+    sha256s: Object.fromEntries(files.map((f, i) => [names[i]!, f.sha256])),
+  };
+}
 
 /**
  * GET /bundles/:id.zip?g&exp&sig — every file of a model as one stored zip (ZIP64 past 4 GB) with a
@@ -29,17 +50,8 @@ export function bundleRoute(deps: Deps): Hono {
     const { files, ...model } = grant.startsWith('s:')
       ? await openShareBundle(deps, grant.slice(2), artifactId, record)
       : await openBundle(deps, grant.slice(2), artifactId, record);
-    // Models ingested before generated names were kept clear may still hold one: rename it the same way here.
-    const names = keepClearOfGeneratedNames(files.map((f) => f.path)).map((n) => n.path);
-    const bundle = zipBundle(
-      files.map((f, i) => ({
-        name: names[i]!,
-        size: Number(f.sizeBytes),
-        lastModified: model.createdAt,
-        open: () => deps.storage.get(f.storageKey),
-      })),
-      Object.fromEntries(files.map((f, i) => [names[i]!, f.sha256])),
-    );
+    const { entries, sha256s } = zipEntries(deps.storage, files, model.createdAt);
+    const bundle = zipBundle(entries, sha256s);
     return new Response(c.req.method === 'HEAD' ? null : bundle.stream, {
       headers: {
         'Content-Type': 'application/zip',

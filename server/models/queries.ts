@@ -1,4 +1,4 @@
-import { and, desc, eq, gt, gte, ilike, isNotNull, isNull, lte, or, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, gte, ilike, isNotNull, isNull, lte, or, sql, type SQL } from 'drizzle-orm';
 import { prepared, type Tx } from '../../db/client.ts';
 import {
   artifactFiles,
@@ -10,7 +10,7 @@ import {
   trainingJobs,
   workspaceMembers,
 } from '../../db/schema/index.ts';
-import { deliveredFiles } from '../registry/checkpoints-queries.ts';
+import { familyHistory, heldAliases } from '../registry/versions-queries.ts';
 import type { Reach } from '../workspaces/roles.ts';
 import type { ListModelsInput } from './schemas.ts';
 
@@ -263,6 +263,11 @@ export async function getModel(tx: Tx, reach: Reach, modelId: string) {
           role: workspaceMembers.role,
           bestCheckpoint: modelArtifacts.bestCheckpoint,
           fileCount: modelArtifacts.fileCount,
+          mainCheckpoint: modelArtifacts.mainCheckpoint,
+          prunedCheckpoints: modelArtifacts.prunedCheckpoints,
+          prunedBytes: modelArtifacts.prunedBytes,
+          heldAliases,
+          familyHistory,
         })
         .from(modelArtifacts)
         .innerJoin(datasets, eq(datasets.id, modelArtifacts.datasetId))
@@ -285,7 +290,12 @@ export async function modelAccess(tx: Tx, reach: Reach, modelId: string) {
     'modelAccess',
     (b) =>
       b
-        .select({ name: modelArtifacts.name, workspaceId: modelArtifacts.workspaceId, role: workspaceMembers.role })
+        .select({
+          name: modelArtifacts.name,
+          workspaceId: modelArtifacts.workspaceId,
+          role: workspaceMembers.role,
+          mainCheckpoint: modelArtifacts.mainCheckpoint,
+        })
         .from(modelArtifacts)
         .innerJoin(workspaceMembers, myMembership())
         .where(and(eq(modelArtifacts.id, sql.placeholder('modelId')), isNull(modelArtifacts.deletedAt))),
@@ -315,11 +325,32 @@ export async function activeShare(tx: Tx, modelId: string) {
  * What a download (members' page, models.download, bundles) serves of each of the model's files, in path
  * order: with a promoted checkpoint, its adapter in place of the run's own (registry/checkpoints-queries.ts).
  */
+/** What a download (members' or through a share link) needs of each stored file. */
+export const fileColumns = {
+  id: artifactFiles.id,
+  path: artifactFiles.path,
+  sizeBytes: artifactFiles.sizeBytes,
+  sha256: artifactFiles.sha256,
+  kind: artifactFiles.kind,
+  contentType: artifactFiles.contentType,
+  storageKey: artifactFiles.storageKey,
+};
+
+/**
+ * The model's stored files, in path order. For a delivery, pass them through `asDelivered` (registry/
+ * checkpoints.ts) with the model's main_checkpoint: a promoted checkpoint is applied there, in one pass,
+ * not here (a self-join would cost a row-level-security check per alias and files² comparisons).
+ */
 export function listFiles(tx: Tx, reach: Reach, modelId: string) {
   return prepared(
     tx,
     'listFiles',
-    (b) => deliveredFiles(b, and(eq(artifactFiles.artifactId, sql.placeholder('modelId')), reachable(artifactFiles.workspaceId))),
+    (b) =>
+      b
+        .select(fileColumns)
+        .from(artifactFiles)
+        .where(and(eq(artifactFiles.artifactId, sql.placeholder('modelId')), reachable(artifactFiles.workspaceId)))
+        .orderBy(asc(artifactFiles.path)),
     { modelId, ...reachValues(reach) },
   );
 }
@@ -331,7 +362,7 @@ export async function bundleModel(tx: Tx, reach: Reach, modelId: string) {
     'bundleModel',
     (b) =>
       b
-        .select({ name: modelArtifacts.name, createdAt: modelArtifacts.createdAt })
+        .select({ name: modelArtifacts.name, createdAt: modelArtifacts.createdAt, mainCheckpoint: modelArtifacts.mainCheckpoint })
         .from(modelArtifacts)
         .where(and(eq(modelArtifacts.id, sql.placeholder('modelId')), isNull(modelArtifacts.deletedAt), reachable(modelArtifacts.workspaceId))),
     { modelId, ...reachValues(reach) },

@@ -7,11 +7,11 @@ import * as q from './queries.ts';
 import type { ListModelsInput } from './schemas.ts';
 import { baseName } from '../paths.ts';
 import { MAX_LINK_LIFETIME_SECONDS } from '../vocabulary.ts';
+import { asDelivered, type Delivered } from '../registry/checkpoints.ts';
 import { formatRef } from '../registry/refs.ts';
 import { purgeAfter } from '../registry/trash.ts';
-import { aliasesOf, type ModelTarget, modelIdFor } from '../registry/versions.ts';
+import { aliasView, type ModelTarget, modelIdFor } from '../registry/versions.ts';
 import { checkpointsView } from '../registry/checkpoints.ts';
-import { checkpointColumns } from '../registry/checkpoints-queries.ts';
 
 type SummaryRow = Awaited<ReturnType<typeof q.listModels>>['rows'][number];
 
@@ -109,7 +109,7 @@ type CardRow = Pick<
  * A model's card beyond its summary: quality, training summary, configuration, adapter, files and loss
  * curve; the same on the members' page and the public share page.
  */
-export function modelCard(row: CardRow, files: Pick<StoredFileRow, 'id' | 'path' | 'sizeBytes' | 'sha256' | 'kind'>[]) {
+export function modelCard(row: CardRow, files: Delivered<Pick<StoredFileRow, 'id' | 'path' | 'sizeBytes' | 'sha256' | 'kind'>>[]) {
   return {
     quality: {
       score: row.qualityScore,
@@ -138,15 +138,9 @@ export function modelCard(row: CardRow, files: Pick<StoredFileRow, 'id' | 'path'
 export async function getModel(deps: Deps, actor: Actor, target: ModelTarget) {
   // The queries leave together (one round trip; a reference costs one more, to find the id); the files, share
   // and aliases of a model not there are none anyway.
-  const [row, files, share, aliases, checkpoints] = await deps.database.asUser(rls(actor), async (tx) => {
+  const [row, files, share] = await deps.database.asUser(rls(actor), async (tx) => {
     const modelId = await modelIdFor(tx, actor, target);
-    return Promise.all([
-      q.getModel(tx, actor, modelId),
-      q.listFiles(tx, actor, modelId),
-      q.activeShare(tx, modelId),
-      aliasesOf(tx, modelId),
-      checkpointColumns(tx, modelId),
-    ]);
+    return Promise.all([q.getModel(tx, actor, modelId), q.listFiles(tx, actor, modelId), q.activeShare(tx, modelId)]);
   });
   if (!row) throw ERRORS.notFound('Model');
   return {
@@ -154,13 +148,13 @@ export async function getModel(deps: Deps, actor: Actor, target: ModelTarget) {
     workspaceId: row.workspaceId,
     /** The caller's role in the model's workspace: what the dashboard offers them. */
     role: effectiveRole(actor, row.role),
-    ...modelCard(row, files),
+    ...modelCard(row, asDelivered(files, row.mainCheckpoint)),
     bestCheckpoint: row.bestCheckpoint,
     /** The promoted checkpoint, the recommended one and why, every checkpoint's loss and bytes, what pruning freed. */
-    checkpoints: checkpointsView(row.bestCheckpoint, checkpoints, files),
+    checkpoints: checkpointsView(row.bestCheckpoint, row, files),
     share: share ? { id: share.id, expiresAt: share.expiresAt.toISOString(), createdAt: share.createdAt.toISOString() } : null,
     /** The aliases this model holds, and the last 50 alias moves of its family (newest first). */
-    ...aliases,
+    ...aliasView(row.heldAliases, row.familyHistory),
   };
 }
 
@@ -174,7 +168,7 @@ type StoredFileRow = Awaited<ReturnType<typeof q.listFiles>>[number];
 export async function signDownload(
   deps: Deps,
   model: { id: string; name: string },
-  all: StoredFileRow[],
+  all: Delivered<StoredFileRow>[],
   fileIds: string[] | undefined,
   grant: string,
 ) {
@@ -236,7 +230,13 @@ export async function downloadModel(
       recorded.catch(() => {});
       const [model, all] = await reads;
       if (!model) throw ERRORS.notFound('Model');
-      const signed = await signDownload(deps, { id: modelId, name: model.name }, all, input.fileIds, userGrant(actor.userId));
+      const signed = await signDownload(
+        deps,
+        { id: modelId, name: model.name },
+        asDelivered(all, model.mainCheckpoint),
+        input.fileIds,
+        userGrant(actor.userId),
+      );
       await recorded;
       return signed;
     },
@@ -267,7 +267,7 @@ export async function openBundle(deps: Deps, userId: string, modelId: string, re
       const [model, files] = await reads;
       if (!model) throw ERRORS.notFound('Model');
       await recorded;
-      return { ...model, files };
+      return { name: model.name, createdAt: model.createdAt, files: asDelivered(files, model.mainCheckpoint) };
     },
     { relaxedCommit: true },
   );

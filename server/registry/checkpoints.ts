@@ -2,9 +2,8 @@
  * Checkpoints kept by quality. A run's `checkpoint-<step>/` folders are ranked by their validation loss (the
  * scoring in server/quality/checkpoints.ts); a workspace keeps `all`, the `best`, the `best+final` or the
  * N best, at ingest (pruned checkpoints are never copied) or on demand (their files are deleted). A model's
- * main adapter may be a promoted checkpoint's, served in place of the run's own (a view: see
- * `deliveredFiles` in checkpoints-queries.ts). The decisions are pure functions; the services around them
- * are short.
+ * main adapter may be a promoted checkpoint's, served in place of the run's own (a view: `asDelivered`).
+ * The decisions are pure functions; the services around them are short.
  */
 import type { Db } from '../../db/client.ts';
 import type { modelArtifacts } from '../../db/schema/index.ts';
@@ -17,6 +16,39 @@ import type { FileKind } from '../vocabulary.ts';
 import { memberRole } from '../workspaces/queries.ts';
 import { type Actor, judge, rls } from '../workspaces/roles.ts';
 import * as q from './checkpoints-queries.ts';
+
+declare const delivered: unique symbol;
+
+/** A stored file as a delivery serves it: only `asDelivered` makes one, so no download path can skip it. */
+export type Delivered<F> = F & { readonly [delivered]: true };
+
+interface StoredFileLike {
+  path: string;
+  kind: FileKind;
+  sizeBytes: number;
+  sha256: string;
+  contentType: string;
+  storageKey: string;
+}
+
+/**
+ * The files of a model as every delivery serves them (file lists, downloads, bundles, share pages). A
+ * promoted checkpoint (`model_artifacts.main_checkpoint`) is a view, not a copy: each TOP-LEVEL file of kind
+ * adapter_weights or adapter_config is served with the storage key, size, hash and type of the same-named
+ * file in that checkpoint folder, under its own path and id. Every other file, and a top-level adapter file
+ * the checkpoint has no twin of, is served as stored. One pass over `files` (all of the model's, as listed).
+ */
+export function asDelivered<F extends StoredFileLike>(files: readonly F[], mainCheckpoint: string | null): Delivered<F>[] {
+  if (mainCheckpoint === null) return files as Delivered<F>[];
+  const byPath = new Map(files.map((f) => [f.path, f]));
+  return files.map((f) => {
+    const top = !f.path.includes('/') && (f.kind === 'adapter_weights' || f.kind === 'adapter_config');
+    const twin = top ? byPath.get(`${mainCheckpoint}/${f.path}`) : undefined;
+    return (
+      twin ? { ...f, sizeBytes: twin.sizeBytes, sha256: twin.sha256, contentType: twin.contentType, storageKey: twin.storageKey } : f
+    ) as Delivered<F>;
+  });
+}
 
 /** A workspace's retention: every checkpoint, the best, the best and the last, or the N best (1..999). */
 export type KeepCheckpoints = 'all' | 'best' | 'best+final' | number;

@@ -6,7 +6,7 @@ import type { Reach } from '../workspaces/roles.ts';
 
 /**
  * The live models among `modelIds` that `reach` can read, with what names their folder in the zip (family,
- * version) and the caller's role. One statement; a model not there, a stranger's or in the trash is no row.
+ * version), its promoted checkpoint and the caller's role. One statement; a model not there, a stranger's or in the trash is no row.
  */
 export function downloadableModels(tx: Tx, reach: Reach, modelIds: string[]) {
   return prepared(
@@ -19,6 +19,7 @@ export function downloadableModels(tx: Tx, reach: Reach, modelIds: string[]) {
           family: modelArtifacts.family,
           version: modelArtifacts.version,
           createdAt: modelArtifacts.createdAt,
+          mainCheckpoint: modelArtifacts.mainCheckpoint,
           role: workspaceMembers.role,
         })
         .from(modelArtifacts)

@@ -3,8 +3,8 @@ import type { Deps } from '../deps.ts';
 import { ERRORS } from '../errors.ts';
 import { clientAddress } from '../http/client-address.ts';
 import { contentDisposition } from '../storage/content-disposition.ts';
-import { keepClearOfGeneratedNames } from '../storage/generated-names.ts';
-import { zipBundle, type ZipBundleEntry } from '../storage/zip-bundle.ts';
+import { zipBundle } from '../storage/zip-bundle.ts';
+import { zipEntries } from '../models/bundle-route.ts';
 import { folderNames, manyBundleName, openManyBundle } from './download-many.ts';
 import { MANY_BUNDLE_PATH, verifyManyBundle } from './download-many-link.ts';
 
@@ -24,18 +24,12 @@ export function downloadManyRoute(deps: Deps): Hono {
     const record = c.req.method === 'GET' ? { ip: clientAddress(c, deps.env.trustProxy), userAgent: c.req.header('user-agent') ?? null } : null;
     const models = await openManyBundle(deps, link.userId, link.modelIds, record);
     const folders = folderNames(models);
-    const entries: ZipBundleEntry[] = [];
-    const sha256s: Record<string, string> = {};
-    models.forEach((model, i) => {
-      // Inside its folder a model holds what its own bundle holds (a trainer's SHA256SUMS kept as SHA256SUMS.trainer).
-      const names = keepClearOfGeneratedNames(model.files.map((f) => f.path));
-      model.files.forEach((f, j) => {
-        const name = `${folders[i]}/${names[j]!.path}`;
-        entries.push({ name, size: Number(f.sizeBytes), lastModified: model.createdAt, open: () => deps.storage.get(f.storageKey) });
-        sha256s[name] = f.sha256;
-      });
-    });
-    const bundle = zipBundle(entries, sha256s);
+    // Inside its folder a model holds what its own bundle holds (a trainer's SHA256SUMS kept as SHA256SUMS.trainer).
+    const parts = models.map((model, i) => zipEntries(deps.storage, model.files, model.createdAt, folders[i]));
+    const bundle = zipBundle(
+      parts.flatMap((p) => p.entries),
+      Object.assign({}, ...parts.map((p) => p.sha256s)),
+    );
     return new Response(c.req.method === 'HEAD' ? null : bundle.stream, {
       headers: {
         'Content-Type': 'application/zip',

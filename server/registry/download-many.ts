@@ -4,6 +4,7 @@
  */
 import type { Deps } from '../deps.ts';
 import { ERRORS } from '../errors.ts';
+import { asDelivered } from './checkpoints.ts';
 import { listFiles, recordDownload } from '../models/queries.ts';
 import { MAX_LINK_LIFETIME_SECONDS } from '../vocabulary.ts';
 import { type Actor, judge, type Reach, rls } from '../workspaces/roles.ts';
@@ -54,8 +55,8 @@ export async function downloadMany(deps: Deps, actor: Actor, input: { modelIds: 
 }
 
 /**
- * What a verified link serves: each model (in the link's order) with its files as every download lists
- * them (`listFiles`: a promoted checkpoint's adapter in place of the final one), read in the member's
+ * What a verified link serves: each model (in the link's order) with its files as every download serves
+ * them (`asDelivered`: a promoted checkpoint's adapter in place of the final one), read in the member's
  * row-level-security transaction. Every model must still be live and readable by that member, or the
  * link fails as a whole (NOT_FOUND) and nothing is recorded. A GET records one `bundle` event per model
  * (`record`); a HEAD (`null`) records nothing.
@@ -81,7 +82,7 @@ export async function openManyBundle(deps: Deps, userId: string, modelIds: strin
       });
       const files = await Promise.all(listings);
       await Promise.all(recorded);
-      return models.map((m, i) => ({ ...m, files: files[i]! }));
+      return models.map((m, i) => ({ ...m, files: asDelivered(files[i]!, m.mainCheckpoint) }));
     },
     { relaxedCommit: true },
   );

@@ -126,17 +126,16 @@ export async function modelIdFor(tx: Tx, actor: Actor, target: ModelTarget): Pro
 }
 
 /** What a model's page shows of aliases: those it holds, and the family's latest moves (newest first). */
-export async function aliasesOf(tx: Tx, modelId: string) {
-  const [held, history] = await Promise.all([q.aliasesOfModel(tx, modelId), q.familyAliasHistory(tx, modelId)]);
+export function aliasView(held: string[], history: q.AliasEventRow[]) {
   return {
-    aliases: held.map((a) => a.alias),
+    aliases: held,
     aliasHistory: history.map((e) => ({
       alias: e.alias,
       action: e.action,
       version: e.version,
       previousVersion: e.previousVersion,
       actor: person(e.actorId, e.actorName),
-      at: e.at.toISOString(),
+      at: new Date(e.at).toISOString(),
     })),
   };
 }

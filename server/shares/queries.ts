@@ -1,8 +1,7 @@
-import { and, count, eq, gt, isNull } from 'drizzle-orm';
+import { and, asc, count, eq, gt, isNull } from 'drizzle-orm';
 import type { Db, Tx } from '../../db/client.ts';
 import { artifactFiles, modelArtifacts, modelShares } from '../../db/schema/index.ts';
-import { cardColumns } from '../models/queries.ts';
-import { deliveredFiles } from '../registry/checkpoints-queries.ts';
+import { cardColumns, fileColumns } from '../models/queries.ts';
 
 export async function insertShare(
   tx: Tx,
@@ -53,6 +52,7 @@ export async function sharedModel(db: Db | Tx, artifactId: string) {
       convergenceQuality: modelArtifacts.convergence,
       totalCost: modelArtifacts.totalCost,
       totalBytes: modelArtifacts.totalBytes,
+      mainCheckpoint: modelArtifacts.mainCheckpoint,
       ...cardColumns,
     })
     .from(modelArtifacts)
@@ -60,9 +60,9 @@ export async function sharedModel(db: Db | Tx, artifactId: string) {
   return row ?? null;
 }
 
-/** What a share link serves of the model's files, as members get them (a promoted checkpoint's adapter included). */
+/** The stored files of a share link's model, in path order (the service applies a promoted checkpoint: `asDelivered`). */
 export function sharedFiles(db: Db | Tx, artifactId: string) {
-  return deliveredFiles(db, eq(artifactFiles.artifactId, artifactId));
+  return db.select(fileColumns).from(artifactFiles).where(eq(artifactFiles.artifactId, artifactId)).orderBy(asc(artifactFiles.path));
 }
 
 /** Whether an object stored under `key` is a file of the share's model (not in the trash). */

@@ -2,6 +2,7 @@ import { generateToken, hashToken } from '../auth/tokens.ts';
 import type { Deps } from '../deps.ts';
 import { DAY_MS, type JobConfig } from '../vocabulary.ts';
 import { ERRORS } from '../errors.ts';
+import { asDelivered } from '../registry/checkpoints.ts';
 import * as models from '../models/queries.ts';
 import { modelCard, signDownload } from '../models/service.ts';
 import { userMayReadObject } from '../workspaces/queries.ts';
@@ -92,7 +93,7 @@ export async function getShared(deps: Deps, token: string) {
   const { db } = deps.database;
   const [model, files] = await Promise.all([q.sharedModel(db, share.artifactId), q.sharedFiles(db, share.artifactId)]);
   if (!model) throw ERRORS.notFound('Share link');
-  const card = modelCard(model, files);
+  const card = modelCard(model, asDelivered(files, model.mainCheckpoint));
   return {
     expiresAt: share.expiresAt.toISOString(),
     model: {
@@ -121,7 +122,13 @@ export async function downloadShared(
   return deps.database.db.transaction(async (tx) => {
     const [model, files] = await Promise.all([q.sharedModel(tx, share.artifactId), q.sharedFiles(tx, share.artifactId)]);
     if (!model) throw ERRORS.notFound('Share link');
-    const signed = await signDownload(deps, { id: model.id, name: model.name }, files, input.fileIds, `s:${share.id}`);
+    const signed = await signDownload(
+      deps,
+      { id: model.id, name: model.name },
+      asDelivered(files, model.mainCheckpoint),
+      input.fileIds,
+      `s:${share.id}`,
+    );
     await models.recordDownload(tx, {
       userId: null,
       shareId: share.id,
@@ -147,7 +154,7 @@ export async function openShareBundle(
     const [model, files] = await Promise.all([q.sharedModel(tx, artifactId), q.sharedFiles(tx, artifactId)]);
     if (!model) throw ERRORS.notFound('Model');
     if (record) await models.recordDownload(tx, { userId: null, shareId, artifactId, fileIds: null, kind: 'bundle', ...record });
-    return { name: model.name, createdAt: model.createdAt, files };
+    return { name: model.name, createdAt: model.createdAt, files: asDelivered(files, model.mainCheckpoint) };
   });
 }
 

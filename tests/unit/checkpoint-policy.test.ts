@@ -1,6 +1,8 @@
 // Which checkpoints a retention policy keeps, how files split by it, and the recommendation's sentence.
 import { describe, expect, test } from 'bun:test';
+import type { FileKind } from '../../server/vocabulary.ts';
 import {
+  asDelivered,
   type CheckpointScore,
   checkpointsView,
   folderOf,
@@ -188,5 +190,60 @@ describe('checkpointsView: models.get', () => {
   test('a model without checkpoints', () => {
     const view = checkpointsView(null, { mainCheckpoint: null, prunedCheckpoints: [], prunedBytes: 0 }, []);
     expect(view).toEqual({ main: null, recommended: null, items: [], prunedBytes: 0 });
+  });
+});
+
+describe('asDelivered: a promoted checkpoint served in place of the run’s own adapter', () => {
+  const file = (path: string, kind: FileKind, tag: string) => ({
+    id: `id-${path}`,
+    path,
+    kind,
+    sizeBytes: tag.length * 100,
+    sha256: `sha-${tag}`,
+    contentType: 'application/octet-stream',
+    storageKey: `key-${tag}`,
+  });
+  const files = [
+    file('README.md', 'other', 'readme'),
+    file('adapter_config.json', 'adapter_config', 'final-config'),
+    file('adapter_model.safetensors', 'adapter_weights', 'final-weights'),
+    file('checkpoint-500/adapter_config.json', 'checkpoint', 'c500-config'),
+    file('checkpoint-500/adapter_model.safetensors', 'checkpoint', 'c500-weights'),
+    file('checkpoint-500/optimizer.pt', 'checkpoint', 'c500-optimizer'),
+    file('tokenizer.json', 'tokenizer', 'tokenizer'),
+    file('nested/adapter_model.safetensors', 'adapter_weights', 'nested'),
+  ];
+
+  test('with no promotion, every file is served as stored', () => {
+    expect(asDelivered(files, null)).toEqual(files as never);
+  });
+
+  test('top-level adapter files take the checkpoint twin’s key, size and hash, under their own path and id', () => {
+    const out = asDelivered(files, 'checkpoint-500');
+    const by = new Map(out.map((f) => [f.path, f]));
+    expect(by.get('adapter_model.safetensors')).toMatchObject({
+      id: 'id-adapter_model.safetensors',
+      storageKey: 'key-c500-weights',
+      sha256: 'sha-c500-weights',
+      sizeBytes: 1200,
+    });
+    expect(by.get('adapter_config.json')).toMatchObject({ id: 'id-adapter_config.json', storageKey: 'key-c500-config', sha256: 'sha-c500-config' });
+    // Everything else, the checkpoint's own files and a nested adapter included, stays as stored.
+    for (const path of [
+      'README.md',
+      'tokenizer.json',
+      'checkpoint-500/adapter_model.safetensors',
+      'checkpoint-500/optimizer.pt',
+      'nested/adapter_model.safetensors',
+    ]) {
+      expect(by.get(path)).toEqual(files.find((f) => f.path === path) as never);
+    }
+    expect(out.map((f) => f.path)).toEqual(files.map((f) => f.path));
+  });
+
+  test('a top-level adapter file the checkpoint has no twin of, or a checkpoint that is not there, is served as stored', () => {
+    const noConfig = files.filter((f) => f.path !== 'checkpoint-500/adapter_config.json');
+    expect(asDelivered(noConfig, 'checkpoint-500').find((f) => f.path === 'adapter_config.json')).toEqual(files[1] as never);
+    expect(asDelivered(files, 'checkpoint-900')).toEqual(files as never);
   });
 });

@@ -8,25 +8,13 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { launchChromium, SHOTS, SKIP_BROWSER_TESTS } from '../helpers/browser.ts';
 import { onTestFailure } from '../helpers/log-guard.ts';
 import { client, signUp, startTestService, type TestService } from '../helpers/service.ts';
 import { runTrainingJob, waitForIngest } from '../helpers/training.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const SKIP = process.env.SKIP_BROWSER_TESTS === '1';
-const SHOTS = path.resolve('tests/output/screenshots');
 const DOCS = path.resolve('web/screenshots');
-const ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-];
-
 type Api = ReturnType<typeof client>;
 
 let svc: TestService;
@@ -53,15 +41,11 @@ async function shot(p: Page, name: string, width: number, docs = false, fullPage
 
 const cardIds = (p: Page) => p.locator('[data-testid="model-card"]').evaluateAll((els) => els.map((e) => e.getAttribute('data-model-id')!));
 
-describe.skipIf(SKIP)('dashboard (browser)', () => {
+describe.skipIf(SKIP_BROWSER_TESTS)('dashboard (browser)', () => {
   beforeAll(async () => {
-    // Fail loudly: a missing browser must not turn the suite green.
-    if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (or set SKIP_BROWSER_TESTS=1)`);
-    if (!fs.existsSync('web/dist/index.html')) throw new Error('web/dist is missing: run `bun run build:web` first');
-    fs.mkdirSync(SHOTS, { recursive: true });
     [svc, browser] = await Promise.all([
       startTestService({ label: 'browser', webDist: 'web/dist', env: { INGEST_CONCURRENCY: '4' } }),
-      chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS }),
+      launchChromium(),
     ]);
     ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true, baseURL: svc.url });
     page = await ctx.newPage();

@@ -7,80 +7,27 @@
  * Needs web/dist (`bun run build:web`; `bun run test` builds it first).
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import fs from 'node:fs';
 import path from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import type { LossPoint } from '../../server/vocabulary.ts';
 import { formatBytes } from '../../web/src/lib/format.ts';
 import { insertArtifact } from '../helpers/factories.ts';
-import { onTestFailure } from '../helpers/log-guard.ts';
+import { browserPages, expectNoHorizontalOverflow, launchChromium, SHOTS, SKIP_BROWSER_TESTS } from '../helpers/browser.ts';
 import { type client, newUser, startTestService, type TestService } from '../helpers/service.ts';
 import { runTrainingJob, waitForIngest } from '../helpers/training.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const SKIP = process.env.SKIP_BROWSER_TESTS === '1';
-const SHOTS = path.resolve('tests/output/screenshots');
-const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 const FAMILY = 'support-bot';
 
 type Api = ReturnType<typeof client>;
 
 let svc: TestService;
 let browser: Browser;
-const contexts: BrowserContext[] = [];
-/** What each page reported that a user would call broken: uncaught errors and Content-Security-Policy refusals. */
-const pageProblems: string[] = [];
-const events: string[] = [];
+let pages: ReturnType<typeof browserPages>;
 
 let user: { cookie: string; userId: string };
 let api: Api;
 /** The family's three models, v1 (the real ingest) to v3. */
 const models: { id: string; name: string; version: number }[] = [];
-
-function note(line: string) {
-  events.push(`${new Date().toISOString()} ${line}`);
-  if (events.length > 500) events.shift();
-}
-
-/** A browser context signed in as the test's user. */
-async function open(width = 1280): Promise<Page> {
-  const ctx = await browser.newContext({ viewport: { width, height: 900 }, acceptDownloads: true, baseURL: svc.url });
-  contexts.push(ctx);
-  await ctx.addCookies(
-    user.cookie.split('; ').map((kv) => {
-      const at = kv.indexOf('=');
-      return { name: kv.slice(0, at), value: kv.slice(at + 1), url: svc.url };
-    }),
-  );
-  const page = await ctx.newPage();
-  page.setDefaultTimeout(15_000);
-  page.on('pageerror', (err) => pageProblems.push(`pageerror ${err.message}`));
-  page.on('console', (m) => {
-    if (/Content Security Policy/i.test(m.text())) pageProblems.push(m.text());
-    note(`console.${m.type()} ${m.text()}`);
-  });
-  page.on('response', (r) => note(`${r.status()} ${r.request().method()} ${r.url()}`));
-  return page;
-}
-
-/** Nothing sticks out sideways (phones); names the widest elements when something does. */
-async function expectNoHorizontalOverflow(page: Page) {
-  const sticking = await page.evaluate(() => {
-    const scroller = document.scrollingElement!;
-    if (scroller.scrollWidth <= window.innerWidth) return [];
-    const clipped = (el: Element) => {
-      for (let a = el.parentElement; a && a !== document.body; a = a.parentElement) if (getComputedStyle(a).overflowX !== 'visible') return true;
-      return false;
-    };
-    const wide = [...document.querySelectorAll('body *')].filter((el) => el.getBoundingClientRect().right > window.innerWidth + 0.5 && !clipped(el));
-    const named = wide
-      .filter((el) => !wide.includes(el.parentElement!))
-      .slice(0, 8)
-      .map((el) => `${el.outerHTML.slice(0, 100)} right=${Math.round(el.getBoundingClientRect().right)}`);
-    return [`${location.pathname} is ${scroller.scrollWidth} px wide`, ...named];
-  });
-  expect(sticking).toEqual([]);
-}
 
 /** A loss curve logged every `every` steps (runs log at different steps: the chart aligns them). */
 function curve(every: number, steps: number, start: number, end: number): LossPoint[] {
@@ -98,18 +45,10 @@ function curve(every: number, steps: number, start: number, end: number): LossPo
 
 const card = (page: Page, id: string) => page.locator(`[data-testid="model-card"][data-model-id="${id}"]`);
 
-describe.skipIf(SKIP)('registry (browser)', () => {
+describe.skipIf(SKIP_BROWSER_TESTS)('registry (browser)', () => {
   beforeAll(async () => {
-    if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (or set SKIP_BROWSER_TESTS=1)`);
-    if (!fs.existsSync('web/dist/index.html')) throw new Error('web/dist is missing: run `bun run build:web` first');
-    fs.mkdirSync(SHOTS, { recursive: true });
-    [svc, browser] = await Promise.all([
-      startTestService({ label: 'browser-registry', webDist: 'web/dist' }),
-      chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS }),
-    ]);
-    onTestFailure(({ dir, stem }) => {
-      fs.writeFileSync(path.join(dir, `${stem}.page-events.log`), `${events.splice(0).join('\n')}\n`);
-    });
+    [svc, browser] = await Promise.all([startTestService({ label: 'browser-registry', webDist: 'web/dist' }), launchChromium()]);
+    pages = browserPages(browser, svc.url);
 
     const u = await newUser(svc, 'registry');
     user = u;
@@ -144,14 +83,14 @@ describe.skipIf(SKIP)('registry (browser)', () => {
   }, 120_000);
 
   afterAll(async () => {
-    for (const ctx of contexts) await ctx.close().catch(() => {});
+    await pages?.close();
     await browser?.close();
     await svc?.stop();
   });
 
   test('two models selected in the catalogue open the compare page: names, one chart, a table of differences', async () => {
     const [v1, v2] = [models[0]!, models[1]!];
-    const page = await open();
+    const page = await pages.open(user.cookie);
     await page.goto('/models');
     await card(page, v1.id).waitFor();
     expect(await page.getByTestId('model-card').count()).toBe(3);
@@ -188,7 +127,7 @@ describe.skipIf(SKIP)('registry (browser)', () => {
 
   test('a description and tags are edited in place, refused input is explained, and a tag filters the catalogue', async () => {
     const v1 = models[0]!;
-    const page = await open();
+    const page = await pages.open(user.cookie);
     await page.goto(`/models/${v1.id}`);
     await page.getByRole('heading', { level: 1, name: v1.name }).waitFor();
 
@@ -230,7 +169,7 @@ describe.skipIf(SKIP)('registry (browser)', () => {
 
   test('an alias is set, moved to another version and rolled back, with badges and a history', async () => {
     const [v1, v2] = [models[0]!, models[1]!];
-    const page = await open();
+    const page = await pages.open(user.cookie);
     await page.goto(`/models/${v1.id}`);
     const panel = page.getByTestId('versions-panel');
     const row = (v: number) => panel.locator(`[data-testid="version-row"][data-version="${v}"]`);
@@ -278,7 +217,7 @@ describe.skipIf(SKIP)('registry (browser)', () => {
     const model = await api.models.get.query({ modelId: v1.id });
     const recommended = model.checkpoints.recommended!;
     expect(recommended).not.toBeNull();
-    const page = await open();
+    const page = await pages.open(user.cookie);
     await page.goto(`/models/${v1.id}`);
     const panel = page.getByTestId('checkpoints-panel');
     await panel.getByTestId('recommended').getByText(recommended.name).waitFor();
@@ -311,7 +250,7 @@ describe.skipIf(SKIP)('registry (browser)', () => {
 
   test('a model deleted from the catalogue or its page is in the trash, and comes back with Undo or Restore', async () => {
     const v3 = models[2]!;
-    const page = await open();
+    const page = await pages.open(user.cookie);
     await page.goto('/models');
     await card(page, v3.id).waitFor();
 
@@ -359,7 +298,7 @@ describe.skipIf(SKIP)('registry (browser)', () => {
   test('the usage page shows the total, by family and by model, and saves which checkpoints to keep', async () => {
     const usage = await api.workspaces.usage.query({});
     expect(usage.totalBytes).toBeGreaterThan(0);
-    const page = await open();
+    const page = await pages.open(user.cookie);
     await page.goto('/models');
     await page.getByRole('link', { name: 'Usage', exact: true }).click();
     await page.waitForURL((u) => u.pathname === '/usage');
@@ -379,7 +318,7 @@ describe.skipIf(SKIP)('registry (browser)', () => {
   }, 60_000);
 
   test('the catalogue, the compare page, a model page and the usage page fit a 375 px phone', async () => {
-    const page = await open(375);
+    const page = await pages.open(user.cookie, 375);
     const ids = `${models[0]!.id},${models[1]!.id},${models[2]!.id}`;
     await page.goto('/models');
     await card(page, models[0]!.id).waitFor();
@@ -405,6 +344,6 @@ describe.skipIf(SKIP)('registry (browser)', () => {
   }, 60_000);
 
   test('no page threw or was blocked by the Content-Security-Policy', () => {
-    expect(pageProblems).toEqual([]);
+    expect(pages.problems).toEqual([]);
   });
 });

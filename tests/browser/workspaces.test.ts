@@ -9,80 +9,25 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { expectErrorLog, onTestFailure } from '../helpers/log-guard.ts';
+import type { Browser, Page } from 'playwright-core';
+import { browserPages, expectNoHorizontalOverflow, launchChromium, SHOTS, SKIP_BROWSER_TESTS } from '../helpers/browser.ts';
+import { expectErrorLog } from '../helpers/log-guard.ts';
 import { client, signUp, startTestService, type TestService } from '../helpers/service.ts';
 import { runTrainingJob, waitForIngest } from '../helpers/training.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const SKIP = process.env.SKIP_BROWSER_TESTS === '1';
-const SHOTS = path.resolve('tests/output/screenshots');
-const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 const PASSWORD = 'correct horse battery';
 const TEAM = 'Vision Team';
 
 let svc: TestService;
 let browser: Browser;
-const contexts: BrowserContext[] = [];
-/** What each page reported that a user would call broken: uncaught errors and Content-Security-Policy refusals. */
-const pageProblems: string[] = [];
-const events: string[] = [];
+let pages: ReturnType<typeof browserPages>;
 
 let owner: { email: string; cookie: string; userId: string };
 let teamId = '';
 let modelId = '';
 let files: { path: string; sha256: string }[] = [];
 
-function note(line: string) {
-  events.push(`${new Date().toISOString()} ${line}`);
-  if (events.length > 500) events.shift();
-}
-
 const email = (label: string) => `${label}-${Math.random().toString(36).slice(2, 10)}@example.com`;
-
-/** A browser context signed in with `cookie` (or a guest's, without one). */
-async function open(cookie?: string, width = 1280): Promise<Page> {
-  const ctx = await browser.newContext({ viewport: { width, height: 900 }, acceptDownloads: true, baseURL: svc.url });
-  contexts.push(ctx);
-  if (cookie) {
-    await ctx.addCookies(
-      cookie.split('; ').map((kv) => {
-        const at = kv.indexOf('=');
-        return { name: kv.slice(0, at), value: kv.slice(at + 1), url: svc.url };
-      }),
-    );
-  }
-  const page = await ctx.newPage();
-  page.setDefaultTimeout(15_000);
-  page.on('pageerror', (err) => pageProblems.push(`pageerror ${err.message}`));
-  page.on('console', (m) => {
-    if (/Content Security Policy/i.test(m.text())) pageProblems.push(m.text());
-    note(`console.${m.type()} ${m.text()}`);
-  });
-  page.on('response', (r) => note(`${r.status()} ${r.request().method()} ${r.url()}`));
-  return page;
-}
-
-/** The page fits the viewport: nothing sticks out sideways (phones). Names the elements that do, when some do. */
-async function expectNoHorizontalOverflow(page: Page) {
-  const sticking = await page.evaluate(() => {
-    const width = document.documentElement.clientWidth;
-    if (document.documentElement.scrollWidth <= width) return [];
-    // Inside a box that scrolls or clips sideways (tables, code), overflow is the box's own business; something placed
-    // absolutely can still escape one, so the page's own width is always the first line of the report.
-    const clipped = (el: Element) => {
-      for (let a = el.parentElement; a && a !== document.body; a = a.parentElement) if (getComputedStyle(a).overflowX !== 'visible') return true;
-      return false;
-    };
-    const wide = [...document.querySelectorAll('body *')].filter((el) => el.getBoundingClientRect().right > width + 0.5 && !clipped(el));
-    const named = wide
-      .filter((el) => !wide.includes(el.parentElement!))
-      .slice(0, 8)
-      .map((el) => `${el.outerHTML.slice(0, 100)} right=${Math.round(el.getBoundingClientRect().right)}`);
-    return [`${location.pathname} is ${document.documentElement.scrollWidth} px wide`, ...named];
-  });
-  expect(sticking).toEqual([]);
-}
 
 async function downloadAndHash(page: Page, filePath: string): Promise<string> {
   const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: `Download ${filePath}` }).click()]);
@@ -105,18 +50,10 @@ async function teamMember(role: 'viewer' | 'member') {
   return { ...user, email: address };
 }
 
-describe.skipIf(SKIP)('workspaces (browser)', () => {
+describe.skipIf(SKIP_BROWSER_TESTS)('workspaces (browser)', () => {
   beforeAll(async () => {
-    if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (or set SKIP_BROWSER_TESTS=1)`);
-    if (!fs.existsSync('web/dist/index.html')) throw new Error('web/dist is missing: run `bun run build:web` first');
-    fs.mkdirSync(SHOTS, { recursive: true });
-    [svc, browser] = await Promise.all([
-      startTestService({ label: 'browser-teams', webDist: 'web/dist' }),
-      chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS }),
-    ]);
-    onTestFailure(({ dir, stem }) => {
-      fs.writeFileSync(path.join(dir, `${stem}.page-events.log`), `${events.splice(0).join('\n')}\n`);
-    });
+    [svc, browser] = await Promise.all([startTestService({ label: 'browser-teams', webDist: 'web/dist' }), launchChromium()]);
+    pages = browserPages(browser, svc.url);
 
     // The team: its owner, a workspace token (jobs made with it land in the team) and one delivered model.
     const ownerEmail = email('owner');
@@ -138,15 +75,15 @@ describe.skipIf(SKIP)('workspaces (browser)', () => {
   }, 90_000);
 
   afterAll(async () => {
-    for (const ctx of contexts) await ctx.close().catch(() => {});
+    await pages?.close();
     await browser?.close();
     await svc?.stop();
   });
 
   test('a viewer sees the team model, downloads a file, and has no share, retry or invite buttons', async () => {
     const viewer = await teamMember('viewer');
-    const ownerPage = await open(owner.cookie);
-    const page = await open(viewer.cookie);
+    const ownerPage = await pages.open(owner.cookie);
+    const page = await pages.open(viewer.cookie);
 
     await page.goto(`/models?ws=${teamId}`);
     const card = page.locator(`[data-testid="model-card"][data-model-id="${modelId}"]`);
@@ -198,7 +135,7 @@ describe.skipIf(SKIP)('workspaces (browser)', () => {
     const inviteeEmail = email('invitee');
     await signUp(svc.url, inviteeEmail, PASSWORD, 'Ivy Invitee');
 
-    const ownerPage = await open(owner.cookie);
+    const ownerPage = await pages.open(owner.cookie);
     await ownerPage.goto(`/members?ws=${teamId}`);
     await ownerPage.getByLabel('Email').fill(inviteeEmail);
     await ownerPage.getByLabel('Role', { exact: true }).selectOption('member');
@@ -208,7 +145,7 @@ describe.skipIf(SKIP)('workspaces (browser)', () => {
     await ownerPage.getByTestId('invite-row').filter({ hasText: inviteeEmail }).waitFor();
 
     // The invitee opens the link as a guest, signs in from there and comes back to it.
-    const page = await open();
+    const page = await pages.open();
     const invitePath = new URL(inviteUrl).pathname;
     await page.goto(invitePath);
     await page.getByTestId('invite-summary').getByText(TEAM).waitFor();
@@ -235,7 +172,7 @@ describe.skipIf(SKIP)('workspaces (browser)', () => {
   }, 60_000);
 
   test('a share link works anonymously in a fresh context, on a phone too, and is no longer valid after unshare', async () => {
-    const ownerPage = await open(owner.cookie);
+    const ownerPage = await pages.open(owner.cookie);
     await ownerPage.goto(`/models/${modelId}`);
     await ownerPage.getByLabel('Valid for (days)').fill('3');
     await ownerPage.getByRole('button', { name: 'Create share link' }).click();
@@ -246,7 +183,7 @@ describe.skipIf(SKIP)('workspaces (browser)', () => {
     const sharePath = new URL(shareUrl).pathname;
     expect(sharePath).toMatch(/^\/s\/\S+$/);
 
-    const guest = await open(undefined, 375);
+    const guest = await pages.open(undefined, 375);
     await guest.goto(sharePath);
     await guest.getByRole('heading', { level: 1, name: 'team-model-v1' }).waitFor();
     await guest.locator('.uplot canvas').first().waitFor();
@@ -276,7 +213,7 @@ describe.skipIf(SKIP)('workspaces (browser)', () => {
   }, 60_000);
 
   test('a workspace made from the switcher opens on its members page; the personal one says it cannot be shared', async () => {
-    const page = await open(owner.cookie);
+    const page = await pages.open(owner.cookie);
     await page.goto('/members');
     // A bare URL opens the workspace last shown in this browser: a new context has none, so the personal one.
     await page.waitForURL((u) => u.pathname === '/members' && u.searchParams.has('ws'));
@@ -305,7 +242,7 @@ describe.skipIf(SKIP)('workspaces (browser)', () => {
   }, 60_000);
 
   test('the team pages fit a 375 px phone', async () => {
-    const page = await open(owner.cookie, 375);
+    const page = await pages.open(owner.cookie, 375);
     for (const url of [`/models?ws=${teamId}`, `/jobs?ws=${teamId}`, `/models/${modelId}`, `/members?ws=${teamId}`]) {
       await page.goto(url);
       await page.getByRole('heading', { level: 1 }).waitFor();
@@ -316,6 +253,6 @@ describe.skipIf(SKIP)('workspaces (browser)', () => {
   }, 60_000);
 
   test('no page threw or was blocked by the Content-Security-Policy', () => {
-    expect(pageProblems).toEqual([]);
+    expect(pages.problems).toEqual([]);
   });
 });

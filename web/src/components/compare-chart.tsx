@@ -1,8 +1,7 @@
-import uPlot from 'uplot';
-import 'uplot/dist/uPlot.min.css';
-import { createEffect, For, onCleanup } from 'solid-js';
+import type uPlot from 'uplot';
+import { createEffect, For } from 'solid-js';
 import type { LossPoint } from '../../../server/vocabulary.ts';
-import { formatNumber } from '../lib/format.ts';
+import { lossValue, mountLossPlot } from './loss-plot.ts';
 
 /**
  * One colour per run, in the order compared: Okabe–Ito's blue, vermilion, bluish green and reddish purple,
@@ -45,38 +44,26 @@ export function CompareChart(props: { runs: readonly Run[] }) {
 
   createEffect(() => {
     const runs = props.runs;
-    const height = () => (host.clientWidth < 500 ? 240 : 340);
-    const value = (_u: uPlot, v: number | null) => formatNumber(v);
-    const opts: uPlot.Options = {
-      width: Math.max(host.clientWidth, 240),
-      height: height(),
-      cursor: { drag: { x: true, y: false } },
-      legend: { live: true },
-      scales: { x: { time: false } },
-      axes: [
-        { label: 'Step', stroke: '#4b5563', grid: { stroke: '#eef0f3' }, ticks: { stroke: '#e5e7eb' } },
-        { label: 'Loss', stroke: '#4b5563', grid: { stroke: '#eef0f3' }, ticks: { stroke: '#e5e7eb' }, size: 56 },
-      ],
-      series: [
-        { label: 'Step' },
-        ...runs.flatMap((r, i): uPlot.Series[] => {
-          const colour = RUN_COLOURS[i % RUN_COLOURS.length]!;
-          return [
-            { label: `${r.short} training`, stroke: colour, width: 1.5, spanGaps: true, value },
-            { label: `${r.short} validation`, stroke: colour, width: 2, dash: [6, 4], spanGaps: true, points: { show: true, size: 4 }, value },
-          ];
-        }),
-      ],
-    };
-    const plot = new uPlot(opts, align(runs), host);
-    const ro = new ResizeObserver(() => {
-      if (host.clientWidth > 0) plot.setSize({ width: host.clientWidth, height: height() });
-    });
-    ro.observe(host);
-    onCleanup(() => {
-      ro.disconnect();
-      plot.destroy();
-    });
+    mountLossPlot(
+      host,
+      runs.flatMap((r, i): uPlot.Series[] => {
+        const colour = RUN_COLOURS[i % RUN_COLOURS.length]!;
+        return [
+          { label: `${r.short} training`, stroke: colour, width: 1.5, spanGaps: true, value: lossValue },
+          {
+            label: `${r.short} validation`,
+            stroke: colour,
+            width: 2,
+            dash: [6, 4],
+            spanGaps: true,
+            points: { show: true, size: 4 },
+            value: lossValue,
+          },
+        ];
+      }),
+      align(runs),
+      { narrow: 240, wide: 340 },
+    );
   });
 
   return (

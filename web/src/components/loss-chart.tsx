@@ -1,8 +1,8 @@
-import uPlot from 'uplot';
-import 'uplot/dist/uPlot.min.css';
-import { createMemo, onCleanup, onMount, Show } from 'solid-js';
+import type uPlot from 'uplot';
+import { createMemo, onMount, Show } from 'solid-js';
 import type { LossPoint } from '../../../server/vocabulary.ts';
 import { formatNumber } from '../lib/format.ts';
+import { lossValue, mountLossPlot } from './loss-plot.ts';
 
 const TRAIN = '#4338ca';
 const VALID = '#0d9488';
@@ -24,7 +24,6 @@ function bestValidation(points: readonly LossPoint[]): { step: number; loss: num
  */
 export function LossChart(props: { points: LossPoint[] }) {
   let host!: HTMLDivElement;
-  let plot: uPlot | undefined;
   const best = createMemo(() => bestValidation(props.points));
 
   onMount(() => {
@@ -36,40 +35,23 @@ export function LossChart(props: { points: LossPoint[] }) {
       pts.map((p) => p.validationLoss),
       pts.map((p) => (b && p.step === b.step ? p.validationLoss : null)),
     ];
-    const height = () => (host.clientWidth < 500 ? 220 : 300);
-    const opts: uPlot.Options = {
-      width: Math.max(host.clientWidth, 240),
-      height: height(),
-      cursor: { drag: { x: true, y: false } },
-      legend: { live: true },
-      scales: { x: { time: false } },
-      axes: [
-        { label: 'Step', stroke: '#4b5563', grid: { stroke: '#eef0f3' }, ticks: { stroke: '#e5e7eb' } },
-        { label: 'Loss', stroke: '#4b5563', grid: { stroke: '#eef0f3' }, ticks: { stroke: '#e5e7eb' }, size: 56 },
-      ],
-      series: [
-        { label: 'Step' },
-        { label: 'Training', stroke: TRAIN, width: 1.5, spanGaps: true, value: (_u, v) => formatNumber(v) },
-        { label: 'Validation', stroke: VALID, width: 2, spanGaps: true, points: { show: true, size: 5 }, value: (_u, v) => formatNumber(v) },
+    mountLossPlot(
+      host,
+      [
+        { label: 'Training', stroke: TRAIN, width: 1.5, spanGaps: true, value: lossValue },
+        { label: 'Validation', stroke: VALID, width: 2, spanGaps: true, points: { show: true, size: 5 }, value: lossValue },
         {
           label: 'Best validation',
           stroke: BEST,
           width: 0,
           paths: () => null,
           points: { show: true, size: 11, fill: BEST, stroke: '#ffffff', width: 2 },
-          value: (_u, v) => formatNumber(v),
+          value: lossValue,
         },
       ],
-    };
-    plot = new uPlot(opts, data, host);
-    const ro = new ResizeObserver(() => {
-      if (plot && host.clientWidth > 0) plot.setSize({ width: host.clientWidth, height: height() });
-    });
-    ro.observe(host);
-    onCleanup(() => {
-      ro.disconnect();
-      plot?.destroy();
-    });
+      data,
+      { narrow: 220, wide: 300 },
+    );
   });
 
   return (

@@ -50,3 +50,14 @@ export function Loaded<T>(props: {
     </Switch>
   );
 }
+
+/** A model page loading (members' page and share page): title, then the panels' outlines. */
+export function DetailSkeleton() {
+  return (
+    <div class="detail-skeleton" role="status" aria-busy="true" aria-label="Loading model">
+      <span class="skeleton-text skeleton-title" />
+      <div class="panel skeleton-block" />
+      <div class="panel skeleton-block tall" />
+    </div>
+  );
+}

@@ -7,7 +7,7 @@ import { CopyButton } from '../components/copy-button.tsx';
 import { LossChart } from '../components/loss-chart.tsx';
 import { InlineEdit } from '../components/model-edit.tsx';
 import { FilesPanel, QualityPanel, SetupPanels, Stat, SummaryPanel } from '../components/model-panels.tsx';
-import { Loaded } from '../components/states.tsx';
+import { DetailSkeleton, Loaded } from '../components/states.tsx';
 import { Stars } from '../components/stars.tsx';
 import { TagChips } from '../components/tags.tsx';
 import { VersionsPanel } from '../components/versions-panel.tsx';
@@ -33,17 +33,7 @@ export default function ModelDetailPage() {
       when={valid() && errorCode(query.error) !== 'NOT_FOUND'}
       fallback={<NotFound title="Model not found" message="This model does not exist, or it belongs to a workspace you are not a member of." />}
     >
-      <Loaded
-        query={query}
-        what="this model"
-        skeleton={
-          <div class="detail-skeleton" role="status" aria-busy="true" aria-label="Loading model">
-            <span class="skeleton-text skeleton-title" />
-            <div class="panel skeleton-block" />
-            <div class="panel skeleton-block tall" />
-          </div>
-        }
-      >
+      <Loaded query={query} what="this model" skeleton={<DetailSkeleton />}>
         {(m) => <ModelView model={m()} />}
       </Loaded>
     </Show>

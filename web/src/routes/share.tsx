@@ -4,7 +4,7 @@ import { Show } from 'solid-js';
 import { ConvergenceBadge } from '../components/badges.tsx';
 import { LossChart } from '../components/loss-chart.tsx';
 import { FilesPanel, QualityPanel, SetupPanels, SummaryPanel } from '../components/model-panels.tsx';
-import { Loaded } from '../components/states.tsx';
+import { DetailSkeleton, Loaded } from '../components/states.tsx';
 import { Stars } from '../components/stars.tsx';
 import { formatBytes, formatDate, formatDateTime } from '../lib/format.ts';
 import { api, errorCode } from '../lib/trpc.ts';
@@ -43,17 +43,7 @@ export default function SharePage() {
             </section>
           }
         >
-          <Loaded
-            query={query}
-            what="this model"
-            skeleton={
-              <div class="detail-skeleton" role="status" aria-busy="true" aria-label="Loading model">
-                <span class="skeleton-text skeleton-title" />
-                <div class="panel skeleton-block" />
-                <div class="panel skeleton-block tall" />
-              </div>
-            }
-          >
+          <Loaded query={query} what="this model" skeleton={<DetailSkeleton />}>
             {(s) => <SharedModel shared={s()} token={params.token} />}
           </Loaded>
         </Show>

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { FAMILY_PATTERN } from '../registry/refs.ts';
+import { family } from '../registry/schemas.ts';
 
 const uuid = z.uuid();
 
@@ -53,7 +53,7 @@ export const createJobInput = z.object({
   datasetId: uuid,
   name: z.string().trim().min(1).max(200),
   /** The family its model joins (`support-bot`); default: the name made a slug. */
-  family: z.string().regex(FAMILY_PATTERN, 'must be a slug: a-z, 0-9, then also . _ - (at most 64)').optional(),
+  family: family.optional(),
   config: jobConfig,
   gpu: gpuConfig,
 });

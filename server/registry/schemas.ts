@@ -39,7 +39,8 @@ export const downloadManyInput = z.object({ modelIds: distinctModelIds(1, MAX_DO
 
 // --- versions and aliases (models.versions, setAlias, removeAlias, resolve; `ref` on models.get and models.download) ---
 
-const family = z.string().regex(FAMILY_PATTERN, 'must be a family name: a-z or 0-9, then also . _ - (at most 64 characters)');
+/** A family name (refs.ts FAMILY_PATTERN): jobs.create's `family`, and every call naming a family. */
+export const family = z.string().regex(FAMILY_PATTERN, 'must be a family name: a-z or 0-9, then also . _ - (at most 64 characters)');
 
 const alias = z
   .string()

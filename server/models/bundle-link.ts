@@ -7,17 +7,23 @@ import { beyondMaxLifetime, GRANT_PATTERN } from '../storage/fs.ts';
  * the route asks again, when the link is used, whether that member or share may still read the model.
  */
 function signBundle(secret: string, artifactId: string, grant: string, exp: number): string {
-  // JSON of a tuple: no field's content can move across a boundary into the next.
-  return createHmac('sha256', secret)
-    .update(JSON.stringify(['bundle.v3', artifactId, grant, exp]))
-    .digest('base64url');
+  return signTuple(secret, ['bundle.v3', artifactId, grant, exp]);
 }
 
-/** v2 links (before teams) were signed over the user id alone; they last at most 7 days and mean `u:<id>`. */
-function signBundleV2(secret: string, artifactId: string, userId: string, exp: number): string {
-  return createHmac('sha256', secret)
-    .update(JSON.stringify(['bundle.v2', artifactId, userId, exp]))
-    .digest('base64url');
+/** HMAC-SHA256 (AUTH_SECRET) over a JSON tuple: no field's content can move across a boundary into the next. */
+export function signTuple(secret: string, tuple: readonly unknown[]): string {
+  return createHmac('sha256', secret).update(JSON.stringify(tuple)).digest('base64url');
+}
+
+/**
+ * Whether `sig` is the signature of `tuple` (compared in constant time) and `exp` (seconds) neither past nor
+ * further off than a link may live: the check every signed bundle link makes.
+ */
+export function validSignature(secret: string, tuple: readonly unknown[], sig: string, exp: number, nowMs: number): boolean {
+  const expected = Buffer.from(signTuple(secret, tuple));
+  const given = Buffer.from(sig);
+  if (expected.length !== given.length || !timingSafeEqual(expected, given)) return false;
+  return exp * 1000 >= nowMs && !beyondMaxLifetime(exp, nowMs);
 }
 
 /** A link valid for `expiresInSeconds` from `nowMs` (the service's clock, `deps.now()`; tests fix it). */
@@ -36,20 +42,11 @@ export function verifyBundle(
 ): string | null {
   const { g, u, exp, sig } = query;
   if (!exp || !sig || !/^\d{1,12}$/.test(exp)) return null;
-  let grant: string;
-  let signed: string;
   if (g !== undefined) {
     if (!GRANT_PATTERN.test(g)) return null;
-    grant = g;
-    signed = signBundle(secret, artifactId, g, Number(exp));
-  } else {
-    if (!u || u.length > 200) return null;
-    grant = `u:${u}`;
-    signed = signBundleV2(secret, artifactId, u, Number(exp));
+    return validSignature(secret, ['bundle.v3', artifactId, g, Number(exp)], sig, Number(exp), nowMs) ? g : null;
   }
-  const expected = Buffer.from(signed);
-  const given = Buffer.from(sig);
-  if (expected.length !== given.length || !timingSafeEqual(expected, given)) return null;
-  if (Number(exp) * 1000 < nowMs || beyondMaxLifetime(Number(exp), nowMs)) return null;
-  return grant;
+  // v2 links (before teams) were signed over the user id alone; they last at most 7 days and mean `u:<id>`.
+  if (!u || u.length > 200) return null;
+  return validSignature(secret, ['bundle.v2', artifactId, u, Number(exp)], sig, Number(exp), nowMs) ? `u:${u}` : null;
 }

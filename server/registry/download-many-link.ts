@@ -1,5 +1,5 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
-import { beyondMaxLifetime, GRANT_PATTERN } from '../storage/fs.ts';
+import { signTuple, validSignature } from '../models/bundle-link.ts';
+import { GRANT_PATTERN } from '../storage/fs.ts';
 import { MAX_DOWNLOAD_MANY } from './schemas.ts';
 
 /**
@@ -8,11 +8,8 @@ import { MAX_DOWNLOAD_MANY } from './schemas.ts';
  * bundle (server/models/bundle-link.ts). Nothing is stored; the route asks again, when the link is used,
  * whether that member may still read every one of the models.
  */
-function sign(secret: string, modelIds: readonly string[], grant: string, exp: number): string {
-  // JSON of a tuple: no field's content can move across a boundary into the next.
-  return createHmac('sha256', secret)
-    .update(JSON.stringify(['bundle-many.v1', modelIds, grant, exp]))
-    .digest('base64url');
+function tuple(modelIds: readonly string[], grant: string, exp: number): readonly unknown[] {
+  return ['bundle-many.v1', modelIds, grant, exp];
 }
 
 /** The path of the route (mounted under /bundles): a fixed name, so it never matches a model id's `<uuid>.zip`. */
@@ -28,7 +25,7 @@ export function manyBundleUrl(
   nowMs: number,
 ) {
   const exp = Math.floor(nowMs / 1000) + expiresInSeconds;
-  const q = new URLSearchParams({ m: modelIds.join(','), g: grant, exp: String(exp), sig: sign(secret, modelIds, grant, exp) });
+  const q = new URLSearchParams({ m: modelIds.join(','), g: grant, exp: String(exp), sig: signTuple(secret, tuple(modelIds, grant, exp)) });
   return { url: `${publicUrl}/bundles${MANY_BUNDLE_PATH}?${q}`, expiresAt: new Date(exp * 1000) };
 }
 
@@ -49,9 +46,6 @@ export function verifyManyBundle(
   if (!GRANT_PATTERN.test(g) || !g.startsWith('u:')) return null;
   const modelIds = m.split(',');
   if (modelIds.length > MAX_DOWNLOAD_MANY || !modelIds.every((id) => MODEL_ID.test(id)) || new Set(modelIds).size !== modelIds.length) return null;
-  const expected = Buffer.from(sign(secret, modelIds, g, Number(exp)));
-  const given = Buffer.from(sig);
-  if (expected.length !== given.length || !timingSafeEqual(expected, given)) return null;
-  if (Number(exp) * 1000 < nowMs || beyondMaxLifetime(Number(exp), nowMs)) return null;
+  if (!validSignature(secret, tuple(modelIds, g, Number(exp)), sig, Number(exp), nowMs)) return null;
   return { modelIds, userId: g.slice(2) };
 }

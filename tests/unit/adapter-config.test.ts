@@ -40,6 +40,7 @@ describe('parseAdapterConfig', () => {
       taskType: 'CAUSAL_LM',
       rankPattern: {},
       alphaPattern: {},
+      useRslora: false,
     });
     const inferred = inferFromTensors(info.tensors);
     expect(inferred.rank).toBe(16);
@@ -70,8 +71,15 @@ describe('parseAdapterConfig', () => {
       taskType: null,
       rankPattern: {},
       alphaPattern: {},
+      useRslora: false,
     });
     expect(parseAdapterConfig('{}').targetModules).toEqual([]);
+  });
+
+  test('use_rslora: read when true, false when absent or null', () => {
+    expect(parseAdapterConfig('{"use_rslora": true}').useRslora).toBe(true);
+    expect(parseAdapterConfig('{"use_rslora": false}').useRslora).toBe(false);
+    expect(parseAdapterConfig('{"use_rslora": null}').useRslora).toBe(false);
   });
 
   const invalid: [string, string, RegExp][] = [
@@ -84,6 +92,7 @@ describe('parseAdapterConfig', () => {
     ['target_modules of numbers', '{"target_modules": [1, 2]}', /target_modules is neither/],
     ['base model not a string', '{"base_model_name_or_path": 5}', /base_model_name_or_path is not a string/],
     ['rank_pattern value not an integer', '{"rank_pattern": {"q_proj": "x"}}', /rank_pattern.q_proj is not a positive integer/],
+    ['use_rslora as a string', '{"use_rslora": "true"}', /use_rslora is not a boolean/],
   ];
   test.each(invalid)('rejects %s', (_name, text, message) => {
     expect(() => parseAdapterConfig(text)).toThrow(InspectionError);

@@ -58,8 +58,8 @@ describe('readSafetensorsHeader on real files', () => {
     // Per layer: q A [8,896] + B [896,8], v A [8,896] + B [128,8].
     expect(info.parameterCount).toBe(24 * (8 * 896 + 896 * 8 + 8 * 896 + 128 * 8));
     expect(info.metadata).toEqual({ format: 'pt' });
-    expect(info.tensors[0]).toEqual({ name: 'base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight', dtype: 'F32', shape: [8, 896] });
-    expect(info.tensors[3]).toEqual({ name: 'base_model.model.model.layers.0.self_attn.v_proj.lora_B.weight', dtype: 'F32', shape: [128, 8] });
+    expect(info.tensors[0]).toMatchObject({ name: 'base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight', dtype: 'F32', shape: [8, 896] });
+    expect(info.tensors[3]).toMatchObject({ name: 'base_model.model.model.layers.0.self_attn.v_proj.lora_B.weight', dtype: 'F32', shape: [128, 8] });
   });
 
   test('reads only the length and the header, never the data', async () => {

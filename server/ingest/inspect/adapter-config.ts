@@ -24,6 +24,8 @@ export type AdapterConfig = {
   rankPattern: Record<string, number>;
   /** `alpha_pattern`: per-module alpha overrides, same shape (positive numbers). */
   alphaPattern: Record<string, number>;
+  /** `use_rslora` (default false): PEFT then scales the update by alpha/sqrt(r) instead of alpha/r. */
+  useRslora: boolean;
 };
 
 /** Parses adapter_config.json text. Throws InspectionError on invalid JSON or a mistyped field. */
@@ -77,6 +79,8 @@ export function parseAdapterConfig(text: string, fileName = 'adapter_config.json
   };
   const rankPattern = patternMap('rank_pattern', true);
   const alphaPattern = patternMap('alpha_pattern', false);
+  const rslora = c.use_rslora ?? false;
+  if (typeof rslora !== 'boolean') fail('use_rslora is not a boolean');
 
   return {
     baseModel: optionalString('base_model_name_or_path'),
@@ -87,6 +91,7 @@ export function parseAdapterConfig(text: string, fileName = 'adapter_config.json
     taskType: optionalString('task_type'),
     rankPattern,
     alphaPattern,
+    useRslora: rslora === true,
   };
 }
 
@@ -115,6 +120,20 @@ export type InferredAdapter = {
  */
 const LORA_TENSOR = /^(.+)\.(lora_A|lora_B|lora_embedding_A|lora_embedding_B)(?:\.([^.]+))?(?:\.weight)?$/;
 
+/** Which of a module's LoRA tensors a name is. */
+type LoraPart = 'lora_A' | 'lora_B' | 'lora_embedding_A' | 'lora_embedding_B';
+
+/**
+ * A PEFT LoRA tensor name's parts (module path, which tensor, A or B side, the adapter name segment if
+ * any), or null for any other tensor: the one reading of these names (inspection, fit check, weight health).
+ */
+export function loraTensorName(name: string): { modulePath: string; part: LoraPart; side: 'A' | 'B'; adapterName: string | null } | null {
+  const m = LORA_TENSOR.exec(name);
+  if (m === null) return null;
+  const part = m[2] as LoraPart;
+  return { modulePath: m[1]!, part, side: part === 'lora_A' || part === 'lora_embedding_A' ? 'A' : 'B', adapterName: m[3] ?? null };
+}
+
 /**
  * Derives rank and target modules from tensor names and shapes; tensors that are not LoRA (e.g. a saved
  * `lm_head`) are ignored. Throws InspectionError when a module's lora_A and lora_B disagree on the rank.
@@ -125,10 +144,10 @@ export function inferFromTensors(tensors: readonly TensorShape[], weightsFileNam
   const targets = new Set<string>();
 
   for (const t of tensors) {
-    const m = LORA_TENSOR.exec(t.name);
-    if (m === null) continue;
-    const modulePath = m[1]!;
-    const isA = m[2] === 'lora_A' || m[2] === 'lora_embedding_A';
+    const lora = loraTensorName(t.name);
+    if (lora === null) continue;
+    const modulePath = lora.modulePath;
+    const isA = lora.side === 'A';
     const r = isA ? t.shape[0] : t.shape[1];
     if (r === undefined) continue; // a malformed shape says nothing about the rank
     const known = moduleRanks.get(modulePath);

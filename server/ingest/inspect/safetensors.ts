@@ -42,7 +42,8 @@ const DTYPE_SIZES: Readonly<Record<string, number>> = {
 /** The reference implementation's bound; anything larger is a corrupt length, not a real header. */
 export const MAX_HEADER_BYTES = 100_000_000;
 
-type SafetensorsTensor = { name: string; dtype: string; shape: number[] };
+/** A tensor of the header; `begin`/`end` are its data_offsets, relative to the data area (after the header). */
+type SafetensorsTensor = { name: string; dtype: string; shape: number[]; begin: number; end: number };
 
 /** What the header says about a safetensors file. */
 export type SafetensorsInfo = {
@@ -180,7 +181,7 @@ export function parseSafetensorsHeader(headerBytes: Uint8Array, dataSize: number
     tensorCount: tensors.length,
     dtypes: [...dtypes].sort(),
     parameterCount,
-    tensors: tensors.map(({ name, dtype, shape }) => ({ name, dtype, shape })),
+    tensors,
     metadata,
   };
 }

@@ -1,0 +1,147 @@
+/**
+ * Which runtimes accept an adapter as it is, from their documented limits. Computed when a model is read
+ * (the limits are code, so a corrected limit applies to every stored model). Each limit cites its source;
+ * none of these runtimes can be installed here, so these are documented limits, not tested ones (llama.cpp
+ * itself is exercised by tests/integration/llama-cpp-lora.test.ts through the GGUF export).
+ */
+import { llamaCppArch } from './bases.ts';
+import type { FitCheck, RuntimeFit } from './types.ts';
+
+/**
+ * vLLM refuses an adapter whose rank exceeds `--max-lora-rank`, default 16, and accepts only these values
+ * for it: `max_lora_rank: MaxLoRARanks = 16`, `MaxLoRARanks = Literal[1, 8, 16, 32, 64, 128, 256, 320, 512]`
+ * (vllm/config/lora.py, https://docs.vllm.ai/en/stable/api/vllm/config/lora/; usage in
+ * https://docs.vllm.ai/en/latest/features/lora.html and the engine arguments page).
+ */
+const VLLM_DEFAULT_MAX_LORA_RANK = 16;
+const VLLM_MAX_LORA_RANKS = [1, 8, 16, 32, 64, 128, 256, 320, 512] as const;
+
+/**
+ * Fireworks imports a PEFT adapter whose `r` is "an integer between 4 and 64, inclusive" and whose
+ * target_modules are among q_proj, k_proj, v_proj, o_proj, up_proj or w1, down_proj or w2, gate_proj or w3,
+ * block_sparse_moe.gate (https://fireworks.ai/docs/fine-tuning/fine-tuned-import). The page also says only
+ * some base models take LoRA add-ons, which cannot be checked from here.
+ */
+const FIREWORKS_MIN_RANK = 4;
+const FIREWORKS_MAX_RANK = 64;
+const FIREWORKS_TARGETS = new Set([
+  'q_proj',
+  'k_proj',
+  'v_proj',
+  'o_proj',
+  'up_proj',
+  'w1',
+  'down_proj',
+  'w2',
+  'gate_proj',
+  'w3',
+  'block_sparse_moe.gate',
+]);
+
+/**
+ * HF `model_type`s whose `architectures` class is in llama.cpp's converter registry
+ * (`@ModelBase.register(...)` in convert_hf_to_gguf.py, split into its `conversion/` package in recent
+ * versions): LlamaForCausalLM and MistralForCausalLM (one class), Qwen2ForCausalLM, Qwen3ForCausalLM,
+ * GemmaForCausalLM, Gemma2ForCausalLM, Phi3ForCausalLM. convert_lora_to_gguf.py converts an adapter for any
+ * architecture of that registry (`ModelBase.from_model_architecture`), https://github.com/ggml-org/llama.cpp.
+ */
+const LLAMA_CPP_CONVERTS = new Set(['llama', 'mistral', 'qwen2', 'qwen3', 'gemma', 'gemma2', 'phi3']);
+
+/**
+ * Ollama imports Safetensors adapters "based on … Llama (including Llama 2, Llama 3, Llama 3.1, and Llama
+ * 3.2); Mistral (including Mistral 1, Mistral 2, and Mixtral); and Gemma (including Gemma 1 and Gemma 2)",
+ * and any GGUF adapter with `ADAPTER /path/to/file.gguf` (https://docs.ollama.com/import).
+ */
+const OLLAMA_SAFETENSORS = new Set(['llama', 'mistral', 'gemma', 'gemma2']);
+
+const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
+
+/**
+ * The runtimes, in this order: PEFT, vLLM, llama.cpp, Ollama, Fireworks. `maxRank` is the largest rank of
+ * the adapter (with rank_pattern); `targetModules` is adapter_config.json's `target_modules` (or the leaf
+ * names the tensors show when it has none). Fireworks reads that field itself, so a name outside its list
+ * (`all-linear`, a regex) is reported as not taken; module paths are compared by their leaf name. An
+ * adapter that does not fit its base is refused everywhere; an unknown base fails only the runtimes that
+ * need its architecture (llama.cpp, Ollama).
+ */
+export function runtimesFor(input: { fit: FitCheck; maxRank: number | null; targetModules: string[] }): RuntimeFit[] {
+  const { fit, maxRank, targetModules } = input;
+  const baseLabel = fit.base.facts?.name ?? fit.base.name ?? 'its base model';
+  if (fit.verdict === 'mismatch') {
+    const reason = `does not fit ${baseLabel}: ${plural(fit.mismatchCount, 'tensor differs', 'tensors differ')}`;
+    return ['PEFT', 'vLLM', 'llama.cpp', 'Ollama', 'Fireworks'].map((name) => ({ name, ok: false, reason }));
+  }
+  const modelType = fit.base.facts?.modelType ?? null;
+  const unknownBase = `base model unknown (${fit.base.name ?? 'none named'})`;
+  return [peft(fit), vllm(maxRank), llamaCpp(modelType, unknownBase), ollama(modelType, unknownBase), fireworks(maxRank, targetModules)];
+}
+
+function peft(fit: FitCheck): RuntimeFit {
+  // PeftModel.from_pretrained(base, folder) loads any LoRA adapter saved by PEFT onto the base it names.
+  const base = fit.base.facts ? fit.base.facts.name : 'the base it was trained on';
+  return { name: 'PEFT', ok: true, reason: `loads with PeftModel.from_pretrained on ${base}` };
+}
+
+function vllm(maxRank: number | null): RuntimeFit {
+  const name = 'vLLM';
+  if (maxRank === null) {
+    return { name, ok: false, reason: `rank unknown: vLLM refuses adapters above --max-lora-rank (default ${VLLM_DEFAULT_MAX_LORA_RANK})` };
+  }
+  if (maxRank <= VLLM_DEFAULT_MAX_LORA_RANK) {
+    return { name, ok: true, reason: `rank ${maxRank} ≤ vLLM's default max_lora_rank ${VLLM_DEFAULT_MAX_LORA_RANK}` };
+  }
+  const setting = VLLM_MAX_LORA_RANKS.find((r) => r >= maxRank);
+  if (setting === undefined) {
+    const largest = VLLM_MAX_LORA_RANKS[VLLM_MAX_LORA_RANKS.length - 1];
+    return { name, ok: false, reason: `rank ${maxRank} > ${largest}, the largest --max-lora-rank vLLM accepts` };
+  }
+  return {
+    name,
+    ok: false,
+    reason: `rank ${maxRank} > vLLM's default max_lora_rank ${VLLM_DEFAULT_MAX_LORA_RANK}: start vLLM with --max-lora-rank ${setting}`,
+  };
+}
+
+function llamaCpp(modelType: string | null, unknownBase: string): RuntimeFit {
+  const name = 'llama.cpp';
+  if (modelType === null) return { name, ok: false, reason: `${unknownBase}: converting to GGUF needs its architecture` };
+  const arch = llamaCppArch(modelType);
+  if (arch !== null) return { name, ok: true, reason: `GGUF export available (llama.cpp architecture ${arch}): load it with --lora` };
+  if (LLAMA_CPP_CONVERTS.has(modelType)) {
+    return {
+      name,
+      ok: true,
+      reason: `llama.cpp's convert_lora_to_gguf.py converts ${modelType} adapters; this service exports GGUF only for llama, mistral and qwen2 bases`,
+    };
+  }
+  return { name, ok: false, reason: `${modelType} is not an architecture llama.cpp's converter is known to handle` };
+}
+
+function ollama(modelType: string | null, unknownBase: string): RuntimeFit {
+  const name = 'Ollama';
+  if (modelType === null) return { name, ok: false, reason: `${unknownBase}: Ollama takes Safetensors adapters only for Llama, Mistral and Gemma` };
+  const gguf = llamaCppArch(modelType) !== null;
+  if (OLLAMA_SAFETENSORS.has(modelType)) {
+    const alternative = gguf ? ', or the GGUF export' : '';
+    return { name, ok: true, reason: `imports this Safetensors adapter (Modelfile FROM <base> + ADAPTER <folder>${alternative})` };
+  }
+  if (gguf) return { name, ok: true, reason: `Safetensors import covers Llama, Mistral and Gemma only: use the GGUF export with ADAPTER` };
+  return {
+    name,
+    ok: false,
+    reason: `Safetensors import covers Llama, Mistral and Gemma only, and there is no GGUF export for ${modelType}: convert with llama.cpp's convert_lora_to_gguf.py, then ADAPTER <file>.gguf`,
+  };
+}
+
+function fireworks(maxRank: number | null, targetModules: string[]): RuntimeFit {
+  const name = 'Fireworks';
+  const range = `${FIREWORKS_MIN_RANK}–${FIREWORKS_MAX_RANK}`;
+  if (maxRank === null) return { name, ok: false, reason: `rank unknown: Fireworks takes r from ${range}` };
+  if (maxRank < FIREWORKS_MIN_RANK || maxRank > FIREWORKS_MAX_RANK) {
+    return { name, ok: false, reason: `rank ${maxRank} is outside Fireworks' r ${range}` };
+  }
+  if (targetModules.length === 0) return { name, ok: false, reason: 'no target modules listed: Fireworks requires target_modules' };
+  const refused = [...new Set(targetModules.filter((m) => !FIREWORKS_TARGETS.has(m) && !FIREWORKS_TARGETS.has(m.slice(m.lastIndexOf('.') + 1))))];
+  if (refused.length > 0) return { name, ok: false, reason: `Fireworks does not take target modules ${refused.join(', ')}` };
+  return { name, ok: true, reason: `rank ${maxRank} within r ${range}, every target module supported` };
+}

@@ -128,19 +128,48 @@ try {
   const model = await user.models.get.query({ modelId: job.artifactId! });
   const { files: links } = await user.models.download.mutate({ modelId: model.id });
   let verified = 0;
+  let card = '';
   for (const link of links) {
-    const original = files.find((f) => f.path === link.path);
     const bytes = new Uint8Array(await (await fetch(link.url)).arrayBuffer());
     const sha = createHash('sha256').update(bytes).digest('hex');
-    if (!original || sha !== original.sha256 || sha !== link.sha256) throw new Error(`SHA-256 mismatch for ${link.path}`);
+    if (sha !== link.sha256) throw new Error(`SHA-256 mismatch for ${link.path}`);
+    // README.md is the generated model card; the trainer's own README.md is kept as README.trainer.md.
+    if (link.path === 'README.md') card = new TextDecoder().decode(bytes);
+    else {
+      const original = files.find((f) => f.path === (link.path === 'README.trainer.md' ? 'README.md' : link.path));
+      if (!original || sha !== original.sha256) throw new Error(`SHA-256 mismatch for ${link.path}`);
+    }
     verified++;
   }
+  // A GGUF for llama.cpp and Ollama, made by the export job.
+  const exportStarted = performance.now();
+  const { exportId } = await user.models.export.mutate({ modelId: model.id, format: 'gguf' });
+  let exported = (await user.models.exports.query({ modelId: model.id })).find((e) => e.id === exportId);
+  while (exported && (exported.status === 'queued' || exported.status === 'running')) {
+    if (performance.now() - exportStarted > 60_000) throw new Error('the GGUF export is still running after a minute');
+    await Bun.sleep(100);
+    exported = (await user.models.exports.query({ modelId: model.id })).find((e) => e.id === exportId);
+  }
+  if (exported?.status !== 'ready') throw new Error(`GGUF export failed: ${exported?.error}`);
+  const fit = model.compatibility;
+  const runtimes = fit?.runtimes.map((r) => `${r.name} ${r.ok ? '✓' : '✗'}`).join(', ');
+  const norms = model.weights?.modules.flatMap((m) => (m.updateNorm === null ? [] : [m.updateNorm])) ?? [];
+  const frontMatter = /^---\n([\s\S]*?)\n---/.exec(card)?.[1] ?? '';
   const q = model.quality;
   console.log(`
 Model "${model.name}" is ready (${Math.round(performance.now() - started)} ms after the run completed).
   quality      ${q.score ? `${'★'.repeat(q.score)}${'☆'.repeat(5 - q.score)} ${q.convergence}` : 'not rated'}, loss ${q.initialLoss?.toFixed(3)} → ${q.finalTrainingLoss?.toFixed(3)} (−${q.lossReductionPct?.toFixed(1)}%), perplexity ${q.perplexity?.toFixed(2)}
+               ${q.explanation}
   adapter      ${model.adapter?.baseModel}, rank ${model.adapter?.rank}, alpha ${model.adapter?.alpha}, ${model.adapter?.targetModules.join(', ')}, ${model.adapter?.parameterCount?.toLocaleString()} parameters
+  fit          ${fit?.verdict === 'fits' ? `fits ${fit.base.facts?.name}: all ${fit.checked} LoRA tensors have its shapes` : fit?.verdict}
+  runs on      ${runtimes}
+  weights      ${norms.length} modules, update size ${Math.min(...norms).toFixed(3)}–${Math.max(...norms).toFixed(3)}, ${model.weights?.warnings.length ? model.weights.warnings.map((w) => w.message).join('; ') : 'no warnings'}
   files        ${verified} of ${links.length} downloaded through signed links, SHA-256 matching the originals
+  model card   README.md, with ${frontMatter
+    .split('\n')
+    .filter((l) => /^[a-z_]+:/.test(l))
+    .join(', ')}
+  GGUF export  ${exported.path} (${((exported.sizeBytes ?? 0) / 1e6).toFixed(1)} MB, ${Math.round(performance.now() - exportStarted)} ms): llama-cli -m base.gguf --lora ${exported.path}
 
 Open ${baseUrl}/models/${model.id}
 Sign in as ${EMAIL} / ${PASSWORD}`);

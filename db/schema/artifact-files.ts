@@ -22,7 +22,8 @@ export const artifactFiles = pgTable(
     sizeBytes: bigint('size_bytes', { mode: 'number' }).notNull(),
     sha256: text('sha256').notNull(),
     /** Plain text in SQL; the tuple only types it, and server/vocabulary.ts reads it as FILE_KINDS. */
-    kind: text('kind', { enum: ['adapter_weights', 'adapter_config', 'tokenizer', 'checkpoint', 'log', 'other'] }).notNull(),
+    /** `model_card` (the generated README.md) and `export` (a GGUF made by models.export) are the service's own; the rest the ingest classifies. */
+    kind: text('kind', { enum: ['adapter_weights', 'adapter_config', 'tokenizer', 'checkpoint', 'log', 'other', 'model_card', 'export'] }).notNull(),
     contentType: text('content_type').notNull(),
     createdAt: createdAt(),
   },

@@ -13,3 +13,4 @@ export * from './model-counts.ts';
 export * from './rate-limit-events.ts';
 export * from './model-shares.ts';
 export * from './model-registry.ts';
+export * from './model-exports.ts';

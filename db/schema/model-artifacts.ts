@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { bigint, doublePrecision, index, integer, jsonb, numeric, pgTable, smallint, text, unique, uuid } from 'drizzle-orm/pg-core';
+import type { FitCheck, WeightHealth } from '../../server/adapters/types.ts';
 import type { GpuConfig, JobConfig } from '../../server/vocabulary.ts';
 import { users } from './auth.ts';
 import { createdAt, id, tstz } from './columns.ts';
@@ -14,6 +15,10 @@ export interface AdapterInfo {
   targetModules: string[];
   dtype: string | null;
   parameterCount: number | null;
+  /** The largest rank of any module (a rank_pattern may raise some); absent on models ingested before it was kept. */
+  maxRank?: number | null;
+  /** adapter_config.json `task_type` (`CAUSAL_LM`…); absent on models ingested before it was kept. */
+  taskType?: string | null;
 }
 
 export interface LossCurvePoint {
@@ -63,6 +68,10 @@ export const modelArtifacts = pgTable(
     hyperparameters: jsonb('hyperparameters').$type<JobConfig>().notNull(),
     gpu: jsonb('gpu').$type<GpuConfig>().notNull(),
     adapter: jsonb('adapter').$type<AdapterInfo | null>(),
+    /** Whether the adapter's tensors fit its base model (server/adapters/fit.ts); null for models ingested before the check. */
+    compatibility: jsonb('compatibility').$type<FitCheck | null>(),
+    /** The health of the main adapter's weights: update size per module, warnings (server/adapters/health.ts). */
+    weights: jsonb('weights').$type<WeightHealth | null>(),
     /** The checkpoint with the lowest validation loss, and every checkpoint's own score. */
     bestCheckpoint: jsonb('best_checkpoint').$type<{
       name: string;

@@ -8,7 +8,10 @@ import type { LossPoint } from '../vocabulary.ts';
 import { artifactIdFor, storagePrefix } from './artifact-id.ts';
 import { copyToStorage, IntegrityError } from './copy.ts';
 import { copyConcurrently } from './copy-files.ts';
-import { inspectArtifact, type StoredFile } from './inspect-artifact.ts';
+import { inspectArtifact, mainAdapterWeights, type StoredFile } from './inspect-artifact.ts';
+import { cardAllowance, storeCard } from '../adapters/card-store.ts';
+import { adapterWeightHealth } from '../adapters/weight-report.ts';
+import { formatRef } from '../registry/refs.ts';
 import { markIngestFailed } from './mark-failed.ts';
 import * as q from './queries.ts';
 import { InspectionError } from './inspect/safetensors.ts';
@@ -120,7 +123,8 @@ export const ingestArtifactJob = defineJob({
       const keptBytes = kept.reduce((a, f) => a + f.size, 0);
       // Fails now, before copying, when the output would pass the workspace's quota or cannot fit (fs storage reports its free space).
       const quota = deps.env.workspaceQuotaBytes;
-      if (quota !== null) ensureWithinQuota(quota, await storedBytes(db, row.workspaceId), keptBytes);
+      // The generated model card counts too (an upper bound: it is rendered at delivery).
+      if (quota !== null) ensureWithinQuota(quota, await storedBytes(db, row.workspaceId), keptBytes + cardAllowance(kept.length));
       await ensureStorageRoom(
         deps.storage,
         kept.map((f) => f.size),
@@ -148,15 +152,43 @@ export const ingestArtifactJob = defineJob({
         { signal },
       );
 
-      const adapter = await inspectArtifact(deps.storage, stored);
+      const { adapter, fit, config } = await inspectArtifact(deps.storage, stored);
+      // After the bytes are stored and before delivery, so the notification already carries the verdict.
+      const weights = await adapterWeightHealth(deps.storage, stored, mainAdapterWeights(stored) ?? null, config, signal);
       const stats = await lossStats(db, jobId);
-      const quality = scoreRun(stats);
+      const scored = scoreRun(stats);
+      // An untrained adapter changes nothing, whatever its loss curve says: one star (the explanation says why).
+      const quality = weights.untrained ? { ...scored, score: 1 as const } : scored;
       const curve: LossPoint[] = await lossCurve(db, jobId, stats.pointCount);
 
       const delivered = await db.transaction(async (tx) => {
         // Someone else delivered this job first (a second worker, or our own earlier run): done.
         if (!(await q.claimDelivery(tx, jobId))) return false;
         const version = await q.nextVersion(tx, row.workspaceId, row.family);
+        const datasetName = await q.datasetName(tx, row.datasetId);
+        // The card names the version, so it is rendered here; its object is the prefix's like the rest (a lost race cleans it).
+        const card = await storeCard(deps.storage, prefix, {
+          name: row.name,
+          ref: formatRef(row.family, version),
+          family: row.family,
+          version,
+          description: '',
+          tags: [],
+          datasetName,
+          quality,
+          trainingSummary: {
+            epochsCompleted: row.epochsCompleted,
+            totalSteps: row.totalSteps,
+            durationHours: row.durationSeconds === null ? null : Number(row.durationSeconds) / 3600,
+            totalCost: row.costUsd === null ? null : Number(row.costUsd),
+          },
+          hyperparameters: row.config as Record<string, unknown>,
+          adapter,
+          compatibility: fit,
+          weights,
+          mainCheckpoint: null,
+          files: stored.map((f) => ({ path: f.path, sizeBytes: f.size, sha256: f.sha256, kind: f.kind })),
+        });
         const inserted = await q.insertArtifact(tx, {
           id: artifactId,
           workspaceId: row.workspaceId,
@@ -181,11 +213,13 @@ export const ingestArtifactJob = defineJob({
           hyperparameters: row.config,
           gpu: row.gpu,
           adapter,
+          compatibility: fit,
+          weights,
           bestCheckpoint: checkpoints.best,
           lossCurve: curve,
           storagePrefix: prefix,
-          totalBytes: stored.reduce((a, f) => a + f.size, 0),
-          fileCount: stored.length,
+          totalBytes: stored.reduce((a, f) => a + f.size, card.sizeBytes),
+          fileCount: stored.length + 1,
           prunedCheckpoints: checkpoints.entries,
           prunedBytes: checkpoints.prunedBytes,
         });
@@ -203,6 +237,7 @@ export const ingestArtifactJob = defineJob({
             kind: f.kind,
             contentType: f.contentType,
           })),
+          { artifactId, workspaceId: row.workspaceId, ...card },
         );
         await q.markDelivered(tx, jobId, artifactId);
         await notify(tx, {
@@ -211,10 +246,12 @@ export const ingestArtifactJob = defineJob({
           jobId,
           artifactId,
           modelName: row.name,
-          fileCount: stored.length,
+          fileCount: stored.length + 1,
           qualityScore: quality.score,
           convergence: quality.convergence,
-          datasetName: await q.datasetName(tx, row.datasetId),
+          datasetName,
+          fit: { verdict: fit.verdict, base: fit.base.facts?.name ?? fit.base.name, mismatchCount: fit.mismatchCount },
+          untrained: weights.untrained,
         });
         return true;
       });

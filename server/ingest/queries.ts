@@ -100,8 +100,13 @@ export async function insertArtifact(tx: Tx, values: typeof modelArtifacts.$infe
   return inserted.length > 0;
 }
 
-export async function insertArtifactFiles(tx: Tx, rows: (typeof artifactFiles.$inferInsert)[]): Promise<void> {
-  await tx.insert(artifactFiles).values(rows);
+/** The output's files and the generated ones (the model card) of one model. */
+export async function insertArtifactFiles(
+  tx: Tx,
+  rows: (typeof artifactFiles.$inferInsert)[],
+  ...generated: (typeof artifactFiles.$inferInsert)[]
+): Promise<void> {
+  await tx.insert(artifactFiles).values([...rows, ...generated]);
 }
 
 /** Links the job to its delivered model and marks the ingest ready. */

@@ -15,7 +15,7 @@ import { bundleName, openBundle } from './service.ts';
 /**
  * A model's files as zip entries (under `folder/` when given) and their SHA-256s for the SHA256SUMS inside.
  * Only delivered files (a promoted checkpoint applied) are taken. Models ingested before generated names
- * were kept clear may still hold one (SHA256SUMS): it is renamed here as an ingest would.
+ * were kept clear may still hold one (SHA256SUMS, a trainer's README.md): it is renamed here as an ingest would.
  */
 export function zipEntries(
   storage: StorageDriver,
@@ -23,7 +23,10 @@ export function zipEntries(
   lastModified: Date,
   folder?: string,
 ): { entries: ZipBundleEntry[]; sha256s: Record<string, string> } {
-  const names = keepClearOfGeneratedNames(files.map((f) => f.path)).map((n) => (folder ? `${folder}/${n.path}` : n.path));
+  // The generated card is README.md by right; every other file keeps clear of the generated names.
+  const others = files.filter((f) => f.kind !== 'model_card');
+  const kept = new Map(keepClearOfGeneratedNames(others.map((f) => f.path)).map((n, i) => [others[i]!, n.path]));
+  const names = files.map((f) => kept.get(f) ?? f.path).map((p) => (folder ? `${folder}/${p}` : p));
   return {
     entries: files.map((f, i) => ({ name: names[i]!, size: Number(f.sizeBytes), lastModified, open: () => storage.get(f.storageKey) })),
     sha256s: Object.fromEntries(files.map((f, i) => [names[i]!, f.sha256])),

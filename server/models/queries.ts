@@ -12,6 +12,7 @@ import {
 } from '../../db/schema/index.ts';
 import { familyHistory, heldAliases } from '../registry/versions-queries.ts';
 import type { Reach } from '../workspaces/roles.ts';
+import type { FitVerdict } from '../adapters/types.ts';
 import type { ListModelsInput } from './schemas.ts';
 
 /** The columns of a model summary (`summary()` in service.ts), dataset and job joined in the same query. */
@@ -31,6 +32,9 @@ const summaryColumns = {
   createdAtKey: sql<string>`to_char(${modelArtifacts.createdAt} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as('created_at_key'),
   qualityScore: modelArtifacts.qualityScore,
   convergenceQuality: modelArtifacts.convergence,
+  /** The fit verdict and the untrained flag, for the catalogue's warnings (null / false before the checks existed). */
+  fitVerdict: sql<FitVerdict | null>`${modelArtifacts.compatibility}->>'verdict'`.as('fit_verdict'),
+  untrained: sql<boolean>`coalesce((${modelArtifacts.weights}->>'untrained')::boolean, false)`.as('untrained'),
   totalCost: modelArtifacts.totalCost,
   totalBytes: modelArtifacts.totalBytes,
   datasetId: datasets.id,
@@ -166,6 +170,8 @@ export async function listModels(tx: Tx, workspaceId: string, input: ListModelsI
           createdAtKey: summaryColumns.createdAtKey,
           qualityScore: modelArtifacts.qualityScore,
           convergenceQuality: sql<string | null>`${modelArtifacts.convergence}`.as('convergence_quality'),
+          fitVerdict: summaryColumns.fitVerdict,
+          untrained: summaryColumns.untrained,
           totalCost: modelArtifacts.totalCost,
           totalBytes: modelArtifacts.totalBytes,
           sortScore: sql<number>`${score}`.as('sort_score'),
@@ -195,6 +201,8 @@ export async function listModels(tx: Tx, workspaceId: string, input: ListModelsI
           createdAtKey: page.createdAtKey,
           qualityScore: page.qualityScore,
           convergenceQuality: page.convergenceQuality,
+          fitVerdict: page.fitVerdict,
+          untrained: page.untrained,
           totalCost: page.totalCost,
           totalBytes: page.totalBytes,
           datasetId: datasets.id,
@@ -234,6 +242,14 @@ export async function listModels(tx: Tx, workspaceId: string, input: ListModelsI
 
 /** What a model's card shows beyond its summary (`modelCard` in service.ts): members' page and the public share page. */
 export const cardColumns = {
+  name: modelArtifacts.name,
+  family: modelArtifacts.family,
+  version: modelArtifacts.version,
+  description: modelArtifacts.description,
+  tags: modelArtifacts.tags,
+  mainCheckpoint: modelArtifacts.mainCheckpoint,
+  compatibility: modelArtifacts.compatibility,
+  weights: modelArtifacts.weights,
   lossReductionPct: modelArtifacts.lossReductionPct,
   initialLoss: modelArtifacts.initialLoss,
   finalTrainingLoss: modelArtifacts.finalTrainingLoss,

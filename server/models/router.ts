@@ -1,6 +1,7 @@
 import { shareModel, unshareModel } from '../shares/service.ts';
 import { protectedProcedure, router } from '../trpc/init.ts';
-import { downloadInput, getModelInput, listModelsInput, modelIdInput, shareInput } from './schemas.ts';
+import { downloadInput, exportInput, getModelInput, listModelsInput, modelIdInput, shareInput } from './schemas.ts';
+import { listExports, requestExport } from '../adapters/export.ts';
 import * as models from './service.ts';
 import * as versions from '../registry/versions.ts';
 import { aliasInput, resolveInput, versionsInput } from '../registry/schemas.ts';
@@ -40,4 +41,7 @@ export const modelsRouter = router({
   delete: protectedProcedure.input(trashInput).mutation(({ ctx, input }) => trash.deleteModels(ctx.deps, ctx.user, input.modelIds)),
   restore: protectedProcedure.input(trashInput).mutation(({ ctx, input }) => trash.restoreModels(ctx.deps, ctx.user, input.modelIds)),
   purge: protectedProcedure.input(trashInput).mutation(({ ctx, input }) => trash.purgeNow(ctx.deps, ctx.user, input.modelIds)),
+  // A GGUF for llama.cpp and Ollama, made by a job; asking again for the same content is the same export.
+  export: protectedProcedure.input(exportInput).mutation(({ ctx, input }) => requestExport(ctx.deps, ctx.user, input)),
+  exports: protectedProcedure.input(modelIdInput).query(({ ctx, input }) => listExports(ctx.deps, ctx.user, input)),
 });

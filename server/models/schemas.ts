@@ -55,3 +55,10 @@ export const downloadInput = exactlyOneTarget(
 );
 
 export type ListModelsInput = z.infer<typeof listModelsInput>;
+
+/** models.export: the model's main adapter (or one checkpoint folder's, `checkpoint-500`) as a llama.cpp LoRA GGUF. */
+export const exportInput = z.object({
+  modelId: z.uuid(),
+  format: z.enum(['gguf']),
+  checkpoint: z.string().min(1).max(255).optional(),
+});

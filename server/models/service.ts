@@ -12,6 +12,7 @@ import { formatRef } from '../registry/refs.ts';
 import { purgeAfter } from '../registry/trash.ts';
 import { aliasView, type ModelTarget, modelIdFor } from '../registry/versions.ts';
 import { checkpointsView } from '../registry/checkpoints.ts';
+import { adapterView } from '../adapters/view.ts';
 
 type SummaryRow = Awaited<ReturnType<typeof q.listModels>>['rows'][number];
 
@@ -30,6 +31,10 @@ function summary(r: SummaryRow) {
     createdAt: r.createdAt.toISOString(),
     qualityScore: r.qualityScore as 1 | 2 | 3 | 4 | 5 | null,
     convergenceQuality: r.convergenceQuality,
+    /** Whether the adapter fits its base model (null: ingested before the check); a mismatch is flagged on the card. */
+    fit: r.fitVerdict,
+    /** Every lora_B is zero: the adapter changes nothing (its score is 1). */
+    untrained: r.untrained,
     totalCost: r.totalCost === null ? null : Number(r.totalCost),
     totalBytes: Number(r.totalBytes),
     dataset: { id: r.datasetId, name: r.datasetName },
@@ -106,30 +111,57 @@ type CardRow = Pick<
 >;
 
 /**
- * A model's card beyond its summary: quality, training summary, configuration, adapter, files and loss
- * curve; the same on the members' page and the public share page.
+ * A model's card beyond its summary: quality (with why it scored so), training summary, configuration,
+ * adapter, its fit to the base model and the runtimes that take it, the health of its weights, how to run
+ * it, files and loss curve; the same on the members' page and the public share page.
  */
 export function modelCard(row: CardRow, files: Delivered<Pick<StoredFileRow, 'id' | 'path' | 'sizeBytes' | 'sha256' | 'kind'>>[]) {
+  const quality = {
+    score: row.qualityScore,
+    convergence: row.convergenceQuality,
+    lossReductionPct: row.lossReductionPct,
+    initialLoss: row.initialLoss,
+    finalTrainingLoss: row.finalTrainingLoss,
+    finalValidationLoss: row.finalValidationLoss,
+    overfitGap: row.overfitGap,
+    perplexity: row.perplexity,
+  };
+  const trainingSummary = {
+    epochsCompleted: row.epochsCompleted,
+    totalSteps: row.totalSteps,
+    durationHours: row.durationSeconds === null ? null : Number(row.durationSeconds) / 3600,
+    totalCost: row.totalCost === null ? null : Number(row.totalCost),
+  };
+  const listed = files.map((f) => ({ id: f.id, path: f.path, sizeBytes: Number(f.sizeBytes), sha256: f.sha256, kind: f.kind }));
+  const view = adapterView({
+    name: row.name,
+    ref: formatRef(row.family, row.version),
+    family: row.family,
+    version: row.version,
+    description: row.description,
+    tags: row.tags,
+    datasetName: null,
+    quality,
+    trainingSummary,
+    hyperparameters: row.hyperparameters as Record<string, unknown>,
+    adapter: row.adapter,
+    compatibility: row.compatibility,
+    weights: row.weights,
+    mainCheckpoint: row.mainCheckpoint,
+    files: listed,
+  });
   return {
-    quality: {
-      score: row.qualityScore,
-      convergence: row.convergenceQuality,
-      lossReductionPct: row.lossReductionPct,
-      initialLoss: row.initialLoss,
-      finalTrainingLoss: row.finalTrainingLoss,
-      finalValidationLoss: row.finalValidationLoss,
-      overfitGap: row.overfitGap,
-      perplexity: row.perplexity,
-    },
-    trainingSummary: {
-      epochsCompleted: row.epochsCompleted,
-      totalSteps: row.totalSteps,
-      durationHours: row.durationSeconds === null ? null : Number(row.durationSeconds) / 3600,
-      totalCost: row.totalCost === null ? null : Number(row.totalCost),
-    },
+    quality: { ...quality, explanation: view.explanation },
+    trainingSummary,
     configuration: { hyperparameters: row.hyperparameters, gpu: row.gpu },
     adapter: row.adapter,
-    files: files.map((f) => ({ id: f.id, path: f.path, sizeBytes: Number(f.sizeBytes), sha256: f.sha256, kind: f.kind })),
+    /** Whether the adapter's tensors fit its base model, and which runtimes accept it; null for a model ingested before the check. */
+    compatibility: view.compatibility,
+    /** Update size per adapted module and warnings (untrained, NaN/Inf, duplicate checkpoints); null before the check. */
+    weights: view.weights,
+    /** How to run it with PEFT, vLLM, llama.cpp and Ollama (the model card's usage, with copy buttons on the page). */
+    usage: view.usage,
+    files: listed,
     lossCurve: row.lossCurve,
   };
 }

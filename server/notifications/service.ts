@@ -1,4 +1,5 @@
 import type { Tx } from '../../db/client.ts';
+import type { FitVerdict } from '../adapters/types.ts';
 import type { Deps } from '../deps.ts';
 import type { StarScore } from '../quality/score.ts';
 import type { ConvergenceLabel } from '../vocabulary.ts';
@@ -21,6 +22,10 @@ export type NotificationEvent =
       convergence: ConvergenceLabel | null;
       /** Null when the dataset is gone. */
       datasetName: string | null;
+      /** Whether the adapter fits its base model (server/adapters/fit.ts): a mismatch is said in the notification. */
+      fit: { verdict: FitVerdict; base: string | null; mismatchCount: number };
+      /** Every lora_B is zero: the adapter changes nothing. */
+      untrained: boolean;
     }
   | { kind: 'ingest.failed'; workspaceId: string; jobId: string; jobName: string; error: string }
   | {
@@ -34,7 +39,18 @@ export type NotificationEvent =
       /** When the trash purges them for good (ISO); until then they can be restored. */
       purgeAfter: string;
     }
-  | { kind: 'workspace.invited'; userId: string; workspaceName: string; role: string; link: string };
+  | { kind: 'workspace.invited'; userId: string; workspaceName: string; role: string; link: string }
+  | {
+      kind: 'export.ready';
+      /** Every member of the workspace is told (anyone may download it). */
+      workspaceId: string;
+      artifactId: string;
+      modelName: string;
+      /** The exported file's path among the model's files. */
+      path: string;
+      format: 'gguf';
+    }
+  | { kind: 'export.failed'; workspaceId: string; artifactId: string; modelName: string; error: string };
 
 type NotificationKind = NotificationEvent['kind'];
 
@@ -44,6 +60,8 @@ const NOTIFICATION_TYPE = {
   'ingest.failed': 'ingest_failed',
   'model.deleted': 'model_deleted',
   'workspace.invited': 'workspace_invited',
+  'export.ready': 'export_ready',
+  'export.failed': 'export_failed',
 } as const satisfies Record<NotificationKind, string>;
 
 /** Title, body and link; `team` names the workspace when it is not the reader's personal one. */
@@ -51,9 +69,17 @@ function render(event: NotificationEvent, team: string | null): { title: string;
   switch (event.kind) {
     case 'model.ready': {
       const stars = event.qualityScore ? `${event.qualityScore}★ ${event.convergence}` : 'not rated';
+      // What would make the model fail where it is run comes first: an adapter that does not fit, or one never trained.
+      const warnings = [
+        event.fit.verdict === 'mismatch'
+          ? `Warning: it does not fit its base model ${event.fit.base ?? ''} (${event.fit.mismatchCount} tensor${event.fit.mismatchCount === 1 ? '' : 's'} differ).`
+          : null,
+        event.untrained ? 'Warning: untrained, every lora_B is zero, so the adapter changes nothing.' : null,
+      ].filter((w) => w !== null);
+      const fits = event.fit.verdict === 'fits' ? `, fits ${event.fit.base}` : '';
       return {
         title: team ? `${event.modelName} is ready in ${team}` : `Your model ${event.modelName} is ready`,
-        body: `${event.fileCount} files, ${stars}${event.datasetName ? `, trained on ${event.datasetName}` : ''}.`,
+        body: [`${event.fileCount} files, ${stars}${fits}${event.datasetName ? `, trained on ${event.datasetName}` : ''}.`, ...warnings].join(' '),
         link: `/models/${event.artifactId}`,
       };
     }
@@ -73,6 +99,18 @@ function render(event: NotificationEvent, team: string | null): { title: string;
         link: '/models?trash=1',
       };
     }
+    case 'export.ready':
+      return {
+        title: team ? `The GGUF export of ${event.modelName} is ready in ${team}` : `The GGUF export of ${event.modelName} is ready`,
+        body: `${event.path}: a llama.cpp LoRA adapter (F16), for llama.cpp --lora and an Ollama ADAPTER line.`,
+        link: `/models/${event.artifactId}`,
+      };
+    case 'export.failed':
+      return {
+        title: team ? `The GGUF export of ${event.modelName} failed in ${team}` : `The GGUF export of ${event.modelName} failed`,
+        body: event.error,
+        link: `/models/${event.artifactId}`,
+      };
     case 'workspace.invited':
       return {
         title: `You are invited to ${event.workspaceName}`,

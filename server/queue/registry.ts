@@ -4,6 +4,8 @@ import { ingestArtifactJob } from '../ingest/ingest-artifact.job.ts';
 import { ingestSweepJob } from '../ingest/sweep.job.ts';
 import { purgeObjectsJob } from '../storage/purge-objects.job.ts';
 import { trashPurgeJob } from '../registry/trash-purge.job.ts';
+import { exportGgufJob } from '../adapters/export.ts';
+import { adapterBackfillJob } from '../adapters/backfill.job.ts';
 import type { AnyJob } from './define-job.ts';
 
 /** Every background job of the service, in one place. */
@@ -12,6 +14,8 @@ export const JOBS: AnyJob[] = [
   ingestSweepJob as unknown as AnyJob,
   purgeObjectsJob as unknown as AnyJob,
   trashPurgeJob as unknown as AnyJob,
+  exportGgufJob as unknown as AnyJob,
+  adapterBackfillJob as unknown as AnyJob,
 ];
 
 /** Creates queues (and dead-letter queues) and schedules: safe to run from every process at start. */

@@ -16,6 +16,7 @@ import type { FileKind } from '../vocabulary.ts';
 import { memberRole } from '../workspaces/queries.ts';
 import { type Actor, judge, rls } from '../workspaces/roles.ts';
 import * as q from './checkpoints-queries.ts';
+import { refreshCardAfter } from '../adapters/card-store.ts';
 
 declare const delivered: unique symbol;
 
@@ -208,7 +209,7 @@ export async function planIngestCheckpoints<F extends { path: string; size: numb
  * exactly those objects is enqueued; the main (promoted) checkpoint and the top-level adapter always stay.
  */
 export async function pruneCheckpoints(deps: Deps, actor: Actor, input: { modelId: string; keep: Exclude<KeepCheckpoints, 'all'> }) {
-  return deps.database.asUser(rls(actor), async (tx) => {
+  const result = await deps.database.asUser(rls(actor), async (tx) => {
     // Pipelined in order: the lock is held before the files are read, so a concurrent prune's deletions are seen.
     const [access, state, files] = await Promise.all([
       q.modelRole(tx, actor, input.modelId),
@@ -231,6 +232,9 @@ export async function pruneCheckpoints(deps: Deps, actor: Actor, input: { modelI
     }
     return { kept: plan.keep, pruned: split.entries.map((e) => e.name), freedBytes: split.prunedBytes, note: plan.note };
   });
+  // The model card lists the files: rendered again without the pruned ones.
+  if (result.pruned.length > 0) await refreshCardAfter(deps, input.modelId);
+  return result;
 }
 
 const ADAPTER_KINDS: readonly FileKind[] = ['adapter_weights', 'adapter_config'];
@@ -241,7 +245,7 @@ const ADAPTER_KINDS: readonly FileKind[] = ['adapter_weights', 'adapter_config']
  * the top-level adapter files.
  */
 export async function promoteCheckpoint(deps: Deps, actor: Actor, input: { modelId: string; checkpoint: string }) {
-  return deps.database.asUser(rls(actor), async (tx) => {
+  const result = await deps.database.asUser(rls(actor), async (tx) => {
     const [access, state, files] = await Promise.all([
       q.modelRole(tx, actor, input.modelId),
       q.lockCheckpointState(tx, input.modelId),
@@ -254,6 +258,9 @@ export async function promoteCheckpoint(deps: Deps, actor: Actor, input: { model
     await q.setMainCheckpoint(tx, input.modelId, name);
     return { modelId: input.modelId, mainCheckpoint: name };
   });
+  // The card lists the main adapter's hashes and its GGUF export: rendered again for the promoted checkpoint.
+  await refreshCardAfter(deps, input.modelId);
+  return result;
 }
 
 function assertPromotable(name: string, files: readonly { path: string; kind: FileKind }[], pruned: readonly PrunedCheckpoint[]): void {

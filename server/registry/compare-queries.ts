@@ -17,9 +17,7 @@ export function compareModels(tx: Tx, reach: Reach, modelIds: string[]) {
       b
         .select({
           id: modelArtifacts.id,
-          name: modelArtifacts.name,
-          family: modelArtifacts.family,
-          version: modelArtifacts.version,
+          // name, family and version come with cardColumns.
           createdAt: modelArtifacts.createdAt,
           workspaceId: modelArtifacts.workspaceId,
           role: workspaceMembers.role,

@@ -46,13 +46,12 @@ export async function sharedModel(db: Db | Tx, artifactId: string) {
   const [row] = await db
     .select({
       id: modelArtifacts.id,
-      name: modelArtifacts.name,
+      // name and mainCheckpoint come with cardColumns.
       createdAt: modelArtifacts.createdAt,
       qualityScore: modelArtifacts.qualityScore,
       convergenceQuality: modelArtifacts.convergence,
       totalCost: modelArtifacts.totalCost,
       totalBytes: modelArtifacts.totalBytes,
-      mainCheckpoint: modelArtifacts.mainCheckpoint,
       ...cardColumns,
     })
     .from(modelArtifacts)

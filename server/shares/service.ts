@@ -35,7 +35,7 @@ const PUBLIC_HYPERPARAMETERS = new Set([
   'seed',
 ]);
 
-function publicHyperparameters(config: JobConfig): JobConfig {
+export function publicHyperparameters(config: JobConfig): JobConfig {
   const shown: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(config)) {
     const plain = ['string', 'number', 'boolean'].includes(typeof value) || (Array.isArray(value) && value.every((v) => typeof v === 'string'));

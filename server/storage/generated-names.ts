@@ -1,6 +1,6 @@
 /**
- * The one rule for names the service generates at the top of a model (the bundle's checksum file, and
- * the model card to come): the generated file keeps its name, and a training output file that collides
+ * The one rule for names the service generates at the top of a model (the bundle's checksum file and
+ * the model card): the generated file keeps its name, and a training output file that collides
  * with it is kept as `<stem>.trainer<ext>` (`SHA256SUMS.trainer`, `README.trainer.md`), its original name
  * recorded, so nothing the trainer wrote is lost and no download holds two files of one name.
  */
@@ -9,11 +9,11 @@ import { baseName } from '../paths.ts';
 /** Name of the checksum file added to every bundle (`sha256sum -c SHA256SUMS` verifies the rest). */
 export const CHECKSUMS_NAME = 'SHA256SUMS';
 
-/**
- * Every top-level name the service generates. Add the model card (`README.md`) here when it lands; the
- * ingest and the bundle both follow this list.
- */
-const GENERATED_TOP_LEVEL_NAMES: readonly string[] = [CHECKSUMS_NAME];
+/** Name of the generated model card (server/adapters/card-store.ts), Hugging Face's `README.md`. */
+const MODEL_CARD_NAME = 'README.md';
+
+/** Every top-level name the service generates; the ingest and the bundle both follow this list. */
+const GENERATED_TOP_LEVEL_NAMES: readonly string[] = [CHECKSUMS_NAME, MODEL_CARD_NAME];
 
 // Compared case-insensitively: on macOS and Windows `readme.md` and `README.md` are one file once unzipped.
 const fold = (name: string) => name.toLowerCase();

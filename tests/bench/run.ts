@@ -20,6 +20,7 @@ const BENCHES = [
   'catalogue',
   'signed-link',
   'registry',
+  'adapters',
 ];
 const wanted = process.argv.slice(2);
 const selected = wanted.length ? BENCHES.filter((b) => wanted.includes(b)) : BENCHES;

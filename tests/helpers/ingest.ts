@@ -32,6 +32,18 @@ export function sqlFor(svc: TestService) {
   return postgres(svc.databaseUrl, { max: 2, onnotice: () => {} });
 }
 
+/**
+ * The generated model card of model `artifactId`, read with an owner connection from `sqlFor`: the one file the
+ * service writes itself, so its size and hash come from the database, not from the output.
+ */
+export async function modelCardRow(sql: ReturnType<typeof sqlFor>, artifactId: string) {
+  const rows = await sql<{ path: string; size_bytes: string; sha256: string; storage_key: string }[]>`
+    select path, size_bytes, sha256, storage_key from artifact_files where artifact_id = ${artifactId} and kind = 'model_card'`;
+  if (rows.length !== 1) throw new Error(`model ${artifactId} has ${rows.length} model cards, not 1`);
+  const [row] = rows;
+  return { path: row!.path, sizeBytes: Number(row!.size_bytes), sha256: row!.sha256, storageKey: row!.storage_key };
+}
+
 /** What a pg-boss job looks like to a handler called directly (no heartbeat, never aborted). */
 export function fakeJob<T extends object>(data: T, retryCount = 0): Job<T> & { retryCount: number; retryLimit: number } {
   return {

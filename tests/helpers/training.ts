@@ -18,10 +18,13 @@ export function outputFolder(svc: TestService, jobId: string): string {
 export async function startTrainingJob(
   svc: TestService,
   api: Api,
-  options: { name?: string; family?: string; datasetId?: string; steps?: number; overfit?: boolean; seed?: number } = {},
+  options: { name?: string; family?: string; workspaceId?: string; datasetId?: string; steps?: number; overfit?: boolean; seed?: number } = {},
 ) {
-  const datasetId = options.datasetId ?? (await api.datasets.create.mutate({ name: 'support-tickets', format: 'jsonl', rowCount: 1200 })).id;
+  const inWorkspace = options.workspaceId ? { workspaceId: options.workspaceId } : {};
+  const datasetId =
+    options.datasetId ?? (await api.datasets.create.mutate({ ...inWorkspace, name: 'support-tickets', format: 'jsonl', rowCount: 1200 })).id;
   const { jobId, workerToken } = await api.jobs.create.mutate({
+    ...inWorkspace,
     datasetId,
     name: options.name ?? `run-${Math.random().toString(36).slice(2, 7)}`,
     ...(options.family ? { family: options.family } : {}),
@@ -61,6 +64,8 @@ export async function runTrainingJob(
     name?: string;
     /** The family its model joins (jobs.create); default: the name made a slug. */
     family?: string;
+    /** The workspace of its dataset and job (jobs.create); default: the caller's. */
+    workspaceId?: string;
     datasetId?: string;
     steps?: number;
     overfit?: boolean;
@@ -83,6 +88,39 @@ export async function runTrainingJob(
     summary: { epochsCompleted: 3, totalSteps: options.steps ?? 300, durationSeconds: 5400, costUsd: 3.42 },
   });
   return { jobId, workerToken, worker, datasetId, outputDir, files, curve };
+}
+
+/** The generated model card every delivered model holds at its top (server/adapters/card-store.ts, issue 12). */
+export const CARD_PATH = 'README.md';
+
+/**
+ * The path an output file is kept under in its model: the trainer's own top-level README.md (the LoRA fixture
+ * writes one) becomes README.trainer.md, as the generated card takes README.md. Spelled out here rather than read
+ * from server/storage/generated-names.ts, so a change to that rule fails a test.
+ */
+function keptAs(path: string): string {
+  return path === CARD_PATH ? 'README.trainer.md' : path;
+}
+
+/** `files` of an output under the paths their model keeps them as (the generated card not included). */
+export function asKept<T extends { path: string }>(files: readonly T[]): T[] {
+  return files.map((f) => ({ ...f, path: keptAs(f.path) }));
+}
+
+/** Every path a model delivered from an output of `outputPaths` holds, sorted: the output's, kept as above, and the card. */
+export function deliveredPaths(outputPaths: readonly string[]): string[] {
+  return [...outputPaths.map(keptAs), CARD_PATH].sort();
+}
+
+/** Polls models.exports until no export of the model is queued or running; returns them all. */
+export async function waitForExports(api: Api, modelId: string, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const exports = await api.models.exports.query({ modelId });
+    if (exports.every((e) => e.status === 'ready' || e.status === 'failed')) return exports;
+    if (Date.now() > deadline) throw new Error(`exports of ${modelId} still running after ${timeoutMs} ms: ${JSON.stringify(exports)}`);
+    await Bun.sleep(50);
+  }
 }
 
 /** Polls jobs.get until the ingest settles (ready or failed). */

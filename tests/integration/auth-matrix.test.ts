@@ -7,7 +7,7 @@ import { runSharedAuthTests, type MatrixWorld, type ProcedureSpec } from '../hel
 import { workspaceMembers } from '../../db/schema/index.ts';
 import { insertArtifact, sampleJobConfig } from '../helpers/factories.ts';
 import { client, newUser, startTestService, type TestService } from '../helpers/service.ts';
-import { outputFolder } from '../helpers/training.ts';
+import { outputFolder, runTrainingJob, waitForExports, waitForIngest } from '../helpers/training.ts';
 
 interface World extends MatrixWorld {
   modelId: string;
@@ -29,6 +29,8 @@ interface World extends MatrixWorld {
   family: string;
   /** Two models of the owner's team, for models.compare and models.downloadMany (nothing else touches them). */
   pairIds: [string, string];
+  /** An ingested model of the owner's team whose adapter the GGUF export maps, its export already made. */
+  exportModelId: string;
 }
 
 let svc: TestService;
@@ -71,6 +73,12 @@ beforeAll(async () => {
   const mates = await Promise.all([newUser(svc, 'mate1'), newUser(svc, 'mate2')]);
   await svc.deps.database.db.insert(workspaceMembers).values(mates.map((m) => ({ workspaceId, userId: m.userId, role: 'member' as const })));
   const invite = await api.workspaces.members.invite.mutate({ workspaceId, email: 'invitee@example.com', role: 'member' });
+  // A real ingest (the export needs the fit verdict and a real adapter), exported once here: the matrix's accepted
+  // models.export then answers with that export and leaves no job running when the service stops.
+  const exportable = await runTrainingJob(svc, api, { name: 'exportable', datasetId, lora: { layers: 2 } });
+  const { artifactId: exportModelId } = await waitForIngest(api, exportable.jobId);
+  await api.models.export.mutate({ modelId: exportModelId!, format: 'gguf' });
+  expect((await waitForExports(api, exportModelId!)).map((e) => e.status)).toEqual(['ready']);
   w = {
     url: svc.url,
     owner: { token: teamToken, workerToken: mine.workerToken },
@@ -90,6 +98,7 @@ beforeAll(async () => {
     trashIds: { restored: trashed[0]!.id, purged: trashed[1]!.id },
     family: model.family,
     pairIds: [pair[0]!.id, pair[1]!.id],
+    exportModelId: exportModelId!,
   };
 }, 60_000);
 afterAll(() => svc?.stop());
@@ -148,6 +157,22 @@ const specs: ProcedureSpec<World>[] = [
     caller: 'user',
     input: (x) => ({ modelIds: x.pairIds }),
     invalid: { input: { modelIds: [] }, field: 'modelIds' },
+    ownsRecord: true,
+  },
+  {
+    path: 'models.export',
+    type: 'mutation',
+    caller: 'user',
+    input: (x) => ({ modelId: x.exportModelId, format: 'gguf' }),
+    invalid: { input: { modelId: x0(), format: 'onnx' }, field: 'format' },
+    ownsRecord: true,
+  },
+  {
+    path: 'models.exports',
+    type: 'query',
+    caller: 'user',
+    input: (x) => ({ modelId: x.exportModelId }),
+    invalid: { input: { modelId: NOT_UUID }, field: 'modelId' },
     ownsRecord: true,
   },
   {

@@ -10,6 +10,7 @@ import { freePort } from '../helpers/net.ts';
 import { spawnService } from '../helpers/process.ts';
 import { client, signUp } from '../helpers/service.ts';
 import { sampleJobConfig } from '../helpers/factories.ts';
+import { asKept, CARD_PATH, deliveredPaths } from '../helpers/training.ts';
 
 // A service killed with SIGKILL leaves its embedded Postgres running; the next start on the
 // same DATA_DIR must recognise the orphan, stop it, and carry on, finishing the ingest that was under way.
@@ -56,7 +57,8 @@ describe('a service killed with SIGKILL', () => {
     fs.truncateSync(big, 2 * 1024 ** 3);
     const bigHash = createHash('sha256');
     for await (const chunk of fs.createReadStream(big, { highWaterMark: 4 * 1024 * 1024 })) bigHash.update(chunk as Buffer);
-    const originals = new Map([...files.map((f) => [f.path, f.sha256] as const), ['optimizer.pt', bigHash.digest('hex')]]);
+    // Keyed by the path each is kept under in the model (the trainer's README.md gives way to the generated card).
+    const originals = new Map([...asKept(files).map((f) => [f.path, f.sha256] as const), ['optimizer.pt', bigHash.digest('hex')]]);
 
     const worker = client(url, { token: workerToken });
     await worker.jobs.start.mutate({ jobId });
@@ -95,12 +97,17 @@ describe('a service killed with SIGKILL', () => {
     expect(models.models.map((m) => m.id)).toEqual([job.artifactId!]);
     const model = await api.models.get.query({ modelId: job.artifactId! });
     const { files: links } = await api.models.download.mutate({ modelId: model.id });
+    expect(model.files.map((f) => f.path).sort()).toEqual(deliveredPaths([...files.map((f) => f.path), 'optimizer.pt']));
     for (const [p, sha] of originals) {
       const stored = model.files.find((f) => f.path === p);
       expect(stored?.sha256).toBe(sha);
       const link = links.find((l) => l.path === p)!;
       expect(await sha256Of(await fetch(link.url))).toBe(sha);
     }
+    // The generated card, written by the run that finished, downloads as recorded.
+    const card = model.files.find((f) => f.path === CARD_PATH)!;
+    expect(card.kind).toBe('model_card');
+    expect(await sha256Of(await fetch(links.find((l) => l.path === CARD_PATH)!.url))).toBe(card.sha256);
 
     second.proc.kill('SIGTERM');
     expect(await second.proc.exited).toBe(0);

@@ -58,8 +58,12 @@ test('an output file named SHA256SUMS is kept as SHA256SUMS.trainer; x:y.txt is 
   const sql = sqlFor(svc);
   try {
     const rows = await sql<{ path: string; source_path: string | null }[]>`
-      select path, source_path from artifact_files where artifact_id = ${model.id} and source_path is not null`;
-    expect([...rows]).toEqual([{ path: 'SHA256SUMS.trainer', source_path: 'SHA256SUMS' }]);
+      select path, source_path from artifact_files where artifact_id = ${model.id} and source_path is not null order by path`;
+    // The LoRA fixture writes its own README.md: the generated model card takes that name, the trainer's is kept too.
+    expect([...rows]).toEqual([
+      { path: 'README.trainer.md', source_path: 'README.md' },
+      { path: 'SHA256SUMS.trainer', source_path: 'SHA256SUMS' },
+    ]);
 
     const out = await unzipBundle(u.api, model.id, 'fresh');
     expect(fs.readFileSync(path.join(out, 'SHA256SUMS.trainer'), 'utf8')).toBe(TRAINER_SUMS);

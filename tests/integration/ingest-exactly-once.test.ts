@@ -7,11 +7,11 @@ import { PgBoss } from 'pg-boss';
 import { ingestArtifactJob } from '../../server/ingest/ingest-artifact.job.ts';
 import { ingestSweepJob, MAX_TOTAL_ATTEMPTS } from '../../server/ingest/sweep.job.ts';
 import { writeLoraOutput, writeRandomFile, type WrittenFile } from '../fixtures/lora.ts';
-import { fakeJob, sha256Of, sqlFor, storedFiles } from '../helpers/ingest.ts';
+import { fakeJob, modelCardRow, sha256Of, sqlFor, storedFiles } from '../helpers/ingest.ts';
 import { serveOutput, type OutputServer } from '../helpers/output-server.ts';
 import { spawnService } from '../helpers/process.ts';
 import { client, newUser, startTestService, type TestService } from '../helpers/service.ts';
-import { outputFolder, runTrainingJob, waitForIngest } from '../helpers/training.ts';
+import { asKept, CARD_PATH, deliveredPaths, outputFolder, runTrainingJob, waitForIngest } from '../helpers/training.ts';
 import { sampleJobConfig } from '../helpers/factories.ts';
 
 let svc: TestService; // ROLE=all: API and workers in this process
@@ -158,11 +158,13 @@ describe('the handler is idempotent', () => {
     const job = await u.api.jobs.get.query({ jobId });
     expect(job.ingestStatus).toBe('ready');
     const sql = sqlFor(s);
+    let card: Awaited<ReturnType<typeof modelCardRow>>;
     try {
       const artifacts = await sql<{ id: string }[]>`select id from model_artifacts where job_id = ${jobId}`;
       expect(artifacts.map((a) => a.id)).toEqual([job.artifactId!]);
       const { n } = (await sql<{ n: number }[]>`select count(*)::int as n from artifact_files where artifact_id = ${job.artifactId!}`)[0]!;
-      expect(n).toBe(files.length);
+      expect(n).toBe(files.length + 1); // the output's files and one generated model card
+      card = await modelCardRow(sql, job.artifactId!);
     } finally {
       await sql.end();
     }
@@ -170,11 +172,17 @@ describe('the handler is idempotent', () => {
     expect(notes.notifications.filter((x) => x.type === 'model_ready')).toHaveLength(1);
     expect(notes.notifications.filter((x) => x.type === 'ingest_failed')).toHaveLength(0);
     const dl = await u.api.models.download.mutate({ modelId: job.artifactId! });
-    expect(dl.files).toHaveLength(files.length);
-    for (const f of dl.files) expect(await sha256Of(await fetch(f.url))).toBe(files.find((w) => w.path === f.path)!.sha256);
-    // Exactly one object per file: no temp files or duplicates left by the second run (every attempt writes
-    // under the same artifacts/{artifactId}/ prefix, derived from the job).
-    expect(storedFiles(s, `artifacts/${job.artifactId!}`)).toHaveLength(files.length);
+    expect(dl.files.map((f) => f.path).sort()).toEqual(deliveredPaths(files.map((f) => f.path)));
+    const kept = asKept(files);
+    for (const f of dl.files) {
+      const expected = f.path === CARD_PATH ? card.sha256 : kept.find((w) => w.path === f.path)!.sha256;
+      expect(await sha256Of(await fetch(f.url))).toBe(expected);
+    }
+    // Exactly one object per file (the card's included): no temp files or duplicates left by the second run (every
+    // attempt writes under the same artifacts/{artifactId}/ prefix, derived from the job).
+    const objects = storedFiles(s, `artifacts/${job.artifactId!}`);
+    expect(objects).toHaveLength(files.length + 1);
+    expect(objects).toContain(card.storageKey);
   }
 
   test('run twice in a row: delivered once, then skipped', async () => {
@@ -229,7 +237,10 @@ describe('the sweep', () => {
       const job = await waitForIngest(u.api, lost.jobId);
       expect(job.ingestStatus).toBe('ready');
       const model = await u.api.models.get.query({ modelId: job.artifactId! });
-      expect(model.files.map((f) => [f.path, f.sha256]).sort()).toEqual(files.map((f) => [f.path, f.sha256]).sort());
+      const card = await modelCardRow(sql, model.id);
+      expect(model.files.map((f) => [f.path, f.sha256]).sort()).toEqual(
+        [...asKept(files).map((f) => [f.path, f.sha256]), [CARD_PATH, card.sha256]].sort(),
+      );
       expect((await u.api.jobs.get.query({ jobId: fresh.jobId })).ingestStatus).toBe('pending');
 
       // A second sweep finds nothing left to do for the delivered job.
@@ -290,7 +301,7 @@ describe('several worker processes', () => {
       expect(new Set(artifacts.map((a) => a.job_id)).size).toBe(10);
       const attempts = await sql<{ n: number }[]>`select ingest_attempts as n from training_jobs where id = any(${ids}::uuid[])`;
       expect(attempts.map((a) => a.n)).toEqual(Array(10).fill(1)); // no job was run twice
-      const fileCount = runs.reduce((a, r) => a + r.files.length, 0);
+      const fileCount = runs.reduce((a, r) => a + r.files.length + 1, 0); // each model's files and its generated card
       const { n } = (
         await sql<{ n: number }[]>`select count(*)::int as n from artifact_files where artifact_id = any(${artifacts.map((a) => a.id)}::uuid[])`
       )[0]!;
@@ -361,9 +372,11 @@ describe('a worker killed mid-copy', () => {
     expect(server.requests.filter((r) => r.path === big.path).length).toBeGreaterThanOrEqual(2);
 
     const sql = sqlFor(api);
+    let card: Awaited<ReturnType<typeof modelCardRow>>;
     try {
       const { n } = (await sql<{ n: number }[]>`select count(*)::int as n from model_artifacts where job_id = ${run.jobId}`)[0]!;
       expect(n).toBe(1);
+      card = await modelCardRow(sql, job.artifactId!);
     } finally {
       await sql.end();
     }
@@ -377,7 +390,8 @@ describe('a worker killed mid-copy', () => {
     // One object per file, and the killed process's partial upload is gone: a retry starts clean.
     const objects = storedFiles(api, `artifacts/${job.artifactId!}`);
     expect(objects.filter((p) => p.split('/').pop()!.startsWith('.'))).toEqual([]);
-    expect(objects).toHaveLength(files.length);
+    expect(objects).toHaveLength(files.length + 1); // and the generated card's
+    expect(objects).toContain(card.storageKey);
     expect(objects.every((p) => p.startsWith(`artifacts/${job.artifactId}/`))).toBe(true);
   }, 180_000);
 });

@@ -1,15 +1,15 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { createHash } from 'node:crypto';
 import { newUser, startTestService, type TestService } from '../helpers/service.ts';
-import { runTrainingJob, waitForIngest } from '../helpers/training.ts';
+import { asKept, CARD_PATH, deliveredPaths, runTrainingJob, waitForIngest } from '../helpers/training.ts';
 
 let svc: TestService;
 beforeAll(async () => {
   svc = await startTestService({ label: 'pipeline' });
-});
+}, 120_000);
 afterAll(async () => {
   await svc?.stop();
-});
+}, 120_000);
 
 describe('ingest pipeline on embedded defaults', () => {
   test('a completed run becomes a scored, inspected, downloadable model with one notification', async () => {
@@ -28,13 +28,14 @@ describe('ingest pipeline on embedded defaults', () => {
     expect(model.adapter?.alpha).toBe(16);
     expect(model.adapter?.targetModules).toEqual(['q_proj', 'v_proj']);
     expect(model.lossCurve.length).toBeGreaterThan(10);
-    expect(model.files.map((f) => f.path).sort()).toEqual(run.files.map((f) => f.path).sort());
-    for (const f of run.files) {
+    expect(model.files.map((f) => f.path).sort()).toEqual(deliveredPaths(run.files.map((f) => f.path)));
+    for (const f of asKept(run.files)) {
       expect(model.files.find((m) => m.path === f.path)?.sha256).toBe(f.sha256);
     }
+    expect(model.files.find((m) => m.path === CARD_PATH)?.kind).toBe('model_card');
 
     const dl = await u.api.models.download.mutate({ modelId: model.id });
-    expect(dl.files).toHaveLength(run.files.length);
+    expect(dl.files).toHaveLength(run.files.length + 1);
     for (const f of dl.files) {
       const res = await fetch(f.url);
       expect(res.status).toBe(200);

@@ -9,7 +9,7 @@ import { sha256Of } from '../helpers/ingest.ts';
 import { serveOutput, type OutputServer } from '../helpers/output-server.ts';
 import { startS3rver, type TestS3 } from '../helpers/s3rver.ts';
 import { newUser, startTestService, type TestService } from '../helpers/service.ts';
-import { runTrainingJob, waitForIngest } from '../helpers/training.ts';
+import { asKept, CARD_PATH, deliveredPaths, runTrainingJob, waitForIngest } from '../helpers/training.ts';
 
 let svc: TestService;
 let s3: TestS3;
@@ -40,23 +40,28 @@ afterAll(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 }, 120_000);
 
-/** The delivered model matches `files` byte for byte (recorded hashes and downloaded bytes). */
+/** The delivered model matches `files` byte for byte (recorded hashes and downloaded bytes), plus its generated card. */
 async function expectDelivered(api: Awaited<ReturnType<typeof newUser>>['api'], jobId: string, files: WrittenFile[]) {
   const job = await waitForIngest(api, jobId);
   expect(job.ingestError).toBeNull();
   expect(job.ingestStatus).toBe('ready');
   const model = await api.models.get.query({ modelId: job.artifactId! });
-  expect(model.files.map((f) => f.path).sort()).toEqual(files.map((f) => f.path).sort());
-  for (const f of files) {
+  expect(model.files.map((f) => f.path).sort()).toEqual(deliveredPaths(files.map((f) => f.path)));
+  const kept = asKept(files);
+  for (const f of kept) {
     const stored = model.files.find((m) => m.path === f.path)!;
     expect(stored.sha256).toBe(f.sha256);
     expect(stored.sizeBytes).toBe(f.size);
   }
+  // The card is the service's own file: its bytes are checked against the hash recorded for it.
+  const card = model.files.find((m) => m.path === CARD_PATH)!;
+  expect(card.kind).toBe('model_card');
   const dl = await api.models.download.mutate({ modelId: model.id });
+  expect(dl.files).toHaveLength(files.length + 1);
   for (const f of dl.files) {
     const res = await fetch(f.url);
     expect(res.status).toBe(200);
-    expect(await sha256Of(res)).toBe(files.find((w) => w.path === f.path)!.sha256);
+    expect(await sha256Of(res)).toBe(f.path === CARD_PATH ? card.sha256 : kept.find((w) => w.path === f.path)!.sha256);
   }
   expect(model.adapter).toEqual({
     baseModel: 'Qwen/Qwen2.5-0.5B',
@@ -65,6 +70,8 @@ async function expectDelivered(api: Awaited<ReturnType<typeof newUser>>['api'], 
     targetModules: ['q_proj', 'k_proj', 'v_proj'],
     dtype: 'BF16',
     parameterCount: expect.any(Number),
+    maxRank: 16, // no rank_pattern: every module has rank 16
+    taskType: 'CAUSAL_LM',
   });
   // 4 layers × (q: 16·(64+64), k: 16·(64+9), v: 16·(64+9)) with hidden 64 (k/v out = round(64·128/896) = 9).
   expect(model.adapter!.parameterCount).toBe(4 * (16 * (64 + 64) + 2 * 16 * (64 + 9)));

@@ -5,7 +5,7 @@ import type { AppRouter } from '../../server/trpc/root.ts';
 import { CONVERGENCE_LABELS } from '../../server/vocabulary.ts';
 import { insertArtifact, insertDataset, microsToIso, sampleJobConfig, type InsertedArtifact } from '../helpers/factories.ts';
 import { newUser, startTestService, type TestService } from '../helpers/service.ts';
-import { runTrainingJob, waitForIngest } from '../helpers/training.ts';
+import { deliveredPaths, runTrainingJob, waitForIngest } from '../helpers/training.ts';
 
 type User = Awaited<ReturnType<typeof newUser>>;
 type Sort = 'recent' | 'quality';
@@ -108,6 +108,7 @@ describe('models.list', () => {
           'deletedAt',
           'description',
           'family',
+          'fit',
           'id',
           'job',
           'name',
@@ -117,6 +118,7 @@ describe('models.list', () => {
           'tags',
           'totalBytes',
           'totalCost',
+          'untrained',
           'version',
         ].sort(),
       );
@@ -131,6 +133,9 @@ describe('models.list', () => {
         purgeAfter: null,
         qualityScore: spec.qualityScore,
         convergenceQuality: spec.convergence,
+        // Rows made without an ingest carry no fit check or weight health: unknown, and not flagged untrained.
+        fit: null,
+        untrained: false,
         totalCost: 3.42,
         totalBytes: 0,
         dataset: { id: ds.id, name: ds.name },
@@ -350,8 +355,10 @@ describe('models.get', () => {
     expect(got.configuration.gpu).toEqual({ type: 'A100-80GB', count: 1 });
     expect(got.configuration.hyperparameters).toMatchObject({ loraRank: 8, loraAlpha: 16 });
     expect(got.adapter).toMatchObject({ baseModel: 'Qwen/Qwen2.5-0.5B', rank: 8, alpha: 16 });
-    expect(got.files.map((f) => f.path).sort()).toEqual(run.files.map((f) => f.path).sort());
-    // The run shows up at the top of the recent list.
-    expect((await a.api.models.list.query({ limit: 1 })).models[0]?.id).toBe(got.id);
+    expect(got.files.map((f) => f.path).sort()).toEqual(deliveredPaths(run.files.map((f) => f.path)));
+    // The run shows up at the top of the recent list, its adapter checked at ingest: it fits its base and was trained.
+    const [top] = (await a.api.models.list.query({ limit: 1 })).models;
+    expect(top?.id).toBe(got.id);
+    expect(top).toMatchObject({ fit: 'fits', untrained: false });
   });
 });

@@ -11,7 +11,7 @@ import { CreateBucketCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { createS3Client } from '../../server/storage/s3-client.ts';
 import { freePort } from '../helpers/net.ts';
 import { newUser, startTestService, type TestService } from '../helpers/service.ts';
-import { runTrainingJob, waitForIngest } from '../helpers/training.ts';
+import { asKept, CARD_PATH, deliveredPaths, runTrainingJob, waitForIngest } from '../helpers/training.ts';
 
 interface S3rverInstance {
   run(): Promise<{ port: number; address: string }>;
@@ -72,14 +72,18 @@ describe('models on the S3 driver', () => {
     const listed = await client.send(new ListObjectsV2Command({ Bucket: BUCKET }));
     client.destroy();
     const keys = (listed.Contents ?? []).map((o) => o.Key!);
-    expect(keys).toHaveLength(written.length);
+    expect(keys).toHaveLength(written.length + 1); // the output's files and the generated model card
     // artifacts/{artifactId}/{n}: no owner in the key, so a model can change workspace without its bytes moving.
-    for (const key of keys) expect(key).toMatch(new RegExp(`^artifacts/${modelId}/\\d+$`));
+    // The card's key is named by its content instead: artifacts/{artifactId}/card-{first 16 hex of its SHA-256}.
+    const card = (await user.api.models.get.query({ modelId })).files.find((f) => f.path === CARD_PATH)!;
+    const numbered = new RegExp(`^artifacts/${modelId}/\\d+$`);
+    expect(keys.filter((key) => !numbered.test(key))).toEqual([`artifacts/${modelId}/card-${card.sha256.slice(0, 16)}`]);
   });
 
   test('every file downloads from the store through its presigned URL with the exact bytes', async () => {
     const { files, expiresAt, bundle } = await user.api.models.download.mutate({ modelId });
-    expect(files.map((f) => f.path).sort()).toEqual(written.map((f) => f.path).sort());
+    expect(files.map((f) => f.path).sort()).toEqual(deliveredPaths(written.map((f) => f.path)));
+    const kept = asKept(written);
     expect(bundle).not.toBeNull();
     expect(Date.parse(expiresAt)).toBeGreaterThan(Date.now() + 3500_000);
     for (const f of files) {
@@ -91,7 +95,9 @@ describe('models on the S3 driver', () => {
       expect(res.status).toBe(200);
       const bytes = new Uint8Array(await res.arrayBuffer());
       expect(bytes.byteLength).toBe(f.sizeBytes);
-      expect(createHash('sha256').update(bytes).digest('hex')).toBe(written.find((w) => w.path === f.path)!.sha256);
+      // The card is the service's own file: its bytes are checked against the hash recorded for it.
+      const expected = f.path === CARD_PATH ? f.sha256 : kept.find((w) => w.path === f.path)!.sha256;
+      expect(createHash('sha256').update(bytes).digest('hex')).toBe(expected);
       expect(res.headers.get('content-disposition')).toStartWith('attachment; filename="');
     }
   });
@@ -113,7 +119,8 @@ describe('models on the S3 driver', () => {
       const check = Bun.spawnSync(['sha256sum', '-c', 'SHA256SUMS'], { cwd: join(dir, 'x') });
       expect(check.stderr.toString()).toBe('');
       expect(check.exitCode).toBe(0);
-      expect(check.stdout.toString().trim().split('\n').sort()).toEqual(written.map((f) => `${f.path}: OK`).sort());
+      const lines = deliveredPaths(written.map((f) => f.path)).map((p) => `${p}: OK`);
+      expect(check.stdout.toString().trim().split('\n').sort()).toEqual(lines.sort());
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -23,18 +23,70 @@ test('each event kind is stored with its type, title, body and link', async () =
   const jobId = crypto.randomUUID();
   // Alice's personal workspace: she is its only member, and the titles say "Your model".
   const workspaceId = await personalWorkspaceOf(svc.deps, alice.userId);
-  const base = { workspaceId, jobId, artifactId, modelName: 'support-bot', fileCount: 7 };
-  await send({ kind: 'model.ready', ...base, qualityScore: 4, convergence: 'good', datasetName: 'tickets' });
-  await send({ kind: 'model.ready', ...base, modelName: 'unrated', qualityScore: null, convergence: null, datasetName: null });
+  const base = { workspaceId, jobId, artifactId, modelName: 'support-bot', fileCount: 7, untrained: false };
+  const fits = { verdict: 'fits' as const, base: 'Qwen/Qwen2.5-0.5B', mismatchCount: 0 };
+  await send({ kind: 'model.ready', ...base, qualityScore: 4, convergence: 'good', datasetName: 'tickets', fit: fits });
+  await send({
+    kind: 'model.ready',
+    ...base,
+    modelName: 'unrated',
+    qualityScore: null,
+    convergence: null,
+    datasetName: null,
+    fit: { verdict: 'unknown_base', base: null, mismatchCount: 0 },
+  });
+  await send({
+    kind: 'model.ready',
+    ...base,
+    modelName: 'misfit',
+    qualityScore: 1,
+    convergence: 'poor',
+    datasetName: null,
+    fit: { verdict: 'mismatch', base: 'meta-llama/Llama-3.2-1B', mismatchCount: 12 },
+    untrained: true,
+  });
+  await send({ kind: 'export.ready', workspaceId, artifactId, modelName: 'support-bot', path: 'support-bot-v1-F16-LoRA.gguf', format: 'gguf' });
+  await send({
+    kind: 'export.failed',
+    workspaceId,
+    artifactId,
+    modelName: 'support-bot',
+    error: 'GGUF export supports Llama, Mistral and Qwen2 bases',
+  });
   await send({ kind: 'ingest.failed', workspaceId, jobId, jobName: 'broken-run', error: 'no files found at file:///x' });
 
   const { notifications, unreadCount } = await alice.api.notifications.list.query({});
-  expect(unreadCount).toBe(3);
+  expect(unreadCount).toBe(6);
   // Newest first.
   expect(notifications.map(({ type, title, body, link }) => ({ type, title, body, link }))).toEqual([
     { type: 'ingest_failed', title: 'Your model broken-run could not be delivered', body: 'no files found at file:///x', link: `/jobs?job=${jobId}` },
+    {
+      type: 'export_failed',
+      title: 'The GGUF export of support-bot failed',
+      body: 'GGUF export supports Llama, Mistral and Qwen2 bases',
+      link: `/models/${artifactId}`,
+    },
+    {
+      type: 'export_ready',
+      title: 'The GGUF export of support-bot is ready',
+      body: 'support-bot-v1-F16-LoRA.gguf: a llama.cpp LoRA adapter (F16), for llama.cpp --lora and an Ollama ADAPTER line.',
+      link: `/models/${artifactId}`,
+    },
+    {
+      type: 'model_ready',
+      title: 'Your model misfit is ready',
+      body:
+        '7 files, 1★ poor. Warning: it does not fit its base model meta-llama/Llama-3.2-1B (12 tensors differ). ' +
+        'Warning: untrained, every lora_B is zero, so the adapter changes nothing.',
+      link: `/models/${artifactId}`,
+    },
     { type: 'model_ready', title: 'Your model unrated is ready', body: '7 files, not rated.', link: `/models/${artifactId}` },
-    { type: 'model_ready', title: 'Your model support-bot is ready', body: '7 files, 4★ good, trained on tickets.', link: `/models/${artifactId}` },
+    {
+      type: 'model_ready',
+      title: 'Your model support-bot is ready',
+      body: '7 files, 4★ good, fits Qwen/Qwen2.5-0.5B, trained on tickets.',
+      link: `/models/${artifactId}`,
+    },
   ]);
   expect((await bob.api.notifications.list.query({})).notifications).toHaveLength(0);
 });

@@ -10,7 +10,7 @@ import type { LossCurveSample, WrittenFile } from '../fixtures/lora.ts';
 import { insertArtifact } from '../helpers/factories.ts';
 import { sqlFor, storedFiles } from '../helpers/ingest.ts';
 import { client, newUser, startTestService, type TestService } from '../helpers/service.ts';
-import { runTrainingJob, waitForIngest } from '../helpers/training.ts';
+import { asKept, CARD_PATH, deliveredPaths, runTrainingJob, waitForIngest } from '../helpers/training.ts';
 
 type Api = ReturnType<typeof client>;
 
@@ -234,7 +234,7 @@ describe('pruneCheckpoints', () => {
       const keysBefore = await keys();
       const doomed = rest.flatMap((name) => folderFiles(run.files, name!));
       const prefix = `artifacts/${run.modelId}/`;
-      expect(storedFiles(svc, prefix)).toHaveLength(run.files.length);
+      expect(storedFiles(svc, prefix)).toHaveLength(run.files.length + 1); // and the generated card
 
       // Bad input and roles first: nothing changes.
       await expect(owner.models.pruneCheckpoints.mutate({ modelId: run.modelId, keep: 0 })).rejects.toMatchObject({
@@ -255,7 +255,9 @@ describe('pruneCheckpoints', () => {
 
       const model = await owner.models.get.query({ modelId: run.modelId });
       expect(model.files.map((f) => f.path)).toEqual(modelBefore.files.map((f) => f.path).filter((p) => !doomed.some((d) => d.path === p)));
-      expect(model.totalBytes).toBe(modelBefore.totalBytes - result.freedBytes);
+      // The prune renders the card again (it lists the files and checkpoints): the total follows the card's new size too.
+      const cardSize = (m: typeof model) => m.files.find((f) => f.path === CARD_PATH)!.sizeBytes;
+      expect(model.totalBytes).toBe(modelBefore.totalBytes - result.freedBytes + cardSize(model) - cardSize(modelBefore));
       expect(model.checkpoints.prunedBytes).toBe(result.freedBytes);
       expect(
         model.checkpoints.items
@@ -272,13 +274,17 @@ describe('pruneCheckpoints', () => {
         .waitForJob((data) => (data.keys ?? []).includes(keysBefore.get(doomed[0]!.path)!), 'completed');
       const left = new Set(storedFiles(svc, prefix));
       for (const f of doomed) expect(left.has(keysBefore.get(f.path)!)).toBe(false);
-      expect(left).toEqual(new Set(model.files.map((f) => keysBefore.get(f.path)!).filter((k) => k !== undefined)));
-      expect(left.size).toBe(run.files.length - doomed.length);
+      // Every kept file keeps its object; the card's is the one its new content names (the old one goes with it).
+      const keysAfter = await keys();
+      for (const [p, key] of keysAfter) if (p !== CARD_PATH) expect({ p, key }).toEqual({ p, key: keysBefore.get(p)! });
+      if (keysAfter.get(CARD_PATH) !== keysBefore.get(CARD_PATH)) expect(left.has(keysBefore.get(CARD_PATH)!)).toBe(false);
+      expect(left).toEqual(new Set(model.files.map((f) => keysAfter.get(f.path)!)));
+      expect(left.size).toBe(run.files.length - doomed.length + 1);
 
-      // Every kept file downloads with the bytes it had (the promoted adapter included).
+      // Every kept file downloads with the bytes it had (the promoted adapter included); the card as now recorded.
       const after = await downloadAll(owner, run.modelId);
       expect([...after.keys()].sort()).toEqual([...before.keys()].filter((p) => !doomed.some((d) => d.path === p)).sort());
-      for (const [p, sha] of after) expect({ p, sha }).toEqual({ p, sha: before.get(p)! });
+      for (const [p, sha] of after) if (p !== CARD_PATH) expect({ p, sha }).toEqual({ p, sha: before.get(p)! });
       for (const [p, sha] of after) expect(sha).toBe(model.files.find((f) => f.path === p)!.sha256);
 
       // A pruned checkpoint cannot be promoted.
@@ -317,13 +323,13 @@ describe('keepCheckpoints at ingest', () => {
       const never = pruned.flatMap((name) => folderFiles(run.files, name));
       const model = await owner.models.get.query({ modelId: run.modelId });
       expect(model.files.map((f) => f.path).sort()).toEqual(
-        run.files
-          .map((f) => f.path)
-          .filter((p) => !never.some((n) => n.path === p))
-          .sort(),
+        deliveredPaths(run.files.map((f) => f.path).filter((p) => !never.some((n) => n.path === p))),
       );
-      expect(model.totalBytes).toBe(bytesOf(run.files) - bytesOf(never));
-      expect(storedFiles(svc, `artifacts/${run.modelId}/`)).toHaveLength(run.files.length - never.length);
+      // The copied files and the generated card (its size as recorded for it).
+      const card = model.files.find((f) => f.path === CARD_PATH)!;
+      expect(card.kind).toBe('model_card');
+      expect(model.totalBytes).toBe(bytesOf(run.files) - bytesOf(never) + card.sizeBytes);
+      expect(storedFiles(svc, `artifacts/${run.modelId}/`)).toHaveLength(run.files.length - never.length + 1);
       expect(model.checkpoints.prunedBytes).toBe(bytesOf(never));
       expect(
         model.checkpoints.items
@@ -339,9 +345,10 @@ describe('keepCheckpoints at ingest', () => {
       ).toEqual([...pruned].sort());
       // Still ranked on all of them (the scoring ran on the listing, before the copy).
       expect(model.bestCheckpoint?.checkpoints?.map((c) => c.name).sort()).toEqual(STEPS.map((s) => `checkpoint-${s}`).sort());
-      // Each kept file is the run's own.
+      // Each kept file is the run's own; the card is as recorded.
       const served = await downloadAll(owner, run.modelId);
-      for (const [p, sha] of served) expect({ p, sha }).toEqual({ p, sha: run.files.find((f) => f.path === p)!.sha256 });
+      const output = asKept(run.files);
+      for (const [p, sha] of served) expect({ p, sha }).toEqual({ p, sha: p === CARD_PATH ? card.sha256 : output.find((f) => f.path === p)!.sha256 });
     } finally {
       await owner.workspaces.update.mutate({ workspaceId: teamId, settings: { keepCheckpoints: 'all' } });
     }

@@ -16,7 +16,7 @@ import { trashPurgeJob } from '../../server/registry/trash-purge.job.ts';
 import { purgeObjectsJob } from '../../server/storage/purge-objects.job.ts';
 import { writeLoraOutput } from '../fixtures/lora.ts';
 import { fileBytes, insertArtifact, personalWorkspaceOf, type InsertedArtifact } from '../helpers/factories.ts';
-import { fakeJob, sha256Of, sqlFor, storedFiles } from '../helpers/ingest.ts';
+import { fakeJob, modelCardRow, sha256Of, sqlFor, storedFiles } from '../helpers/ingest.ts';
 import { spawnService } from '../helpers/process.ts';
 import { client, newUser, startTestService, type TestService } from '../helpers/service.ts';
 import { runTrainingJob } from '../helpers/training.ts';
@@ -344,7 +344,11 @@ describe('purge with an ingest in flight', () => {
     expect(twin).toMatchObject({ status: 'completed', output: { delivered: true } });
     const modelId = (await u.api.jobs.get.query({ jobId: run.jobId })).artifactId!;
     const prefix = `artifacts/${modelId}/`;
-    expect(storedFiles(svc, prefix)).toHaveLength(files.length);
+    const cardSql = sqlFor(svc);
+    const card = await modelCardRow(cardSql, modelId).finally(() => cardSql.end());
+    // The output's files and the generated model card, all under the model's prefix (what the purge must remove).
+    expect(storedFiles(svc, prefix)).toHaveLength(files.length + 1);
+    expect(storedFiles(svc, prefix)).toContain(card.storageKey);
 
     expect(await u.api.models.purge.mutate({ modelIds: [modelId] })).toEqual({ purged: 1 });
     await svc.deps.boss.getSpy<{ prefixes?: string[] }>(purgeObjectsJob.name).waitForJob((d) => d.prefixes?.includes(prefix) ?? false, 'completed');

@@ -6,13 +6,14 @@ import path from 'node:path';
 import { eq, sql } from 'drizzle-orm';
 import { modelArtifacts, workspaceMembers } from '../../db/schema/index.ts';
 import { artifactIdFor, storagePrefix } from '../../server/ingest/artifact-id.ts';
+import { cardAllowance } from '../../server/adapters/card-store.ts';
 import { formatBytes } from '../../server/storage/free-space.ts';
 import { writeLoraOutput } from '../fixtures/lora.ts';
 import { fileBytes, insertArtifact } from '../helpers/factories.ts';
 import { storedFiles } from '../helpers/ingest.ts';
 import { expectErrorLog } from '../helpers/log-guard.ts';
 import { client, newUser, startTestService, type TestService } from '../helpers/service.ts';
-import { runTrainingJob, waitForIngest } from '../helpers/training.ts';
+import { CARD_PATH, runTrainingJob, waitForIngest } from '../helpers/training.ts';
 
 type Api = ReturnType<typeof client>;
 
@@ -22,6 +23,9 @@ let svc: TestService;
 /** The bytes of the run's whole output, and the most its `best` pruning can keep (top level and the biggest folder). */
 let allBytes: number;
 let bestBytes: number;
+/** What the quota check counts for each: the kept output plus the generated card's allowance. */
+let allNeeds: number;
+let bestNeeds: number;
 
 beforeAll(async () => {
   // The fixture is deterministic: written once here, its sizes are those of every run below.
@@ -31,6 +35,9 @@ beforeAll(async () => {
     allBytes = files.reduce((a, f) => a + f.size, 0);
     const folders = LORA.checkpoints.map((s) => files.filter((f) => f.path.startsWith(`checkpoint-${s}/`)).reduce((a, f) => a + f.size, 0));
     bestBytes = allBytes - folders.reduce((a, b) => a + b, 0) + Math.max(...folders);
+    const perFolder = files.filter((f) => f.path.startsWith(`checkpoint-${LORA.checkpoints[0]}/`)).length;
+    allNeeds = allBytes + cardAllowance(files.length);
+    bestNeeds = bestBytes + cardAllowance(files.length - perFolder * (LORA.checkpoints.length - 1));
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -113,7 +120,7 @@ describe('WORKSPACE_QUOTA_BYTES', () => {
     const { token } = await web.tokens.create.mutate({ name: 'team', workspaceId });
     const api: Api = client(svc.url, { token });
     // The workspace already stores enough that the whole output no longer fits, but the output pruned to its best does.
-    const room = Math.floor((allBytes + bestBytes) / 2);
+    const room = Math.floor((allNeeds + bestNeeds) / 2);
     const padding = await insertArtifact(svc.deps, u.userId, { workspaceId });
     await setTotalBytes(padding.id, QUOTA - room);
 
@@ -133,7 +140,7 @@ describe('WORKSPACE_QUOTA_BYTES', () => {
     expect(job.ingestStatus).toBe('failed');
     expect(job.artifactId).toBeNull();
     expect(job.ingestError).toStartWith("This workspace's storage quota is full: it uses ");
-    expect(job.ingestError).toContain(`this model needs ${formatBytes(allBytes)}`);
+    expect(job.ingestError).toContain(`this model needs ${formatBytes(allNeeds)}`);
     expect(job.ingestError).toContain('WORKSPACE_QUOTA_BYTES');
     // Refused before copying: not one object under the run's prefix.
     expect(written.filter((key) => key.startsWith(storagePrefix(artifactIdFor(refused.jobId))))).toEqual([]);
@@ -150,8 +157,15 @@ describe('WORKSPACE_QUOTA_BYTES', () => {
     expect(ok.ingestError).toBeNull();
     expect(ok.ingestStatus).toBe('ready');
     const usage = await web.workspaces.usage.query({ workspaceId });
+    // The quota is checked before copying on the output's kept bytes plus an allowance for the generated model
+    // card (rendered at delivery), so the model's total, the kept output plus the card, stays within the quota.
+    const card = (await web.models.get.query({ modelId: ok.artifactId! })).files.find((f) => f.path === CARD_PATH)!;
+    const modelBytes = usage.models.find((m) => m.id === ok.artifactId)!.totalBytes;
+    expect(usage.prunedBytes).toBe(allBytes - (modelBytes - card.sizeBytes));
+    // The allowance bounds the card.
+    expect(card.sizeBytes).toBeLessThanOrEqual(bestNeeds - bestBytes);
+    expect(usage.totalBytes).toBe(QUOTA - room + modelBytes);
     expect(usage.totalBytes).toBeLessThanOrEqual(QUOTA);
-    expect(usage.prunedBytes).toBe(allBytes - usage.models.find((m) => m.id === ok.artifactId)!.totalBytes);
   }, 60_000);
 
   test('a workspace under its quota ingests as usual', async () => {
@@ -160,6 +174,9 @@ describe('WORKSPACE_QUOTA_BYTES', () => {
     const job = await waitForIngest(u.api, run.jobId);
     expect(job.ingestError).toBeNull();
     expect(job.ingestStatus).toBe('ready');
-    expect((await u.api.workspaces.usage.query()).totalBytes).toBe(allBytes);
+    // The whole output and the generated model card (its size as recorded for it).
+    const card = (await u.api.models.get.query({ modelId: job.artifactId! })).files.find((f) => f.path === CARD_PATH)!;
+    expect(card.kind).toBe('model_card');
+    expect((await u.api.workspaces.usage.query()).totalBytes).toBe(allBytes + card.sizeBytes);
   }, 60_000);
 });

@@ -7,7 +7,7 @@ import { appRouter } from '../../server/trpc/root.ts';
 import { writeLoraOutput } from '../fixtures/lora.ts';
 import { insertArtifact, sampleJobConfig } from '../helpers/factories.ts';
 import { client, newUser, startTestService, type TestService } from '../helpers/service.ts';
-import { outputFolder, waitForIngest } from '../helpers/training.ts';
+import { outputFolder, runTrainingJob, waitForExports, waitForIngest } from '../helpers/training.ts';
 
 /**
  * Who calls. owner, admin, member, viewer: members of the team workspace, signed in (session cookie).
@@ -52,6 +52,8 @@ const MATRIX = {
   'models.purge':                                         [ok,   ok,   FB,    FB,    NF,      UA,  FB,  ok,   NF],
   'models.compare':                                       [ok,   ok,   ok,    ok,    NF,      UA,  ok,  ok,   NF],
   'models.downloadMany':                                  [ok,   ok,   ok,    ok,    NF,      UA,  ok,  ok,   NF],
+  'models.export':                                        [ok,   ok,   ok,    FB,    NF,      UA,  FB,  ok,   NF],
+  'models.exports':                                       [ok,   ok,   ok,    ok,    NF,      UA,  ok,  ok,   NF],
   'jobs.create':                                          [ok,   ok,   ok,    FB,    NF,      UA,  FB,  ok,   NF],
   'jobs.list':                                            [ok,   ok,   ok,    ok,    NF,      UA,  ok,  ok,   NF],
   'jobs.get':                                             [ok,   ok,   ok,    ok,    NF,      UA,  ok,  ok,   NF],
@@ -124,6 +126,8 @@ let w: {
   datasetId: string;
   jobId: string;
   modelId: string;
+  /** An ingested model whose adapter fits a base the GGUF export maps (Qwen2.5-0.5B): models.export accepts it. */
+  exportModelId: string;
   showcaseId: string;
   family: string;
   fileId: string;
@@ -253,6 +257,15 @@ const CASES: Record<Label, Case> = {
   'models.purge': { type: 'mutation', input: async () => ({ modelIds: [(await teamModel()).id] }) },
   'models.compare': { type: 'query', input: () => ({ modelIds: [w.modelId, w.showcaseId] }) },
   'models.downloadMany': { type: 'mutation', input: () => ({ modelIds: [w.modelId, w.showcaseId] }) },
+  // The first accepted call queues the export; later ones get that same export (one per content).
+  'models.export': {
+    type: 'mutation',
+    input: () => ({ modelId: w.exportModelId, format: 'gguf' }),
+    settle: async () => {
+      expect((await waitForExports(ownerApi, w.exportModelId)).map((e) => e.status)).toEqual(['ready']);
+    },
+  },
+  'models.exports': { type: 'query', input: () => ({ modelId: w.exportModelId }) },
   'jobs.create': {
     type: 'mutation',
     input: () => ({ workspaceId: team.id, datasetId: w.datasetId, name: 'matrix', config: sampleJobConfig, gpu }),
@@ -361,10 +374,15 @@ beforeAll(async () => {
   const showcase = await insertArtifact(svc.deps, users.owner.userId, { workspaceId: id, datasetId, files: [{ path: 'adapter_model.safetensors' }] });
   const share = await ownerApi.models.share.mutate({ modelId: showcase.id });
   const pending = await ownerApi.workspaces.members.invite.mutate({ workspaceId: id, email: newEmail(), role: 'viewer' });
+  // A real ingest: the export needs the fit verdict and a real adapter file.
+  const exportable = await runTrainingJob(svc, ownerApi, { name: 'exportable', workspaceId: id, datasetId, lora: { layers: 2 } });
+  const ingested = await waitForIngest(ownerApi, exportable.jobId);
+  expect(ingested.ingestStatus).toBe('ready');
   w = {
     datasetId,
     jobId,
     modelId: model.id,
+    exportModelId: ingested.artifactId!,
     showcaseId: showcase.id,
     family: model.family,
     fileId: model.files[0]!.id,

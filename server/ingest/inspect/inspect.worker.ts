@@ -9,7 +9,7 @@ declare const self: Worker;
 
 self.onmessage = (event: MessageEvent<AnalyseInput>) => {
   try {
-    self.postMessage({ ok: true, adapter: analyseOutput(event.data) });
+    self.postMessage({ ok: true, inspection: analyseOutput(event.data) });
   } catch (error) {
     if (error instanceof InspectionError) self.postMessage({ ok: false, fileName: error.fileName, problem: error.problem });
     else self.postMessage({ ok: false, message: error instanceof Error ? error.message : String(error) });

@@ -1,0 +1,34 @@
+/**
+ * The ingest's weight report: the main adapter's weights analysed off the event loop (health-runner.ts), and
+ * the checkpoints that are byte-for-byte copies of it or of each other (from the SHA-256s the copy computed).
+ */
+import type { AdapterConfig } from '../ingest/inspect/adapter-config.ts';
+import type { StoredFile } from '../ingest/inspect-artifact.ts';
+import type { StorageDriver } from '../storage/storage.ts';
+import { duplicateCheckpoints } from './health.ts';
+import { analyseWeightHealth } from './health-runner.ts';
+import type { WeightHealth } from './types.ts';
+
+/** The health of `main` (the output's adapter_model.safetensors; none: no analysis) with the duplicate-checkpoint warnings. */
+export async function adapterWeightHealth(
+  storage: StorageDriver,
+  stored: readonly StoredFile[],
+  main: StoredFile | null,
+  config: AdapterConfig | null,
+  signal?: AbortSignal,
+): Promise<WeightHealth> {
+  const duplicates = duplicateCheckpoints(
+    stored.map((f) => ({ path: f.path, sha256: f.sha256, kind: f.kind })),
+    main?.path ?? null,
+  );
+  if (!main) return { file: null, modules: [], warnings: duplicates, untrained: false };
+  const health = await analyseWeightHealth(
+    storage,
+    { key: main.key, size: main.size, path: main.path },
+    config
+      ? { rank: config.rank, alpha: config.alpha, rankPattern: config.rankPattern, alphaPattern: config.alphaPattern, useRslora: config.useRslora }
+      : null,
+    { signal },
+  );
+  return { ...health, warnings: [...health.warnings, ...duplicates] };
+}

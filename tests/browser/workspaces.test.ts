@@ -187,7 +187,8 @@ describe.skipIf(SKIP_BROWSER_TESTS)('workspaces (browser)', () => {
     await guest.goto(sharePath);
     await guest.getByRole('heading', { level: 1, name: 'team-model-v1' }).waitFor();
     await guest.locator('.uplot canvas').first().waitFor();
-    expect(await guest.getByTestId('file-row').count()).toBe(files.length);
+    // The output's files and the generated model card (README.md).
+    expect(await guest.getByTestId('file-row').count()).toBe(files.length + 1);
     await expectNoHorizontalOverflow(guest);
     await guest.screenshot({ path: path.join(SHOTS, 'share-375.png'), fullPage: true });
     // Nothing of the app or the workspace: no navigation, no workspace name, no sign-in.

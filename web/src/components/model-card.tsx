@@ -1,4 +1,5 @@
 import { A } from '@solidjs/router';
+import { Show } from 'solid-js';
 import { formatBytes, formatCost, formatDate } from '../lib/format.ts';
 import type { ModelSummary } from '../lib/trpc.ts';
 import { ConvergenceBadge } from './badges.tsx';
@@ -31,6 +32,24 @@ export function ModelCard(props: { model: ModelSummary; selected: boolean; onSel
           {m().ref}
         </code>
       </div>
+      <Show when={m().fit === 'mismatch' || m().untrained}>
+        <ul class="badges card-flags" aria-label={`Warnings about ${m().name}`}>
+          <Show when={m().fit === 'mismatch'}>
+            <li
+              class="badge badge-tone-bad"
+              data-testid="flag-mismatch"
+              title="Its tensors do not match its base model's shapes: it will not load there."
+            >
+              <span aria-hidden="true">⚠</span>Doesn't fit its base
+            </li>
+          </Show>
+          <Show when={m().untrained}>
+            <li class="badge badge-tone-bad" data-testid="flag-untrained" title="Every lora_B is zero: the adapter changes nothing.">
+              <span aria-hidden="true">⚠</span>Untrained
+            </li>
+          </Show>
+        </ul>
+      </Show>
       <div class="card-tags">
         <TagChips tags={m().tags} onPick={props.onTag} label={`Tags of ${m().name}`} />
       </div>

@@ -16,10 +16,12 @@ const KIND: Record<FileKind, string> = {
   checkpoint: 'Checkpoint',
   log: 'Log',
   other: 'Other',
+  model_card: 'Model card',
+  export: 'GGUF export',
 };
 
 /** Starts a browser download of a signed URL without leaving the page. */
-function startDownload(url: string, fileName: string) {
+export function startDownload(url: string, fileName: string) {
   const a = document.createElement('a');
   a.href = url;
   a.download = fileName;
@@ -76,6 +78,9 @@ export function QualityPanel(props: { quality: ModelDetail['quality'] }) {
         <Stat label="Perplexity">{formatNumber(q().perplexity)}</Stat>
         <Stat label="Overfit gap">{formatNumber(q().overfitGap)}</Stat>
       </dl>
+      <p class="quality-explanation" data-testid="quality-explanation">
+        {q().explanation}
+      </p>
     </section>
   );
 }

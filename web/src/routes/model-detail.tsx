@@ -1,9 +1,11 @@
 import { A, useNavigate, useParams } from '@solidjs/router';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/solid-query';
 import { createSignal, For, Show } from 'solid-js';
+import { CompatibilityPanel, UsagePanel } from '../components/adapter-panels.tsx';
 import { ConvergenceBadge } from '../components/badges.tsx';
 import { CheckpointsPanel } from '../components/checkpoints-panel.tsx';
 import { CopyButton } from '../components/copy-button.tsx';
+import { ExportsPanel } from '../components/exports-panel.tsx';
 import { LossChart } from '../components/loss-chart.tsx';
 import { InlineEdit } from '../components/model-edit.tsx';
 import { FilesPanel, QualityPanel, SetupPanels, Stat, SummaryPanel } from '../components/model-panels.tsx';
@@ -11,6 +13,7 @@ import { DetailSkeleton, Loaded } from '../components/states.tsx';
 import { Stars } from '../components/stars.tsx';
 import { TagChips } from '../components/tags.tsx';
 import { VersionsPanel } from '../components/versions-panel.tsx';
+import { WeightsPanel } from '../components/weights-panel.tsx';
 import { formatBytes, formatDate, formatDateTime } from '../lib/format.ts';
 import { api, errorCode, errorMessage, type ModelDetail as Model } from '../lib/trpc.ts';
 import { can, withWorkspace } from '../lib/workspace.ts';
@@ -75,6 +78,8 @@ const { files, bundle } = await api.models.download.mutate({ modelId: '${m().id}
         </div>
       </header>
 
+      <AdapterWarnings model={m()} />
+
       <section class="panel about" aria-label="Description and tags">
         <InlineEdit modelId={m().id} field="description" label="Description" text={m().description} canEdit={can(m().role, 'write')}>
           <Show when={m().description} fallback={<p class="muted">No description.</p>}>
@@ -111,6 +116,15 @@ const { files, bundle } = await api.models.download.mutate({ modelId: '${m().id}
           <LossChart points={m().lossCurve} />
         </Show>
       </section>
+
+      <div class="detail-grid">
+        <CompatibilityPanel compatibility={m().compatibility} />
+        <WeightsPanel weights={m().weights} />
+      </div>
+
+      <UsagePanel usage={m().usage} />
+
+      <ExportsPanel model={m()} />
 
       <VersionsPanel model={m()} />
 
@@ -153,6 +167,29 @@ const { files, bundle } = await api.models.download.mutate({ modelId: '${m().id}
         <TrashPanel model={m()} />
       </Show>
     </article>
+  );
+}
+
+/** What would make the model fail where it is run, said before anything else (details in "Runs on" and "Weights"). */
+function AdapterWarnings(props: { model: Model }) {
+  const mismatch = () => props.model.compatibility?.verdict === 'mismatch';
+  return (
+    <Show when={mismatch() || props.model.untrained}>
+      <div class="notice notice-error" role="note" data-testid="adapter-warnings">
+        <Show when={mismatch()}>
+          <p>
+            <strong>Doesn't fit its base.</strong> {props.model.compatibility?.mismatchCount.toLocaleString('en-US')} of its tensors do not match{' '}
+            <code class="break">{props.model.compatibility?.base.name ?? 'the base model'}</code>; runtimes will refuse it or ignore it. See{' '}
+            <a href="#h-runs-on">Runs on</a>.
+          </p>
+        </Show>
+        <Show when={props.model.untrained}>
+          <p>
+            <strong>Untrained.</strong> Every lora_B is zero, so the adapter changes nothing. See <a href="#h-weights">Weights</a>.
+          </p>
+        </Show>
+      </div>
+    </Show>
   );
 }
 

@@ -1,11 +1,13 @@
 import { useParams } from '@solidjs/router';
 import { useQuery } from '@tanstack/solid-query';
 import { Show } from 'solid-js';
+import { CompatibilityPanel, UsagePanel } from '../components/adapter-panels.tsx';
 import { ConvergenceBadge } from '../components/badges.tsx';
 import { LossChart } from '../components/loss-chart.tsx';
 import { FilesPanel, QualityPanel, SetupPanels, SummaryPanel } from '../components/model-panels.tsx';
 import { DetailSkeleton, Loaded } from '../components/states.tsx';
 import { Stars } from '../components/stars.tsx';
+import { WeightsPanel } from '../components/weights-panel.tsx';
 import { formatBytes, formatDate, formatDateTime } from '../lib/format.ts';
 import { api, errorCode } from '../lib/trpc.ts';
 
@@ -80,6 +82,13 @@ function SharedModel(props: { shared: Shared; token: string }) {
           <LossChart points={m().lossCurve} />
         </Show>
       </section>
+
+      <div class="detail-grid">
+        <CompatibilityPanel compatibility={m().compatibility} />
+        <WeightsPanel weights={m().weights} />
+      </div>
+
+      <UsagePanel usage={m().usage} />
 
       <SetupPanels configuration={m().configuration} adapter={m().adapter} />
 

@@ -9,6 +9,8 @@
  * vocabulary (= the config's `vocab_size`). pytorch/torchtune `torchtune/models/<family>/_model_builders.py`
  * is the second source where named. A figure marked "derived" is not in the published config: transformers
  * computes it (head_dim = hidden_size / num_attention_heads when the config has no head_dim).
+ * `tieWordEmbeddings` (HF `tie_word_embeddings`) was checked per entry against copies of its config.json or the
+ * torchtune builders, named in the entry's comment.
  */
 import type { BaseFacts } from './types.ts';
 
@@ -20,6 +22,7 @@ export const BASE_MODELS: readonly (BaseFacts & { aliases: readonly string[] })[
     // litgpt "Llama-2-7b{}-hf" (defaults n_embd 4096, n_head 32); the printed config of meta-llama/Llama-2-7b-hf in
     // Retruth/deontic nlp_models/llama2/README.md; microsoft/Olive examples/llm/config.py (Llama-2-7b-chat-hf).
     // head_dim 128 derived (4096 / 32). No GQA: num_key_value_heads = 32.
+    // tie_word_embeddings false: several printed LlamaConfig copies of this id in the code index.
     name: 'meta-llama/Llama-2-7b-hf',
     modelType: 'llama',
     hiddenSize: 4096,
@@ -29,6 +32,7 @@ export const BASE_MODELS: readonly (BaseFacts & { aliases: readonly string[] })[
     kvHeads: 32,
     headDim: 128,
     vocabSize: 32000,
+    tieWordEmbeddings: false,
     source: configUrl('meta-llama/Llama-2-7b-hf'),
     aliases: [
       'meta-llama/Llama-2-7b',
@@ -43,6 +47,7 @@ export const BASE_MODELS: readonly (BaseFacts & { aliases: readonly string[] })[
   {
     // litgpt "Llama-2-13b{}-hf"; torchtune llama2/_model_builders.py llama2_13b; the printed config of
     // meta-llama/Llama-2-13b-hf in Retruth/deontic nlp_models/llama2/README.md. head_dim 128 derived (5120 / 40).
+    // tie_word_embeddings false: printed LlamaConfig copies of this id in the code index.
     name: 'meta-llama/Llama-2-13b-hf',
     modelType: 'llama',
     hiddenSize: 5120,
@@ -52,6 +57,7 @@ export const BASE_MODELS: readonly (BaseFacts & { aliases: readonly string[] })[
     kvHeads: 40,
     headDim: 128,
     vocabSize: 32000,
+    tieWordEmbeddings: false,
     source: configUrl('meta-llama/Llama-2-13b-hf'),
     aliases: [
       'meta-llama/Llama-2-13b',
@@ -65,6 +71,7 @@ export const BASE_MODELS: readonly (BaseFacts & { aliases: readonly string[] })[
   {
     // litgpt "Meta-Llama-3-8B{}" (padded vocab 128256); torchtune llama3/_model_builders.py llama3_8b.
     // head_dim 128 derived (4096 / 32).
+    // tie_word_embeddings false: copies of this config.json in the code index (one a planner preset citing its URL).
     name: 'meta-llama/Meta-Llama-3-8B',
     modelType: 'llama',
     hiddenSize: 4096,
@@ -74,6 +81,7 @@ export const BASE_MODELS: readonly (BaseFacts & { aliases: readonly string[] })[
     kvHeads: 8,
     headDim: 128,
     vocabSize: 128256,
+    tieWordEmbeddings: false,
     source: configUrl('meta-llama/Meta-Llama-3-8B'),
     aliases: ['meta-llama/Meta-Llama-3-8B-Instruct', 'meta-llama/Llama-3-8B', 'unsloth/llama-3-8b', 'unsloth/llama-3-8b-Instruct'],
   },
@@ -81,6 +89,7 @@ export const BASE_MODELS: readonly (BaseFacts & { aliases: readonly string[] })[
     // Same dimensions as Llama 3 8B (only the rope scaling differs). litgpt "Meta-Llama-3.1-8B{}"; torchtune
     // llama3_1/_model_builders.py llama3_1_8b; a copy of this config without head_dim in the code index.
     // head_dim 128 derived (4096 / 32).
+    // tie_word_embeddings false: a printed LlamaConfig of meta-llama/Llama-3.1-8B in the code index.
     name: 'meta-llama/Llama-3.1-8B',
     modelType: 'llama',
     hiddenSize: 4096,
@@ -90,6 +99,7 @@ export const BASE_MODELS: readonly (BaseFacts & { aliases: readonly string[] })[
     kvHeads: 8,
     headDim: 128,
     vocabSize: 128256,
+    tieWordEmbeddings: false,
     source: configUrl('meta-llama/Llama-3.1-8B'),
     aliases: [
       'meta-llama/Llama-3.1-8B-Instruct',
@@ -104,6 +114,8 @@ export const BASE_MODELS: readonly (BaseFacts & { aliases: readonly string[] })[
   {
     // litgpt "Llama-3.2-1B{}"; torchtune llama3_2/_model_builders.py llama3_2_1b; the full config of
     // Llama-3.2-1B-Instruct in kevinstephano/thunder_model_blocks hf_llama/llama_config.py, which lists head_dim 64.
+    // tie_word_embeddings true: the thunder_model_blocks copy; torchtune llama3_2/_component_builders.py builds 1B and 3B with
+    // TiedLinear and refuses apply_lora_to_output "as the projection layer weights are tied to the embeddings".
     name: 'meta-llama/Llama-3.2-1B',
     modelType: 'llama',
     hiddenSize: 2048,
@@ -113,12 +125,15 @@ export const BASE_MODELS: readonly (BaseFacts & { aliases: readonly string[] })[
     kvHeads: 8,
     headDim: 64,
     vocabSize: 128256,
+    tieWordEmbeddings: true,
     source: configUrl('meta-llama/Llama-3.2-1B'),
     aliases: ['meta-llama/Llama-3.2-1B-Instruct', 'unsloth/Llama-3.2-1B', 'unsloth/Llama-3.2-1B-Instruct'],
   },
   {
     // litgpt "Llama-3.2-3B{}"; torchtune llama3_2/_model_builders.py llama3_2_3b. head_dim 128 = 3072 / 24
     // (derived here; not re-checked against a copy of the config).
+    // tie_word_embeddings true: torchtune llama3_2 (TiedLinear, as for 1B); the 3B config copied in LocalResearchGroup/llm-foundry
+    // llmfoundry/models/llama/config.py.
     name: 'meta-llama/Llama-3.2-3B',
     modelType: 'llama',
     hiddenSize: 3072,
@@ -128,6 +143,7 @@ export const BASE_MODELS: readonly (BaseFacts & { aliases: readonly string[] })[
     kvHeads: 8,
     headDim: 128,
     vocabSize: 128256,
+    tieWordEmbeddings: true,
     source: configUrl('meta-llama/Llama-3.2-3B'),
     aliases: ['meta-llama/Llama-3.2-3B-Instruct', 'unsloth/Llama-3.2-3B', 'unsloth/Llama-3.2-3B-Instruct'],
   },
@@ -135,6 +151,7 @@ export const BASE_MODELS: readonly (BaseFacts & { aliases: readonly string[] })[
     // litgpt "Mistral-7B-{}v0.1" (defaults n_embd 4096, n_head 32; padded vocab 32000); torchtune
     // mistral/_model_builders.py mistral_7b. head_dim 128 derived (4096 / 32). Instruct-v0.2 keeps the 32000
     // vocabulary (edadaltocg/mistral-src-finetune finetune/config.py), so it is an alias here.
+    // tie_word_embeddings false: a printed MistralConfig of mistralai/Mistral-7B-v0.1 in the code index.
     name: 'mistralai/Mistral-7B-v0.1',
     modelType: 'mistral',
     hiddenSize: 4096,
@@ -144,6 +161,7 @@ export const BASE_MODELS: readonly (BaseFacts & { aliases: readonly string[] })[
     kvHeads: 8,
     headDim: 128,
     vocabSize: 32000,
+    tieWordEmbeddings: false,
     source: configUrl('mistralai/Mistral-7B-v0.1'),
     aliases: [
       'mistralai/Mistral-7B-Instruct-v0.1',
@@ -156,6 +174,7 @@ export const BASE_MODELS: readonly (BaseFacts & { aliases: readonly string[] })[
   {
     // v0.3 extends the vocabulary to 32768 (litgpt "Mistral-7B-v0.3", padded_vocab_size 32768, and the
     // Mistral-7B-Instruct-v0.3 model card); every other figure as v0.1. head_dim 128 derived.
+    // tie_word_embeddings false: a copy of this config.json in the code index.
     name: 'mistralai/Mistral-7B-v0.3',
     modelType: 'mistral',
     hiddenSize: 4096,
@@ -165,12 +184,14 @@ export const BASE_MODELS: readonly (BaseFacts & { aliases: readonly string[] })[
     kvHeads: 8,
     headDim: 128,
     vocabSize: 32768,
+    tieWordEmbeddings: false,
     source: configUrl('mistralai/Mistral-7B-v0.3'),
     aliases: ['mistralai/Mistral-7B-Instruct-v0.3', 'unsloth/mistral-7b-v0.3', 'unsloth/mistral-7b-instruct-v0.3'],
   },
   {
     // litgpt "Qwen2.5-0.5B{}" (padded vocab 151936); torchtune qwen2_5/_model_builders.py qwen2_5_0_5b. head_dim 64
     // derived (896 / 14; Qwen2 configs have no head_dim). This is the base of tests/fixtures/lora.ts.
+    // tie_word_embeddings true: torchtune qwen2_5_0_5b (tie_word_embeddings=True); a copy of this config.json in the code index.
     name: 'Qwen/Qwen2.5-0.5B',
     modelType: 'qwen2',
     hiddenSize: 896,
@@ -180,12 +201,14 @@ export const BASE_MODELS: readonly (BaseFacts & { aliases: readonly string[] })[
     kvHeads: 2,
     headDim: 64,
     vocabSize: 151936,
+    tieWordEmbeddings: true,
     source: configUrl('Qwen/Qwen2.5-0.5B'),
     aliases: ['Qwen/Qwen2.5-0.5B-Instruct', 'unsloth/Qwen2.5-0.5B', 'unsloth/Qwen2.5-0.5B-Instruct'],
   },
   {
     // litgpt "Qwen2.5-1.5B{}"; torchtune qwen2_5_1_5b_base / _instruct (same dimensions, only the context length
     // differs). head_dim 128 derived (1536 / 12).
+    // tie_word_embeddings true: torchtune qwen2_5_1_5b_base / _instruct (tie_word_embeddings=True); a copy of the -Instruct config.
     name: 'Qwen/Qwen2.5-1.5B',
     modelType: 'qwen2',
     hiddenSize: 1536,
@@ -195,11 +218,13 @@ export const BASE_MODELS: readonly (BaseFacts & { aliases: readonly string[] })[
     kvHeads: 2,
     headDim: 128,
     vocabSize: 151936,
+    tieWordEmbeddings: true,
     source: configUrl('Qwen/Qwen2.5-1.5B'),
     aliases: ['Qwen/Qwen2.5-1.5B-Instruct', 'unsloth/Qwen2.5-1.5B', 'unsloth/Qwen2.5-1.5B-Instruct'],
   },
   {
     // litgpt "Qwen2.5-7B{}" (padded vocab 152064); torchtune qwen2_5_7b_base / _instruct. head_dim 128 derived (3584 / 28).
+    // tie_word_embeddings false: torchtune ties only "Qwen2.5 0.5B-3B" (qwen2_5_7b_* do not); a copy of the -Instruct config.
     name: 'Qwen/Qwen2.5-7B',
     modelType: 'qwen2',
     hiddenSize: 3584,
@@ -209,12 +234,14 @@ export const BASE_MODELS: readonly (BaseFacts & { aliases: readonly string[] })[
     kvHeads: 4,
     headDim: 128,
     vocabSize: 152064,
+    tieWordEmbeddings: false,
     source: configUrl('Qwen/Qwen2.5-7B'),
     aliases: ['Qwen/Qwen2.5-7B-Instruct', 'unsloth/Qwen2.5-7B', 'unsloth/Qwen2.5-7B-Instruct'],
   },
   {
     // litgpt "tiny-llama-1.1b{}", which covers both TinyLlama-1.1B-intermediate-step-1431k-3T and -Chat-v1.0.
     // head_dim 64 derived (2048 / 32).
+    // tie_word_embeddings false: a re-saved copy of the Chat-v1.0 config in the code index (LlamaConfig's default is false too).
     name: 'TinyLlama/TinyLlama-1.1B-Chat-v1.0',
     modelType: 'llama',
     hiddenSize: 2048,
@@ -224,12 +251,15 @@ export const BASE_MODELS: readonly (BaseFacts & { aliases: readonly string[] })[
     kvHeads: 4,
     headDim: 64,
     vocabSize: 32000,
+    tieWordEmbeddings: false,
     source: configUrl('TinyLlama/TinyLlama-1.1B-Chat-v1.0'),
     aliases: ['TinyLlama/TinyLlama-1.1B-intermediate-step-1431k-3T', 'unsloth/tinyllama', 'unsloth/tinyllama-chat'],
   },
   {
     // litgpt "Gemma-2-2b" (head_size 256); AI-Hypercomputer/maxtext MaxText/utils/ckpt_conversion/utils/hf_model_configs.py.
     // head_dim 256 is in the config and is NOT hidden / heads (2304 / 8 = 288): q_proj maps 2304 -> 8 x 256 = 2048.
+    // tie_word_embeddings true: the copies of its config.json in the code index have no such key (nor gemma-2-9b's), so
+    // transformers' Gemma2Config default applies: `tie_word_embeddings: bool = True` (configuration_gemma2.py).
     name: 'google/gemma-2-2b',
     modelType: 'gemma2',
     hiddenSize: 2304,
@@ -239,6 +269,7 @@ export const BASE_MODELS: readonly (BaseFacts & { aliases: readonly string[] })[
     kvHeads: 4,
     headDim: 256,
     vocabSize: 256000,
+    tieWordEmbeddings: true,
     source: configUrl('google/gemma-2-2b'),
     aliases: ['google/gemma-2-2b-it', 'unsloth/gemma-2-2b', 'unsloth/gemma-2-2b-it'],
   },
@@ -246,6 +277,7 @@ export const BASE_MODELS: readonly (BaseFacts & { aliases: readonly string[] })[
     // litgpt "Phi-3-mini-4k-instruct" (padded vocab 32064; n_head and KV heads default 32); torchtune
     // phi3/_model_builders.py phi3_mini. head_dim 96 derived (3072 / 32). The 128k and 3.5 variants share these
     // dimensions (litgpt "Phi-3-mini-128k-instruct", "Phi-3.5-mini-instruct"); only the rope scaling differs.
+    // tie_word_embeddings false: a copy of this config.json in the code index.
     name: 'microsoft/Phi-3-mini-4k-instruct',
     modelType: 'phi3',
     hiddenSize: 3072,
@@ -255,6 +287,7 @@ export const BASE_MODELS: readonly (BaseFacts & { aliases: readonly string[] })[
     kvHeads: 32,
     headDim: 96,
     vocabSize: 32064,
+    tieWordEmbeddings: false,
     source: configUrl('microsoft/Phi-3-mini-4k-instruct'),
     aliases: [
       'microsoft/Phi-3-mini-128k-instruct',
@@ -331,8 +364,11 @@ export function findBase(name: string | null): BaseFacts | null {
 /**
  * Base facts from a Hugging Face `config.json` found at the top of a training output (torchtune and others
  * copy the base's). `num_key_value_heads` defaults to the head count and `head_dim` to hidden / heads, as in
- * transformers. Returns null, never throws, when the text is not a usable decoder config: invalid JSON, no
- * `model_type`, or a dimension missing or not a positive integer.
+ * transformers. `tie_word_embeddings` is read only when it is a boolean: when absent it stays unknown (no
+ * `tieWordEmbeddings` key), because transformers' default differs per model class (false for LlamaConfig and
+ * Qwen2Config, true for Gemma2Config and the PretrainedConfig base), and guessing wrong either refuses a GGUF
+ * export that would load or allows one that would not. Returns null, never throws, when the text is not a
+ * usable decoder config: invalid JSON, no `model_type`, or a dimension missing or not a positive integer.
  */
 export function baseFromConfigJson(text: string): BaseFacts | null {
   let json: unknown;
@@ -361,7 +397,20 @@ export function baseFromConfigJson(text: string): BaseFacts | null {
   if (kvHeads === null || headDim === null) return null;
 
   const name = typeof c._name_or_path === 'string' && c._name_or_path.trim() !== '' ? c._name_or_path.trim() : 'base from config.json';
-  return { name, modelType, hiddenSize, intermediateSize, layers, attentionHeads, kvHeads, headDim, vocabSize, source: 'config.json in the output' };
+  const facts: BaseFacts = {
+    name,
+    modelType,
+    hiddenSize,
+    intermediateSize,
+    layers,
+    attentionHeads,
+    kvHeads,
+    headDim,
+    vocabSize,
+    source: 'config.json in the output',
+  };
+  if (typeof c.tie_word_embeddings === 'boolean') facts.tieWordEmbeddings = c.tie_word_embeddings;
+  return facts;
 }
 
 /**

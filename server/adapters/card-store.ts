@@ -14,7 +14,7 @@ import { formatRef } from '../registry/refs.ts';
 import { trainerName } from '../storage/generated-names.ts';
 import type { StorageDriver } from '../storage/storage.ts';
 import { renderModelCard } from './card.ts';
-import { type AdapterSubject, adapterView } from './view.ts';
+import { type AdapterSubject, adapterView, trainingSummaryOf } from './view.ts';
 
 /** The card's path among the model's files (a generated name: a trainer's own README.md is kept as README.trainer.md). */
 const CARD_PATH = 'README.md';
@@ -117,12 +117,7 @@ async function lockedSubject(tx: Tx, modelId: string) {
       finalValidationLoss: row.finalValidationLoss,
       overfitGap: row.overfitGap,
     },
-    trainingSummary: {
-      epochsCompleted: row.epochsCompleted,
-      totalSteps: row.totalSteps,
-      durationHours: row.durationSeconds === null ? null : Number(row.durationSeconds) / 3600,
-      totalCost: row.totalCost === null ? null : Number(row.totalCost),
-    },
+    trainingSummary: trainingSummaryOf(row),
     hyperparameters: row.hyperparameters as Record<string, unknown>,
     adapter: row.adapter,
     compatibility: row.compatibility,

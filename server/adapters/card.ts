@@ -12,6 +12,7 @@
  */
 import type { AdapterInfo } from '../../db/schema/model-artifacts.ts';
 import { llamaCppArch } from './bases.ts';
+import type { QualityFacts } from './explain.ts';
 import type { FitCheck, RuntimeFit, WeightHealth } from './types.ts';
 
 /** What the card says about a model (built by server/adapters/view.ts, shared with models.get). */
@@ -28,12 +29,7 @@ export interface CardModel {
   adapter: AdapterInfo | null;
   /** adapter_config.json `task_type` (`CAUSAL_LM`, …). */
   taskType: string | null;
-  quality: {
-    score: number | null;
-    convergence: string | null;
-    lossReductionPct: number | null;
-    finalTrainingLoss: number | null;
-    finalValidationLoss: number | null;
+  quality: Pick<QualityFacts, 'score' | 'convergence' | 'lossReductionPct' | 'finalTrainingLoss' | 'finalValidationLoss'> & {
     /** qualityExplanation (server/adapters/explain.ts). */
     explanation: string;
   };

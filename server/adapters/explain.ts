@@ -7,7 +7,7 @@ import { scoreRun } from '../quality/score.ts';
 import type { WeightHealth } from './types.ts';
 
 /** The quality fields an explanation reads: those of `Quality` (server/quality/score.ts), as the model row stores them. */
-interface ExplainedQuality {
+export interface QualityFacts {
   score: number | null;
   convergence: string | null;
   lossReductionPct: number | null;
@@ -28,7 +28,7 @@ const stars = (n: number): string => (n === 1 ? '1 star' : `${n} stars`);
  * costs; "not rated" with too few points; a diverged run; and, from the weights, an untrained adapter
  * (score 1 because every lora_B is zero, whatever the loss curve says) or NaN/Inf weights.
  */
-export function qualityExplanation(q: ExplainedQuality, weights: WeightHealth | null): string {
+export function qualityExplanation(q: QualityFacts, weights: WeightHealth | null): string {
   const nonFinite = weights?.warnings.find((w) => w.code === 'non_finite');
   const nonFiniteNote = nonFinite
     ? ` The weights also hold NaN or infinite values (${nonFinite.subjects.length >= 20 ? 'at least 20' : nonFinite.subjects.length} ${nonFinite.subjects.length === 1 ? 'tensor' : 'tensors'}), so its outputs cannot be trusted.`

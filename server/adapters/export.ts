@@ -20,7 +20,7 @@ import { defineJob, sendOptions } from '../queue/define-job.ts';
 import { leaveUserRole } from '../registry/checkpoints-queries.ts';
 import { storedBytes } from '../registry/usage-queries.ts';
 import { formatBytes } from '../storage/free-space.ts';
-import type { StorageDriver } from '../storage/storage.ts';
+import { type StorageDriver, StorageNotFoundError } from '../storage/storage.ts';
 import { type Actor, judge, rls } from '../workspaces/roles.ts';
 import { llamaCppArch } from './bases.ts';
 import { refreshCardAfter } from './card-store.ts';
@@ -60,8 +60,12 @@ function exportArchitecture(fit: FitCheck | null): { arch: LlamaCppArch; heads: 
       refused: `The adapter does not fit its base ${facts.name} (${fit.mismatchCount} tensor${fit.mismatchCount === 1 ? '' : 's'} differ), so llama.cpp would refuse the export.`,
     };
   }
-  // llama.cpp permutes a llama base's Q/K rows (rope layout), so the export needs the head counts.
-  return { arch, heads: { attentionHeads: facts.attentionHeads, kvHeads: facts.kvHeads } };
+  // llama.cpp permutes a llama base's Q/K rows (rope layout), so the export needs the head counts; a base with tied
+  // embeddings has no output.weight for a LoRA on lm_head (unknown, in facts stored before the field: allowed).
+  return {
+    arch,
+    heads: { attentionHeads: facts.attentionHeads, kvHeads: facts.kvHeads, tieWordEmbeddings: facts.tieWordEmbeddings },
+  };
 }
 
 /**
@@ -165,7 +169,7 @@ function rangeReader(storage: StorageDriver, key: string): RangeReader {
   };
 }
 
-const isPermanent = (err: unknown) => err instanceof ExportError || err instanceof InspectionError;
+const isPermanent = (err: unknown) => err instanceof ExportError || err instanceof InspectionError || err instanceof StorageNotFoundError;
 
 /**
  * Converts one export. The GGUF streams into storage under a key of its own (hashed on the way), and only
@@ -257,14 +261,26 @@ export const exportGgufJob = defineJob({
       log.info('export ready', { path: delivered.path, size: converted.size });
       return { status: 'completed', output: { fileId: delivered.fileId } };
     } catch (err) {
+      // Purged while it ran (its objects went from under the read): nothing to retry, nothing to keep.
+      if (!(await q.exportForJob(db, exportId))) {
+        await deps.storage.deletePrefix(e.storagePrefix);
+        log.info('model purged during its export; the export was removed');
+        return { status: 'completed', output: { skipped: 'model purged' } };
+      }
       await deps.storage.deleteKeys([key]).catch(() => {});
-      const message = isPermanent(err) ? (err as Error).message : 'The export failed on our side; ask for it again.';
+      const message =
+        err instanceof StorageNotFoundError
+          ? `A stored file of this model (${e.sourcePath} or its adapter_config.json) is missing from storage; the operator should look.`
+          : isPermanent(err)
+            ? (err as Error).message
+            : 'The export failed on our side; ask for it again.';
       const final = isPermanent(err) || job.retryCount >= job.retryLimit;
       if (!final) {
         log.warn('export attempt failed; will retry', { err });
         throw err;
       }
       if (!isPermanent(err)) log.error('export failed', { err });
+      else if (err instanceof StorageNotFoundError) log.warn('export failed: a stored object is missing', { err });
       await db.transaction(async (tx) => {
         await q.markExport(tx, exportId, 'failed', message);
         await notify(tx, { kind: 'export.failed', workspaceId: e.workspaceId, artifactId: e.artifactId, modelName: e.name, error: message });

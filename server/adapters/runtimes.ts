@@ -54,6 +54,20 @@ const LLAMA_CPP_CONVERTS = new Set(['llama', 'mistral', 'qwen2', 'qwen3', 'gemma
  */
 const OLLAMA_SAFETENSORS = new Set(['llama', 'mistral', 'gemma', 'gemma2']);
 
+/**
+ * llama.cpp applies a LoRA pair only to the base GGUF tensor of the same name: llama_adapter_lora_init
+ * (src/llama-adapter.cpp) throws "LoRA tensor '<name>' does not exist in base model" otherwise. A base that ties
+ * its input and output embeddings (HF `tie_word_embeddings: true`) has no lm_head in its checkpoint, so its GGUF
+ * has no `output.weight` (the loader reuses `token_embd.weight` for the output, TENSOR_DUPLICATED), and a LoRA
+ * on lm_head (`output.weight.lora_a/b`) cannot load. convert_lora_to_gguf.py refuses the same case for
+ * architectures whose converter drops lm_head ("lm_head is present in adapter, but is ignored in base model",
+ * ggml-org/llama.cpp#9065). Read at the llama.cpp tag node-llama-cpp 3.21.1 bundles.
+ */
+const TIED_LM_HEAD =
+  'the adapter has a LoRA on lm_head and its base ties its input and output embeddings (tie_word_embeddings), so the base GGUF has no ' +
+  'output.weight: llama.cpp refuses to load it ("LoRA tensor \'output.weight\' does not exist in base model", src/llama-adapter.cpp); ' +
+  'retrain without lm_head in target_modules';
+
 const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
 
 /**
@@ -62,7 +76,9 @@ const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one :
  * names the tensors show when it has none). Fireworks reads that field itself, so a name outside its list
  * (`all-linear`, a regex) is reported as not taken; module paths are compared by their leaf name. An
  * adapter that does not fit its base is refused everywhere; an unknown base fails only the runtimes that
- * need its architecture (llama.cpp, Ollama).
+ * need its architecture (llama.cpp, Ollama). A LoRA on `lm_head` over a base with tied embeddings
+ * (`fit.base.facts.tieWordEmbeddings`) fails llama.cpp and Ollama (TIED_LM_HEAD); when the base does not say
+ * whether it ties them, llama.cpp's reason warns instead.
  */
 export function runtimesFor(input: { fit: FitCheck; maxRank: number | null; targetModules: string[] }): RuntimeFit[] {
   const { fit, maxRank, targetModules } = input;
@@ -73,7 +89,25 @@ export function runtimesFor(input: { fit: FitCheck; maxRank: number | null; targ
   }
   const modelType = fit.base.facts?.modelType ?? null;
   const unknownBase = `base model unknown (${fit.base.name ?? 'none named'})`;
-  return [peft(fit), vllm(maxRank), llamaCpp(modelType, unknownBase), ollama(modelType, unknownBase), fireworks(maxRank, targetModules)];
+  const lmHead = targetsLmHead(targetModules);
+  // true: llama.cpp cannot load it; null: lm_head is adapted but the base's tying is unknown; false: no concern.
+  const tiedLmHead = lmHead ? (fit.base.facts?.tieWordEmbeddings ?? null) : false;
+  return [
+    peft(fit),
+    vllm(maxRank),
+    llamaCpp(modelType, unknownBase, tiedLmHead),
+    ollama(modelType, unknownBase, tiedLmHead === true),
+    fireworks(maxRank, targetModules),
+  ];
+}
+
+/**
+ * Whether target_modules names lm_head (PEFT matches a list entry against the module name or its dotted
+ * suffix). A single regex string is not evaluated: it is untrusted input, and the GGUF export checks the
+ * tensors themselves. `all-linear` never includes the output layer (PEFT leaves it out).
+ */
+function targetsLmHead(targetModules: string[]): boolean {
+  return targetModules.some((m) => m === 'lm_head' || m.endsWith('.lm_head'));
 }
 
 function peft(fit: FitCheck): RuntimeFit {
@@ -102,24 +136,29 @@ function vllm(maxRank: number | null): RuntimeFit {
   };
 }
 
-function llamaCpp(modelType: string | null, unknownBase: string): RuntimeFit {
+function llamaCpp(modelType: string | null, unknownBase: string, tiedLmHead: boolean | null): RuntimeFit {
   const name = 'llama.cpp';
   if (modelType === null) return { name, ok: false, reason: `${unknownBase}: converting to GGUF needs its architecture` };
+  if (tiedLmHead === true) return { name, ok: false, reason: TIED_LM_HEAD };
+  // Unknown tying: allowed (most bases with a separate lm_head load it), but the reason says what would stop it.
+  const caveat = tiedLmHead === null ? '; it adapts lm_head, which llama.cpp cannot load if the base ties its embeddings (tie_word_embeddings)' : '';
   const arch = llamaCppArch(modelType);
-  if (arch !== null) return { name, ok: true, reason: `GGUF export available (llama.cpp architecture ${arch}): load it with --lora` };
+  if (arch !== null) return { name, ok: true, reason: `GGUF export available (llama.cpp architecture ${arch}): load it with --lora${caveat}` };
   if (LLAMA_CPP_CONVERTS.has(modelType)) {
     return {
       name,
       ok: true,
-      reason: `llama.cpp's convert_lora_to_gguf.py converts ${modelType} adapters; this service exports GGUF only for llama, mistral and qwen2 bases`,
+      reason: `llama.cpp's convert_lora_to_gguf.py converts ${modelType} adapters; this service exports GGUF only for llama, mistral and qwen2 bases${caveat}`,
     };
   }
   return { name, ok: false, reason: `${modelType} is not an architecture llama.cpp's converter is known to handle` };
 }
 
-function ollama(modelType: string | null, unknownBase: string): RuntimeFit {
+function ollama(modelType: string | null, unknownBase: string, tiedLmHead: boolean): RuntimeFit {
   const name = 'Ollama';
   if (modelType === null) return { name, ok: false, reason: `${unknownBase}: Ollama takes Safetensors adapters only for Llama, Mistral and Gemma` };
+  // Ollama applies an adapter as a GGUF LoRA through llama.cpp (a Safetensors adapter is converted on import): the same limit.
+  if (tiedLmHead) return { name, ok: false, reason: `Ollama runs adapters through llama.cpp: ${TIED_LM_HEAD}` };
   const gguf = llamaCppArch(modelType) !== null;
   if (OLLAMA_SAFETENSORS.has(modelType)) {
     const alternative = gguf ? ', or the GGUF export' : '';

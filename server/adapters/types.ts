@@ -17,6 +17,12 @@ export interface BaseFacts {
   kvHeads: number;
   headDim: number;
   vocabSize: number;
+  /**
+   * HF `tie_word_embeddings`: the output projection (lm_head) is the input embedding matrix. Such a base's
+   * GGUF has no `output.weight`, so llama.cpp cannot apply a LoRA on lm_head. Absent: not known (a config.json
+   * in the output that does not say, or facts stored before this field existed).
+   */
+  tieWordEmbeddings?: boolean;
   /** Where the figures come from: the config.json URL for a table entry, or 'config.json in the output'. */
   source: string;
 }

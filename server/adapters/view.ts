@@ -8,7 +8,7 @@ import type { AdapterInfo } from '../../db/schema/index.ts';
 import { publicHyperparameters } from '../shares/service.ts';
 import type { FileKind, JobConfig } from '../vocabulary.ts';
 import { type CardModel, usageSnippets } from './card.ts';
-import { qualityExplanation } from './explain.ts';
+import { type QualityFacts, qualityExplanation } from './explain.ts';
 import { runtimesFor } from './runtimes.ts';
 import type { FitCheck, WeightHealth } from './types.ts';
 
@@ -21,16 +21,8 @@ export interface AdapterSubject {
   description: string;
   tags: string[];
   datasetName: string | null;
-  quality: {
-    score: number | null;
-    convergence: string | null;
-    lossReductionPct: number | null;
-    initialLoss: number | null;
-    finalTrainingLoss: number | null;
-    finalValidationLoss: number | null;
-    overfitGap: number | null;
-  };
-  trainingSummary: { epochsCompleted: number | null; totalSteps: number | null; durationHours: number | null; totalCost: number | null };
+  quality: QualityFacts;
+  trainingSummary: TrainingSummary;
   hyperparameters: Record<string, unknown>;
   adapter: AdapterInfo | null;
   compatibility: FitCheck | null;
@@ -38,6 +30,23 @@ export interface AdapterSubject {
   /** The model's main checkpoint (promoted), whose folder holds the main adapter's export. */
   mainCheckpoint: string | null;
   files: readonly { path: string; sizeBytes: number; sha256: string; kind: FileKind }[];
+}
+
+type TrainingSummary = CardModel['trainingSummary'];
+
+/** A model's training summary as every view shows it (hours, dollars), from the columns that store it. */
+export function trainingSummaryOf(r: {
+  epochsCompleted: number | null;
+  totalSteps: number | null;
+  durationSeconds: number | string | null;
+  totalCost: number | string | null;
+}): TrainingSummary {
+  return {
+    epochsCompleted: r.epochsCompleted,
+    totalSteps: r.totalSteps,
+    durationHours: r.durationSeconds === null ? null : Number(r.durationSeconds) / 3600,
+    totalCost: r.totalCost === null ? null : Number(r.totalCost),
+  };
 }
 
 /** The GGUF export of the model's main adapter, if one is among its files: top level, or in the promoted checkpoint's folder. */

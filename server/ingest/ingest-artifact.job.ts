@@ -12,6 +12,7 @@ import { inspectArtifact, mainAdapterWeights, type StoredFile } from './inspect-
 import { cardAllowance, storeCard } from '../adapters/card-store.ts';
 import { adapterWeightHealth } from '../adapters/weight-report.ts';
 import { formatRef } from '../registry/refs.ts';
+import { trainingSummaryOf } from '../adapters/view.ts';
 import { markIngestFailed } from './mark-failed.ts';
 import * as q from './queries.ts';
 import { InspectionError } from './inspect/safetensors.ts';
@@ -176,12 +177,7 @@ export const ingestArtifactJob = defineJob({
           tags: [],
           datasetName,
           quality,
-          trainingSummary: {
-            epochsCompleted: row.epochsCompleted,
-            totalSteps: row.totalSteps,
-            durationHours: row.durationSeconds === null ? null : Number(row.durationSeconds) / 3600,
-            totalCost: row.costUsd === null ? null : Number(row.costUsd),
-          },
+          trainingSummary: trainingSummaryOf({ ...row, totalCost: row.costUsd }),
           hyperparameters: row.config as Record<string, unknown>,
           adapter,
           compatibility: fit,

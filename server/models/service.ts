@@ -12,7 +12,7 @@ import { formatRef } from '../registry/refs.ts';
 import { purgeAfter } from '../registry/trash.ts';
 import { aliasView, type ModelTarget, modelIdFor } from '../registry/versions.ts';
 import { checkpointsView } from '../registry/checkpoints.ts';
-import { adapterView } from '../adapters/view.ts';
+import { adapterView, trainingSummaryOf } from '../adapters/view.ts';
 
 type SummaryRow = Awaited<ReturnType<typeof q.listModels>>['rows'][number];
 
@@ -126,12 +126,7 @@ export function modelCard(row: CardRow, files: Delivered<Pick<StoredFileRow, 'id
     overfitGap: row.overfitGap,
     perplexity: row.perplexity,
   };
-  const trainingSummary = {
-    epochsCompleted: row.epochsCompleted,
-    totalSteps: row.totalSteps,
-    durationHours: row.durationSeconds === null ? null : Number(row.durationSeconds) / 3600,
-    totalCost: row.totalCost === null ? null : Number(row.totalCost),
-  };
+  const trainingSummary = trainingSummaryOf(row);
   const listed = files.map((f) => ({ id: f.id, path: f.path, sizeBytes: Number(f.sizeBytes), sha256: f.sha256, kind: f.kind }));
   const view = adapterView({
     name: row.name,

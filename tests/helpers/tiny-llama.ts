@@ -14,7 +14,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type GgufMetadata, type GgufTensorSpec, ggufLayout } from '../../server/adapters/gguf/writer.ts';
-import { type FixtureDtype, writeSafetensors } from '../fixtures/lora.ts';
+import { type FixtureDtype, mulberry32, writeSafetensors } from '../fixtures/lora.ts';
 
 /** A PyTorch-layout tensor (row-major, `shape` as PyTorch prints it). */
 interface Tensor {
@@ -57,17 +57,6 @@ const FIRST_BYTE_TOKEN = 3;
 
 // ---------------------------------------------------------------------------------------------------
 // Seeded numbers
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function seeded(seed: number, label: string): () => number {
   let h = seed >>> 0;
@@ -180,8 +169,12 @@ export async function writeGgufFile(path: string, meta: GgufMetadata, tensors: r
   await Bun.write(path, file);
 }
 
-/** The model as a llama.cpp GGUF (F32), named and laid out as convert_hf_to_gguf.py does. */
-export async function writeTinyModelGguf(path: string, model: TinyModel): Promise<void> {
+/**
+ * The model as a llama.cpp GGUF (F32), named and laid out as convert_hf_to_gguf.py does. `tiedEmbeddings`
+ * writes it as a base with `tie_word_embeddings: true` converts: no `output.weight` (llama.cpp then uses
+ * `token_embd.weight` for the output, so lm_head's weights are not used).
+ */
+export async function writeTinyModelGguf(path: string, model: TinyModel, opts: { tiedEmbeddings?: boolean } = {}): Promise<void> {
   const d = model.dims;
   const a = d.arch;
   const w = (name: string) => model.weights.get(name)!;
@@ -230,7 +223,7 @@ export async function writeTinyModelGguf(path: string, model: TinyModel): Promis
     add(`blk.${i}.ffn_down.weight`, w(`${p}.mlp.down_proj.weight`));
   }
   add('output_norm.weight', w('model.norm.weight'));
-  add('output.weight', w('lm_head.weight'));
+  if (!opts.tiedEmbeddings) add('output.weight', w('lm_head.weight'));
   await writeGgufFile(path, meta, tensors);
 }
 

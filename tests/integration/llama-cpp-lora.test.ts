@@ -10,7 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Llama, LlamaModel } from 'node-llama-cpp';
-import { type BaseHeads, type ExportOptions, exportGguf } from '../../server/adapters/gguf/convert.ts';
+import { type BaseHeads, ExportError, type ExportOptions, exportGguf } from '../../server/adapters/gguf/convert.ts';
 import { parseAdapterConfig } from '../../server/ingest/inspect/adapter-config.ts';
 import { fileRangeReader } from '../../server/ingest/inspect/safetensors.ts';
 import { compareRuns, type PromptRun, runPrompts, startLlamaCpp } from '../helpers/llama-cpp.ts';
@@ -174,6 +174,46 @@ describe('llama.cpp runs the exported adapter like the merged model', () => {
     expect(upstream.maxProbDiff).toBeGreaterThan(CHANGED);
     await unload(mergedModel);
     await unload(baseModel);
+  }, 60_000);
+});
+
+describe('a base with tied embeddings (no output.weight): why the export refuses a LoRA on lm_head', () => {
+  test('llama.cpp refuses to load such an adapter, loads one without lm_head, and the export now refuses first', async () => {
+    const base = buildTinyModel({ seed: 1 });
+    const tiedPath = join(dir, 'llama-tied-base.gguf');
+    await writeTinyModelGguf(tiedPath, base, { tiedEmbeddings: true });
+    const heads = { attentionHeads: base.dims.heads, kvHeads: base.dims.kvHeads };
+    const withHead = await exportCase(
+      'tied-lm-head',
+      base,
+      { rank: 4, alpha: 8, dtype: 'F32', seed: 4, targets: ['q_proj', 'v_proj', 'lm_head'] },
+      heads,
+    );
+    const withoutHead = await exportCase('tied-no-head', base, { rank: 4, alpha: 8, dtype: 'F32', seed: 4, targets: ['q_proj', 'v_proj'] }, heads);
+    // What the service wrote before it knew the base ties its embeddings.
+    const unrefused = await withHead.exportTo(join(dir, 'tied-lm-head.gguf'), {});
+    const fine = await withoutHead.exportTo(join(dir, 'tied-no-head.gguf'), {});
+
+    const tiedModel = await load(tiedPath);
+    const before = logs.length;
+    const failure = await runPrompts(tiedModel, PROMPTS, { vocab: VOCAB, lora: unrefused }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(failure).toBeInstanceOf(Error);
+    expect(logs.slice(before).join('\n')).toContain("LoRA tensor 'output.weight' does not exist in base model");
+    // The same base takes an adapter without lm_head: the refusal is about lm_head, not the tied base.
+    expect((await withLora(tiedModel, fine)).length).toBe(PROMPTS.length);
+    await unload(tiedModel);
+
+    const refused = await withHead.exportTo(join(dir, 'tied-lm-head-refused.gguf'), {}, withHead.config, { ...heads, tieWordEmbeddings: true }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(refused).toBeInstanceOf(ExportError);
+    expect((refused as Error).message).toContain(
+      'base ties its input and output embeddings (tie_word_embeddings), so llama.cpp has no output.weight',
+    );
   }, 60_000);
 });
 

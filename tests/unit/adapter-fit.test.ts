@@ -67,25 +67,28 @@ const base = (id: string): BaseFacts => {
 
 describe('BASE_MODELS', () => {
   test('holds the published figures of the issue list', () => {
-    // [hidden, intermediate, layers, heads, kv heads, head_dim, vocab]
-    const expected: Record<string, [string, number, number, number, number, number, number, number]> = {
-      'meta-llama/Llama-2-7b-hf': ['llama', 4096, 11008, 32, 32, 32, 128, 32000],
-      'meta-llama/Llama-2-13b-hf': ['llama', 5120, 13824, 40, 40, 40, 128, 32000],
-      'meta-llama/Meta-Llama-3-8B': ['llama', 4096, 14336, 32, 32, 8, 128, 128256],
-      'meta-llama/Llama-3.1-8B': ['llama', 4096, 14336, 32, 32, 8, 128, 128256],
-      'meta-llama/Llama-3.2-1B': ['llama', 2048, 8192, 16, 32, 8, 64, 128256],
-      'meta-llama/Llama-3.2-3B': ['llama', 3072, 8192, 28, 24, 8, 128, 128256],
-      'mistralai/Mistral-7B-v0.1': ['mistral', 4096, 14336, 32, 32, 8, 128, 32000],
-      'mistralai/Mistral-7B-v0.3': ['mistral', 4096, 14336, 32, 32, 8, 128, 32768],
-      'Qwen/Qwen2.5-0.5B': ['qwen2', 896, 4864, 24, 14, 2, 64, 151936],
-      'Qwen/Qwen2.5-1.5B': ['qwen2', 1536, 8960, 28, 12, 2, 128, 151936],
-      'Qwen/Qwen2.5-7B': ['qwen2', 3584, 18944, 28, 28, 4, 128, 152064],
-      'TinyLlama/TinyLlama-1.1B-Chat-v1.0': ['llama', 2048, 5632, 22, 32, 4, 64, 32000],
-      'google/gemma-2-2b': ['gemma2', 2304, 9216, 26, 8, 4, 256, 256000],
-      'microsoft/Phi-3-mini-4k-instruct': ['phi3', 3072, 8192, 32, 32, 32, 96, 32064],
+    // [hidden, intermediate, layers, heads, kv heads, head_dim, vocab, tie_word_embeddings]
+    const expected: Record<string, [string, number, number, number, number, number, number, number, boolean]> = {
+      'meta-llama/Llama-2-7b-hf': ['llama', 4096, 11008, 32, 32, 32, 128, 32000, false],
+      'meta-llama/Llama-2-13b-hf': ['llama', 5120, 13824, 40, 40, 40, 128, 32000, false],
+      'meta-llama/Meta-Llama-3-8B': ['llama', 4096, 14336, 32, 32, 8, 128, 128256, false],
+      'meta-llama/Llama-3.1-8B': ['llama', 4096, 14336, 32, 32, 8, 128, 128256, false],
+      'meta-llama/Llama-3.2-1B': ['llama', 2048, 8192, 16, 32, 8, 64, 128256, true],
+      'meta-llama/Llama-3.2-3B': ['llama', 3072, 8192, 28, 24, 8, 128, 128256, true],
+      'mistralai/Mistral-7B-v0.1': ['mistral', 4096, 14336, 32, 32, 8, 128, 32000, false],
+      'mistralai/Mistral-7B-v0.3': ['mistral', 4096, 14336, 32, 32, 8, 128, 32768, false],
+      'Qwen/Qwen2.5-0.5B': ['qwen2', 896, 4864, 24, 14, 2, 64, 151936, true],
+      'Qwen/Qwen2.5-1.5B': ['qwen2', 1536, 8960, 28, 12, 2, 128, 151936, true],
+      'Qwen/Qwen2.5-7B': ['qwen2', 3584, 18944, 28, 28, 4, 128, 152064, false],
+      'TinyLlama/TinyLlama-1.1B-Chat-v1.0': ['llama', 2048, 5632, 22, 32, 4, 64, 32000, false],
+      'google/gemma-2-2b': ['gemma2', 2304, 9216, 26, 8, 4, 256, 256000, true],
+      'microsoft/Phi-3-mini-4k-instruct': ['phi3', 3072, 8192, 32, 32, 32, 96, 32064, false],
     };
     expect(BASE_MODELS.map((b) => b.name).sort()).toEqual(Object.keys(expected).sort());
-    for (const [id, [modelType, hiddenSize, intermediateSize, layers, attentionHeads, kvHeads, headDim, vocabSize]] of Object.entries(expected)) {
+    for (const [
+      id,
+      [modelType, hiddenSize, intermediateSize, layers, attentionHeads, kvHeads, headDim, vocabSize, tieWordEmbeddings],
+    ] of Object.entries(expected)) {
       expect({ id, ...base(id) }).toEqual({
         id,
         name: id,
@@ -97,6 +100,7 @@ describe('BASE_MODELS', () => {
         kvHeads,
         headDim,
         vocabSize,
+        tieWordEmbeddings,
         source: `https://huggingface.co/${id}/blob/main/config.json`,
       });
     }
@@ -107,6 +111,8 @@ describe('BASE_MODELS', () => {
       for (const n of [entry.hiddenSize, entry.intermediateSize, entry.layers, entry.attentionHeads, entry.kvHeads, entry.headDim, entry.vocabSize]) {
         expect(Number.isSafeInteger(n) && n > 0).toBe(true);
       }
+      // Optional in the type (facts stored before it existed), never unknown for a table entry.
+      expect({ name: entry.name, tie: typeof entry.tieWordEmbeddings }).toEqual({ name: entry.name, tie: 'boolean' });
       expect(entry.attentionHeads % entry.kvHeads).toBe(0);
       // Only Gemma 2 states a head_dim that is not hidden / heads (256, against 2304 / 8 = 288).
       if (entry.modelType !== 'gemma2') expect(entry.headDim * entry.attentionHeads).toBe(entry.hiddenSize);
@@ -335,6 +341,23 @@ describe('baseFromConfigJson', () => {
     expect(baseFromConfigJson(JSON.stringify({ ...llama32, head_dim: null }))).toMatchObject({ headDim: 64 });
   });
 
+  test('reads tie_word_embeddings when it is a boolean; otherwise leaves it unknown (no key)', () => {
+    expect(baseFromConfigJson(JSON.stringify(llama32))?.tieWordEmbeddings).toBe(true);
+    expect(baseFromConfigJson(JSON.stringify({ ...llama32, tie_word_embeddings: false }))?.tieWordEmbeddings).toBe(false);
+    // Absent: transformers' default depends on the model class (LlamaConfig false, Gemma2Config true), so it is not guessed.
+    const { tie_word_embeddings: _t, ...untold } = llama32;
+    for (const config of [
+      untold,
+      { ...llama32, tie_word_embeddings: 'true' },
+      { ...llama32, tie_word_embeddings: null },
+      { ...llama32, tie_word_embeddings: 1 },
+    ]) {
+      const facts = baseFromConfigJson(JSON.stringify(config));
+      expect(facts).not.toBeNull();
+      expect(Object.hasOwn(facts!, 'tieWordEmbeddings')).toBe(false);
+    }
+  });
+
   test('names a config without _name_or_path', () => {
     const { _name_or_path: _n, ...unnamed } = llama32;
     expect(baseFromConfigJson(JSON.stringify(unnamed))?.name).toBe('base from config.json');
@@ -447,6 +470,66 @@ describe('runtimesFor', () => {
 
     const gemma = byName(runtimesFor({ fit: fitsFor('google/gemma-2-2b'), maxRank: 8, targetModules: ['q_proj'] }));
     expect(gemma.Ollama).toEqual({ name: 'Ollama', ok: true, reason: 'imports this Safetensors adapter (Modelfile FROM <base> + ADAPTER <folder>)' });
+  });
+
+  test('a LoRA on lm_head over a base with tied embeddings fails llama.cpp and Ollama, saying why', () => {
+    const withHead = ['q_proj', 'v_proj', 'lm_head'];
+    for (const id of ['meta-llama/Llama-3.2-1B', 'Qwen/Qwen2.5-0.5B', 'google/gemma-2-2b']) {
+      const fits = byName(runtimesFor({ fit: fitsFor(id), maxRank: 8, targetModules: withHead }));
+      expect({ id, llamaCpp: fits['llama.cpp']!.ok, ollama: fits.Ollama!.ok, peft: fits.PEFT!.ok, vllm: fits.vLLM!.ok }).toEqual({
+        id,
+        llamaCpp: false,
+        ollama: false,
+        peft: true,
+        vllm: true,
+      });
+      const reason = fits['llama.cpp']!.reason;
+      for (const part of [
+        'lm_head',
+        'tie_word_embeddings',
+        'output.weight',
+        'does not exist in base model',
+        'src/llama-adapter.cpp',
+        'retrain without lm_head',
+      ]) {
+        expect(reason).toContain(part);
+      }
+      expect(fits.Ollama!.reason).toStartWith('Ollama runs adapters through llama.cpp: ');
+      expect(fits.Ollama!.reason).toContain('tie_word_embeddings');
+    }
+    // A dotted module path names lm_head too (PEFT matches the name's suffix).
+    const dotted = byName(
+      runtimesFor({ fit: fitsFor('meta-llama/Llama-3.2-1B'), maxRank: 8, targetModules: ['q_proj', 'base_model.model.lm_head'] }),
+    );
+    expect(dotted['llama.cpp']!.ok).toBe(false);
+  });
+
+  test('lm_head is fine on an untied base, and a tied base is fine without lm_head; unknown tying warns but allows', () => {
+    const untied = byName(runtimesFor({ fit: fitsFor('meta-llama/Llama-3.1-8B'), maxRank: 8, targetModules: ['q_proj', 'lm_head'] }));
+    expect(untied['llama.cpp']).toEqual({
+      name: 'llama.cpp',
+      ok: true,
+      reason: 'GGUF export available (llama.cpp architecture llama): load it with --lora',
+    });
+    expect(untied.Ollama!.ok).toBe(true);
+    const noHead = byName(runtimesFor({ fit: fitsFor('meta-llama/Llama-3.2-1B'), maxRank: 8, targetModules: ['q_proj', 'v_proj', 'embed_tokens'] }));
+    expect([noHead['llama.cpp']!.ok, noHead.Ollama!.ok]).toEqual([true, true]);
+    expect(noHead['llama.cpp']!.reason).not.toContain('lm_head');
+
+    // Facts stored before tieWordEmbeddings existed, or a config.json that does not say: allowed, with the caveat.
+    const { tieWordEmbeddings: _t, ...older } = base('meta-llama/Llama-3.2-1B');
+    const unknown = byName(
+      runtimesFor({
+        fit: { ...fitsFor('meta-llama/Llama-3.2-1B'), base: { name: older.name, facts: older } },
+        maxRank: 8,
+        targetModules: ['lm_head'],
+      }),
+    );
+    expect(unknown['llama.cpp']!.ok).toBe(true);
+    expect(unknown['llama.cpp']!.reason).toEndWith(
+      '; it adapts lm_head, which llama.cpp cannot load if the base ties its embeddings (tie_word_embeddings)',
+    );
+    expect(unknown.Ollama!.ok).toBe(true);
   });
 
   test('an unknown rank fails the runtimes with a rank limit', () => {

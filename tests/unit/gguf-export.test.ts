@@ -461,6 +461,45 @@ describe('peftToGgufPlan and exportGguf', () => {
     expect(accepted.tensors.map((t) => t.name)).toEqual(['blk.0.attn_v.weight.lora_a', 'blk.0.attn_v.weight.lora_b']);
   });
 
+  test('a LoRA on lm_head is refused, before any tensor is read, when the base ties its embeddings; exported otherwise', async () => {
+    const adapter = buildTinyAdapter(model, { rank: 2, targets: ['q_proj', 'lm_head'] });
+    const path = join(dir, 'lm-head.safetensors');
+    await writeTinyAdapterSafetensors(path, adapter);
+    const size = Bun.file(path).size;
+    const file = fileRangeReader(path);
+    // safetensors: an 8-byte header length, the JSON header, then the tensor data.
+    const dataStart = 8 + Number(new DataView((await file(0, 8)).buffer).getBigUint64(0, true));
+    let furthest = 0;
+    const reader: RangeReader = (offset, length) => {
+      furthest = Math.max(furthest, offset + length);
+      return file(offset, length);
+    };
+    await expectExportError(
+      exportGguf(reader, size, config(), 'llama', 'x', { ...HEADS, tieWordEmbeddings: true }),
+      /lm_head\.lora_A\.weight: this adapter has a LoRA on lm_head, but its base ties its input and output embeddings \(tie_word_embeddings\), so llama\.cpp has no output\.weight to apply it to.*retrain without lm_head in target_modules/,
+    );
+    expect(furthest).toBeLessThanOrEqual(dataStart);
+
+    // Not tied, or not known (facts stored before the field existed): exported as before, output.weight included.
+    for (const tieWordEmbeddings of [false, undefined]) {
+      const { stream } = await exportGguf(file, size, config(), 'llama', 'x', { ...HEADS, tieWordEmbeddings });
+      const out = join(dir, `lm-head-${tieWordEmbeddings}.gguf`);
+      await Bun.write(out, new Response(stream));
+      const names = (await gguf(out, { allowLocalFile: true })).tensorInfos.map((t) => t.name);
+      expect(names).toContain('output.weight.lora_a');
+      expect(names).toContain('output.weight.lora_b');
+    }
+    // A tied base without lm_head among the targets exports too.
+    const noHead = buildTinyAdapter(model, { rank: 2, targets: ['q_proj', 'embed_tokens'] });
+    const noHeadPath = join(dir, 'no-lm-head.safetensors');
+    await writeTinyAdapterSafetensors(noHeadPath, noHead);
+    const tied = await exportGguf(fileRangeReader(noHeadPath), Bun.file(noHeadPath).size, config(), 'llama', 'x', {
+      ...HEADS,
+      tieWordEmbeddings: true,
+    });
+    expect((await new Response(tied.stream).arrayBuffer()).byteLength).toBe(tied.size);
+  });
+
   test('a corrupt or truncated file is an ExportError, before any byte or while streaming', async () => {
     const adapter = buildTinyAdapter(model, { rank: 2, targets: ['q_proj', 'v_proj'] });
     const path = join(dir, 'truncated.safetensors');

@@ -18,7 +18,7 @@ import type { WeightHealth } from '../../server/adapters/types.ts';
 import { InspectionError } from '../../server/ingest/inspect/safetensors.ts';
 import { createFsStorage, type FsStorage } from '../../server/storage/fs.ts';
 import { StorageNotFoundError } from '../../server/storage/storage.ts';
-import { randomWeights, writeLoraOutput, writeSafetensors } from '../fixtures/lora.ts';
+import { mulberry32, randomWeights, writeLoraOutput, writeSafetensors } from '../fixtures/lora.ts';
 
 let dir: string;
 let storage: FsStorage;
@@ -37,20 +37,9 @@ type Dtype = 'F32' | 'F16' | 'BF16';
 type Matrix = { rows: number; cols: number; values: Float64Array };
 type Tensor = { name: string; dtype: string; shape: number[]; bytes: Uint8Array };
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Random values in ±[2^-8, 2^2) that `dtype` holds exactly, and their encoding. */
 function randomMatrix(seed: number, rows: number, cols: number, dtype: Dtype): { matrix: Matrix; bytes: Uint8Array } {
-  const next = prng(seed);
+  const next = mulberry32(seed);
   const n = rows * cols;
   const values = new Float64Array(n);
   const size = dtype === 'F32' ? 4 : 2;

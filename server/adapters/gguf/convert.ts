@@ -58,10 +58,18 @@ export interface GgufExportConfig {
   useRslora: boolean;
 }
 
-/** The base's attention heads: llama's Q/K row permutation depends on them (BaseFacts has both). */
+/**
+ * What the export needs to know of the base (from its BaseFacts): the attention heads, on which llama's Q/K row
+ * permutation depends, and whether it ties its input and output embeddings.
+ */
 export interface BaseHeads {
   attentionHeads: number;
   kvHeads: number;
+  /**
+   * HF `tie_word_embeddings`. true: the base GGUF has no `output.weight`, so a LoRA on lm_head is refused (llama.cpp
+   * would refuse to load it). Absent: unknown, and the export proceeds.
+   */
+  tieWordEmbeddings?: boolean;
 }
 
 /** A tensor of the safetensors file, with its data's absolute byte range in the file. */
@@ -198,6 +206,14 @@ export function peftToGgufPlan(
     const target = baseTensorName(path);
     if (target === null) {
       throw new ExportError(`${A.name}: module ${path} has no llama.cpp counterpart in the ${arch} architecture`);
+    }
+    if (target.module === 'lm_head' && heads.tieWordEmbeddings === true) {
+      // src/llama-adapter.cpp: "LoRA tensor 'output.weight' does not exist in base model" (see runtimes.ts TIED_LM_HEAD).
+      throw new ExportError(
+        `${A.name}: this adapter has a LoRA on lm_head, but its base ties its input and output embeddings (tie_word_embeddings), ` +
+          'so llama.cpp has no output.weight to apply it to and would refuse to load the GGUF; retrain without lm_head in ' +
+          'target_modules, or use the adapter with PEFT',
+      );
     }
     if (parts.embedding !== (target.module === 'embed_tokens')) {
       throw new ExportError(

@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
 import type { Db, Tx } from '../../db/client.ts';
 import { artifactFiles, modelArtifacts, modelExports } from '../../db/schema/index.ts';
 
@@ -59,12 +59,23 @@ export async function claimExport(
   return { row: existing!, created: false };
 }
 
-/** A failed export asked for again: queued once more, its error cleared. */
+/** An export asked for again (failed, or its job lost): queued once more, its error cleared. */
 export async function requeueExport(tx: Tx, exportId: string, requestedBy: string): Promise<void> {
   await tx
     .update(modelExports)
     .set({ status: 'queued', error: null, requestedBy, updatedAt: new Date() })
-    .where(and(eq(modelExports.id, exportId), eq(modelExports.status, 'failed')));
+    .where(and(eq(modelExports.id, exportId), inArray(modelExports.status, ['failed', 'queued', 'running'])));
+}
+
+/**
+ * Whether pg-boss still holds a job for the export (queued, waiting to retry, or running). Owner role: an
+ * export left queued or running without one (its worker died more often than the job's retries) is asked again.
+ */
+export async function exportJobLive(tx: Tx, queue: string, exportId: string): Promise<boolean> {
+  const rows = await tx.execute(
+    sql`select 1 from pgboss.job where name = ${queue} and singleton_key = ${exportId} and state in ('created', 'retry', 'active') limit 1`,
+  );
+  return rows.length > 0;
 }
 
 /** A model's exports, newest first, with the size of each ready one's file. */

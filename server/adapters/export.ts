@@ -113,13 +113,17 @@ export async function requestExport(deps: Deps, actor: Actor, input: { modelId: 
       sourceSha256: source.weights.sha256,
       requestedBy: actor.userId,
     });
-    let status = row.status;
-    if (!created && row.status === 'failed') {
-      await q.requeueExport(tx, row.id, actor.userId);
-      status = 'queued';
+    if (created) {
+      await enqueueExport(deps, tx, row.id);
+      return { exportId: row.id, status: row.status };
     }
-    if (created || row.status === 'failed') await enqueueExport(deps, tx, row.id);
-    return { exportId: row.id, status };
+    if (row.status === 'ready') return { exportId: row.id, status: row.status };
+    // Failed, or queued/running with no job left in pg-boss (its worker died past the job's retries): asked again.
+    await leaveUserRole(tx);
+    if (row.status !== 'failed' && (await q.exportJobLive(tx, exportGgufJob.name, row.id))) return { exportId: row.id, status: row.status };
+    await q.requeueExport(tx, row.id, actor.userId);
+    await enqueueExport(deps, tx, row.id);
+    return { exportId: row.id, status: 'queued' as const };
   });
 }
 
@@ -146,7 +150,7 @@ export async function listExports(deps: Deps, actor: Actor, input: { modelId: st
 
 /** Enqueues the job inside `tx`, so it exists exactly when the request commits (owner role by then). */
 async function enqueueExport(deps: Deps, tx: Tx, exportId: string): Promise<void> {
-  await leaveUserRole(tx);
+  await leaveUserRole(tx); // harmless when already left
   const payload = { exportId };
   await deps.boss.send(exportGgufJob.name, payload, { ...sendOptions(exportGgufJob, payload), db: fromDrizzle(tx, sql) });
 }

@@ -376,6 +376,11 @@ describe('GGUF export', () => {
     const { notifications } = await api.notifications.list.query({});
     expect(notifications.find((n) => n.type === 'export_failed' && n.link === `/models/${model.id}`)).toBeDefined();
 
+    // Left "running" with no job behind it (a worker that died past its retries leaves it so): asked again, it runs again.
+    await svc.deps.database.db.update(modelExports).set({ status: 'running', error: null }).where(eq(modelExports.id, exportId));
+    expect(await api.models.export.mutate({ modelId: model.id, format: 'gguf' })).toEqual({ exportId, status: 'queued' });
+    expect((await settled(model.id, exportId)).status).toBe('failed');
+
     // Repaired, asked again: the same export, now ready.
     await writeFile(storagePath(weights.key), original);
     const retried = await api.models.export.mutate({ modelId: model.id, format: 'gguf' });

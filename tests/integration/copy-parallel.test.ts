@@ -10,12 +10,12 @@ import { FileSource, HttpsSource, PermanentSourceError, type SourceFile } from '
 import { createFsStorage, type FsStorage } from '../../server/storage/fs.ts';
 import { createS3Storage } from '../../server/storage/s3.ts';
 import type { WrittenFile } from '../fixtures/lora.ts';
-import { sqlFor, storedFiles } from '../helpers/ingest.ts';
+import { modelCardRow, sqlFor, storedFiles } from '../helpers/ingest.ts';
 import { expectErrorLog } from '../helpers/log-guard.ts';
 import { serveOutput, serveWithCut, type OutputServer } from '../helpers/output-server.ts';
 import { S3RVER_CREDENTIALS, startS3rver } from '../helpers/s3rver.ts';
 import { newUser, startTestService, type TestService } from '../helpers/service.ts';
-import { runTrainingJob, waitForIngest } from '../helpers/training.ts';
+import { CARD_PATH, runTrainingJob, waitForIngest } from '../helpers/training.ts';
 
 // Large files take the copy's fast path (hash worker, shared read buffers, fsync started at the last byte);
 // outputs of many files are copied several at a time. Both must keep every guarantee of the plain copy.
@@ -216,11 +216,16 @@ describe('ingest of a many-file output (real service)', () => {
     expect(job.ingestStatus).toBe('ready');
     const sql = sqlFor(svc);
     try {
-      const rows = await sql`select path, storage_key, sha256 from artifact_files where artifact_id = ${job.artifactId!} order by path`;
+      const rows = await sql`select path, storage_key, sha256 from artifact_files
+        where artifact_id = ${job.artifactId!} and kind <> 'model_card' order by path`;
       expect(rows.map((r) => r.path)).toEqual(files.map((f) => f.path));
       expect(rows.map((r) => r.sha256)).toEqual(files.map((f) => f.sha256));
       // n-th file in listing order → key `<prefix><n>`.
       expect(rows.map((r) => String(r.storage_key).split('/').pop())).toEqual(files.map((_, i) => String(i)));
+      // Besides them only the generated card, under the same prefix with a key naming its content, not a listing index.
+      const card = await modelCardRow(sql, job.artifactId!);
+      expect(card.path).toBe(CARD_PATH);
+      expect(card.storageKey).toBe(`${storagePrefix(job.artifactId!)}card-${card.sha256.slice(0, 16)}`);
     } finally {
       await sql.end();
     }

@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { artifactIdFor, storagePrefix } from '../../server/ingest/artifact-id.ts';
 import { writeLoraOutput, type WrittenFile } from '../fixtures/lora.ts';
-import { ingestSettled, storedFiles } from '../helpers/ingest.ts';
+import { ingestSettled, modelCardRow, sqlFor, storedFiles } from '../helpers/ingest.ts';
 import { expectErrorLog } from '../helpers/log-guard.ts';
 import { serveOutput, serveWithCut, type OutputServer } from '../helpers/output-server.ts';
 import { newUser, startTestService, type TestService } from '../helpers/service.ts';
-import { runTrainingJob, waitForIngest } from '../helpers/training.ts';
+import { asKept, CARD_PATH, runTrainingJob, waitForIngest } from '../helpers/training.ts';
 
 let svc: TestService;
 const dirs: string[] = [];
@@ -71,7 +71,17 @@ async function expectReady(u: User, jobId: string, files: WrittenFile[]) {
   expect(job.ingestError).toBeNull();
   expect(job.ingestStatus).toBe('ready');
   const model = await u.api.models.get.query({ modelId: job.artifactId! });
-  expect(model.files.map((f) => [f.path, f.sha256]).sort()).toEqual(files.map((f) => [f.path, f.sha256]).sort());
+  const sql = sqlFor(svc);
+  let card: Awaited<ReturnType<typeof modelCardRow>>;
+  try {
+    card = await modelCardRow(sql, model.id);
+  } finally {
+    await sql.end();
+  }
+  // The output's files (the trainer's README.md kept as README.trainer.md) and the generated model card.
+  expect(model.files.map((f) => [f.path, f.sha256]).sort()).toEqual(
+    [...asKept(files).map((f) => [f.path, f.sha256]), [CARD_PATH, card.sha256]].sort(),
+  );
   const notes = await u.api.notifications.list.query({});
   expect(notes.notifications.filter((n) => n.type === 'model_ready')).toHaveLength(1);
   return job;

@@ -10,8 +10,9 @@ import { createApp } from '../../server/app.ts';
 import { bundleUrl } from '../../server/models/bundle-link.ts';
 import { safeFileName } from '../../server/storage/content-disposition.ts';
 import { fileBytes, insertArtifact, type InsertedArtifact } from '../helpers/factories.ts';
+import { modelCardRow, sqlFor } from '../helpers/ingest.ts';
 import { newUser, startTestService, type TestService } from '../helpers/service.ts';
-import { runTrainingJob, waitForIngest } from '../helpers/training.ts';
+import { asKept, deliveredPaths, runTrainingJob, waitForIngest } from '../helpers/training.ts';
 
 const TTL = 900;
 const UA = 'lora-download-tests/1.0 (+https://example.com)';
@@ -27,6 +28,8 @@ let svc: TestService;
 let user: User;
 let modelId: string;
 let ingested: { path: string; sha256: string; size: number }[];
+/** What the model holds: the output's files under the names they are kept as, and the generated card. */
+let delivered: { path: string; sha256: string; size: number }[];
 let hostile: InsertedArtifact;
 
 /** models.download over plain HTTP, so the test controls headers (User-Agent, X-Forwarded-For). */
@@ -77,6 +80,13 @@ beforeAll(async () => {
   expect(job.ingestStatus).toBe('ready');
   modelId = job.artifactId!;
   ingested = run.files;
+  const sql = sqlFor(svc);
+  try {
+    const card = await modelCardRow(sql, modelId);
+    delivered = [...asKept(ingested), { path: card.path, sha256: card.sha256, size: card.sizeBytes }];
+  } finally {
+    await sql.end();
+  }
   hostile = await insertArtifact(svc.deps, user.userId, {
     name: 'hostile-names',
     files: [
@@ -93,7 +103,7 @@ describe('models.download', () => {
     const before = Date.now();
     const { status, data } = await download(user.token, { modelId });
     expect(status).toBe(200);
-    expect(data!.files.map((f) => f.path).sort()).toEqual(ingested.map((f) => f.path).sort());
+    expect(data!.files.map((f) => f.path).sort()).toEqual(deliveredPaths(ingested.map((f) => f.path)));
     expect(data!.bundle).not.toBeNull();
     // Every link names whom it was signed for, so the route can ask per request whether they still may read.
     expect(new URL(data!.bundle!.url).searchParams.get('g')).toBe(`u:${user.userId}`);
@@ -103,7 +113,7 @@ describe('models.download', () => {
     expect(expiresAt).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000 + TTL * 1000);
     expect(expiresAt).toBeLessThanOrEqual(Date.now() + TTL * 1000);
     for (const f of data!.files) {
-      const want = ingested.find((x) => x.path === f.path)!;
+      const want = delivered.find((x) => x.path === f.path)!;
       expect(f.sha256).toBe(want.sha256);
       expect(f.sizeBytes).toBe(want.size);
       expect(Number(new URL(f.url).searchParams.get('exp')) * 1000).toBeGreaterThanOrEqual(expiresAt);
@@ -212,17 +222,22 @@ describe('bundle', () => {
       const check = Bun.spawnSync(['sha256sum', '-c', 'SHA256SUMS'], { cwd: join(dir, 'x'), stdout: 'pipe', stderr: 'pipe' });
       expect(check.stderr.toString()).toBe('');
       expect(check.exitCode).toBe(0);
-      expect(check.stdout.toString().trim().split('\n')).toHaveLength(ingested.length);
+      expect(check.stdout.toString().trim().split('\n')).toHaveLength(delivered.length);
       const extracted = (await readdir(join(dir, 'x'), { recursive: true, withFileTypes: true }))
         .filter((e) => e.isFile())
         .map((e) => join(e.parentPath, e.name).slice(join(dir, 'x').length + 1))
         .sort();
-      expect(extracted).toEqual([...ingested.map((f) => f.path), 'SHA256SUMS'].sort());
+      expect(extracted).toEqual([...deliveredPaths(ingested.map((f) => f.path)), 'SHA256SUMS'].sort());
+      // Each file is the one delivered (the trainer's README under its kept name, the card as recorded), not only
+      // consistent with the SHA256SUMS written beside it.
+      for (const f of delivered) {
+        expect({ p: f.path, sha: sha256(await Bun.file(join(dir, 'x', f.path)).bytes()) }).toEqual({ p: f.path, sha: f.sha256 });
+      }
 
       const rows = await events(modelId);
       expect(rows).toHaveLength(eventsBefore + 1); // HEAD recorded nothing, GET once
       expect(rows.at(-1)).toMatchObject({ kind: 'bundle', userId: user.userId, ip: '127.0.0.1', userAgent: UA });
-      expect(rows.at(-1)!.fileIds).toHaveLength(ingested.length);
+      expect(rows.at(-1)!.fileIds).toHaveLength(delivered.length);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -10,7 +10,7 @@ import { StorageNotFoundError } from '../../server/storage/storage.ts';
 import { writeLoraOutput } from '../fixtures/lora.ts';
 import { fileBytes, insertArtifact, personalWorkspaceOf, sampleJobConfig } from '../helpers/factories.ts';
 import { client, fixedClock, newUser, signUp, startTestService, type TestService } from '../helpers/service.ts';
-import { runTrainingJob, startTrainingJob, waitForIngest } from '../helpers/training.ts';
+import { asKept, CARD_PATH, runTrainingJob, startTrainingJob, waitForIngest } from '../helpers/training.ts';
 
 const DAY = 24 * 3600;
 
@@ -346,7 +346,12 @@ describe('team work', () => {
     const job = await waitForIngest(owner.api, fine.jobId);
     expect(job.ingestStatus).toBe('ready');
     const model = await owner.api.models.get.query({ modelId: job.artifactId! });
-    expect(model.files.map((f) => f.sha256).sort()).toEqual(files.map((f) => f.sha256).sort());
+    // The output's files (the trainer's README.md kept as README.trainer.md) and the generated model card.
+    const card = model.files.find((f) => f.path === CARD_PATH)!;
+    expect(card.kind).toBe('model_card');
+    expect(model.files.map((f) => [f.path, f.sha256]).sort()).toEqual(
+      [...asKept(files).map((f) => [f.path, f.sha256]), [CARD_PATH, card.sha256]].sort(),
+    );
   });
 
   test('workspaces.delete (owner only) removes the models and queues the purge of their objects, which then are gone', async () => {

@@ -102,7 +102,8 @@ describe.skipIf(SKIP_BROWSER_TESTS)('adapters (browser)', () => {
     const { token } = await ownerApi.tokens.create.mutate({ name: 'team-ci', workspaceId: teamId });
     const teamApi = client(svc.url, { token });
 
-    fits = await deliver(teamApi, 'qwen-support', { steps: 300, lora: { checkpoints: [100, 200] } });
+    // A long name without a break point, as run names often are: it must shrink on a phone, not widen the page.
+    fits = await deliver(teamApi, 'qwen-support-assistant-202611272033', { steps: 300, lora: { checkpoints: [100, 200] } });
     // Hidden size 64 instead of Qwen2.5-0.5B's 896: every lora tensor has the wrong width.
     mismatch = await deliver(teamApi, 'qwen-narrow', { steps: 300, lora: { hidden: 64 } });
     untrained = await deliver(teamApi, 'qwen-untrained', { steps: 300, writeOutput: (dir) => writeOutputWithB(dir, () => zero) });

@@ -154,7 +154,9 @@ try {
   const fit = model.compatibility;
   const runtimes = fit?.runtimes.map((r) => `${r.name} ${r.ok ? '✓' : '✗'}`).join(', ');
   const norms = model.weights?.modules.flatMap((m) => (m.updateNorm === null ? [] : [m.updateNorm])) ?? [];
-  const frontMatter = /^---\n([\s\S]*?)\n---/.exec(card)?.[1] ?? '';
+  const frontMatter = (/^---\n([\s\S]*?)\n---/.exec(card)?.[1] ?? '').split('\n');
+  // `base_model: …, library_name: peft, pipeline_tag: …, 4 tags`: the scalar keys, then how many tags.
+  const cardKeys = [...frontMatter.filter((l) => /^[a-z_]+: \S/.test(l)), `${frontMatter.filter((l) => /^ +- /.test(l)).length} tags`].join(', ');
   const q = model.quality;
   console.log(`
 Model "${model.name}" is ready (${Math.round(performance.now() - started)} ms after the run completed).
@@ -165,10 +167,7 @@ Model "${model.name}" is ready (${Math.round(performance.now() - started)} ms af
   runs on      ${runtimes}
   weights      ${norms.length} modules, update size ${Math.min(...norms).toFixed(3)}–${Math.max(...norms).toFixed(3)}, ${model.weights?.warnings.length ? model.weights.warnings.map((w) => w.message).join('; ') : 'no warnings'}
   files        ${verified} of ${links.length} downloaded through signed links, SHA-256 matching the originals
-  model card   README.md, with ${frontMatter
-    .split('\n')
-    .filter((l) => /^[a-z_]+:/.test(l))
-    .join(', ')}
+  model card   README.md: ${cardKeys}
   GGUF export  ${exported.path} (${((exported.sizeBytes ?? 0) / 1e6).toFixed(1)} MB, ${Math.round(performance.now() - exportStarted)} ms): llama-cli -m base.gguf --lora ${exported.path}
 
 Open ${baseUrl}/models/${model.id}

@@ -10,6 +10,7 @@ import type { Deps } from '../deps.ts';
 import { inspectArtifact, mainAdapterWeights, type StoredFile } from '../ingest/inspect-artifact.ts';
 import { InspectionError } from '../ingest/inspect/safetensors.ts';
 import { defineJob } from '../queue/define-job.ts';
+import { storedFiles } from '../registry/checkpoints-queries.ts';
 import { refreshModelCard } from './card-store.ts';
 import type { FitCheck } from './types.ts';
 import { adapterWeightHealth } from './weight-report.ts';
@@ -38,18 +39,8 @@ function pending(deps: Deps) {
 /** Analyses one model's stored files and records its fit and weight report (an untrained adapter scores 1, as at ingest). */
 async function analyseStored(deps: Deps, modelId: string, known: (typeof modelArtifacts.$inferSelect)['adapter']): Promise<void> {
   const { db } = deps.database;
-  const rows = await db
-    .select({
-      path: artifactFiles.path,
-      key: artifactFiles.storageKey,
-      size: artifactFiles.sizeBytes,
-      sha256: artifactFiles.sha256,
-      kind: artifactFiles.kind,
-      contentType: artifactFiles.contentType,
-    })
-    .from(artifactFiles)
-    .where(eq(artifactFiles.artifactId, modelId));
-  const stored: StoredFile[] = rows.map((r) => ({ ...r, size: Number(r.size) }));
+  // The ingest's view of a stored file (key, size), as inspection and the weight report read it.
+  const stored: StoredFile[] = (await storedFiles(db, modelId)).map((f) => ({ ...f, key: f.storageKey, size: f.sizeBytes }));
   try {
     const { adapter, fit, config } = await inspectArtifact(deps.storage, stored);
     const weights = await adapterWeightHealth(deps.storage, stored, mainAdapterWeights(stored) ?? null, config);

@@ -8,13 +8,13 @@ import { eq, sql } from 'drizzle-orm';
 import type { Tx } from '../../db/client.ts';
 import { artifactFiles, datasets, modelArtifacts } from '../../db/schema/index.ts';
 import type { Deps } from '../deps.ts';
-import { fileColumns } from '../models/queries.ts';
+import { cardColumns } from '../models/queries.ts';
 import { asDelivered } from '../registry/checkpoints.ts';
-import { formatRef } from '../registry/refs.ts';
-import { trainerName } from '../storage/generated-names.ts';
+import { storedFiles } from '../registry/checkpoints-queries.ts';
+import { keepClearOfGeneratedNames } from '../storage/generated-names.ts';
 import type { StorageDriver } from '../storage/storage.ts';
 import { renderModelCard } from './card.ts';
-import { type AdapterSubject, adapterView, trainingSummaryOf } from './view.ts';
+import { type AdapterSubject, adapterView, subjectOf } from './view.ts';
 
 /** The card's path among the model's files (a generated name: a trainer's own README.md is kept as README.trainer.md). */
 const CARD_PATH = 'README.md';
@@ -65,28 +65,11 @@ export function storeCard(storage: StorageDriver, prefix: string, subject: Adapt
 async function lockedSubject(tx: Tx, modelId: string) {
   const [row] = await tx
     .select({
-      name: modelArtifacts.name,
-      family: modelArtifacts.family,
-      version: modelArtifacts.version,
-      description: modelArtifacts.description,
-      tags: modelArtifacts.tags,
-      datasetName: datasets.name,
+      ...cardColumns,
       qualityScore: modelArtifacts.qualityScore,
-      convergence: modelArtifacts.convergence,
-      lossReductionPct: modelArtifacts.lossReductionPct,
-      initialLoss: modelArtifacts.initialLoss,
-      finalTrainingLoss: modelArtifacts.finalTrainingLoss,
-      finalValidationLoss: modelArtifacts.finalValidationLoss,
-      overfitGap: modelArtifacts.overfitGap,
-      epochsCompleted: modelArtifacts.epochsCompleted,
-      totalSteps: modelArtifacts.totalSteps,
-      durationSeconds: modelArtifacts.durationSeconds,
+      convergenceQuality: modelArtifacts.convergence,
       totalCost: modelArtifacts.totalCost,
-      hyperparameters: modelArtifacts.hyperparameters,
-      adapter: modelArtifacts.adapter,
-      compatibility: modelArtifacts.compatibility,
-      weights: modelArtifacts.weights,
-      mainCheckpoint: modelArtifacts.mainCheckpoint,
+      datasetName: datasets.name,
       storagePrefix: modelArtifacts.storagePrefix,
       workspaceId: modelArtifacts.workspaceId,
     })
@@ -95,36 +78,13 @@ async function lockedSubject(tx: Tx, modelId: string) {
     .where(eq(modelArtifacts.id, modelId))
     .for('no key update', { of: modelArtifacts });
   if (!row) return null;
-  const files = await tx
-    .select({ ...fileColumns, sourcePath: artifactFiles.sourcePath })
-    .from(artifactFiles)
-    .where(eq(artifactFiles.artifactId, modelId));
+  const files = await storedFiles(tx, modelId);
   const delivered = asDelivered(files, row.mainCheckpoint);
-  const subject: AdapterSubject = {
-    name: row.name,
-    ref: formatRef(row.family, row.version),
-    family: row.family,
-    version: row.version,
-    description: row.description,
-    tags: row.tags,
-    datasetName: row.datasetName,
-    quality: {
-      score: row.qualityScore,
-      convergence: row.convergence,
-      lossReductionPct: row.lossReductionPct,
-      initialLoss: row.initialLoss,
-      finalTrainingLoss: row.finalTrainingLoss,
-      finalValidationLoss: row.finalValidationLoss,
-      overfitGap: row.overfitGap,
-    },
-    trainingSummary: trainingSummaryOf(row),
-    hyperparameters: row.hyperparameters as Record<string, unknown>,
-    adapter: row.adapter,
-    compatibility: row.compatibility,
-    weights: row.weights,
-    mainCheckpoint: row.mainCheckpoint,
-    files: delivered.map((f) => ({ path: f.path, sizeBytes: Number(f.sizeBytes), sha256: f.sha256, kind: f.kind })),
-  };
+  const subject = subjectOf(
+    row,
+    delivered.map((f) => ({ path: f.path, sizeBytes: Number(f.sizeBytes), sha256: f.sha256, kind: f.kind })),
+    row.datasetName,
+  );
   return { row, files, subject };
 }
 
@@ -150,15 +110,17 @@ export async function refreshModelCard(deps: Deps, modelId: string): Promise<boo
         .where(eq(artifactFiles.id, current.id));
       if (current.storageKey !== card.storageKey) stale = current.storageKey;
     } else {
-      const trainers = files.find((f) => f.path.toLowerCase() === CARD_PATH.toLowerCase());
-      if (trainers) {
-        const taken = new Set(files.map((f) => f.path.toLowerCase()));
-        let n = 1;
-        while (taken.has(trainerName(trainers.path, n).toLowerCase())) n++;
-        await tx
-          .update(artifactFiles)
-          .set({ path: trainerName(trainers.path, n), sourcePath: trainers.sourcePath ?? trainers.path })
-          .where(eq(artifactFiles.id, trainers.id));
+      // The model's first card: its files keep clear of the generated names as an ingest now keeps them (a trainer's
+      // README.md becomes README.trainer.md, its original name recorded).
+      const kept = keepClearOfGeneratedNames(files.map((f) => f.path));
+      for (const [i, k] of kept.entries()) {
+        const f = files[i]!;
+        if (k.sourcePath !== null) {
+          await tx
+            .update(artifactFiles)
+            .set({ path: k.path, sourcePath: f.sourcePath ?? k.sourcePath })
+            .where(eq(artifactFiles.id, f.id));
+        }
       }
       await tx.insert(artifactFiles).values({ artifactId: modelId, workspaceId: row.workspaceId, ...card });
     }

@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
+import { and, desc, eq, inArray, sql } from 'drizzle-orm';
 import type { Db, Tx } from '../../db/client.ts';
 import { artifactFiles, modelArtifacts, modelExports } from '../../db/schema/index.ts';
 
@@ -21,22 +21,6 @@ export async function exportSubject(tx: Tx, modelId: string) {
     .from(modelArtifacts)
     .where(and(eq(modelArtifacts.id, modelId), sql`${modelArtifacts.deletedAt} is null`));
   return row ?? null;
-}
-
-/** Every stored file of the model: path, kind, hash and size (the export's source is one of them). */
-export function modelFiles(db: Db | Tx, modelId: string) {
-  return db
-    .select({
-      id: artifactFiles.id,
-      path: artifactFiles.path,
-      kind: artifactFiles.kind,
-      sha256: artifactFiles.sha256,
-      sizeBytes: artifactFiles.sizeBytes,
-      storageKey: artifactFiles.storageKey,
-    })
-    .from(artifactFiles)
-    .where(eq(artifactFiles.artifactId, modelId))
-    .orderBy(asc(artifactFiles.path));
 }
 
 /**

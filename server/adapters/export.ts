@@ -17,7 +17,7 @@ import { modelAccess } from '../models/queries.ts';
 import { notify } from '../notifications/service.ts';
 import { baseName } from '../paths.ts';
 import { defineJob, sendOptions } from '../queue/define-job.ts';
-import { leaveUserRole } from '../registry/checkpoints-queries.ts';
+import { leaveUserRole, storedFiles } from '../registry/checkpoints-queries.ts';
 import { storedBytes } from '../registry/usage-queries.ts';
 import { formatBytes } from '../storage/free-space.ts';
 import { type StorageDriver, StorageNotFoundError } from '../storage/storage.ts';
@@ -34,7 +34,7 @@ const ADAPTER_CONFIG = 'adapter_config.json';
 /** adapter_config.json is read whole; real ones are a few KB. */
 const MAX_CONFIG_BYTES = 1024 * 1024;
 
-type StoredFile = Awaited<ReturnType<typeof q.modelFiles>>[number];
+type StoredFile = Awaited<ReturnType<typeof storedFiles>>[number];
 
 /**
  * The llama.cpp architecture of a model's base, or the reason there is none, in words naming what is
@@ -98,8 +98,13 @@ function exportSource(
 /** Asks for an export (members): returns the export of the same content when there is one, else queues the job. */
 export async function requestExport(deps: Deps, actor: Actor, input: { modelId: string; format: 'gguf'; checkpoint?: string | undefined }) {
   return deps.database.asUser(rls(actor), async (tx) => {
-    judge(actor, (await modelAccess(tx, actor, input.modelId))?.role ?? null, 'write', 'Model');
-    const [model, files] = await Promise.all([q.exportSubject(tx, input.modelId), q.modelFiles(tx, input.modelId)]);
+    // Pipelined (one round trip); row-level security hides a stranger's model from all three, and the role is judged first.
+    const [access, model, files] = await Promise.all([
+      modelAccess(tx, actor, input.modelId),
+      q.exportSubject(tx, input.modelId),
+      storedFiles(tx, input.modelId),
+    ]);
+    judge(actor, access?.role ?? null, 'write', 'Model');
     if (!model) throw ERRORS.notFound('Model');
     const source = exportSource(files, input.checkpoint ?? null, model);
     const arch = exportArchitecture(model.compatibility);
@@ -208,7 +213,7 @@ export const exportGgufJob = defineJob({
       await q.markExport(db, exportId, 'running');
       const arch = exportArchitecture(e.compatibility);
       if ('refused' in arch) throw new ExportError(arch.refused);
-      const files = await q.modelFiles(db, e.artifactId);
+      const files = await storedFiles(db, e.artifactId);
       const weights = files.find((f) => f.path === e.sourcePath && f.sha256 === e.sourceSha256);
       if (!weights) throw new ExportError(`${e.sourcePath} is no longer stored (its checkpoint was pruned).`);
       const folder = e.sourcePath.includes('/') ? e.sourcePath.slice(0, e.sourcePath.lastIndexOf('/')) : null;

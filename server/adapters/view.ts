@@ -6,6 +6,7 @@
  */
 import type { AdapterInfo } from '../../db/schema/index.ts';
 import { publicHyperparameters } from '../shares/service.ts';
+import { formatRef } from '../registry/refs.ts';
 import type { FileKind, JobConfig } from '../vocabulary.ts';
 import { type CardModel, usageSnippets } from './card.ts';
 import { type QualityFacts, qualityExplanation } from './explain.ts';
@@ -13,20 +14,15 @@ import { runtimesFor } from './runtimes.ts';
 import type { FitCheck, WeightHealth } from './types.ts';
 
 /** The model as the card and the page describe it: its summary and card fields, and its files as delivered. */
-export interface AdapterSubject {
-  name: string;
-  ref: string;
-  family: string;
-  version: number;
-  description: string;
-  tags: string[];
-  datasetName: string | null;
+export interface AdapterSubject
+  extends Pick<
+    CardModel,
+    'name' | 'ref' | 'family' | 'version' | 'description' | 'tags' | 'datasetName' | 'trainingSummary' | 'adapter' | 'weights'
+  > {
   quality: QualityFacts;
-  trainingSummary: TrainingSummary;
   hyperparameters: Record<string, unknown>;
-  adapter: AdapterInfo | null;
+  /** The stored fit check; the runtimes are judged from it when the model is described. */
   compatibility: FitCheck | null;
-  weights: WeightHealth | null;
   /** The model's main checkpoint (promoted), whose folder holds the main adapter's export. */
   mainCheckpoint: string | null;
   files: readonly { path: string; sizeBytes: number; sha256: string; kind: FileKind }[];
@@ -46,6 +42,60 @@ export function trainingSummaryOf(r: {
     totalSteps: r.totalSteps,
     durationHours: r.durationSeconds === null ? null : Number(r.durationSeconds) / 3600,
     totalCost: r.totalCost === null ? null : Number(r.totalCost),
+  };
+}
+
+/** The columns of a stored model a description reads: models/queries.ts `cardColumns` and the quality summary. */
+interface SubjectRow {
+  name: string;
+  family: string;
+  version: number;
+  description: string;
+  tags: string[];
+  qualityScore: number | null;
+  convergenceQuality: string | null;
+  lossReductionPct: number | null;
+  initialLoss: number | null;
+  finalTrainingLoss: number | null;
+  finalValidationLoss: number | null;
+  overfitGap: number | null;
+  epochsCompleted: number | null;
+  totalSteps: number | null;
+  durationSeconds: number | string | null;
+  totalCost: number | string | null;
+  hyperparameters: unknown;
+  adapter: AdapterInfo | null;
+  compatibility: FitCheck | null;
+  weights: WeightHealth | null;
+  mainCheckpoint: string | null;
+}
+
+/** A stored model as the page and its card describe it; `files` as delivered (asDelivered). */
+export function subjectOf(row: SubjectRow, files: AdapterSubject['files'], datasetName: string | null): AdapterSubject {
+  return {
+    name: row.name,
+    ref: formatRef(row.family, row.version),
+    family: row.family,
+    version: row.version,
+    description: row.description,
+    tags: row.tags,
+    datasetName,
+    quality: {
+      score: row.qualityScore,
+      convergence: row.convergenceQuality,
+      lossReductionPct: row.lossReductionPct,
+      initialLoss: row.initialLoss,
+      finalTrainingLoss: row.finalTrainingLoss,
+      finalValidationLoss: row.finalValidationLoss,
+      overfitGap: row.overfitGap,
+    },
+    trainingSummary: trainingSummaryOf(row),
+    hyperparameters: row.hyperparameters as Record<string, unknown>,
+    adapter: row.adapter,
+    compatibility: row.compatibility,
+    weights: row.weights,
+    mainCheckpoint: row.mainCheckpoint,
+    files,
   };
 }
 

@@ -12,7 +12,7 @@ import { formatRef } from '../registry/refs.ts';
 import { purgeAfter } from '../registry/trash.ts';
 import { aliasView, type ModelTarget, modelIdFor } from '../registry/versions.ts';
 import { checkpointsView } from '../registry/checkpoints.ts';
-import { adapterView, trainingSummaryOf } from '../adapters/view.ts';
+import { adapterView, subjectOf } from '../adapters/view.ts';
 
 type SummaryRow = Awaited<ReturnType<typeof q.listModels>>['rows'][number];
 
@@ -116,38 +116,12 @@ type CardRow = Pick<
  * it, files and loss curve; the same on the members' page and the public share page.
  */
 export function modelCard(row: CardRow, files: Delivered<Pick<StoredFileRow, 'id' | 'path' | 'sizeBytes' | 'sha256' | 'kind'>>[]) {
-  const quality = {
-    score: row.qualityScore,
-    convergence: row.convergenceQuality,
-    lossReductionPct: row.lossReductionPct,
-    initialLoss: row.initialLoss,
-    finalTrainingLoss: row.finalTrainingLoss,
-    finalValidationLoss: row.finalValidationLoss,
-    overfitGap: row.overfitGap,
-    perplexity: row.perplexity,
-  };
-  const trainingSummary = trainingSummaryOf(row);
   const listed = files.map((f) => ({ id: f.id, path: f.path, sizeBytes: Number(f.sizeBytes), sha256: f.sha256, kind: f.kind }));
-  const view = adapterView({
-    name: row.name,
-    ref: formatRef(row.family, row.version),
-    family: row.family,
-    version: row.version,
-    description: row.description,
-    tags: row.tags,
-    datasetName: null,
-    quality,
-    trainingSummary,
-    hyperparameters: row.hyperparameters as Record<string, unknown>,
-    adapter: row.adapter,
-    compatibility: row.compatibility,
-    weights: row.weights,
-    mainCheckpoint: row.mainCheckpoint,
-    files: listed,
-  });
+  const subject = subjectOf(row, listed, null);
+  const view = adapterView(subject);
   return {
-    quality: { ...quality, explanation: view.explanation },
-    trainingSummary,
+    quality: { ...subject.quality, convergence: row.convergenceQuality, perplexity: row.perplexity, explanation: view.explanation },
+    trainingSummary: subject.trainingSummary,
     configuration: { hyperparameters: row.hyperparameters, gpu: row.gpu },
     adapter: row.adapter,
     /** Whether the adapter's tensors fit its base model, and which runtimes accept it; null for a model ingested before the check. */

@@ -1,6 +1,7 @@
 import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm';
 import type { Db, Tx } from '../../db/client.ts';
 import { artifactFiles, modelArtifacts, workspaceMembers, workspaces } from '../../db/schema/index.ts';
+import { fileColumns } from '../models/queries.ts';
 import type { Reach } from '../workspaces/roles.ts';
 
 /**
@@ -47,16 +48,14 @@ export async function lockCheckpointState(tx: Tx, modelId: string) {
   return row ?? null;
 }
 
-/** Every stored file of a model as stored (no promotion view): what pruning deletes and promotion checks. */
-export function storedFiles(tx: Tx, modelId: string) {
-  return tx
-    .select({
-      id: artifactFiles.id,
-      path: artifactFiles.path,
-      kind: artifactFiles.kind,
-      size: artifactFiles.sizeBytes,
-      storageKey: artifactFiles.storageKey,
-    })
+/**
+ * Every stored file of a model as stored (no promotion view), in path order, with no reach filter (the
+ * caller's transaction decides: row-level security, or the owner's connection of a job): what pruning
+ * deletes, promotion checks, an export starts from and the model card lists.
+ */
+export function storedFiles(db: Db | Tx, modelId: string) {
+  return db
+    .select({ ...fileColumns, sourcePath: artifactFiles.sourcePath })
     .from(artifactFiles)
     .where(eq(artifactFiles.artifactId, modelId))
     .orderBy(asc(artifactFiles.path));

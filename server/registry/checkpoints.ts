@@ -219,7 +219,11 @@ export async function pruneCheckpoints(deps: Deps, actor: Actor, input: { modelI
     judge(actor, access?.role ?? null, 'admin', 'Model');
     if (!state) throw ERRORS.notFound('Model');
     const plan = planCheckpoints(scoresOf(files, state.bestCheckpoint), input.keep, state.mainCheckpoint);
-    const split = splitByPlan(files, plan, new Date(deps.now()).toISOString());
+    const split = splitByPlan(
+      files.map((f) => ({ ...f, size: f.sizeBytes })),
+      plan,
+      new Date(deps.now()).toISOString(),
+    );
     const doomed = [...split.pruned.values()].flatMap((g) => g.files);
     if (doomed.length > 0) {
       await q.recordPruned(tx, input.modelId, { fileIds: doomed.map((f) => f.id), bytes: split.prunedBytes, entries: split.entries });

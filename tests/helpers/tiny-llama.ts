@@ -14,7 +14,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type GgufMetadata, type GgufTensorSpec, ggufLayout } from '../../server/adapters/gguf/writer.ts';
-import { type FixtureDtype, mulberry32, writeSafetensors } from '../fixtures/lora.ts';
+import { adapterConfig, type FixtureDtype, mulberry32, writeSafetensors } from '../fixtures/lora.ts';
 
 /** A PyTorch-layout tensor (row-major, `shape` as PyTorch prints it). */
 interface Tensor {
@@ -398,29 +398,17 @@ function mergeTinyAdapter(model: TinyModel, adapter: TinyAdapter): TinyModel {
 
 /** adapter_config.json as PEFT writes it. */
 export function tinyAdapterConfigJson(adapter: TinyAdapter, baseModel = '/models/tiny-llama'): string {
-  const config = {
-    alpha_pattern: adapter.alphaPattern,
-    auto_mapping: null,
-    base_model_name_or_path: baseModel,
-    bias: 'none',
-    fan_in_fan_out: false,
-    inference_mode: true,
-    init_lora_weights: true,
-    layers_pattern: null,
-    layers_to_transform: null,
-    lora_alpha: adapter.alpha,
-    lora_dropout: 0.0,
-    modules_to_save: null,
-    peft_type: 'LORA',
-    r: adapter.rank,
-    rank_pattern: adapter.rankPattern,
-    revision: null,
-    target_modules: adapter.targets,
-    task_type: 'CAUSAL_LM',
-    use_dora: false,
-    use_rslora: adapter.useRslora,
-  };
-  return `${JSON.stringify(config, null, 2)}\n`;
+  return adapterConfig({
+    baseModel,
+    rank: adapter.rank,
+    alpha: adapter.alpha,
+    targetModules: adapter.targets,
+    modulesToSave: null,
+    rankPattern: adapter.rankPattern,
+    alphaPattern: adapter.alphaPattern,
+    dropout: 0,
+    useRslora: adapter.useRslora,
+  });
 }
 
 /** adapter_model.safetensors, in the adapter's dtype. */

@@ -5,14 +5,13 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TRPCClientError } from '@trpc/client';
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import { downloadEvents, modelArtifacts, workspaceMembers } from '../../db/schema/index.ts';
 import { createApp } from '../../server/app.ts';
 import { manyBundleUrl } from '../../server/registry/download-many-link.ts';
-import type { AppRouter } from '../../server/trpc/root.ts';
 import { fileBytes, insertArtifact, type InsertedArtifact } from '../helpers/factories.ts';
 import { client, newUser, startTestService, type TestService } from '../helpers/service.ts';
+import { errorOf, fieldsOf } from '../helpers/trpc-errors.ts';
 
 let svc: TestService;
 let dir: string;
@@ -56,19 +55,6 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
   await svc?.stop();
 });
-
-async function errorOf(p: Promise<unknown>): Promise<TRPCClientError<AppRouter>> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof TRPCClientError) return e as TRPCClientError<AppRouter>;
-    throw e;
-  }
-  throw new Error('expected the call to fail');
-}
-
-const fieldsOf = (e: TRPCClientError<AppRouter>) =>
-  Object.keys((e.data as { zodError?: { fieldErrors: Record<string, string[]> } } | undefined)?.zodError?.fieldErrors ?? {});
 
 function events(userId: string) {
   return svc.deps.database.db

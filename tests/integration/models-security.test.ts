@@ -1,13 +1,12 @@
 // Each attack gets a clear rejection and learns nothing: other users' models, dead tokens, forged or
 // expired links, and malformed input.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { TRPCClientError } from '@trpc/client';
-import type { AppRouter } from '../../server/trpc/root.ts';
 import { eq } from 'drizzle-orm';
 import { downloadEvents } from '../../db/schema/index.ts';
 import { bundleUrl } from '../../server/models/bundle-link.ts';
 import { fileBytes, insertArtifact, type InsertedArtifact } from '../helpers/factories.ts';
 import { client, fixedClock, newUser, startTestService, type TestService } from '../helpers/service.ts';
+import { errorOf, fieldsOf } from '../helpers/trpc-errors.ts';
 
 type User = Awaited<ReturnType<typeof newUser>>;
 const MARKER = 'A-PRIVATE-WEIGHTS';
@@ -46,15 +45,6 @@ async function call(token: string, path: string, input: unknown, method: 'GET' |
   });
   const text = await res.text();
   return { status: res.status, text, body: JSON.parse(text) as { error?: { message: string; code: number; data: Record<string, unknown> } } };
-}
-
-async function errorOf(p: Promise<unknown>): Promise<TRPCClientError<AppRouter>> {
-  const e = await p.then(
-    () => null,
-    (err: unknown) => err,
-  );
-  expect(e).toBeInstanceOf(TRPCClientError);
-  return e as TRPCClientError<AppRouter>;
 }
 
 const eventsFor = (artifactId: string) => svc.deps.database.db.select().from(downloadEvents).where(eq(downloadEvents.artifactId, artifactId));
@@ -214,9 +204,6 @@ describe('signed file links', () => {
 });
 
 describe('invalid input: BAD_REQUEST with field errors, nothing written', () => {
-  const fieldsOf = (e: TRPCClientError<AppRouter>) =>
-    Object.keys((e.data as { zodError?: { fieldErrors: Record<string, string[]> } } | undefined)?.zodError?.fieldErrors ?? {});
-
   // One invalid field per procedure is in the auth matrix; these are the shapes that matrix does not reach.
   const cases: [string, () => Promise<unknown>, string][] = [
     ['limit 1000', () => a.api.models.list.query({ limit: 1000 }), 'limit'],

@@ -1,12 +1,11 @@
 // models.compare: two to four models aligned in the order asked, their cards as models.get shapes them, and
 // the differences of their configurations; refused inputs name their field; reach is the caller's workspaces.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { TRPCClientError } from '@trpc/client';
 import { eq } from 'drizzle-orm';
 import { modelArtifacts, workspaceMembers, type AdapterInfo } from '../../db/schema/index.ts';
-import type { AppRouter } from '../../server/trpc/root.ts';
 import { insertArtifact, personalWorkspaceOf, sampleJobConfig } from '../helpers/factories.ts';
 import { client, newUser, startTestService, type TestService } from '../helpers/service.ts';
+import { errorOf, fieldsOf } from '../helpers/trpc-errors.ts';
 
 let svc: TestService;
 let owner: Awaited<ReturnType<typeof newUser>>;
@@ -78,19 +77,6 @@ beforeAll(async () => {
   ]);
 }, 60_000);
 afterAll(() => svc?.stop());
-
-async function errorOf(p: Promise<unknown>): Promise<TRPCClientError<AppRouter>> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof TRPCClientError) return e as TRPCClientError<AppRouter>;
-    throw e;
-  }
-  throw new Error('expected the call to fail');
-}
-
-const fieldsOf = (e: TRPCClientError<AppRouter>) =>
-  Object.keys((e.data as { zodError?: { fieldErrors: Record<string, string[]> } } | undefined)?.zodError?.fieldErrors ?? {});
 
 describe('the comparison', () => {
   test('models come back aligned in the order asked, each card as models.get shapes it', async () => {

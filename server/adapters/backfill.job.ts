@@ -49,7 +49,10 @@ async function analyseStored(deps: Deps, modelId: string, known: (typeof modelAr
       .set({
         compatibility: fit,
         weights,
-        adapter: known && adapter ? { ...known, maxRank: adapter.maxRank, taskType: adapter.taskType } : (known ?? adapter),
+        adapter:
+          known && adapter
+            ? { ...known, maxRank: adapter.maxRank, taskType: adapter.taskType, ...(adapter.format ? { format: adapter.format } : {}) }
+            : (known ?? adapter),
         ...(weights.untrained ? { qualityScore: 1 } : {}),
       })
       .where(eq(modelArtifacts.id, modelId));

@@ -300,9 +300,11 @@ export const BASE_MODELS: readonly (BaseFacts & { aliases: readonly string[] })[
 
 /**
  * Suffixes of re-uploads that keep the base's dimensions (quantised copies): `unsloth/llama-3-8b-bnb-4bit`,
- * `…-unsloth-bnb-4bit`, `…-GPTQ-Int4`. Stripped repeatedly from the end of the last path segment.
+ * `…-unsloth-bnb-4bit`, `…-GPTQ-Int4`, and the mlx conversions an mlx-lm adapter names as its `model`
+ * (`mlx-community/…-4bit`, `-6bit`, `-4bit-DWQ`, `…-MLX-4bit`; mlx quantises to 2 to 8 bits). Stripped repeatedly
+ * from the end of the last path segment.
  */
-const QUANT_SUFFIX = /-(?:bnb-4bit|bnb-8bit|unsloth|4bit|8bit|int4|int8|gptq|awq|fp16|bf16)$/i;
+const QUANT_SUFFIX = /-(?:bnb-4bit|bnb-8bit|unsloth|[2-8]bit|int4|int8|gptq|awq|fp16|bf16|mlx|dwq)$/i;
 
 function lastSegment(name: string): string {
   const parts = name.split(/[/\\]+/).filter((p) => p.length > 0);

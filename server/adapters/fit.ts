@@ -3,12 +3,12 @@
  * adapts, computed from the base's config figures: an adapter trained for another base (a 4096-wide model
  * against a 2048-wide one, 28 layers against 24) loads nowhere, or worse, a server silently ignores it.
  */
-import { loraTensorName } from '../ingest/inspect/adapter-config.ts';
+import { type LoraTensorName, loraTensorName } from '../ingest/inspect/adapter-config.ts';
 import type { BaseFacts, FitCheck, Mismatch } from './types.ts';
 
 // PEFT tensor names (server/ingest/inspect/adapter-config.ts): `<module path>.lora_A.weight` [r, in],
 // `.lora_B.weight` [out, r], and for embeddings `lora_embedding_A` [r, num_embeddings] / `lora_embedding_B`
-// [embedding_dim, r].
+// [embedding_dim, r]. mlx-lm's `<module path>.lora_a` / `.lora_b` are the transposes: [in, r] / [r, out].
 const LAYER = /(?:^|\.)layers\.(\d+)(?:\.|$)/;
 
 /** At most this many mismatches are kept (the count stays exact): the jsonb and the card stay small. */
@@ -75,7 +75,8 @@ function moduleDims(f: BaseFacts, leaf: string): Dims | null | undefined {
 const shapeText = (dims: readonly (number | string)[]) => `[${dims.join(', ')}]`;
 
 /** The one mismatch of a LoRA tensor, or null when it fits: an unknown module first, then the layer, then the shape. */
-function checkTensor(f: BaseFacts, modulePath: string, kind: string, shape: readonly number[]): Omit<Mismatch, 'tensor'> | null {
+function checkTensor(f: BaseFacts, lora: LoraTensorName, shape: readonly number[]): Omit<Mismatch, 'tensor'> | null {
+  const { modulePath, part: kind } = lora;
   const leaf = modulePath.slice(modulePath.lastIndexOf('.') + 1);
   const dims = moduleDims(f, leaf);
   if (dims === null) return { expected: `a module of ${f.modelType}`, got: leaf };
@@ -87,6 +88,13 @@ function checkTensor(f: BaseFacts, modulePath: string, kind: string, shape: read
   }
   if (dims === undefined) return null;
 
+  if (lora.layout === 'mlx') {
+    const isA = lora.side === 'A';
+    if (shape.length !== 2) return { expected: isA ? shapeText([dims.in, 'r']) : shapeText(['r', dims.out]), got: shapeText(shape) };
+    const expected = isA ? [dims.in, shape[1]!] : [shape[0]!, dims.out];
+    if (expected[0] !== shape[0] || expected[1] !== shape[1]) return { expected: shapeText(expected), got: shapeText(shape) };
+    return null;
+  }
   const isA = kind === 'lora_A' || kind === 'lora_embedding_A';
   if (shape.length !== 2) return { expected: isA ? shapeText(['r', dims.in]) : shapeText([dims.out, 'r']), got: shapeText(shape) };
   const expected = isA ? [shape[0]!, dims.in] : [dims.out, shape[1]!];
@@ -95,7 +103,7 @@ function checkTensor(f: BaseFacts, modulePath: string, kind: string, shape: read
 }
 
 /**
- * Checks each LoRA tensor against the base: lora_A [r, in], lora_B [out, r], the layer index below the
+ * Checks each LoRA tensor against the base: lora_A [r, in], lora_B [out, r] (mlx: lora_a [in, r], lora_b [r, out]), the layer index below the
  * layer count, and the module one of the architecture's. Tensors that are not LoRA (a saved lm_head) are
  * ignored. No LoRA tensor at all is `unchecked`. Without facts the verdict is `unknown_base`: the tensors are counted, nothing is judged. At most
  * one mismatch per tensor, so `mismatchCount` is the number of tensors that differ.
@@ -109,7 +117,7 @@ export function checkFit(baseName: string | null, facts: BaseFacts | null, tenso
     if (lora === null) continue;
     checked++;
     if (facts === null) continue;
-    const problem = checkTensor(facts, lora.modulePath, lora.part, t.shape);
+    const problem = checkTensor(facts, lora, t.shape);
     if (problem === null) continue;
     mismatchCount++;
     if (mismatched.length < MAX_MISMATCHES) mismatched.push({ tensor: t.name, ...problem });

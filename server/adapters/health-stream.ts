@@ -240,12 +240,20 @@ export class WeightStream {
     }
     const target = module;
     const side = lora.side;
-    // A is r × (in…), B is out × (r…): what a module's Gram is taken over.
+    // PEFT: A is r × (in…), B is out × (r…); mlx: A is in × r, B is r × out (its 3-D MoE expert stacks are not
+    // read). The rank is the rows of PEFT's A and of mlx's B: their Gram is of rows, the other side's of columns.
+    const mlx = lora.layout === 'mlx';
     const rows = span.shape[0] ?? 0;
     const cols = span.shape.slice(1).reduce((p, d) => p * d, 1);
-    const rank = side === 'A' ? rows : cols;
+    const rankInRows = (side === 'A') !== mlx;
+    const rank = rankInRows ? rows : cols;
     const elements = rows * cols;
-    const usable = isDecoded(span.dtype) && span.shape.length >= 2 && rank >= 1 && rank <= MAX_GRAM_RANK && elements <= MAX_GATHER_ELEMENTS;
+    const usable =
+      isDecoded(span.dtype) &&
+      (mlx ? span.shape.length === 2 : span.shape.length >= 2) &&
+      rank >= 1 &&
+      rank <= MAX_GRAM_RANK &&
+      elements <= MAX_GATHER_ELEMENTS;
     if (!usable) {
       const scan = size === null ? { push() {}, close() {} } : this.scanner(span, size);
       return {
@@ -274,7 +282,7 @@ export class WeightStream {
         } else if (side === 'B' && isAllZero(values)) {
           this.settle(target, side, { state: 'zero', rank });
         } else {
-          const gram = side === 'A' ? gramOfRows(values, rows, cols) : gramOfColumns(values, rows, cols);
+          const gram = rankInRows ? gramOfRows(values, rows, cols) : gramOfColumns(values, rows, cols);
           this.settle(target, side, { state: 'gram', gram, rank });
         }
       },

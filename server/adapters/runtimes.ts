@@ -71,7 +71,20 @@ const TIED_LM_HEAD =
 const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
 
 /**
- * The runtimes, in this order: PEFT, vLLM, llama.cpp, Ollama, Fireworks. `maxRank` is the largest rank of
+ * An mlx-lm adapter (adapters.safetensors: `<module>.lora_a` [in, r] / `.lora_b` [r, out], PEFT's transposed, and an
+ * adapter_config.json of mlx's own, `lora_parameters: {rank, scale}`): PEFT's loader, vLLM and Fireworks read PEFT
+ * adapters (adapter_model.safetensors + PEFT's adapter_config.json), and llama.cpp's convert_lora_to_gguf.py reads
+ * PEFT's too. Ollama's Safetensors import reads mlx names (ollama convert/convert_llama_adapter.go renames `lora_a`
+ * and transposes by shape) but takes alpha only from `lora_alpha` or `lora_parameters.alpha` (convert/convert.go
+ * AdapterParameters.KV), which mlx-lm does not write: llama.cpp then scales by 1 (src/llama-adapter.h get_scale),
+ * not by mlx's scale. The GGUF export transposes the pair and writes alpha = scale · rank (gguf/convert.ts).
+ */
+const MLX_NEEDS_PEFT =
+  "an mlx-lm adapter (adapters.safetensors, lora_a/lora_b transposed against PEFT's): it loads only after conversion to PEFT's layout";
+
+/**
+ * The runtimes, in this order: PEFT, vLLM, llama.cpp, Ollama, Fireworks (an mlx-lm adapter, `format: 'mlx'`:
+ * mlx-lm first, and the PEFT readers refused, see MLX_NEEDS_PEFT). `maxRank` is the largest rank of
  * the adapter (with rank_pattern); `targetModules` is adapter_config.json's `target_modules` (or the leaf
  * names the tensors show when it has none). Fireworks reads that field itself, so a name outside its list
  * (`all-linear`, a regex) is reported as not taken; module paths are compared by their leaf name. An
@@ -80,18 +93,39 @@ const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one :
  * (`fit.base.facts.tieWordEmbeddings`) fails llama.cpp and Ollama (TIED_LM_HEAD); when the base does not say
  * whether it ties them, llama.cpp's reason warns instead.
  */
-export function runtimesFor(input: { fit: FitCheck; maxRank: number | null; targetModules: string[] }): RuntimeFit[] {
+export function runtimesFor(input: {
+  fit: FitCheck;
+  maxRank: number | null;
+  targetModules: string[];
+  format?: 'peft' | 'mlx' | undefined;
+}): RuntimeFit[] {
   const { fit, maxRank, targetModules } = input;
+  const mlx = input.format === 'mlx';
   const baseLabel = fit.base.facts?.name ?? fit.base.name ?? 'its base model';
   if (fit.verdict === 'mismatch') {
     const reason = `does not fit ${baseLabel}: ${plural(fit.mismatchCount, 'tensor differs', 'tensors differ')}`;
-    return ['PEFT', 'vLLM', 'llama.cpp', 'Ollama', 'Fireworks'].map((name) => ({ name, ok: false, reason }));
+    return [...(mlx ? ['mlx-lm'] : []), 'PEFT', 'vLLM', 'llama.cpp', 'Ollama', 'Fireworks'].map((name) => ({ name, ok: false, reason }));
   }
   const modelType = fit.base.facts?.modelType ?? null;
   const unknownBase = `base model unknown (${fit.base.name ?? 'none named'})`;
   const lmHead = targetsLmHead(targetModules);
   // true: llama.cpp cannot load it; null: lm_head is adapted but the base's tying is unknown; false: no concern.
   const tiedLmHead = lmHead ? (fit.base.facts?.tieWordEmbeddings ?? null) : false;
+  if (mlx) {
+    const base = fit.base.facts?.name ?? fit.base.name ?? 'the base it was trained on';
+    return [
+      {
+        name: 'mlx-lm',
+        ok: true,
+        reason: `its own format: loads with mlx_lm.generate --adapter-path (or mlx_lm.load(…, adapter_path=…)) on ${base}`,
+      },
+      { name: 'PEFT', ok: false, reason: `PeftModel.from_pretrained reads PEFT adapters; this is ${MLX_NEEDS_PEFT}` },
+      { name: 'vLLM', ok: false, reason: `vLLM serves PEFT adapters; this is ${MLX_NEEDS_PEFT}` },
+      llamaCppForMlx(modelType, unknownBase, tiedLmHead),
+      ollamaForMlx(modelType, unknownBase, tiedLmHead === true),
+      { name: 'Fireworks', ok: false, reason: `Fireworks imports PEFT adapters; this is ${MLX_NEEDS_PEFT}` },
+    ];
+  }
   return [
     peft(fit),
     vllm(maxRank),
@@ -152,6 +186,28 @@ function llamaCpp(modelType: string | null, unknownBase: string, tiedLmHead: boo
     };
   }
   return { name, ok: false, reason: `${modelType} is not an architecture llama.cpp's converter is known to handle` };
+}
+
+/** llama.cpp for an mlx adapter: through this service's GGUF export only (convert_lora_to_gguf.py reads PEFT adapters). */
+function llamaCppForMlx(modelType: string | null, unknownBase: string, tiedLmHead: boolean | null): RuntimeFit {
+  if (modelType !== null && llamaCppArch(modelType) === null) {
+    return {
+      name: 'llama.cpp',
+      ok: false,
+      reason: `this service exports GGUF for llama, mistral and qwen2 bases, not ${modelType}, and llama.cpp's convert_lora_to_gguf.py reads PEFT adapters, not mlx-lm's`,
+    };
+  }
+  return llamaCpp(modelType, unknownBase, tiedLmHead);
+}
+
+/** Ollama for an mlx adapter: the GGUF export, never its own Safetensors import (the scale would be lost: MLX_NEEDS_PEFT's note). */
+function ollamaForMlx(modelType: string | null, unknownBase: string, tiedLmHead: boolean): RuntimeFit {
+  const name = 'Ollama';
+  if (modelType === null) return { name, ok: false, reason: `${unknownBase}: Ollama needs the GGUF export, which needs the base's architecture` };
+  if (tiedLmHead) return { name, ok: false, reason: `Ollama runs adapters through llama.cpp: ${TIED_LM_HEAD}` };
+  const lost = "Ollama's own Safetensors import reads no alpha from mlx-lm's config and would run it at scale 1";
+  if (llamaCppArch(modelType) !== null) return { name, ok: true, reason: `use the GGUF export with ADAPTER (${lost})` };
+  return { name, ok: false, reason: `there is no GGUF export for ${modelType}, and ${lost}` };
 }
 
 function ollama(modelType: string | null, unknownBase: string, tiedLmHead: boolean): RuntimeFit {

@@ -413,19 +413,29 @@ export function tinyAdapterConfigJson(adapter: TinyAdapter, baseModel = '/models
 
 /** adapter_model.safetensors, in the adapter's dtype. */
 export async function writeTinyAdapterSafetensors(path: string, adapter: TinyAdapter): Promise<{ size: number; sha256: string }> {
+  return writeTensors(path, adapter.tensors, adapter.dtype);
+}
+
+function writeTensors(
+  path: string,
+  tensors: readonly { name: string; tensor: Tensor }[],
+  dtype: FixtureDtype,
+  metadata?: Record<string, string>,
+): Promise<{ size: number; sha256: string }> {
   return writeSafetensors(
     path,
-    adapter.tensors.map(({ name, tensor }) => {
+    tensors.map(({ name, tensor }) => {
       let bytes: Uint8Array;
-      if (adapter.dtype === 'F32') {
+      if (dtype === 'F32') {
         bytes = new Uint8Array(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength);
       } else {
         // The values are BF16-exact already: the top half of each F32 is the BF16.
         const words = new Uint32Array(tensor.data.buffer, tensor.data.byteOffset, tensor.data.length);
         bytes = new Uint8Array(Uint16Array.from(words, (w) => w >>> 16).buffer);
       }
-      return { name, dtype: adapter.dtype, shape: tensor.shape, fill: (chunk, at) => chunk.set(bytes.subarray(at, at + chunk.length)) };
+      return { name, dtype, shape: tensor.shape, fill: (chunk, at) => chunk.set(bytes.subarray(at, at + chunk.length)) };
     }),
+    metadata,
   );
 }
 
@@ -446,4 +456,101 @@ export async function writeTinyLlamaOutput(
   await writeTinyAdapterSafetensors(join(dir, 'adapter_model.safetensors'), adapter);
   await Bun.write(join(dir, 'config.json'), tinyConfigJson(base, baseModel));
   return { base, adapter, merged: mergeTinyAdapter(base, adapter), files: ['adapter_config.json', 'adapter_model.safetensors', 'config.json'] };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The same adapter in mlx-lm's form
+
+/** Where mlx-lm's `lora_parameters.keys` name each target (mlx_lm/tuner/utils.py linear_to_lora_layers: block-relative, or from the root). */
+const MLX_KEYS: Record<string, string> = {
+  q_proj: 'self_attn.q_proj',
+  k_proj: 'self_attn.k_proj',
+  v_proj: 'self_attn.v_proj',
+  o_proj: 'self_attn.o_proj',
+  gate_proj: 'mlp.gate_proj',
+  up_proj: 'mlp.up_proj',
+  down_proj: 'mlp.down_proj',
+  embed_tokens: 'model.embed_tokens',
+  lm_head: 'lm_head',
+};
+
+function transpose(t: Tensor): Tensor {
+  const [rows, cols] = t.shape as [number, number];
+  const data = new Float32Array(t.data.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) data[c * rows + r] = t.data[r * cols + c]!;
+  return { shape: [cols, rows], data };
+}
+
+/**
+ * The adapter's tensors as mlx-lm saves them (mlx_lm/tuner/lora.py LoRALinear / LoRAEmbedding, saved from
+ * tree_flatten(model.trainable_parameters())): PEFT's module path without `base_model.model.`, `.lora_a` / `.lora_b`
+ * for linear layers and the embedding alike, each PEFT tensor transposed (lora_a [in, r], lora_b [r, out]; the
+ * embedding's [V, r] / [r, H]). mlx has one rank and one scale, so the adapter must have no patterns and no rsLoRA.
+ */
+function tinyAdapterAsMlx(adapter: TinyAdapter): { name: string; tensor: Tensor }[] {
+  if (adapter.useRslora || Object.keys(adapter.rankPattern).length > 0 || Object.keys(adapter.alphaPattern).length > 0) {
+    throw new Error('mlx-lm has one rank and one scale: no rank_pattern, alpha_pattern or rsLoRA');
+  }
+  return adapter.tensors.map(({ name, tensor }) => {
+    const m = /^base_model\.model\.(.+)\.lora_(?:embedding_)?([AB])(?:\.weight)?$/.exec(name);
+    if (!m) throw new Error(`not a PEFT LoRA tensor: ${name}`);
+    return { name: `${m[1]}.lora_${m[2]!.toLowerCase()}`, tensor: transpose(tensor) };
+  });
+}
+
+/**
+ * adapter_config.json as mlx_lm/lora.py writes it: `vars(args)` sorted, the whole training config, with
+ * `lora_parameters: {rank, scale, dropout, keys}` where scale = alpha / rank (the same update as PEFT's).
+ */
+function tinyMlxAdapterConfigJson(adapter: TinyAdapter, model: TinyModel, baseModel = '/models/tiny-llama'): string {
+  const config = {
+    adapter_path: 'adapters',
+    batch_size: 4,
+    config: null,
+    data: 'data',
+    fine_tune_type: 'lora',
+    grad_accumulation_steps: 1,
+    grad_checkpoint: false,
+    iters: 100,
+    learning_rate: 1e-5,
+    lora_parameters: { rank: adapter.rank, dropout: 0, scale: adapter.alpha / adapter.rank, keys: adapter.targets.map((t) => MLX_KEYS[t]!) },
+    lr_schedule: null,
+    mask_prompt: false,
+    max_seq_length: 2048,
+    model: baseModel,
+    num_layers: model.dims.layers,
+    optimizer: 'adam',
+    resume_adapter_file: null,
+    save_every: 100,
+    seed: 0,
+    steps_per_eval: 200,
+    steps_per_report: 10,
+    test: false,
+    train: true,
+    val_batches: 25,
+  };
+  return JSON.stringify(config, null, 4);
+}
+
+/** adapters.safetensors in mlx-lm's form (`{"format": "mlx"}` metadata, as mx.save_safetensors writes), in the adapter's dtype. */
+async function writeTinyMlxSafetensors(path: string, adapter: TinyAdapter): Promise<{ size: number; sha256: string }> {
+  return writeTensors(path, tinyAdapterAsMlx(adapter), adapter.dtype, { format: 'mlx' });
+}
+
+/**
+ * Writes an mlx-lm `adapters/` folder for the tiny base (adapter_config.json, adapters.safetensors) plus the base's
+ * config.json: the same adapter as writeTinyLlamaOutput writes in PEFT's form, for the same options.
+ */
+export async function writeTinyMlxOutput(
+  dir: string,
+  opts: { model?: TinyModel; adapter?: TinyAdapterOptions; baseModel?: string } = {},
+): Promise<{ base: TinyModel; adapter: TinyAdapter; merged: TinyModel; files: string[] }> {
+  const base = opts.model ?? buildTinyModel();
+  const adapter = buildTinyAdapter(base, opts.adapter);
+  const baseModel = opts.baseModel ?? '/models/tiny-llama';
+  await mkdir(dir, { recursive: true });
+  await Bun.write(join(dir, 'adapter_config.json'), tinyMlxAdapterConfigJson(adapter, base, baseModel));
+  await writeTinyMlxSafetensors(join(dir, 'adapters.safetensors'), adapter);
+  await Bun.write(join(dir, 'config.json'), tinyConfigJson(base, baseModel));
+  return { base, adapter, merged: mergeTinyAdapter(base, adapter), files: ['adapter_config.json', 'adapters.safetensors', 'config.json'] };
 }

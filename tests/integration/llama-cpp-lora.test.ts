@@ -16,7 +16,14 @@ import { fileRangeReader } from '../../server/ingest/inspect/safetensors.ts';
 import { compareRuns, type PromptRun, runPrompts, startLlamaCpp } from '../helpers/llama-cpp.ts';
 import { client, newUser, startTestService } from '../helpers/service.ts';
 import { runTrainingJob, waitForIngest } from '../helpers/training.ts';
-import { buildTinyModel, type TinyAdapterOptions, type TinyModel, writeTinyLlamaOutput, writeTinyModelGguf } from '../helpers/tiny-llama.ts';
+import {
+  buildTinyModel,
+  type TinyAdapterOptions,
+  type TinyModel,
+  writeTinyLlamaOutput,
+  writeTinyMlxOutput,
+  writeTinyModelGguf,
+} from '../helpers/tiny-llama.ts';
 
 /** An F32 export against the F32 merged model: arithmetic-order noise only (measured: about 3e-7). */
 const F32_TOLERANCE = 1e-5;
@@ -62,12 +69,15 @@ async function unload(model: LlamaModel): Promise<void> {
   await model.dispose();
 }
 
-/** Writes the output folder and exports its adapter as the product would: config parsed by the ingest parser. */
-async function exportCase(name: string, base: TinyModel, adapter: TinyAdapterOptions, heads: BaseHeads) {
+/**
+ * Writes the output folder (PEFT's, or mlx-lm's adapters/ folder) and exports its adapter as the product would:
+ * config parsed by the ingest parser.
+ */
+async function exportCase(name: string, base: TinyModel, adapter: TinyAdapterOptions, heads: BaseHeads, form: 'peft' | 'mlx' = 'peft') {
   const out = join(dir, name);
-  const written = await writeTinyLlamaOutput(out, { model: base, adapter });
+  const written = await (form === 'mlx' ? writeTinyMlxOutput : writeTinyLlamaOutput)(out, { model: base, adapter });
   const config = parseAdapterConfig(await Bun.file(join(out, 'adapter_config.json')).text());
-  const weights = join(out, 'adapter_model.safetensors');
+  const weights = join(out, form === 'mlx' ? 'adapters.safetensors' : 'adapter_model.safetensors');
   const exportTo = async (file: string, opts: ExportOptions, cfg = config, h = heads) => {
     const { size, stream } = await exportGguf(fileRangeReader(weights), Bun.file(weights).size, cfg, base.dims.arch, name, h, opts);
     await Bun.write(file, new Response(stream));
@@ -172,6 +182,40 @@ describe('llama.cpp runs the exported adapter like the merged model', () => {
     expect(half.maxProbDiff).toBeLessThanOrEqual(F16_TOLERANCE);
     const upstream = record('rslora export without folding (upstream behaviour) vs merged', compareRuns(await withLora(baseModel, unfolded), merged));
     expect(upstream.maxProbDiff).toBeGreaterThan(CHANGED);
+    await unload(mergedModel);
+    await unload(baseModel);
+  }, 60_000);
+});
+
+describe('an mlx-lm adapter (adapters.safetensors: lora_a [in, r], lora_b [r, out], scale in lora_parameters)', () => {
+  test('llama: its GGUF export, every module kind (Q/K permutation, embedding, lm_head), runs like the merged model', async () => {
+    const base = buildTinyModel({ seed: 1 });
+    const basePath = join(dir, 'llama-base-mlx.gguf');
+    await writeTinyModelGguf(basePath, base);
+    const heads = { attentionHeads: base.dims.heads, kvHeads: base.dims.kvHeads };
+    // scale = alpha / rank = 3: the same update as the PEFT adapter of these options, merged as PEFT merges it.
+    const c = await exportCase('llama-mlx', base, { rank: 4, alpha: 12, dtype: 'BF16', seed: 6 }, heads, 'mlx');
+    expect(c.config).toMatchObject({ format: 'mlx', rank: 4, alpha: 12, fineTuneType: 'lora' });
+    const f32 = await c.exportTo(join(dir, 'llama-mlx-f32.gguf'), { outType: 'F32' });
+    const f16 = await c.exportTo(join(dir, 'llama-mlx-f16.gguf'), {});
+    // What Ollama's own Safetensors import makes of it (no lora_alpha in mlx's config: scale 1), for contrast.
+    const unscaled = await c.exportTo(join(dir, 'llama-mlx-unscaled.gguf'), { outType: 'F32' }, { ...c.config, alpha: c.config.rank });
+
+    const baseModel = await load(basePath);
+    const mergedModel = await load(c.mergedPath);
+    const merged = await runPrompts(mergedModel, PROMPTS, { vocab: VOCAB });
+    const plain = await runPrompts(baseModel, PROMPTS, { vocab: VOCAB });
+
+    const exact = record('mlx F32 export vs merged', compareRuns(await withLora(baseModel, f32), merged));
+    expect(exact.sameGreedy).toBe(true);
+    expect(exact.maxProbDiff).toBeLessThanOrEqual(F32_TOLERANCE);
+    const half = record('mlx F16 export vs merged', compareRuns(await withLora(baseModel, f16), merged));
+    expect(half.sameGreedy).toBe(true);
+    expect(half.maxProbDiff).toBeLessThanOrEqual(F16_TOLERANCE);
+    const off = record('mlx export at scale 1 (no alpha) vs merged', compareRuns(await withLora(baseModel, unscaled), merged));
+    expect(off.maxProbDiff).toBeGreaterThan(CHANGED);
+    const untouched = record('mlx: plain base vs merged', compareRuns(plain, merged));
+    expect(untouched.maxProbDiff).toBeGreaterThan(CHANGED);
     await unload(mergedModel);
     await unload(baseModel);
   }, 60_000);

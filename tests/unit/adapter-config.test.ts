@@ -2,9 +2,16 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkRankAgainstTensors, inferFromTensors, parseAdapterConfig, type TensorShape } from '../../server/ingest/inspect/adapter-config.ts';
+import {
+  checkRankAgainstTensors,
+  inferFromTensors,
+  loraTensorName,
+  parseAdapterConfig,
+  type TensorShape,
+} from '../../server/ingest/inspect/adapter-config.ts';
 import { fileRangeReader, InspectionError, readSafetensorsHeader } from '../../server/ingest/inspect/safetensors.ts';
 import { writeLoraOutput } from '../fixtures/lora.ts';
+import { buildTinyModel, writeTinyLlamaOutput, writeTinyMlxOutput } from '../helpers/tiny-llama.ts';
 
 let dir: string;
 beforeAll(async () => {
@@ -32,6 +39,7 @@ describe('parseAdapterConfig', () => {
     await writeLoraOutput(out, { rank: 16, alpha: 32, targetModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj'], layers: 2 });
     const { config, info } = await readOutput(out);
     expect(config).toEqual({
+      format: 'peft',
       baseModel: 'Qwen/Qwen2.5-0.5B',
       rank: 16,
       alpha: 32,
@@ -41,6 +49,8 @@ describe('parseAdapterConfig', () => {
       rankPattern: {},
       alphaPattern: {},
       useRslora: false,
+      numLayers: null,
+      fineTuneType: null,
     });
     const inferred = inferFromTensors(info.tensors);
     expect(inferred.rank).toBe(16);
@@ -63,6 +73,7 @@ describe('parseAdapterConfig', () => {
   test('target_modules as a regex string, missing optional fields as null', () => {
     const config = parseAdapterConfig(JSON.stringify({ r: 4, target_modules: '.*\\.(q|v)_proj' }));
     expect(config).toEqual({
+      format: 'peft',
       baseModel: null,
       rank: 4,
       alpha: null,
@@ -72,6 +83,8 @@ describe('parseAdapterConfig', () => {
       rankPattern: {},
       alphaPattern: {},
       useRslora: false,
+      numLayers: null,
+      fineTuneType: null,
     });
     expect(parseAdapterConfig('{}').targetModules).toEqual([]);
   });
@@ -160,5 +173,176 @@ describe('checkRankAgainstTensors', () => {
 
   test('a config without r is not checked', () => {
     expect(() => checkRankAgainstTensors(parseAdapterConfig('{}'), inferFromTensors(lora('q_proj', 8)))).not.toThrow();
+  });
+});
+
+test("torchtune's adapter_config.json (convert_weights.tune_to_peft_adapter_config: four keys, HF module names) is PEFT's", () => {
+  // recipes/lora_finetune_single_device.py builds {r, lora_alpha, target_modules, peft_type}; the HF checkpointer adds
+  // base_model_name_or_path and json.dump()s it on one line. Its adapter_model.safetensors has PEFT's keys
+  // (`base_model.model.model.layers.N.self_attn.q_proj.lora_A.weight`), so nothing else is torchtune-specific.
+  const text =
+    '{"r": 8, "lora_alpha": 16.0, "target_modules": ["q_proj", "v_proj", "o_proj"], "peft_type": "LORA", "base_model_name_or_path": "meta-llama/Llama-3.2-1B-Instruct"}';
+  expect(parseAdapterConfig(text)).toMatchObject({
+    format: 'peft',
+    rank: 8,
+    alpha: 16,
+    targetModules: ['q_proj', 'v_proj', 'o_proj'],
+    taskType: null,
+    numLayers: null,
+  });
+});
+
+describe('mlx-lm and unsloth-MLX adapters', () => {
+  const header = async (path: string) => (await readSafetensorsHeader(fileRangeReader(path), Bun.file(path).size, 'adapters.safetensors')).tensors;
+
+  test('an mlx-lm adapter_config.json (the whole CLI config): rank and scale from lora_parameters, alpha = scale · rank', async () => {
+    const out = join(dir, 'mlx-config');
+    await writeTinyMlxOutput(out, { adapter: { rank: 8, alpha: 16, targets: ['q_proj', 'v_proj', 'down_proj', 'embed_tokens', 'lm_head'] } });
+    expect(parseAdapterConfig(await Bun.file(join(out, 'adapter_config.json')).text())).toEqual({
+      format: 'mlx',
+      baseModel: '/models/tiny-llama',
+      rank: 8,
+      alpha: 16,
+      // lora_parameters.keys `self_attn.q_proj`, `model.embed_tokens`, `lm_head` → leaf names
+      targetModules: ['q_proj', 'v_proj', 'down_proj', 'embed_tokens', 'lm_head'],
+      peftType: null,
+      taskType: null,
+      rankPattern: {},
+      alphaPattern: {},
+      useRslora: false,
+      numLayers: 2,
+      fineTuneType: 'lora',
+    });
+  });
+
+  test("mlx-lm's defaults (no keys: every linear layer), a DoRA run, a full fine-tune, and unsloth-MLX's config", () => {
+    // mlx_lm/lora.py CONFIG_DEFAULTS: rank 8, scale 20.0; a model given as a local path is kept as given.
+    const defaults = parseAdapterConfig(
+      JSON.stringify({
+        fine_tune_type: 'lora',
+        lora_parameters: { rank: 8, dropout: 0.0, scale: 20.0 },
+        model: '/Users/me/mlx/Qwen2.5-0.5B-Instruct-4bit',
+        num_layers: 16,
+      }),
+    );
+    expect(defaults).toMatchObject({
+      format: 'mlx',
+      baseModel: '/Users/me/mlx/Qwen2.5-0.5B-Instruct-4bit',
+      rank: 8,
+      alpha: 160,
+      targetModules: [],
+      numLayers: 16,
+    });
+    expect(parseAdapterConfig('{"fine_tune_type": "dora", "lora_parameters": {"rank": 4, "scale": 10}, "num_layers": -1}')).toMatchObject({
+      fineTuneType: 'dora',
+      rank: 4,
+      alpha: 40,
+      numLayers: -1,
+    });
+    // mlx_lm/lora.py sets lora_parameters = None for a full fine-tune.
+    expect(
+      parseAdapterConfig('{"fine_tune_type": "full", "lora_parameters": null, "model": "mlx-community/Llama-3.2-1B-Instruct-4bit"}'),
+    ).toMatchObject({
+      format: 'mlx',
+      fineTuneType: 'full',
+      rank: null,
+      alpha: null,
+      baseModel: 'mlx-community/Llama-3.2-1B-Instruct-4bit',
+    });
+    // unsloth_zoo/mlx/trainer.py save_model: PEFT-ish keys beside lora_parameters, rank/scale copied to the top for mlx-vlm.
+    const unsloth = parseAdapterConfig(
+      JSON.stringify({
+        fine_tune_type: 'lora',
+        peft_type: 'LORA',
+        base_model_name_or_path: 'unsloth/Llama-3.2-1B-Instruct',
+        learning_rate: 0.0002,
+        max_steps: 60,
+        num_layers: 16,
+        lora_parameters: { rank: 16, scale: 1.0, dropout: 0.0 },
+        rank: 16,
+        scale: 1.0,
+        dropout: 0.0,
+      }),
+    );
+    expect(unsloth).toMatchObject({
+      format: 'mlx',
+      baseModel: 'unsloth/Llama-3.2-1B-Instruct',
+      rank: 16,
+      alpha: 16,
+      peftType: 'LORA',
+      numLayers: 16,
+    });
+    // unsloth-MLX writes base_model_name_or_path "" when it knows no repo: no base named.
+    expect(
+      parseAdapterConfig('{"fine_tune_type": "lora", "base_model_name_or_path": "", "lora_parameters": {"rank": 8, "scale": 2}}').baseModel,
+    ).toBeNull();
+  });
+
+  const invalid: [string, string, RegExp][] = [
+    ['lora_parameters as a string', '{"lora_parameters": "r=8"}', /lora_parameters is not an object/],
+    ['lora_parameters as a list', '{"lora_parameters": [8]}', /lora_parameters is not an object/],
+    ['a fractional rank', '{"lora_parameters": {"rank": 8.5, "scale": 2}}', /lora_parameters.rank is not an integer/],
+    ['a negative scale', '{"lora_parameters": {"rank": 8, "scale": -2}}', /lora_parameters.scale is not a positive number/],
+    ['a rank as a string', '{"lora_parameters": {"rank": "8"}}', /lora_parameters.rank is not a positive number/],
+    ['keys of numbers', '{"lora_parameters": {"rank": 8, "keys": [1]}}', /lora_parameters.keys is not a list of names/],
+    ['num_layers as a string', '{"fine_tune_type": "lora", "num_layers": "16"}', /num_layers is not an integer/],
+    ['model as a number', '{"fine_tune_type": "lora", "model": 5}', /model is not a string/],
+    ['fine_tune_type as a number', '{"fine_tune_type": 1}', /fine_tune_type is not a string/],
+  ];
+  test.each(invalid)('rejects %s, naming the field', (_name, text, message) => {
+    expect(() => parseAdapterConfig(text)).toThrow(InspectionError);
+    expect(() => parseAdapterConfig(text)).toThrow(message);
+  });
+
+  test('loraTensorName reads mlx names as layout mlx; DoRA magnitudes and lower-case .weight names are not LoRA factors', () => {
+    expect(loraTensorName('model.layers.27.self_attn.q_proj.lora_a')).toEqual({
+      modulePath: 'model.layers.27.self_attn.q_proj',
+      part: 'lora_a',
+      side: 'A',
+      adapterName: null,
+      layout: 'mlx',
+    });
+    expect(loraTensorName('model.embed_tokens.lora_b')).toMatchObject({ modulePath: 'model.embed_tokens', side: 'B', layout: 'mlx' });
+    expect(loraTensorName('base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight')).toMatchObject({ side: 'A', layout: 'peft' });
+    expect(loraTensorName('model.layers.0.self_attn.q_proj.m')).toBeNull();
+    // torchtune's own names (adapter_model.pt only; its safetensors are PEFT's) are not read as mlx's.
+    expect(loraTensorName('layers.0.attn.q_proj.lora_a.weight')).toBeNull();
+  });
+
+  test('the same adapter in PEFT and in mlx form: inferFromTensors says the same', async () => {
+    const model = buildTinyModel({ seed: 1 });
+    const adapter = { rank: 8, alpha: 16, seed: 2 };
+    await writeTinyLlamaOutput(join(dir, 'same-peft'), { model, adapter });
+    await writeTinyMlxOutput(join(dir, 'same-mlx'), { model, adapter });
+    const peft = inferFromTensors(await header(join(dir, 'same-peft', 'adapter_model.safetensors')));
+    const mlx = inferFromTensors(await header(join(dir, 'same-mlx', 'adapters.safetensors')), 'adapters.safetensors');
+    expect(peft.layout).toBe('peft');
+    expect(mlx.layout).toBe('mlx');
+    const strip = (m: Map<string, number>) => new Map([...m].map(([k, v]) => [k.replace(/^base_model\.model\./, ''), v]));
+    expect({ ...mlx, layout: null, moduleRanks: mlx.moduleRanks }).toEqual({ ...peft, layout: null, moduleRanks: strip(peft.moduleRanks) });
+    expect(mlx).toMatchObject({ rank: 8, ranks: [8], moduleCount: 2 * 7 + 2 });
+    const config = parseAdapterConfig(await Bun.file(join(dir, 'same-mlx', 'adapter_config.json')).text());
+    expect(() => checkRankAgainstTensors(config, mlx, 'adapters.safetensors')).not.toThrow();
+    expect(() => checkRankAgainstTensors({ ...config, rank: 4 }, mlx, 'adapters.safetensors')).toThrow(
+      'adapters.safetensors: model.embed_tokens has rank 8 but adapter_config.json says lora_parameters.rank = 4',
+    );
+  });
+
+  test('mlx shapes: lora_a [in, r], lora_b [r, out]; MoE experts [E, r, in] / [E, out, r]; a disagreement names lora_a and lora_b', () => {
+    const inferred = inferFromTensors([
+      { name: 'model.layers.0.self_attn.q_proj.lora_a', shape: [896, 8] },
+      { name: 'model.layers.0.self_attn.q_proj.lora_b', shape: [8, 896] },
+      { name: 'model.layers.0.mlp.switch_mlp.gate_proj.lora_a', shape: [60, 8, 2048] },
+      { name: 'model.layers.0.mlp.switch_mlp.gate_proj.lora_b', shape: [60, 1408, 8] },
+      { name: 'model.layers.0.self_attn.q_proj.m', shape: [896] },
+    ]);
+    expect(inferred).toMatchObject({ rank: 8, ranks: [8], targetModules: ['gate_proj', 'q_proj'], moduleCount: 2, layout: 'mlx' });
+    const tensors = [
+      { name: 'model.layers.0.self_attn.q_proj.lora_a', shape: [896, 8] },
+      { name: 'model.layers.0.self_attn.q_proj.lora_b', shape: [16, 896] },
+    ];
+    expect(() => inferFromTensors(tensors, 'adapters.safetensors')).toThrow(
+      'adapters.safetensors: lora_a and lora_b disagree on the rank of model.layers.0.self_attn.q_proj (8 vs 16)',
+    );
   });
 });

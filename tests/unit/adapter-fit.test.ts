@@ -7,8 +7,10 @@ import { checkFit } from '../../server/adapters/fit.ts';
 import { runtimesFor } from '../../server/adapters/runtimes.ts';
 import type { BaseFacts, FitCheck } from '../../server/adapters/types.ts';
 import { parseAdapterConfig } from '../../server/ingest/inspect/adapter-config.ts';
-import { fileRangeReader, readSafetensorsHeader } from '../../server/ingest/inspect/safetensors.ts';
+import { analyseOutput } from '../../server/ingest/inspect/analyse.ts';
+import { fileRangeReader, readSafetensorsHeader, readSafetensorsHeaderBytes } from '../../server/ingest/inspect/safetensors.ts';
 import { type LoraOutputOptions, writeLoraOutput } from '../fixtures/lora.ts';
+import { buildTinyModel, tinyConfigJson, writeTinyLlamaOutput, writeTinyMlxOutput } from '../helpers/tiny-llama.ts';
 
 let dir: string;
 beforeAll(async () => {
@@ -31,6 +33,19 @@ function adapter(layout: Layout, layers: number, r: number, suffix = 'weight'): 
       const path = `base_model.model.model.layers.${i}.${parent}.${module}`;
       tensors.push({ name: `${path}.lora_A.${suffix}`, shape: [r, inDim] });
       tensors.push({ name: `${path}.lora_B.${suffix}`, shape: [out, r] });
+    }
+  }
+  return tensors;
+}
+
+/** mlx-lm's names and shapes: `model.layers.N.<parent>.<module>.lora_a` [in, r], `.lora_b` [r, out]. */
+function mlxAdapter(layout: Layout, layers: number, r: number): Tensor[] {
+  const tensors: Tensor[] = [];
+  for (let i = 0; i < layers; i++) {
+    for (const [module, { parent, in: inDim, out }] of Object.entries(layout)) {
+      const path = `model.layers.${i}.${parent}.${module}`;
+      tensors.push({ name: `${path}.lora_a`, shape: [inDim, r] });
+      tensors.push({ name: `${path}.lora_b`, shape: [r, out] });
     }
   }
   return tensors;
@@ -136,6 +151,12 @@ describe('findBase', () => {
     expect(findBase('unsloth/mistral-7b-v0.3-bnb-4bit')?.name).toBe('mistralai/Mistral-7B-v0.3');
     expect(findBase('Qwen/Qwen2.5-7B-Instruct-GPTQ-Int4')?.name).toBe('Qwen/Qwen2.5-7B');
     expect(findBase('unsloth/gemma-2-2b-it-bnb-4bit')?.name).toBe('google/gemma-2-2b');
+    // mlx conversions, as an mlx-lm adapter_config.json names its `model`.
+    expect(findBase('mlx-community/Llama-3.2-1B-Instruct-4bit')?.name).toBe('meta-llama/Llama-3.2-1B');
+    expect(findBase('mlx-community/Qwen2.5-0.5B-Instruct-6bit')?.name).toBe('Qwen/Qwen2.5-0.5B');
+    expect(findBase('mlx-community/Qwen2.5-7B-Instruct-4bit-DWQ')?.name).toBe('Qwen/Qwen2.5-7B');
+    expect(findBase('lmstudio-community/Qwen2.5-7B-Instruct-MLX-4bit')?.name).toBe('Qwen/Qwen2.5-7B');
+    expect(findBase('/Users/me/mlx_models/Llama-3.2-1B-Instruct-bf16')?.name).toBe('meta-llama/Llama-3.2-1B');
   });
 
   test('matches the last segment of a local path', () => {
@@ -535,5 +556,135 @@ describe('runtimesFor', () => {
   test('an unknown rank fails the runtimes with a rank limit', () => {
     const fits = byName(runtimesFor({ fit: fitsFor('meta-llama/Llama-3.2-1B'), maxRank: null, targetModules: ['q_proj'] }));
     expect([fits.PEFT!.ok, fits.vLLM!.ok, fits.Fireworks!.ok]).toEqual([true, false, false]);
+  });
+});
+
+describe('mlx-lm adapters: fit check and runtimes', () => {
+  const header = async (path: string) => (await readSafetensorsHeader(fileRangeReader(path), Bun.file(path).size, 'adapters.safetensors')).tensors;
+  const llama = () => base('meta-llama/Llama-3.2-1B');
+
+  test('lora_a [in, r] and lora_b [r, out] fit; PEFT-shaped tensors under mlx names, or another width, do not', () => {
+    expect(checkFit(llama().name, llama(), mlxAdapter(LLAMA_1B, 16, 8))).toMatchObject({ verdict: 'fits', checked: 16 * 7 * 2, mismatchCount: 0 });
+    const untransposed = adapter(LLAMA_1B, 1, 8).map((t) => ({
+      name: t.name.replace('base_model.model.', '').replace('.lora_A.weight', '.lora_a').replace('.lora_B.weight', '.lora_b'),
+      shape: t.shape,
+    }));
+    const fit = checkFit(llama().name, llama(), untransposed);
+    expect(fit.verdict).toBe('mismatch');
+    // Every tensor differs; the rank is read where mlx keeps it (lora_a's second dimension), so [in, r] = [2048, 2048].
+    expect(fit.mismatchCount).toBe(14);
+    expect(fit.mismatched[0]).toEqual({ tensor: 'model.layers.0.self_attn.q_proj.lora_a', expected: '[2048, 2048]', got: '[8, 2048]' });
+    const wide = checkFit(llama().name, llama(), [
+      { name: 'model.layers.0.self_attn.k_proj.lora_a', shape: [4096, 8] },
+      { name: 'model.layers.0.self_attn.k_proj.lora_b', shape: [8, 1024] },
+      { name: 'model.layers.0.self_attn.k_proj.m', shape: [1024] }, // a DoRA magnitude: not a LoRA factor, not counted
+      { name: 'model.embed_tokens.lora_a', shape: [128256, 8] },
+      { name: 'model.embed_tokens.lora_b', shape: [8, 2048] },
+      { name: 'lm_head.lora_b', shape: [8, 2, 2] },
+    ]);
+    expect(wide.checked).toBe(5);
+    expect(wide.mismatched.map((m) => [m.tensor, m.expected, m.got])).toEqual([
+      ['model.layers.0.self_attn.k_proj.lora_a', '[2048, 8]', '[4096, 8]'],
+      ['model.layers.0.self_attn.k_proj.lora_b', '[8, 512]', '[8, 1024]'],
+      ['lm_head.lora_b', '[r, 128256]', '[8, 2, 2]'],
+    ]);
+  });
+
+  test('the same adapter in PEFT and in mlx form: the same verdict and counts, on its base and on a wrong one', async () => {
+    const model = buildTinyModel({ seed: 1 });
+    const options = { rank: 4, alpha: 8, seed: 3 };
+    await writeTinyLlamaOutput(join(dir, 'fit-peft'), { model, adapter: options });
+    await writeTinyMlxOutput(join(dir, 'fit-mlx'), { model, adapter: options });
+    const peft = await header(join(dir, 'fit-peft', 'adapter_model.safetensors'));
+    const mlx = await header(join(dir, 'fit-mlx', 'adapters.safetensors'));
+    const tiny = baseFromConfigJson(tinyConfigJson(model))!;
+    for (const facts of [tiny, llama()]) {
+      const a = checkFit(facts.name, facts, peft);
+      const b = checkFit(facts.name, facts, mlx);
+      expect({ verdict: b.verdict, checked: b.checked, mismatchCount: b.mismatchCount }).toEqual({
+        verdict: a.verdict,
+        checked: a.checked,
+        mismatchCount: a.mismatchCount,
+      });
+    }
+    expect(checkFit(tiny.name, tiny, mlx).verdict).toBe('fits');
+    expect(checkFit(llama().name, llama(), mlx).verdict).toBe('mismatch');
+  });
+
+  test('analyseOutput on an mlx-lm adapters/ folder: format mlx, alpha = scale · rank, fitted against the base config.json', async () => {
+    const analyse = async (folder: string, weights: string) => {
+      const read = async (name: string) => ({ path: name, bytes: await Bun.file(join(folder, name)).bytes() });
+      const path = join(folder, weights);
+      const size = Bun.file(path).size;
+      const { bytes, dataSize } = await readSafetensorsHeaderBytes(fileRangeReader(path), size, weights);
+      return analyseOutput({
+        headers: [{ path: weights, bytes, dataSize }],
+        weightsPath: weights,
+        pickled: null,
+        config: await read('adapter_config.json'),
+        baseConfig: await read('config.json'),
+      });
+    };
+    const mlx = await analyse(join(dir, 'fit-mlx'), 'adapters.safetensors');
+    expect(mlx.adapter).toMatchObject({ format: 'mlx', rank: 4, alpha: 8, maxRank: 4, baseModel: '/models/tiny-llama', taskType: null });
+    expect(mlx.adapter!.targetModules).toEqual([
+      'q_proj',
+      'k_proj',
+      'v_proj',
+      'o_proj',
+      'gate_proj',
+      'up_proj',
+      'down_proj',
+      'embed_tokens',
+      'lm_head',
+    ]);
+    expect(mlx.fit).toMatchObject({ verdict: 'fits', base: { facts: { modelType: 'llama' } } });
+    // A PEFT adapter's record is what it always was: no format key.
+    const peft = await analyse(join(dir, 'fit-peft'), 'adapter_model.safetensors');
+    expect(peft.adapter).not.toHaveProperty('format');
+    expect({ ...mlx.adapter, format: undefined, taskType: null }).toEqual({ ...peft.adapter, format: undefined, taskType: null });
+  });
+
+  const fitsFor = (id: string): FitCheck => ({ base: { name: id, facts: base(id) }, verdict: 'fits', checked: 2, mismatched: [], mismatchCount: 0 });
+  const byName = (fits: ReturnType<typeof runtimesFor>) => Object.fromEntries(fits.map((f) => [f.name, f]));
+
+  test('runtimes: mlx-lm loads it; PEFT, vLLM and Fireworks need a conversion; llama.cpp and Ollama through the GGUF export', () => {
+    const fits = runtimesFor({ fit: fitsFor('meta-llama/Llama-3.2-1B'), maxRank: 8, targetModules: ['q_proj', 'v_proj'], format: 'mlx' });
+    expect(fits.map((f) => [f.name, f.ok])).toEqual([
+      ['mlx-lm', true],
+      ['PEFT', false],
+      ['vLLM', false],
+      ['llama.cpp', true],
+      ['Ollama', true],
+      ['Fireworks', false],
+    ]);
+    const named = byName(fits);
+    expect(named['mlx-lm']!.reason).toContain('mlx_lm.generate --adapter-path');
+    for (const name of ['PEFT', 'vLLM', 'Fireworks']) expect(named[name]!.reason).toContain("it loads only after conversion to PEFT's layout");
+    expect(named['llama.cpp']!.reason).toContain('GGUF export available (llama.cpp architecture llama)');
+    expect(named.Ollama!.reason).toStartWith('use the GGUF export with ADAPTER');
+    expect(named.Ollama!.reason).toContain('scale 1');
+
+    // No GGUF export for phi3, and llama.cpp's own converter reads PEFT adapters only.
+    const phi = byName(runtimesFor({ fit: fitsFor('microsoft/Phi-3-mini-4k-instruct'), maxRank: 8, targetModules: ['qkv_proj'], format: 'mlx' }));
+    expect([phi['llama.cpp']!.ok, phi.Ollama!.ok]).toEqual([false, false]);
+    expect(phi['llama.cpp']!.reason).toContain("convert_lora_to_gguf.py reads PEFT adapters, not mlx-lm's");
+    // Gemma 2: Ollama's Safetensors import would drop mlx's scale, and there is no GGUF export either.
+    expect(byName(runtimesFor({ fit: fitsFor('google/gemma-2-2b'), maxRank: 8, targetModules: ['q_proj'], format: 'mlx' })).Ollama!.ok).toBe(false);
+    // Tied embeddings and a LoRA on lm_head: refused as for PEFT.
+    const tied = byName(runtimesFor({ fit: fitsFor('meta-llama/Llama-3.2-1B'), maxRank: 8, targetModules: ['lm_head'], format: 'mlx' }));
+    expect([tied['llama.cpp']!.ok, tied.Ollama!.ok]).toEqual([false, false]);
+    // An unknown base: mlx-lm still loads it on whatever base it names.
+    const unknown = byName(
+      runtimesFor({ fit: checkFit('me/custom', null, mlxAdapter(LLAMA_1B, 1, 8)), maxRank: 8, targetModules: [], format: 'mlx' }),
+    );
+    expect([unknown['mlx-lm']!.ok, unknown['llama.cpp']!.ok, unknown.Ollama!.ok]).toEqual([true, false, false]);
+  });
+
+  test('a mismatch fails every runtime, mlx-lm included', () => {
+    const fit = checkFit(llama().name, llama(), mlxAdapter(QWEN_05B_QV, 1, 8));
+    expect(runtimesFor({ fit, maxRank: 8, targetModules: [], format: 'mlx' }).map((f) => [f.name, f.ok])).toEqual(
+      ['mlx-lm', 'PEFT', 'vLLM', 'llama.cpp', 'Ollama', 'Fireworks'].map((name) => [name, false]),
+    );
   });
 });

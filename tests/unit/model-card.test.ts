@@ -339,6 +339,50 @@ describe('usage snippets', () => {
   });
 });
 
+describe('an mlx-lm adapter', () => {
+  const mlx = (overrides: Partial<CardModel> = {}) =>
+    model({
+      baseModel: 'mlx-community/Llama-3.2-1B-Instruct-4bit',
+      adapter: { ...model().adapter!, baseModel: 'mlx-community/Llama-3.2-1B-Instruct-4bit', alpha: 640, taskType: null, format: 'mlx' },
+      taskType: null,
+      files: [
+        { path: 'adapters.safetensors', sizeBytes: 27_280_152, sha256: 'a'.repeat(64) },
+        { path: 'adapter_config.json', sizeBytes: 1_212, sha256: 'b'.repeat(64) },
+        { path: 'support-bot-v3.gguf', sizeBytes: 13_650_016, sha256: 'c'.repeat(64) },
+      ],
+      ...overrides,
+    });
+
+  test('snippets: mlx-lm, then llama.cpp and Ollama through the GGUF export; no PEFT or vLLM snippet, which could not load it', () => {
+    const snippets = usageSnippets(mlx());
+    expect(snippets.map((s) => s.runtime)).toEqual(['mlx', 'llama.cpp', 'ollama']);
+    const code = snippets[0]!.code;
+    expect(code).toContain('mlx_lm.generate --model mlx-community/Llama-3.2-1B-Instruct-4bit --adapter-path ./support-bot-v3 --prompt');
+    expect(code).toContain('model, tokenizer = load("mlx-community/Llama-3.2-1B-Instruct-4bit", adapter_path="./support-bot-v3")');
+    expect(snippets[0]!.source).toBe('https://github.com/ml-explore/mlx-lm/blob/main/mlx_lm/LORA.md#generate');
+    expect(snippets[1]!.code).toContain('--lora ./support-bot-v3/support-bot-v3.gguf');
+    // No export possible for the base: llama.cpp's own converter reads PEFT adapters only, so it is not offered.
+    const gemma = usageSnippets(mlx({ ggufFile: null, compatibility: fits({ ...LLAMA_1B, name: 'google/gemma-2-2b', modelType: 'gemma2' }) }));
+    expect(gemma[1]!.code).not.toContain('convert_lora_to_gguf.py --outtype');
+    expect(gemma[1]!.code).toContain("reads PEFT adapters, not mlx-lm's");
+    // An unnamed base is a placeholder, quoted like any other.
+    expect(usageSnippets(mlx({ baseModel: null }))[0]!.code).toContain('mlx_lm.generate --model BASE_MODEL --adapter-path');
+  });
+
+  test('the card: library mlx (as mlx-lm writes its own cards), method LoRA (mlx-lm), the usage section says which steps are unverified', () => {
+    const card = renderModelCard(mlx());
+    const { meta, body } = split(card);
+    expect(meta.library_name).toBe('mlx');
+    expect(meta.tags).toEqual(['base_model:adapter:mlx-community/Llama-3.2-1B-Instruct-4bit', 'billing', 'lora', 'mlx', 'support']);
+    expect(body).toContain('| Method | LoRA (mlx-lm) |');
+    expect(body).toContain('the mlx-lm and Ollama steps follow their documentation');
+    expect(body).toContain('### mlx-lm (Apple silicon)');
+    expect(body).not.toContain('PeftModel');
+    // A PEFT adapter's card is unchanged.
+    expect(renderModelCard(model())).toContain('| Method | LoRA (PEFT) |');
+  });
+});
+
 describe('sections', () => {
   test('a mismatch lists the first 10 differing tensors and counts the rest', () => {
     const mismatched = Array.from({ length: 50 }, (_, i) => ({

@@ -165,6 +165,13 @@ describe('readSafetensorsHeader accepts what the format allows', () => {
     expect(info.tensors.map((t) => t.name)).toEqual(['a', 'empty', 'b', 'scalar', 'e4']);
   });
 
+  test('"__metadata__": null, as mlx writes it (compact, sorted, unpadded), is no metadata', async () => {
+    const json = '{"__metadata__":null,"model.layers.8.self_attn.q_proj.lora_a":{"data_offsets":[0,16],"dtype":"F32","shape":[2,2]}}';
+    const info = await inspect(memoryFile(json, 16), 'adapters.safetensors');
+    expect(info.metadata).toBeNull();
+    expect(info.tensors.map((t) => [t.name, t.shape])).toEqual([['model.layers.8.self_attn.q_proj.lora_a', [2, 2]]]);
+  });
+
   test('a header-only file with no tensors', async () => {
     expect(await inspect(memoryFile({ __metadata__: { format: 'pt' } }, 0))).toEqual({
       tensorCount: 0,

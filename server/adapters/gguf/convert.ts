@@ -1,5 +1,5 @@
 /**
- * PEFT LoRA adapter (adapter_model.safetensors) → llama.cpp LoRA GGUF, as llama.cpp's own
+ * PEFT LoRA adapter (adapter_model.safetensors), or mlx-lm's (adapters.safetensors) → llama.cpp LoRA GGUF, as llama.cpp's own
  * `convert_lora_to_gguf.py` writes it (read at the llama.cpp tag node-llama-cpp 3.21.1 bundles; the
  * references below are to that tree), streamed: the header is computed from the safetensors header alone,
  * then each tensor is read, converted to F16 and emitted in bounded chunks, so the output's size is known
@@ -36,7 +36,14 @@
  *   such adapters come out with the wrong scale. One GGUF alpha cannot express them, so the per-module
  *   factor s_m / (alpha / r_m) (s_m = α_m / r_m, or α_m / √r_m with rslora) is folded into that module's
  *   lora_b, in F32 before the F16 cast.
+ * - mlx-lm adapters (no upstream converter): `<module>.lora_a` [in, r] and `.lora_b` [r, out] are PEFT's lora_A
+ *   and lora_B transposed (mlx_lm/tuner/lora.py LoRALinear: y = W·x + scale·(x·A)·B; LoRAEmbedding: A [V, r],
+ *   B [r, H]), and the module paths are PEFT's without `base_model.model.`. Each is transposed into PEFT's layout
+ *   on the way (an mlx embedding A already has the layout token_embd.weight.lora_a wants), then handled as above;
+ *   the config's alpha is mlx's scale × rank (adapter-config.ts), so alpha / r is mlx's scale. DoRA (`.m`
+ *   magnitude vectors) and full fine-tunes have no llama.cpp LoRA form and are refused.
  */
+import type { LoraLayout } from '../../ingest/inspect/adapter-config.ts';
 import { compileModulePatterns, findModulePattern } from '../../ingest/inspect/module-patterns.ts';
 import { InspectionError, parseSafetensorsHeader, type RangeReader, readSafetensorsHeaderBytes } from '../../ingest/inspect/safetensors.ts';
 import { type GgufMetadata, type GgufTensorSpec, ggufLayout } from './writer.ts';
@@ -56,6 +63,10 @@ export interface GgufExportConfig {
   rankPattern: Record<string, number>;
   alphaPattern: Record<string, number>;
   useRslora: boolean;
+  /** Whose config it is (absent: PEFT's): names the weights file in messages. */
+  format?: LoraLayout;
+  /** mlx `fine_tune_type` (absent or null: LoRA). */
+  fineTuneType?: string | null;
 }
 
 /**
@@ -86,8 +97,8 @@ type TensorTransform =
   | { kind: 'copy' }
   /** Rows permuted within each of `heads` blocks, as conversion/llama.py LlamaModel.permute. */
   | { kind: 'permute-rows'; heads: number }
-  /** [rows, cols] → [cols, rows] (token_embd.lora_a). */
-  | { kind: 'transpose' };
+  /** [rows, cols] → [cols, rows] (token_embd.lora_a, mlx's A and B), then with `heads` the rows permuted as permute-rows does. */
+  | { kind: 'transpose'; heads: number | null };
 
 /** One output tensor: what the header says, where its data comes from and how it is converted. */
 interface PlannedTensor extends GgufTensorSpec {
@@ -113,11 +124,13 @@ interface GgufPlan {
 /** gguf-py/gguf/constants.py GGML_QUANT_VERSION, which ModelBase.prepare_metadata writes. */
 const GGML_QUANT_VERSION = 2;
 
-/** The name this service gives the adapter weights in messages (never a storage key or path). */
-const FILE_NAME = 'adapter_model.safetensors';
+/** The names this service gives the adapter weights in messages (never a storage key or path). */
+const FILE_NAMES: Readonly<Record<LoraLayout, string>> = { peft: 'adapter_model.safetensors', mlx: 'adapters.safetensors' };
 
 const LINEAR_LORA = /^(.+)\.lora_([AB])(?:\.([^.]+))?\.weight$/;
 const EMBEDDING_LORA = /^(.+)\.lora_embedding_([AB])(?:\.([^.]+))?$/;
+/** mlx-lm: linear layers and embeddings alike (adapter-config.ts MLX_LORA_TENSOR). */
+const MLX_LORA = /^(.+)\.lora_([ab])$/;
 const SAVED_PREFIX = 'base_model.model.';
 
 /**
@@ -139,7 +152,7 @@ function baseTensorName(modulePath: string): { gguf: string; module: string } | 
   return null;
 }
 
-type ModuleParts = { path: string; embedding: boolean; A?: SourceTensor; B?: SourceTensor };
+type ModuleParts = { path: string; layout: LoraLayout; embedding: boolean; A?: SourceTensor; B?: SourceTensor };
 
 /**
  * Maps the adapter's tensors to the GGUF tensors and metadata llama.cpp expects. Throws ExportError naming
@@ -154,6 +167,15 @@ export function peftToGgufPlan(
   options: ExportOptions = {},
 ): GgufPlan {
   const type = options.outType ?? 'F16';
+  const fileName = FILE_NAMES[config.format ?? 'peft'];
+  if (config.fineTuneType === 'dora') {
+    throw new ExportError(
+      'this is a DoRA adapter (mlx fine_tune_type "dora"): its magnitude vectors have no llama.cpp LoRA form, so it cannot be exported to GGUF',
+    );
+  }
+  if (config.fineTuneType === 'full') {
+    throw new ExportError(`this is an mlx full fine-tune (fine_tune_type "full"): ${fileName} holds whole weights, not a LoRA adapter`);
+  }
   const alpha = config.alpha;
   if (alpha === null || !Number.isFinite(alpha) || alpha <= 0) {
     // convert_lora_to_gguf.py reads lparams["lora_alpha"] unconditionally: without it there is no scale.
@@ -168,7 +190,8 @@ export function peftToGgufPlan(
   for (const t of tensors) {
     const linear = LINEAR_LORA.exec(t.name);
     const embedding = linear ? null : EMBEDDING_LORA.exec(t.name);
-    const m = linear ?? embedding;
+    const mlx = linear || embedding ? null : MLX_LORA.exec(t.name);
+    const m = linear ?? embedding ?? mlx;
     if (m === null) {
       if (t.name.endsWith('.base_layer.weight')) continue; // the frozen base weight; upstream skips it too
       throw new ExportError(nonLoraMessage(t.name));
@@ -177,21 +200,26 @@ export function peftToGgufPlan(
     const adapterName = m[3] === undefined || m[3] === 'weight' ? null : m[3];
     adapterNames.add(adapterName);
     const key = `${path}\u0000${adapterName ?? ''}`;
-    const parts = modules.get(key) ?? { path, embedding: embedding !== null };
-    if (parts.embedding !== (embedding !== null)) throw new ExportError(`${t.name}: a module cannot hold both lora_A/B and lora_embedding_A/B`);
-    if (m[2] === 'A') {
-      if (parts.A) throw new ExportError(`${t.name}: lora_A of ${path} appears twice`);
+    const layout: LoraLayout = mlx ? 'mlx' : 'peft';
+    // mlx names an embedding's pair like a linear layer's: the module it adapts tells them apart.
+    const isEmbedding = mlx ? path === 'model.embed_tokens' : embedding !== null;
+    const parts = modules.get(key) ?? { path, layout, embedding: isEmbedding };
+    if (parts.layout !== layout) throw new ExportError(`${t.name}: ${path} mixes PEFT (lora_A/lora_B) and mlx (lora_a/lora_b) weights`);
+    if (parts.embedding !== isEmbedding) throw new ExportError(`${t.name}: a module cannot hold both lora_A/B and lora_embedding_A/B`);
+    const part = `lora_${m[2]}`;
+    if (m[2] === 'A' || m[2] === 'a') {
+      if (parts.A) throw new ExportError(`${t.name}: ${part} of ${path} appears twice`);
       parts.A = t;
     } else {
-      if (parts.B) throw new ExportError(`${t.name}: lora_B of ${path} appears twice`);
+      if (parts.B) throw new ExportError(`${t.name}: ${part} of ${path} appears twice`);
       parts.B = t;
     }
     modules.set(key, parts);
   }
-  if (modules.size === 0) throw new ExportError(`${FILE_NAME} holds no LoRA weights (no lora_A / lora_B tensors)`);
+  if (modules.size === 0) throw new ExportError(`${fileName} holds no LoRA weights (no lora_A / lora_B tensors)`);
   if (adapterNames.size > 1) {
     throw new ExportError(
-      `${FILE_NAME} holds weights of several adapters (${[...adapterNames].map((n) => n ?? '(unnamed)').join(', ')}); export one at a time`,
+      `${fileName} holds weights of several adapters (${[...adapterNames].map((n) => n ?? '(unnamed)').join(', ')}); export one at a time`,
     );
   }
 
@@ -199,9 +227,11 @@ export function peftToGgufPlan(
   const seen = new Set<string>();
   for (const parts of modules.values()) {
     const { path, A, B } = parts;
+    const mlx = parts.layout === 'mlx';
     if (!A || !B) {
       const have = (A ?? B)!.name;
-      throw new ExportError(`${have}: its ${A ? 'lora_B' : 'lora_A'} counterpart is missing`);
+      const missing = mlx ? (A ? 'lora_b' : 'lora_a') : A ? 'lora_B' : 'lora_A';
+      throw new ExportError(`${have}: its ${missing} counterpart is missing`);
     }
     const target = baseTensorName(path);
     if (target === null) {
@@ -225,9 +255,9 @@ export function peftToGgufPlan(
     checkSource(A);
     checkSource(B);
 
-    // PEFT: lora_A [r, in] / lora_B [out, r]; embeddings lora_embedding_A [r, V] / lora_embedding_B [H, r].
-    const [rA, inDim] = A.shape as [number, number];
-    const [outDim, rB] = B.shape as [number, number];
+    // PEFT: lora_A [r, in] / lora_B [out, r]; embeddings lora_embedding_A [r, V] / lora_embedding_B [H, r]. mlx: the transposes.
+    const [rA, inDim] = (mlx ? [A.shape[1], A.shape[0]] : A.shape) as [number, number];
+    const [outDim, rB] = (mlx ? [B.shape[1], B.shape[0]] : B.shape) as [number, number];
     if (rA !== rB) throw new ExportError(`${B.name}: lora_A and lora_B of ${path} disagree on the rank (${rA} vs ${rB})`);
     const rank = rA;
     if (rank === 0 || inDim === 0 || outDim === 0) throw new ExportError(`${A.name}: ${path} has an empty LoRA weight`);
@@ -240,7 +270,8 @@ export function peftToGgufPlan(
     const moduleAlpha = findModulePattern(alphaPatterns, path)?.value ?? alpha;
     const factor = (moduleAlpha / alpha) * (config.useRslora ? Math.sqrt(rank) : 1);
 
-    let transformB: TensorTransform = { kind: 'copy' };
+    // mlx's B is PEFT's transposed: transposed back, its Q/K rows then permuted like PEFT's.
+    let transformB: TensorTransform = mlx ? { kind: 'transpose', heads: null } : { kind: 'copy' };
     if (arch === 'llama' && (target.module === 'q_proj' || target.module === 'k_proj')) {
       // LlamaModel.permute(weights, n_head, n_head_kv): q uses n_head, k uses n_head_kv when it differs.
       const n = target.module === 'q_proj' ? heads.attentionHeads : heads.kvHeads;
@@ -249,15 +280,16 @@ export function peftToGgufPlan(
           `${B.name}: ${outDim} output rows do not split into ${n} attention heads of even size; the adapter does not fit the base`,
         );
       }
-      transformB = { kind: 'permute-rows', heads: n };
+      transformB = mlx ? { kind: 'transpose', heads: n } : { kind: 'permute-rows', heads: n };
     }
 
+    // token_embd.lora_a wants Aᵀ of PEFT's embedding A, which is mlx's A as stored; a linear lora_a wants PEFT's A.
     planned.push({
       name: `${target.gguf}.lora_a`,
       dims: parts.embedding ? [rank, inDim] : [inDim, rank],
       type,
       source: A,
-      transform: parts.embedding ? { kind: 'transpose' } : { kind: 'copy' },
+      transform: parts.embedding !== mlx ? { kind: 'transpose', heads: null } : { kind: 'copy' },
       factor: 1,
     });
     planned.push({ name: `${target.gguf}.lora_b`, dims: [rank, outDim], type, source: B, transform: transformB, factor });
@@ -287,6 +319,10 @@ function compilePatterns(patterns: Record<string, number>, field: string) {
 function nonLoraMessage(tensor: string): string {
   const base = `${tensor} is not a LoRA weight (lora_A / lora_B): a llama.cpp LoRA adapter cannot carry it, and llama.cpp's convert_lora_to_gguf.py refuses it too`;
   if (tensor.includes('.lora_magnitude_vector')) return `${base}: DoRA adapters (use_dora) have no llama.cpp LoRA form`;
+  // mlx_lm/tuner/dora.py DoRALinear / DoRAEmbedding: the magnitude `m` beside lora_a and lora_b.
+  if (tensor.endsWith('.m')) {
+    return `${base}: it is a DoRA magnitude vector (mlx fine_tune_type "dora"), and DoRA adapters have no llama.cpp LoRA form`;
+  }
   if (/\.(embed_tokens|lm_head)(\.modules_to_save\.[^.]+)?\.weight$/.test(tensor)) {
     return `${base}. Full embeddings are saved when tokens were added during fine-tuning (modules_to_save); such an adapter needs the merged model instead`;
   }
@@ -322,7 +358,8 @@ export async function exportGguf(
   heads: BaseHeads,
   options: ExportOptions = {},
 ): Promise<{ size: number; stream: ReadableStream<Uint8Array> }> {
-  const sources = await readSources(read, size);
+  const fileName = FILE_NAMES[config.format ?? 'peft'];
+  const sources = await readSources(read, size, fileName);
   const plan = peftToGgufPlan(sources, config, arch, heads, name, options);
   const layout = ggufLayout(plan.metadata, plan.tensors);
 
@@ -330,7 +367,7 @@ export async function exportGguf(
     yield layout.header;
     for (const [i, t] of plan.tensors.entries()) {
       let written = 0;
-      for await (const chunk of convertTensor(read, t)) {
+      for await (const chunk of convertTensor(read, t, fileName)) {
         written += chunk.length;
         yield chunk;
       }
@@ -362,11 +399,11 @@ export async function exportGguf(
 }
 
 /** The header's tensors with absolute byte ranges; InspectionError (corrupt, truncated) → ExportError. */
-async function readSources(read: RangeReader, size: number): Promise<SourceTensor[]> {
+async function readSources(read: RangeReader, size: number, fileName: string): Promise<SourceTensor[]> {
   try {
-    const { bytes, dataSize } = await readSafetensorsHeaderBytes(read, size, FILE_NAME);
+    const { bytes, dataSize } = await readSafetensorsHeaderBytes(read, size, fileName);
     // Validated (dtype, shape, data_offsets within the data area, no overlaps); offsets made absolute.
-    const info = parseSafetensorsHeader(bytes, dataSize, FILE_NAME);
+    const info = parseSafetensorsHeader(bytes, dataSize, fileName);
     const dataStart = 8 + bytes.length;
     return info.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, begin: dataStart + t.begin, end: dataStart + t.end }));
   } catch (error) {
@@ -375,19 +412,19 @@ async function readSources(read: RangeReader, size: number): Promise<SourceTenso
   }
 }
 
-async function readExactly(read: RangeReader, t: SourceTensor, offset: number, length: number): Promise<Uint8Array> {
+async function readExactly(read: RangeReader, t: SourceTensor, offset: number, length: number, fileName: string): Promise<Uint8Array> {
   const bytes = await read(offset, length);
-  if (bytes.byteLength < length) throw new ExportError(`${FILE_NAME} is truncated: ${t.name} ends past the end of the file`);
+  if (bytes.byteLength < length) throw new ExportError(`${fileName} is truncated: ${t.name} ends past the end of the file`);
   return bytes.byteLength === length ? bytes : bytes.subarray(0, length);
 }
 
 /** Yields the tensor's bytes in output order and type, one bounded chunk at a time. */
-async function* convertTensor(read: RangeReader, t: PlannedTensor): AsyncGenerator<Uint8Array> {
+async function* convertTensor(read: RangeReader, t: PlannedTensor, fileName: string): AsyncGenerator<Uint8Array> {
   const src = t.source;
   const width = SOURCE_DTYPES[src.dtype]!;
   const [rows, cols] = src.shape as [number, number];
   const values = async (offset: number, elements: number) => {
-    const decoded = decodeF32(await readExactly(read, src, src.begin + offset * width, elements * width), src.dtype);
+    const decoded = decodeF32(await readExactly(read, src, src.begin + offset * width, elements * width, fileName), src.dtype);
     if (t.factor !== 1) {
       // In F32, as upstream multiplies its F32 tensors, before the cast to the output type.
       const f = Math.fround(t.factor);
@@ -426,14 +463,22 @@ async function* convertTensor(read: RangeReader, t: PlannedTensor): AsyncGenerat
   }
 
   // transpose: input [rows, cols] row-major → output [cols, rows]; a chunk is a range of input columns,
-  // read as one slice per input row.
-  const colsPerChunk = Math.max(1, Math.floor(CHUNK_ELEMENTS / rows));
+  // read as one slice per input row. With heads, output row p of a head comes from the head's column
+  // (p & 1)·(per head / 2) + (p >> 1), as in permute-rows; chunks hold whole heads, so that column is in the chunk.
+  const heads = t.transform.heads;
+  const perHead = heads === null ? 1 : cols / heads;
+  const colsPerChunk = Math.max(perHead, Math.floor(CHUNK_ELEMENTS / rows / perHead) * perHead);
   for (let c = 0; c < cols; c += colsPerChunk) {
     const n = Math.min(colsPerChunk, cols - c);
+    const from = new Int32Array(n);
+    for (let j = 0; j < n; j++) {
+      const p = j % perHead;
+      from[j] = heads === null ? j : j - p + (p & 1) * (perHead / 2) + (p >> 1);
+    }
     const output = new Float32Array(n * rows);
     for (let r = 0; r < rows; r++) {
       const slice = await values(r * cols + c, n);
-      for (let j = 0; j < n; j++) output[j * rows + r] = slice[j]!;
+      for (let j = 0; j < n; j++) output[j * rows + r] = slice[from[j]!]!;
     }
     yield encode(output);
   }

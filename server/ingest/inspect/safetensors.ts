@@ -3,7 +3,7 @@
  * supplies a ranged `read`, so the same code inspects a local file, an S3 object or an HTTP range.
  *
  * Layout (https://github.com/huggingface/safetensors): 8-byte little-endian u64 N, N bytes of UTF-8 JSON
- * `{ "__metadata__"?: {string: string}, "<tensor>": { dtype, shape, data_offsets: [begin, end] } }`,
+ * `{ "__metadata__"?: {string: string} | null, "<tensor>": { dtype, shape, data_offsets: [begin, end] } }`,
  * then the data area, with offsets relative to its start.
  */
 
@@ -128,6 +128,9 @@ export function parseSafetensorsHeader(headerBytes: Uint8Array, dataSize: number
 
   for (const [name, value] of Object.entries(entries)) {
     if (name === '__metadata__') {
+      // The reference reader's `Option<HashMap<String, String>>` takes null as no metadata, and mlx writes exactly
+      // that (mlx/io/safetensors.cpp: `parent["__metadata__"] = _metadata`, a null json when none was given).
+      if (value === null) continue;
       if (!isPlainObject(value)) fail('__metadata__ is not an object');
       for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
         if (typeof v !== 'string') fail(`__metadata__.${k} is not a string`);

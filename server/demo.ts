@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createTRPCClient, httpLink } from '@trpc/client';
 import { lossCurve, writeLoraOutput } from '../tests/fixtures/lora.ts';
+import { TRAINER_KINDS, type TrainerKind, writeTrainerOutput } from '../tests/fixtures/trainers.ts';
 import { parseEnv } from './env.ts';
 import { defaultOutputFolder } from './ingest/sources/allowed.ts';
 import { createLogger } from './logger.ts';
@@ -18,6 +19,23 @@ import { startService, type Service } from './runtime.ts';
 import type { AppRouter } from './trpc/root.ts';
 
 const env = parseEnv(process.env);
+
+/**
+ * `--from hf|trl|mlx|torchtune|llamafactory`: the output is laid out as that trainer writes it (checkpoints, pickles,
+ * logs, evaluation results, the folders it leaves behind), and the worker reports no metrics where the trainer
+ * logged them, so the curve comes from the output. Without it: a PEFT output and a worker that reports its curve.
+ */
+function fromArgument(argv: readonly string[]): TrainerKind | null {
+  const at = argv.findIndex((a) => a === '--from' || a.startsWith('--from='));
+  if (at < 0) return null;
+  const value = argv[at]!.includes('=') ? argv[at]!.slice('--from='.length) : argv[at + 1];
+  if (!TRAINER_KINDS.includes(value as TrainerKind)) {
+    console.error(`--from takes one of ${TRAINER_KINDS.join(', ')}${value ? `, not "${value}"` : ''}.`);
+    process.exit(2);
+  }
+  return value as TrainerKind;
+}
+const from = fromArgument(process.argv.slice(2));
 const EMAIL = 'demo@example.com';
 const PASSWORD = 'lora-demo-password';
 
@@ -87,7 +105,9 @@ try {
   await worker.jobs.start.mutate({ jobId });
   const steps = 1875;
   const curve = lossCurve({ steps, evalEvery: 125, initial: 2.35, final: 0.92, seed: 7 });
-  for (let i = 0; i < curve.length; i += 10_000) {
+  // A trainer that logs its curve to a file (all but mlx-lm, which prints it) leaves the worker nothing to report.
+  const workerReports = from === null || from === 'mlx';
+  for (let i = 0; workerReports && i < curve.length; i += 10_000) {
     await worker.jobs.reportMetrics.mutate({
       jobId,
       points: curve
@@ -101,16 +121,20 @@ try {
   const outputDir = defaultOutputFolder(env, { jobId, userId, workspaceId });
   if (!outputDir) throw new Error('SOURCE_FILE_ROOTS gives no folder for this job; set it as the server has it');
   fs.mkdirSync(outputDir, { recursive: true });
-  const { files } = await writeLoraOutput(outputDir, {
-    rank: 16,
-    alpha: 32,
-    targetModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj'],
-    checkpoints: [1250, 1875],
-    seed: 7,
-    curve,
-    dtype: 'BF16',
-  });
-  console.log(`Wrote ${files.length} files of a real PEFT LoRA adapter to ${outputDir}`);
+  const { files } = from
+    ? await writeTrainerOutput(outputDir, from, { seed: 7 })
+    : await writeLoraOutput(outputDir, {
+        rank: 16,
+        alpha: 32,
+        targetModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj'],
+        checkpoints: [1250, 1875],
+        seed: 7,
+        curve,
+        dtype: 'BF16',
+      });
+  console.log(
+    `Wrote ${files.length} files of ${from ? `a ${from} training output, as that trainer lays it out,` : 'a real PEFT LoRA adapter'} to ${outputDir}`,
+  );
   const started = performance.now();
   await worker.jobs.complete.mutate({
     jobId,
@@ -158,15 +182,38 @@ try {
   // `base_model: …, library_name: peft, pipeline_tag: …, 4 tags`: the scalar keys, then how many tags.
   const cardKeys = [...frontMatter.filter((l) => /^[a-z_]+: \S/.test(l)), `${frontMatter.filter((l) => /^ +- /.test(l)).length} tags`].join(', ');
   const q = model.quality;
+  const cs = model.curveSource;
+  const curveLine =
+    cs?.file && cs.file.added > 0
+      ? `${cs.file.added} points from ${cs.file.path}${cs.workerPoints ? ` and ${cs.workerPoints} from the worker` : ''}`
+      : `${cs?.workerPoints ?? 0} points from the worker`;
+  const tb = model.checkpoints.trainerBest;
+  const checkpointLine = `${model.checkpoints.items.map((c) => c.name).join(', ') || 'none'}${tb ? `; the trainer's best: ${tb.checkpoint ?? tb.name}${tb.note ? ` (${tb.note})` : ''}` : ''}`;
+  const evalLine =
+    model.evaluations
+      .map(
+        (e) =>
+          `${e.path}: ${e.metrics
+            .slice(0, 4)
+            .map((m) => `${m.name} ${typeof m.value === 'number' ? Number(m.value.toPrecision(4)) : m.value}`)
+            .join(', ')}`,
+      )
+      .join('\n               ') || 'none in the output';
+  const pickles = model.files.filter((f) => f.format === 'pickle' || f.format === 'torch_zip').length;
+  const skippedLine = model.output?.skipped.map((s) => `${s.rule} (${s.files} files)`).join(', ') || 'nothing';
   console.log(`
 Model "${model.name}" is ready (${Math.round(performance.now() - started)} ms after the run completed).
-  quality      ${q.score ? `${'★'.repeat(q.score)}${'☆'.repeat(5 - q.score)} ${q.convergence}` : 'not rated'}, loss ${q.initialLoss?.toFixed(3)} → ${q.finalTrainingLoss?.toFixed(3)} (−${q.lossReductionPct?.toFixed(1)}%), perplexity ${q.perplexity?.toFixed(2)}
+  quality      ${q.score ? `${'★'.repeat(q.score)}${'☆'.repeat(5 - q.score)} ${q.convergence}` : 'not rated'}, loss ${q.initialLoss?.toFixed(3)} → ${q.finalTrainingLoss?.toFixed(3)} (−${q.lossReductionPct?.toFixed(1)}%)${q.perplexity === null ? '' : `, perplexity ${q.perplexity.toFixed(2)}`}
                ${q.explanation}
   adapter      ${model.adapter?.baseModel}, rank ${model.adapter?.rank}, alpha ${model.adapter?.alpha}, ${model.adapter?.targetModules.join(', ')}, ${model.adapter?.parameterCount?.toLocaleString()} parameters
   fit          ${fit?.verdict === 'fits' ? `fits ${fit.base.facts?.name}: all ${fit.checked} LoRA tensors have its shapes` : fit?.verdict}
   runs on      ${runtimes}
   weights      ${norms.length} modules, update size ${Math.min(...norms).toFixed(3)}–${Math.max(...norms).toFixed(3)}, ${model.weights?.warnings.length ? model.weights.warnings.map((w) => w.message).join('; ') : 'no warnings'}
-  files        ${verified} of ${links.length} downloaded through signed links, SHA-256 matching the originals
+  curve        ${curveLine}
+  checkpoints  ${checkpointLine}
+  evaluations  ${evalLine}
+  files        ${verified} of ${links.length} downloaded through signed links, SHA-256 matching the originals; ${pickles} ${pickles === 1 ? 'pickle' : 'pickles'} stored, never executed
+  skipped      ${skippedLine}
   model card   README.md: ${cardKeys}
   GGUF export  ${exported.path} (${((exported.sizeBytes ?? 0) / 1e6).toFixed(1)} MB, ${Math.round(performance.now() - exportStarted)} ms): llama-cli -m base.gguf --lora ${exported.path}
 

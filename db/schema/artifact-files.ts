@@ -1,4 +1,5 @@
-import { bigint, index, pgTable, text, unique, uuid } from 'drizzle-orm/pg-core';
+import { sql } from 'drizzle-orm';
+import { bigint, check, index, pgTable, text, unique, uuid } from 'drizzle-orm/pg-core';
 import { createdAt, id } from './columns.ts';
 import { modelArtifacts } from './model-artifacts.ts';
 import { workspaces } from './workspaces.ts';
@@ -25,7 +26,13 @@ export const artifactFiles = pgTable(
     /** `model_card` (the generated README.md) and `export` (a GGUF made by models.export) are the service's own; the rest the ingest classifies. */
     kind: text('kind', { enum: ['adapter_weights', 'adapter_config', 'tokenizer', 'checkpoint', 'log', 'other', 'model_card', 'export'] }).notNull(),
     contentType: text('content_type').notNull(),
+    /** The format its first bytes show (server/ingest/inspect/sniff.ts); null for anything else, and for files stored before it was read. */
+    format: text('format', { enum: ['safetensors', 'torch_zip', 'pickle', 'gguf'] }),
     createdAt: createdAt(),
   },
-  (t) => [unique('artifact_files_artifact_path_key').on(t.artifactId, t.path), index('artifact_files_storage_key_idx').on(t.storageKey)],
+  (t) => [
+    unique('artifact_files_artifact_path_key').on(t.artifactId, t.path),
+    index('artifact_files_storage_key_idx').on(t.storageKey),
+    check('artifact_files_format_check', sql`${t.format} in ('safetensors', 'torch_zip', 'pickle', 'gguf')`),
+  ],
 );

@@ -1,4 +1,5 @@
-import { doublePrecision, integer, pgTable, primaryKey, real, uuid } from 'drizzle-orm/pg-core';
+import { sql } from 'drizzle-orm';
+import { check, doublePrecision, integer, pgTable, primaryKey, real, text, uuid } from 'drizzle-orm/pg-core';
 import { tstz } from './columns.ts';
 import { trainingJobs } from './training-jobs.ts';
 
@@ -15,6 +16,13 @@ export const metricsPoints = pgTable(
     validationLoss: doublePrecision('validation_loss'),
     learningRate: doublePrecision('learning_rate'),
     recordedAt: tstz('recorded_at').notNull().defaultNow(),
+    /** `worker` (jobs.reportMetrics), or the output file kind the ingest read the point from when the worker had none for that step. */
+    source: text('source', { enum: ['worker', 'trainer_state', 'trainer_log', 'torchtune_log'] })
+      .notNull()
+      .default('worker'),
   },
-  (t) => [primaryKey({ columns: [t.jobId, t.step] })],
+  (t) => [
+    primaryKey({ columns: [t.jobId, t.step] }),
+    check('metrics_points_source_check', sql`${t.source} in ('worker', 'trainer_state', 'trainer_log', 'torchtune_log')`),
+  ],
 );

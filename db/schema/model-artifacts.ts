@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { bigint, doublePrecision, index, integer, jsonb, numeric, pgTable, smallint, text, unique, uuid } from 'drizzle-orm/pg-core';
 import type { FitCheck, WeightHealth } from '../../server/adapters/types.ts';
+import type { OutputReport, StoredEvalSet } from '../../server/outputs/types.ts';
 import type { GpuConfig, JobConfig } from '../../server/vocabulary.ts';
 import { users } from './auth.ts';
 import { createdAt, id, tstz } from './columns.ts';
@@ -19,6 +20,8 @@ export interface AdapterInfo {
   maxRank?: number | null;
   /** adapter_config.json `task_type` (`CAUSAL_LM`…); absent on models ingested before it was kept. */
   taskType?: string | null;
+  /** The adapter's form: PEFT's (torchtune's too) or mlx-lm's (transposed lora_a/lora_b); absent: PEFT, the only form read before. */
+  format?: 'peft' | 'mlx';
 }
 
 export interface LossCurvePoint {
@@ -72,6 +75,10 @@ export const modelArtifacts = pgTable(
     compatibility: jsonb('compatibility').$type<FitCheck | null>(),
     /** The health of the main adapter's weights: update size per module, warnings (server/adapters/health.ts). */
     weights: jsonb('weights').$type<WeightHealth | null>(),
+    /** Evaluation results that came with the output (eval_results.json, lm-evaluation-harness, BLEU/ROUGE of predictions). */
+    evaluations: jsonb('evaluations').$type<StoredEvalSet[]>().notNull().default(sql`'[]'::jsonb`),
+    /** What the ingest read from the output besides the adapter: curve sources, the trainer's best checkpoint, skips, warnings. */
+    outputReport: jsonb('output_report').$type<OutputReport | null>(),
     /** The checkpoint with the lowest validation loss, and every checkpoint's own score. */
     bestCheckpoint: jsonb('best_checkpoint').$type<{
       name: string;

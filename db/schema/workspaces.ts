@@ -21,6 +21,8 @@ export const workspaces = pgTable(
     personal: boolean('personal').notNull().generatedAlwaysAs(sql`personal_user_id is not null`),
     /** Which checkpoints an ingest keeps: `all`, `best`, `best+final` or the N best (`'3'`); see server/registry/checkpoints.ts. */
     keepCheckpoints: text('keep_checkpoints').notNull().default('all'),
+    /** Whether an ingest copies the folders it skips by default (.git/, runs/, wandb/, caches, tmp-checkpoint-*); see classify.ts skippedBy. */
+    includeSkipped: boolean('include_skipped').notNull().default(false),
     createdAt: createdAt(),
   },
   (t) => [check('workspaces_keep_checkpoints_check', sql`${t.keepCheckpoints} ~ '^(all|best|best\\+final|[1-9][0-9]{0,2})$'`)],

@@ -10,6 +10,7 @@
  * hyperparameter keys) is escaped for where it lands: Markdown text, code spans, table cells, fenced
  * blocks, shell words, Python strings, Modelfile lines; the front matter is written by Bun.YAML.stringify.
  */
+import type { StoredEvalSet } from '../outputs/types.ts';
 import type { AdapterInfo } from '../../db/schema/model-artifacts.ts';
 import { llamaCppArch } from './bases.ts';
 import type { QualityFacts } from './explain.ts';
@@ -42,9 +43,11 @@ export interface CardModel {
   /** The GGUF export of the main adapter, as a path inside the model's folder; null when there is none yet. */
   ggufFile: string | null;
   datasetName: string | null;
+  /** Evaluation results that came with the output (server/outputs/); absent or empty: no section. */
+  evaluations?: readonly StoredEvalSet[];
 }
 
-type UsageRuntime = 'peft' | 'vllm' | 'llama.cpp' | 'ollama';
+type UsageRuntime = 'mlx' | 'peft' | 'vllm' | 'llama.cpp' | 'ollama';
 
 /** One way to run the model, as the card and the detail page show it. */
 interface UsageSnippet {
@@ -229,6 +232,9 @@ const SOURCES: Record<UsageRuntime, { url: string; label: string }> = {
   'llama.cpp': { url: 'https://github.com/ggml-org/llama.cpp/blob/master/tools/server/README.md', label: 'llama.cpp server: --lora' },
   // "ADAPTER": a LoRA adapter (safetensors or GGUF) path relative to the Modelfile, applied to the FROM base.
   ollama: { url: 'https://docs.ollama.com/modelfile#adapter', label: 'Ollama Modelfile: ADAPTER' },
+  // LORA.md "Generate": `mlx_lm.generate --model <path_to_model> --adapter-path <path_to_adapters> --prompt …`; the
+  // folder holds adapter_config.json and adapters.safetensors (mlx_lm/tuner/utils.py load_adapters), as downloaded.
+  mlx: { url: 'https://github.com/ml-explore/mlx-lm/blob/main/mlx_lm/LORA.md#generate', label: 'mlx-lm: LoRA, Generate' },
 };
 
 /**
@@ -256,15 +262,31 @@ function mismatchNote(m: CardModel): string | null {
 }
 
 /**
- * The ways to run the model: PEFT, vLLM, llama.cpp, Ollama, in that order. Each assumes the model was
- * downloaded into `./<ref with @ as ->` (the zip unpacked there); only llama.cpp is verified by this
- * service's tests, the others follow the documentation in `source`.
+ * The ways to run the model: PEFT, vLLM, llama.cpp, Ollama, in that order (an mlx-lm adapter: mlx-lm, llama.cpp,
+ * Ollama; PEFT and vLLM cannot read it, runtimes.ts says why). Each assumes the model was downloaded into
+ * `./<ref with @ as ->` (the zip unpacked there); only llama.cpp is verified by this service's tests, the
+ * others follow the documentation in `source`.
  */
 export function usageSnippets(m: CardModel): UsageSnippet[] {
   const folder = folderName(m.ref);
   const base = usableBase(m.baseModel);
   const warning = mismatchNote(m);
   const withWarning = (lines: (string | null)[]) => [warning, ...lines].filter((l): l is string => l !== null).join('\n');
+  const mlx = m.adapter?.format === 'mlx';
+
+  // mlx-lm: the base (a Hub id or a local mlx model) with the adapter folder on top of it.
+  const mlxBase = base === null ? 'BASE_MODEL' : base;
+  const mlxLm = withWarning([
+    '# pip install mlx-lm  (Apple silicon)',
+    ...(base === null ? ['# BASE_MODEL: the Hugging Face id or local path of the base this adapter was trained on.'] : []),
+    `# ./${folder}: this model's folder (adapter_config.json + adapters.safetensors).`,
+    `mlx_lm.generate --model ${sh(mlxBase)} --adapter-path ${sh(`./${folder}`)} --prompt 'Hello, ' --max-tokens 64`,
+    '',
+    '# Or from Python:',
+    'from mlx_lm import generate, load',
+    `model, tokenizer = load(${py(mlxBase)}, adapter_path=${py(`./${folder}`)})`,
+    'print(generate(model, tokenizer, prompt="Hello, ", max_tokens=64))',
+  ]);
 
   // PEFT: load the base with transformers, then the adapter folder on top of it.
   const autoClass = AUTO_CLASS[m.taskType ?? 'CAUSAL_LM'] ?? 'AutoModelForCausalLM';
@@ -334,6 +356,11 @@ export function usageSnippets(m: CardModel): UsageSnippet[] {
       '# llama.cpp and Ollama load LoRA adapters as GGUF, and this model has no GGUF export yet: press Export on its page',
       `# (or call models.export({ modelId, format: 'gguf' }); Llama, Mistral and Qwen2 bases), then save the export as ${ggufPath}.`,
     ];
+  } else if (m.ggufFile === null && mlx) {
+    noExport = [
+      `# llama.cpp and Ollama load LoRA adapters as GGUF; this service exports GGUF for Llama, Mistral and Qwen2 bases, not ${oneLine(modelType ?? '')},`,
+      "# and llama.cpp's convert_lora_to_gguf.py reads PEFT adapters, not mlx-lm's: convert this adapter to PEFT's layout first, or run it with mlx-lm.",
+    ];
   } else if (m.ggufFile === null) {
     noExport = [
       `# llama.cpp and Ollama load LoRA adapters as GGUF; this service exports GGUF for Llama, Mistral and Qwen2 bases, not ${oneLine(modelType ?? '')}.`,
@@ -360,11 +387,15 @@ export function usageSnippets(m: CardModel): UsageSnippet[] {
     `ollama run ${folder}`,
   ]);
 
+  const gguf: UsageSnippet[] = [
+    { runtime: 'llama.cpp', title: 'llama.cpp', code: llamaCpp, verified: true, source: SOURCES['llama.cpp'].url },
+    { runtime: 'ollama', title: 'Ollama', code: ollama, verified: false, source: SOURCES.ollama.url },
+  ];
+  if (mlx) return [{ runtime: 'mlx', title: 'mlx-lm (Apple silicon)', code: mlxLm, verified: false, source: SOURCES.mlx.url }, ...gguf];
   return [
     { runtime: 'peft', title: 'PEFT (Python)', code: peft, verified: false, source: SOURCES.peft.url },
     { runtime: 'vllm', title: 'vLLM (OpenAI-compatible server)', code: vllm, verified: false, source: SOURCES.vllm.url },
-    { runtime: 'llama.cpp', title: 'llama.cpp', code: llamaCpp, verified: true, source: SOURCES['llama.cpp'].url },
-    { runtime: 'ollama', title: 'Ollama', code: ollama, verified: false, source: SOURCES.ollama.url },
+    ...gguf,
   ];
 }
 
@@ -379,12 +410,14 @@ export function usageSnippets(m: CardModel): UsageSnippet[] {
  */
 function frontMatter(m: CardModel): string {
   const hubBase = m.baseModel !== null && isHubId(m.baseModel.trim()) ? m.baseModel.trim() : null;
-  const tags = new Set<string>(['lora', 'peft', ...m.tags.map(oneLine).filter(Boolean)]);
+  // An mlx-lm adapter is mlx's, as mlx_lm/utils.py's own card says (`card.data.library_name = "mlx"`), not PEFT's.
+  const library = m.adapter?.format === 'mlx' ? 'mlx' : 'peft';
+  const tags = new Set<string>(['lora', library, ...m.tags.map(oneLine).filter(Boolean)]);
   if (hubBase) tags.add(`base_model:adapter:${hubBase}`);
   const causal = m.taskType === 'CAUSAL_LM' || (m.taskType === null && m.compatibility?.base.facts != null);
   const data: Record<string, unknown> = {
     ...(hubBase ? { base_model: hubBase } : {}),
-    library_name: 'peft',
+    library_name: library,
     ...(causal ? { pipeline_tag: 'text-generation' } : {}),
     // Sorted by code unit, like Python's sorted(): the same tags always in the same order.
     tags: [...tags].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)),
@@ -468,7 +501,7 @@ function adapterSection(m: CardModel): string {
     table(
       ['Property', 'Value'],
       [
-        ['Method', 'LoRA (PEFT)'],
+        ['Method', a.format === 'mlx' ? 'LoRA (mlx-lm)' : 'LoRA (PEFT)'],
         ['Base model', a.baseModel === null ? '—' : code(a.baseModel, true)],
         ['Rank (r)', rank],
         ['Alpha', orDash(a.alpha, num)],
@@ -575,6 +608,34 @@ function runtimesSection(m: CardModel): string {
 /** How many files the card lists; SHA256SUMS in the zip download lists them all. */
 const CARD_FILES = 100;
 
+const SCALE_NOTE: Record<StoredEvalSet['metrics'][number]['scale'], string> = { fraction: '0–1', percent: '0–100', raw: '' };
+const EVAL_SOURCE: Record<StoredEvalSet['format'], string> = {
+  hf_results: 'Hugging Face Trainer results',
+  lm_eval: 'lm-evaluation-harness',
+  llamafactory_predict: "LLaMA-Factory's predict results (its own tokenizers)",
+  predictions: 'computed by this service from the predictions and their references (sacrebleu BLEU, rouge-score ROUGE)',
+};
+/** Metrics listed per file at most. */
+const CARD_METRICS = 30;
+
+function evaluationsSection(m: CardModel): string | null {
+  const sets = m.evaluations ?? [];
+  if (sets.length === 0) return null;
+  const lines = ['## Evaluation results', '', 'As the training output reported them (or as noted), not re-run by this service.'];
+  for (const set of sets) {
+    const rows = set.metrics
+      .slice(0, CARD_METRICS)
+      .map((x) => [
+        x.task ? `${text(x.task)} · ${code(x.name, true)}` : code(x.name, true),
+        typeof x.value === 'number' ? String(x.value) : x.value,
+        SCALE_NOTE[x.scale],
+      ]);
+    lines.push('', `${code(set.path)}: ${EVAL_SOURCE[set.format]}.`, '', table(['Metric', 'Value', 'Scale'], rows));
+    if (set.metrics.length > CARD_METRICS) lines.push('', `…and ${int(set.metrics.length - CARD_METRICS)} more.`);
+  }
+  return lines.join('\n');
+}
+
 function filesSection(m: CardModel): string {
   const files = [...m.files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   const rows = files.slice(0, CARD_FILES).map((f) => [code(f.path, true), bytes(f.sizeBytes), code(f.sha256, true)]);
@@ -591,7 +652,7 @@ function usageSection(m: CardModel): string {
     '',
     `Unpack the download into a folder named ${code(folder)} and run these next to it. Only the llama.cpp steps are ` +
       "verified by this service's tests (llama.cpp loads the GGUF export, and its output matches the merged weights); " +
-      'the PEFT, vLLM and Ollama steps follow their documentation, linked under each, and are not verified by our tests.',
+      `the ${m.adapter?.format === 'mlx' ? 'mlx-lm' : 'PEFT, vLLM'} and Ollama steps follow their documentation, linked under each, and are not verified by our tests.`,
   ];
   for (const s of usageSnippets(m)) {
     const doc = SOURCES[s.runtime];
@@ -618,6 +679,7 @@ export function renderModelCard(m: CardModel): string {
     title,
     introduction(m),
     qualitySection(m),
+    evaluationsSection(m),
     trainingSection(m),
     adapterSection(m),
     fitSection(m),
@@ -626,5 +688,5 @@ export function renderModelCard(m: CardModel): string {
     filesSection(m),
     usageSection(m),
   ];
-  return `${sections.join('\n\n')}\n`;
+  return `${sections.filter((x) => x !== null).join('\n\n')}\n`;
 }

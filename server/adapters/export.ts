@@ -12,6 +12,8 @@ import type { Deps } from '../deps.ts';
 import { ERRORS } from '../errors.ts';
 import { createHasher } from '../ingest/hasher.ts';
 import { parseAdapterConfig } from '../ingest/inspect/adapter-config.ts';
+import { checkpointOf } from '../ingest/inspect/classify.ts';
+import { mainAdapterWeights } from '../ingest/inspect-artifact.ts';
 import { InspectionError, type RangeReader } from '../ingest/inspect/safetensors.ts';
 import { modelAccess } from '../models/queries.ts';
 import { notify } from '../notifications/service.ts';
@@ -28,8 +30,8 @@ import * as q from './export-queries.ts';
 import { type BaseHeads, ExportError, exportGguf, type LlamaCppArch } from './gguf/convert.ts';
 import type { FitCheck } from './types.ts';
 
-/** The adapter weights file names an export starts from (PEFT's; the .bin pickle is never read). */
-const ADAPTER_WEIGHTS = 'adapter_model.safetensors';
+/** The adapter weights file names an export starts from, in order of preference: PEFT's (and torchtune's), then mlx-lm's. */
+const ADAPTER_WEIGHTS = ['adapter_model.safetensors', 'adapters.safetensors'] as const;
 const ADAPTER_CONFIG = 'adapter_config.json';
 /** adapter_config.json is read whole; real ones are a few KB. */
 const MAX_CONFIG_BYTES = 1024 * 1024;
@@ -77,22 +79,34 @@ function exportSource(
   files: readonly StoredFile[],
   checkpoint: string | null,
   model: { mainCheckpoint: string | null; prunedCheckpoints: readonly { name: string }[] },
-): { weights: StoredFile; config: StoredFile | null; folder: string | null } {
+): { weights: StoredFile; folder: string | null } {
   const folder = checkpoint ?? model.mainCheckpoint;
   const at = (name: string) => files.find((f) => f.path === (folder ? `${folder}/${name}` : name)) ?? null;
-  const weights = at(ADAPTER_WEIGHTS);
+  let weights: StoredFile | null;
+  if (folder === null) {
+    // The run's own adapter: top-level, or (torchtune's epoch_<n>/, a run saved only in checkpoints) its last checkpoint's.
+    weights = mainAdapterWeights(files) ?? null;
+    if (weights && !ADAPTER_WEIGHTS.some((n) => weights!.path === n || weights!.path.endsWith(`/${n}`))) {
+      throw ERRORS.badRequest(
+        `${weights.path} is a pickle: its weights are never read by this service, so it cannot be exported. Re-save the adapter with safe_serialization=True (safetensors).`,
+      );
+    }
+  } else if (checkpointOf(folder)?.file) {
+    // mlx-lm's checkpoint is one file (0000100_adapters.safetensors), its config the run's.
+    weights = files.find((f) => f.path === folder) ?? null;
+  } else weights = ADAPTER_WEIGHTS.map(at).find((f) => f !== null) ?? null;
   if (!weights) {
     if (checkpoint !== null) {
       if (model.prunedCheckpoints.some((p) => p.name === checkpoint)) {
         throw ERRORS.invalidField('checkpoint', `${checkpoint} was pruned: its files are gone, so it cannot be exported.`);
       }
-      if (!files.some((f) => f.path.startsWith(`${checkpoint}/`))) throw ERRORS.notFound(`Checkpoint ${checkpoint}`);
+      if (!files.some((f) => f.path === checkpoint || f.path.startsWith(`${checkpoint}/`))) throw ERRORS.notFound(`Checkpoint ${checkpoint}`);
     }
     throw ERRORS.badRequest(
-      `${folder ? `${folder}/` : ''}${ADAPTER_WEIGHTS} is not among this model's files; GGUF export reads a PEFT safetensors adapter.`,
+      `${folder ? `${folder}/` : ''}${ADAPTER_WEIGHTS[0]} is not among this model's files; GGUF export reads a safetensors adapter (PEFT's ${ADAPTER_WEIGHTS[0]} or mlx-lm's ${ADAPTER_WEIGHTS[1]}).`,
     );
   }
-  return { weights, config: at(ADAPTER_CONFIG), folder };
+  return { weights, folder };
 }
 
 /** Asks for an export (members): returns the export of the same content when there is one, else queues the job. */
@@ -160,9 +174,17 @@ async function enqueueExport(deps: Deps, tx: Tx, exportId: string): Promise<void
   await deps.boss.send(exportGgufJob.name, payload, { ...sendOptions(exportGgufJob, payload), db: fromDrizzle(tx, sql) });
 }
 
-/** `support-bot-v3-F16-LoRA.gguf` (llama.cpp's own naming), in the checkpoint's folder for a checkpoint's adapter. */
-function exportPath(family: string, version: number, folder: string | null, taken: ReadonlySet<string>): string {
-  const stem = `${family}-v${version}${folder ? `-${baseName(folder)}` : ''}-F16-LoRA`;
+/**
+ * `support-bot-v3-F16-LoRA.gguf` (llama.cpp's own naming) at the top for the model's adapter (wherever the output kept
+ * it: torchtune's is in `epoch_0/`), in the checkpoint's folder for a checkpoint's (`checkpoint-500/…-checkpoint-500-…`),
+ * and beside it for mlx-lm's one-file checkpoints (`…-0000100_adapters-F16-LoRA.gguf`).
+ */
+export function exportPath(family: string, version: number, checkpoint: string | null, taken: ReadonlySet<string>): string {
+  const file = checkpoint !== null && checkpointOf(checkpoint)?.file === true;
+  const folder =
+    checkpoint === null ? null : file ? (checkpoint.includes('/') ? checkpoint.slice(0, checkpoint.lastIndexOf('/')) : null) : checkpoint;
+  const label = checkpoint === null ? '' : `-${file ? baseName(checkpoint).replace(/\.safetensors$/, '') : baseName(checkpoint)}`;
+  const stem = `${family}-v${version}${label}-F16-LoRA`;
   const inFolder = (name: string) => (folder ? `${folder}/${name}` : name);
   let path = inFolder(`${stem}.gguf`);
   // A training output file of that very name keeps it; the export takes the next free one.
@@ -240,7 +262,7 @@ export const exportGgufJob = defineJob({
           );
         }
       }
-      const path = exportPath(e.family, e.version, folder, new Set(files.map((f) => f.path)));
+      const path = exportPath(e.family, e.version, e.checkpoint, new Set(files.map((f) => f.path)));
       const sha256 = await putHashed(deps.storage, key, converted.stream, { size: converted.size, fileName: baseName(path), signal: job.signal });
 
       const delivered = await db.transaction(async (tx) => {

@@ -4,12 +4,14 @@
  * an 8B base), and the warnings. No I/O: health-stream.ts feeds it a file chunk by chunk on a worker.
  *
  * ‖B·A‖²_F = tr(AᵀBᵀB·A) = tr(BᵀB · A·Aᵀ) = Σ_ij (BᵀB)_ij (A·Aᵀ)_ij, both Grams symmetric r×r: r²/2 multiply-adds
- * per element of A and of B, accumulated in doubles.
+ * per element of A and of B, accumulated in doubles. mlx stores the transposes (A' = Aᵀ [in, r], B' = Bᵀ [r, out]),
+ * so the same two Grams are A'ᵀA' (gramOfColumns of A') and B'·B'ᵀ (gramOfRows of B').
  *
  * Typed-array views read the host's byte order; safetensors is little-endian and so is every platform
  * Bun runs on (x64, arm64).
  */
-import { loraTensorName } from '../ingest/inspect/adapter-config.ts';
+import { ADAPTER_WEIGHT_FILES, checkpointOf } from '../ingest/inspect/classify.ts';
+import { type LoraLayout, loraTensorName } from '../ingest/inspect/adapter-config.ts';
 import { compileModulePatterns, findModulePattern, type ModulePattern } from '../ingest/inspect/module-patterns.ts';
 import type { WeightWarning } from './types.ts';
 
@@ -340,10 +342,10 @@ export function updateNorm(gramA: Float64Array, gramB: Float64Array, r: number, 
 // ---------------------------------------------------------------------------------------------------
 // Modules: names, layers, scales
 
-/** A LoRA tensor's module path and side, or null for any other tensor (PEFT's names: adapter-config.ts). */
-export function loraTensor(name: string): { modulePath: string; side: 'A' | 'B'; adapterName: string | null } | null {
+/** A LoRA tensor's module path, side and layout, or null for any other tensor (PEFT's and mlx's names: adapter-config.ts). */
+export function loraTensor(name: string): { modulePath: string; side: 'A' | 'B'; adapterName: string | null; layout: LoraLayout } | null {
   const lora = loraTensorName(name);
-  return lora === null ? null : { modulePath: lora.modulePath, side: lora.side, adapterName: lora.adapterName };
+  return lora === null ? null : { modulePath: lora.modulePath, side: lora.side, adapterName: lora.adapterName, layout: lora.layout };
 }
 
 /** The module path as users know it: `base_model.model.model.layers.3.self_attn.q_proj` → `layers.3.self_attn.q_proj`. */
@@ -431,9 +433,6 @@ export function weightWarnings(findings: WeightFindings): { warnings: WeightWarn
   return { warnings, untrained };
 }
 
-/** File names adapter weights are saved under (PEFT, and MLX's `adapters.safetensors`). */
-const ADAPTER_WEIGHT_NAMES = new Set(['adapter_model.safetensors', 'adapter_model.bin', 'adapters.safetensors']);
-
 /**
  * Checkpoints whose adapter weights are byte-identical (same SHA-256) to the final adapter or to each
  * other: one warning per group of equal files, its subjects the paths (the final adapter first).
@@ -442,7 +441,9 @@ export function duplicateCheckpoints(files: readonly { path: string; sha256: str
   const groups = new Map<string, string[]>();
   for (const f of files) {
     const base = f.path.slice(f.path.lastIndexOf('/') + 1).toLowerCase();
-    const weights = f.path === mainPath || ((f.kind === 'checkpoint' || f.kind === 'adapter_weights') && ADAPTER_WEIGHT_NAMES.has(base));
+    // PEFT's and mlx's adapter files, and mlx's checkpoints, each one file (0000100_adapters.safetensors).
+    const named = ADAPTER_WEIGHT_FILES.has(base) || checkpointOf(f.path)?.file === true;
+    const weights = f.path === mainPath || ((f.kind === 'checkpoint' || f.kind === 'adapter_weights') && named);
     if (!weights) continue;
     const group = groups.get(f.sha256);
     if (group) group.push(f.path);

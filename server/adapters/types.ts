@@ -57,7 +57,7 @@ export interface RuntimeFit {
   reason: string;
 }
 
-export type WeightWarningCode = 'untrained' | 'untrained_modules' | 'non_finite' | 'duplicate_checkpoint';
+export type WeightWarningCode = 'untrained' | 'untrained_modules' | 'non_finite' | 'duplicate_checkpoint' | 'pickle_not_read';
 
 export interface WeightWarning {
   code: WeightWarningCode;

@@ -4,6 +4,7 @@
  * limit applies to old models too), the weights' health, why the quality score is what it is, and how to
  * run it. One function, so the page and the card cannot disagree.
  */
+import type { StoredEvalSet } from '../outputs/types.ts';
 import type { AdapterInfo } from '../../db/schema/index.ts';
 import { publicHyperparameters } from '../shares/service.ts';
 import { formatRef } from '../registry/refs.ts';
@@ -17,7 +18,7 @@ import type { FitCheck, WeightHealth } from './types.ts';
 export interface AdapterSubject
   extends Pick<
     CardModel,
-    'name' | 'ref' | 'family' | 'version' | 'description' | 'tags' | 'datasetName' | 'trainingSummary' | 'adapter' | 'weights'
+    'name' | 'ref' | 'family' | 'version' | 'description' | 'tags' | 'datasetName' | 'trainingSummary' | 'adapter' | 'weights' | 'evaluations'
   > {
   quality: QualityFacts;
   hyperparameters: Record<string, unknown>;
@@ -68,6 +69,7 @@ interface SubjectRow {
   compatibility: FitCheck | null;
   weights: WeightHealth | null;
   mainCheckpoint: string | null;
+  evaluations: StoredEvalSet[];
 }
 
 /** A stored model as the page and its card describe it; `files` as delivered (asDelivered). */
@@ -94,6 +96,7 @@ export function subjectOf(row: SubjectRow, files: AdapterSubject['files'], datas
     adapter: row.adapter,
     compatibility: row.compatibility,
     weights: row.weights,
+    evaluations: row.evaluations,
     mainCheckpoint: row.mainCheckpoint,
     files,
   };
@@ -116,6 +119,7 @@ export function adapterView(m: AdapterSubject) {
           fit: m.compatibility,
           maxRank: m.adapter?.maxRank ?? m.adapter?.rank ?? null,
           targetModules: m.adapter?.targetModules ?? [],
+          format: m.adapter?.format,
         }),
       }
     : null;
@@ -139,6 +143,7 @@ export function adapterView(m: AdapterSubject) {
     files: m.files.filter((f) => f.kind !== 'model_card').map((f) => ({ path: f.path, sizeBytes: f.sizeBytes, sha256: f.sha256 })),
     ggufFile: mainExport(m.files, m.mainCheckpoint),
     datasetName: m.datasetName,
+    evaluations: m.evaluations,
   };
   return { compatibility, weights: m.weights, explanation, usage: usageSnippets(card), card };
 }

@@ -5,6 +5,7 @@
 import type { AdapterConfig } from '../ingest/inspect/adapter-config.ts';
 import type { StoredFile } from '../ingest/inspect-artifact.ts';
 import type { StorageDriver } from '../storage/storage.ts';
+import { isPickle } from '../ingest/inspect/sniff.ts';
 import { duplicateCheckpoints } from './health.ts';
 import { analyseWeightHealth } from './health-runner.ts';
 import type { WeightHealth } from './types.ts';
@@ -22,6 +23,15 @@ export async function adapterWeightHealth(
     main?.path ?? null,
   );
   if (!main) return { file: null, modules: [], warnings: duplicates, untrained: false };
+  // A pickled adapter (adapter_model.bin) is never read past its tensor shapes: its weights are not analysed.
+  if (isPickle(main.format)) {
+    const warning = {
+      code: 'pickle_not_read' as const,
+      message: `${main.path} is a Python pickle: its shapes were read, its weights were not (re-save it with safe_serialization=True for a weight report and a GGUF export)`,
+      subjects: [main.path],
+    };
+    return { file: null, modules: [], warnings: [warning, ...duplicates], untrained: false };
+  }
   const health = await analyseWeightHealth(
     storage,
     { key: main.key, size: main.size, path: main.path },

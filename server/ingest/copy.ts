@@ -1,6 +1,7 @@
 import type { StorageDriver } from '../storage/storage.ts';
 import { BufferPool } from './buffer-pool.ts';
 import { createHasher } from './hasher.ts';
+import { SNIFF_BYTES } from './inspect/sniff.ts';
 import { backoffDelay, sleep } from './retry.ts';
 import { PermanentSourceError, type Source, type SourceFile } from './sources/source.ts';
 
@@ -37,6 +38,8 @@ export interface CopyResult {
   /** Lowercase hex SHA-256 of the bytes stored. */
   sha256: string;
   size: number;
+  /** The file's first bytes (at most SNIFF_BYTES): its format is told by content, not by name. */
+  head: Uint8Array;
 }
 
 /** Errors a reopen cannot fix; everything else (TransientSourceError, reset sockets, idle timeouts) is resumable. */
@@ -84,6 +87,8 @@ export async function copyToStorage(options: CopyOptions): Promise<CopyResult> {
   const buffers = file.size >= POOL_MIN_BYTES && storage.kind === 'fs' ? new BufferPool(POOL_BUFFER_BYTES, POOL_KEEP) : undefined;
   let offset = 0;
   let resumes = 0;
+  // Copied out of the first chunks (a pooled buffer is reused once the upload lets go of it).
+  const head = new Uint8Array(Math.min(SNIFF_BYTES, file.size));
   let digest: string | undefined;
   let failure: unknown;
   let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
@@ -143,6 +148,7 @@ export async function copyToStorage(options: CopyOptions): Promise<CopyResult> {
         if (offset + chunk.byteLength > file.size) {
           throw new IntegrityError(`${file.path}: expected ${file.size} bytes, got more`);
         }
+        if (offset < head.length) head.set(chunk.subarray(0, head.length - offset), offset);
         offset += chunk.byteLength;
         return chunk;
       } catch (error) {
@@ -224,5 +230,5 @@ export async function copyToStorage(options: CopyOptions): Promise<CopyResult> {
   if (digest === undefined) {
     throw new IntegrityError(`${file.path}: storage finished after ${offset} of ${file.size} bytes`);
   }
-  return { sha256: digest, size: offset };
+  return { sha256: digest, size: offset, head };
 }

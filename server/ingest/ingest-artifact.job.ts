@@ -17,10 +17,15 @@ import { markIngestFailed } from './mark-failed.ts';
 import * as q from './queries.ts';
 import { InspectionError } from './inspect/safetensors.ts';
 import { classifyFile, contentTypeFor } from './inspect/classify.ts';
+import { sniffFormat } from './inspect/sniff.ts';
+import { skipFolders, trainerBestOf } from '../outputs/output-report.ts';
+import { readTrainerOutput } from '../outputs/trainer-files.ts';
+import { mergeOutputCurve } from '../outputs/curve-merge.ts';
+import { type OutputReport, storedEvalSets } from '../outputs/types.ts';
 import { validateOutputPath } from './inspect/file-name.ts';
 import { baseName } from '../paths.ts';
 import { withRetry } from './retry.ts';
-import { openSource, PermanentSourceError, TransientSourceError } from './sources/index.ts';
+import { openSource, PermanentSourceError, TransientSourceError, withBytes } from './sources/index.ts';
 import { checkOutputUri } from './sources/allowed.ts';
 import { keepClearOfGeneratedNames } from '../storage/generated-names.ts';
 import { IngestError, userMessage } from './user-message.ts';
@@ -103,14 +108,29 @@ export const ingestArtifactJob = defineJob({
         isRetryable: (e) => e instanceof TransientSourceError,
       });
       if (listed.length === 0) throw new IngestError(`no files found at ${row.outputUri}`);
-      if (listed.length > MAX_FILES) throw new IngestError(`${listed.length} files at ${row.outputUri}; at most ${MAX_FILES} are accepted`);
       // The source is asked for the name it gave; we record the validated, normalised one.
       const validated = listed.map((f) => ({ source: f, path: validateOutputPath(f.path) }));
+      // .git/, runs/, wandb/, caches and interrupted saves are left where they are (unless the workspace includes them), and listed.
+      const { copied, skipped } = skipFolders(validated, row.includeSkipped);
+      if (copied.length === 0) throw new IngestError(`no files found at ${row.outputUri} outside ${skipped.map((s) => s.rule).join(', ')}`);
+      if (copied.length > MAX_FILES) throw new IngestError(`${copied.length} files at ${row.outputUri}; at most ${MAX_FILES} are accepted`);
       // A top-level file named like one we generate (SHA256SUMS) is kept as SHA256SUMS.trainer, its name recorded.
-      const files = keepClearOfGeneratedNames(validated.map((f) => f.path)).map((named, i) => ({ ...validated[i]!, ...named }));
+      const files = keepClearOfGeneratedNames(copied.map((f) => f.path)).map((named, i) => ({ ...copied[i]!, ...named }));
       for (const f of files) {
         if (f.source.size > MAX_FILE_BYTES) throw new IngestError(`${f.path} is ${f.source.size} bytes; files over 5 GiB are not accepted`);
       }
+      // The curve and evaluations the trainer left (read from the source, bounded, parsed off the event loop): a run whose
+      // worker reported fewer points gets its curve from the output before scoring and checkpoint ranking read it.
+      const bySourcePath = new Map(files.map((f) => [f.sourcePath ?? f.path, f.source.path]));
+      const readBytes = new Map<string, Uint8Array>();
+      const trainer = await readTrainerOutput(
+        (path) => source.open(bySourcePath.get(path) ?? path, 0, signal),
+        files.map((f) => ({ path: f.sourcePath ?? f.path, size: f.source.size })),
+        { keep: (path, bytes) => readBytes.set(bySourcePath.get(path) ?? path, bytes) },
+      );
+      // The trainer files just read are copied from those bytes: fetched once, and what was parsed is what is hashed and stored.
+      const copySource = withBytes(source, readBytes);
+      const curveReport = await mergeOutputCurve(db, jobId, trainer.curve);
       // The checkpoints the workspace does not keep (server/registry/checkpoints.ts) are decided from the
       // listing and the run's metrics, and never copied.
       const checkpoints = await planIngestCheckpoints(
@@ -138,8 +158,8 @@ export const ingestArtifactJob = defineJob({
           const key = `${prefix}${n}`;
           const contentType = contentTypeFor(file.path);
           const fileName = baseName(file.path);
-          const { sha256, size } = await copyToStorage({
-            source,
+          const { sha256, size, head } = await copyToStorage({
+            source: copySource,
             file: file.source,
             storage: deps.storage,
             key,
@@ -148,12 +168,19 @@ export const ingestArtifactJob = defineJob({
             signal: copySignal,
           }).catch(storageFull(file.path));
           log.debug('file copied', { path: file.path, size });
-          return { path: file.path, key, size, sha256, kind: classifyFile(file.path), contentType };
+          return { path: file.path, key, size, sha256, kind: classifyFile(file.path), contentType, format: sniffFormat(head, size) };
         },
         { signal },
       );
 
-      const { adapter, fit, config } = await inspectArtifact(deps.storage, stored);
+      const { adapter, fit, config, warnings: inspectionWarnings } = await inspectArtifact(deps.storage, stored);
+      const evaluations = storedEvalSets(trainer.evals);
+      const outputReport: OutputReport = {
+        curve: curveReport,
+        trainerBest: trainerBestOf(trainer.curve, files),
+        skipped,
+        warnings: [...trainer.warnings, ...inspectionWarnings],
+      };
       // After the bytes are stored and before delivery, so the notification already carries the verdict.
       const weights = await adapterWeightHealth(deps.storage, stored, mainAdapterWeights(stored) ?? null, config, signal);
       const stats = await lossStats(db, jobId);
@@ -183,6 +210,7 @@ export const ingestArtifactJob = defineJob({
           compatibility: fit,
           weights,
           mainCheckpoint: null,
+          evaluations,
           files: stored.map((f) => ({ path: f.path, sizeBytes: f.size, sha256: f.sha256, kind: f.kind })),
         });
         const inserted = await q.insertArtifact(tx, {
@@ -211,6 +239,8 @@ export const ingestArtifactJob = defineJob({
           adapter,
           compatibility: fit,
           weights,
+          evaluations,
+          outputReport,
           bestCheckpoint: checkpoints.best,
           lossCurve: curve,
           storagePrefix: prefix,
@@ -232,6 +262,7 @@ export const ingestArtifactJob = defineJob({
             sha256: f.sha256,
             kind: f.kind,
             contentType: f.contentType,
+            format: f.format,
           })),
           { artifactId, workspaceId: row.workspaceId, ...card },
         );

@@ -1,6 +1,7 @@
 import { and, eq, inArray, isNull, lt, sql } from 'drizzle-orm';
 import type { Db, Tx } from '../../db/client.ts';
-import { artifactFiles, datasets, modelArtifacts, modelFamilies, trainingJobs } from '../../db/schema/index.ts';
+import { artifactFiles, datasets, metricsPoints, modelArtifacts, modelFamilies, trainingJobs, workspaces } from '../../db/schema/index.ts';
+import type { CurveSource } from '../outputs/types.ts';
 
 /**
  * The ingest's SQL. Workers run on the owner's connection (no user request, so no row-level
@@ -26,8 +27,10 @@ export async function jobForIngest(db: Queryable, jobId: string) {
       totalSteps: trainingJobs.totalSteps,
       durationSeconds: trainingJobs.durationSeconds,
       costUsd: trainingJobs.costUsd,
+      includeSkipped: workspaces.includeSkipped,
     })
     .from(trainingJobs)
+    .innerJoin(workspaces, eq(workspaces.id, trainingJobs.workspaceId))
     .where(eq(trainingJobs.id, jobId));
   return row ?? null;
 }
@@ -137,4 +140,13 @@ export function staleIngests(db: Queryable, queue: string, limit: number) {
       ),
     )
     .limit(limit);
+}
+
+/** How many of a job's stored points came from `source` (the worker's reports, or one kind of output file). */
+export async function pointsFrom(db: Queryable, jobId: string, source: CurveSource): Promise<number> {
+  const [row] = await db
+    .select({ n: sql<number>`count(*)::int` })
+    .from(metricsPoints)
+    .where(and(eq(metricsPoints.jobId, jobId), eq(metricsPoints.source, source)));
+  return row?.n ?? 0;
 }

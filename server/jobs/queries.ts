@@ -3,7 +3,7 @@ import type { z } from 'zod';
 import type { Db, Tx } from '../../db/client.ts';
 import { metricsPoints, trainingJobs, workspaceMembers } from '../../db/schema/index.ts';
 import type { Actor, Role } from '../workspaces/roles.ts';
-import type { completeJobInput, createJobInput, metricsPoint } from './schemas.ts';
+import type { completeJobInput, createJobInput } from './schemas.ts';
 
 const jobColumns = {
   id: trainingJobs.id,
@@ -155,23 +155,45 @@ export async function markRunning(tx: Tx, jobId: string): Promise<void> {
   await tx.update(trainingJobs).set({ status: 'running', startedAt: new Date(), updatedAt: new Date() }).where(eq(trainingJobs.id, jobId));
 }
 
-/** Upserts a batch of points (distinct steps) in one statement, arrays unnested server-side; last write wins. */
-export async function upsertMetrics(tx: Tx, jobId: string, rows: z.infer<typeof metricsPoint>[]): Promise<void> {
+/** A point to store: the worker's (validated by zod) or one the ingest read from the output. */
+type StoredPoint = {
+  step: number;
+  epoch?: number | null;
+  trainingLoss?: number | null;
+  validationLoss?: number | null;
+  learningRate?: number | null;
+};
+type PointSource = (typeof metricsPoints.$inferInsert)['source'];
+
+/**
+ * Writes a batch of points (distinct steps) in one statement, arrays unnested server-side. The worker's
+ * (`source` 'worker') replace what a step had: last write wins. Points read from the output (`keep`) never replace
+ * a stored step: the worker's own report of a step wins over the trainer's log.
+ */
+export async function upsertMetrics(
+  tx: Tx,
+  jobId: string,
+  rows: readonly StoredPoint[],
+  options: { source?: NonNullable<PointSource>; keep?: boolean } = {},
+): Promise<void> {
   // Each column as one Postgres array literal of validated numbers (NaN and the infinities spelled out).
-  type Point = z.infer<typeof metricsPoint>;
-  const column = (type: string, pick: (p: Point) => number | null | undefined) =>
+  const column = (type: string, pick: (p: StoredPoint) => number | null | undefined) =>
     sql.raw(`'{${rows.map((p) => pgNumber(pick(p) ?? null)).join(',')}}'::${type}[]`);
   const steps = column('int4', (p) => p.step);
   const epochs = column('float4', (p) => p.epoch);
   const training = column('float8', (p) => p.trainingLoss);
   const validation = column('float8', (p) => p.validationLoss);
   const rates = column('float8', (p) => p.learningRate);
+  const source = options.source ?? 'worker';
+  const conflict = options.keep
+    ? sql`on conflict (job_id, step) do nothing`
+    : sql`on conflict (job_id, step) do update set epoch = excluded.epoch, training_loss = excluded.training_loss,
+      validation_loss = excluded.validation_loss, learning_rate = excluded.learning_rate, source = excluded.source, recorded_at = now()`;
   await tx.execute(sql`
-    insert into ${metricsPoints} (job_id, step, epoch, training_loss, validation_loss, learning_rate)
-    select ${jobId}::uuid, s, e, t, v, l
+    insert into ${metricsPoints} (job_id, step, epoch, training_loss, validation_loss, learning_rate, source)
+    select ${jobId}::uuid, s, e, t, v, l, ${source}
     from unnest(${steps}, ${epochs}, ${training}, ${validation}, ${rates}) as u(s, e, t, v, l)
-    on conflict (job_id, step) do update set epoch = excluded.epoch, training_loss = excluded.training_loss,
-      validation_loss = excluded.validation_loss, learning_rate = excluded.learning_rate, recorded_at = now()`);
+    ${conflict}`);
 }
 
 /** Numbers were validated by zod; render them as Postgres array literal elements (NaN/Infinity too). */

@@ -263,6 +263,8 @@ export const cardColumns = {
   gpu: modelArtifacts.gpu,
   adapter: modelArtifacts.adapter,
   lossCurve: modelArtifacts.lossCurve,
+  evaluations: modelArtifacts.evaluations,
+  outputReport: modelArtifacts.outputReport,
 };
 
 /** The model with the caller's role in its workspace; null when it is not in one of theirs, or is in the trash. */
@@ -350,6 +352,7 @@ export const fileColumns = {
   kind: artifactFiles.kind,
   contentType: artifactFiles.contentType,
   storageKey: artifactFiles.storageKey,
+  format: artifactFiles.format,
 };
 
 /**

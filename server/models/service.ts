@@ -12,6 +12,8 @@ import { formatRef } from '../registry/refs.ts';
 import { purgeAfter } from '../registry/trash.ts';
 import { aliasView, type ModelTarget, modelIdFor } from '../registry/versions.ts';
 import { checkpointsView } from '../registry/checkpoints.ts';
+import { isMergedModelFile } from '../ingest/inspect/classify.ts';
+import { trainerBestView } from '../outputs/output-report.ts';
 import { adapterView, subjectOf } from '../adapters/view.ts';
 
 type SummaryRow = Awaited<ReturnType<typeof q.listModels>>['rows'][number];
@@ -115,8 +117,18 @@ type CardRow = Pick<
  * adapter, its fit to the base model and the runtimes that take it, the health of its weights, how to run
  * it, files and loss curve; the same on the members' page and the public share page.
  */
-export function modelCard(row: CardRow, files: Delivered<Pick<StoredFileRow, 'id' | 'path' | 'sizeBytes' | 'sha256' | 'kind'>>[]) {
-  const listed = files.map((f) => ({ id: f.id, path: f.path, sizeBytes: Number(f.sizeBytes), sha256: f.sha256, kind: f.kind }));
+export function modelCard(row: CardRow, files: Delivered<Pick<StoredFileRow, 'id' | 'path' | 'sizeBytes' | 'sha256' | 'kind' | 'format'>>[]) {
+  const listed = files.map((f) => ({
+    id: f.id,
+    path: f.path,
+    sizeBytes: Number(f.sizeBytes),
+    sha256: f.sha256,
+    kind: f.kind,
+    /** What its first bytes show: `pickle` and `torch_zip` are Python pickles, stored and served but never executed or read. */
+    format: f.format,
+    /** Part of a merged full model (`model-00001-of-00002.safetensors`, its index), not of the adapter. */
+    mergedModel: isMergedModelFile(f.path),
+  }));
   const subject = subjectOf(row, listed, null);
   const view = adapterView(subject);
   return {
@@ -132,6 +144,10 @@ export function modelCard(row: CardRow, files: Delivered<Pick<StoredFileRow, 'id
     usage: view.usage,
     files: listed,
     lossCurve: row.lossCurve,
+    /** Where the curve came from: the worker's reports, a trainer file of the output, or both; null before it was recorded. */
+    curveSource: row.outputReport ? row.outputReport.curve : null,
+    /** Evaluation results that came with the output, each with its file, format and the scale of its numbers. */
+    evaluations: row.evaluations,
   };
 }
 
@@ -152,7 +168,12 @@ export async function getModel(deps: Deps, actor: Actor, target: ModelTarget) {
     ...modelCard(row, asDelivered(files, row.mainCheckpoint)),
     bestCheckpoint: row.bestCheckpoint,
     /** The promoted checkpoint, the recommended one and why, every checkpoint's loss and bytes, what pruning freed. */
-    checkpoints: checkpointsView(row.bestCheckpoint, row, files),
+    checkpoints: {
+      ...checkpointsView(row.bestCheckpoint, row, files),
+      trainerBest: trainerBestView(row.outputReport?.trainerBest, row.bestCheckpoint),
+    },
+    /** What the ingest skipped (.git/, wandb/, …) and the problems it met reading trainer files (never fatal); null before it was recorded. */
+    output: row.outputReport ? { skipped: row.outputReport.skipped, warnings: row.outputReport.warnings } : null,
     share: share ? { id: share.id, expiresAt: share.expiresAt.toISOString(), createdAt: share.createdAt.toISOString() } : null,
     /** The aliases this model holds, and the last 50 alias moves of its family (newest first). */
     ...aliasView(row.heldAliases, row.familyHistory),

@@ -1,20 +1,24 @@
 import type { Db, Tx } from '../../db/client.ts';
-import { checkpointStep } from '../ingest/inspect/classify.ts';
+import { checkpointOf } from '../ingest/inspect/classify.ts';
 import type { FileKind } from '../vocabulary.ts';
 import { validationPointsAtOrBefore } from './queries.ts';
 import { bestCheckpoint, type CheckpointRef } from './score.ts';
 
-/** The checkpoint folders (`…/checkpoint-500`) among an output's checkpoint files, with the step each names. */
-export function checkpointFolders(files: readonly { path: string; kind: FileKind }[]): CheckpointRef[] {
-  const steps = new Map<string, number | null>();
+/**
+ * The checkpoints among an output's checkpoint files (`checkpoint-500/`, `run-0/checkpoint-500/`, `last-checkpoint/`,
+ * torchtune `epoch_0/`, mlx `0000100_adapters.safetensors`), each with the number its name carries, sorted by that
+ * number (never by name: checkpoint-1000 comes after checkpoint-500).
+ */
+export function checkpointFolders(files: readonly { path: string; kind: FileKind }[]): (CheckpointRef & { unit: 'step' | 'epoch' })[] {
+  const found = new Map<string, CheckpointRef & { unit: 'step' | 'epoch' }>();
   for (const f of files) {
     if (f.kind !== 'checkpoint') continue;
-    const segments = f.path.split('/');
-    const at = segments.findLastIndex((s, i) => i < segments.length - 1 && /^checkpoint-\d+$/.test(s));
-    if (at < 0) continue;
-    steps.set(segments.slice(0, at + 1).join('/'), checkpointStep(f.path));
+    const id = checkpointOf(f.path);
+    if (id && !found.has(id.name)) found.set(id.name, { name: id.name, step: id.step, unit: id.unit });
   }
-  return [...steps].map(([name, step]) => ({ name, step }));
+  // A checkpoint without a number (last-checkpoint/) is the run's latest.
+  const order = (c: CheckpointRef) => c.step ?? Number.MAX_SAFE_INTEGER;
+  return [...found.values()].sort((a, b) => order(a) - order(b) || a.name.localeCompare(b.name));
 }
 
 /**
@@ -25,15 +29,19 @@ export function checkpointFolders(files: readonly { path: string; kind: FileKind
 export async function rankCheckpoints(db: Db | Tx, jobId: string, files: readonly { path: string; kind: FileKind }[]) {
   const refs = checkpointFolders(files);
   if (refs.length === 0) return null;
+  // Only a step number can be matched with the curve's steps (torchtune's epoch_<n> counts epochs).
+  const bySteps = refs.filter((r) => r.unit === 'step');
   const points = await validationPointsAtOrBefore(
     db,
     jobId,
-    refs.flatMap((r) => (r.step === null ? [] : [r.step])),
+    bySteps.flatMap((r) => (r.step === null ? [] : [r.step])),
   );
-  const best = bestCheckpoint(refs, points);
+  const best = bestCheckpoint(bySteps, points);
   if (!best) return null;
-  const scored = refs
-    .map((r) => ({ ...r, validationLoss: bestCheckpoint([r], points)?.validationLoss ?? null }))
-    .sort((a, b) => (a.step ?? 0) - (b.step ?? 0));
+  const scored = refs.map((r) => ({
+    name: r.name,
+    step: r.step,
+    validationLoss: r.unit === 'step' ? (bestCheckpoint([r], points)?.validationLoss ?? null) : null,
+  }));
   return { ...best, checkpoints: scored };
 }

@@ -93,10 +93,18 @@ export async function leaveUserRole(tx: Tx): Promise<void> {
 
 /** The workspace's checkpoint retention, as stored (`all`, `best`, `best+final`, `'3'`). Owner connection (the ingest). */
 export async function keepCheckpointsOf(db: Db | Tx, workspaceId: string): Promise<string> {
-  const [row] = await db.select({ keep: workspaces.keepCheckpoints }).from(workspaces).where(eq(workspaces.id, workspaceId));
-  return row?.keep ?? 'all';
+  return (await settingsOf(db, workspaceId)).keepCheckpoints;
 }
 
-export async function setKeepCheckpoints(tx: Tx, workspaceId: string, keep: string): Promise<void> {
-  await tx.update(workspaces).set({ keepCheckpoints: keep }).where(eq(workspaces.id, workspaceId));
+/** The workspace's ingest settings as stored. */
+export async function settingsOf(db: Db | Tx, workspaceId: string): Promise<{ keepCheckpoints: string; includeSkipped: boolean }> {
+  const [row] = await db
+    .select({ keepCheckpoints: workspaces.keepCheckpoints, includeSkipped: workspaces.includeSkipped })
+    .from(workspaces)
+    .where(eq(workspaces.id, workspaceId));
+  return row ?? { keepCheckpoints: 'all', includeSkipped: false };
+}
+
+export async function setSettings(tx: Tx, workspaceId: string, settings: { keepCheckpoints?: string; includeSkipped?: boolean }): Promise<void> {
+  await tx.update(workspaces).set(settings).where(eq(workspaces.id, workspaceId));
 }

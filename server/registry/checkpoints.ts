@@ -10,7 +10,7 @@ import type { modelArtifacts } from '../../db/schema/index.ts';
 import type { Deps } from '../deps.ts';
 import { ERRORS } from '../errors.ts';
 import { checkpointFolders, rankCheckpoints } from '../quality/checkpoints.ts';
-import { checkpointStep, classifyFile } from '../ingest/inspect/classify.ts';
+import { checkpointOf, classifyFile } from '../ingest/inspect/classify.ts';
 import { enqueueKeyPurge } from '../storage/purge-objects.job.ts';
 import type { FileKind } from '../vocabulary.ts';
 import { memberRole } from '../workspaces/queries.ts';
@@ -44,7 +44,7 @@ export function asDelivered<F extends StoredFileLike>(files: readonly F[], mainC
   const byPath = new Map(files.map((f) => [f.path, f]));
   return files.map((f) => {
     const top = !f.path.includes('/') && (f.kind === 'adapter_weights' || f.kind === 'adapter_config');
-    const twin = top ? byPath.get(`${mainCheckpoint}/${f.path}`) : undefined;
+    const twin = top ? byPath.get(twinPath(mainCheckpoint, f)) : undefined;
     return (
       twin ? { ...f, sizeBytes: twin.sizeBytes, sha256: twin.sha256, contentType: twin.contentType, storageKey: twin.storageKey } : f
     ) as Delivered<F>;
@@ -142,11 +142,20 @@ export function planCheckpoints(checkpoints: readonly CheckpointScore[], keep: K
   return { keep: all.filter((n) => kept.has(n)), prune, note: null };
 }
 
-/** The checkpoint folder (among `names`) a path lies in, the innermost when folders nest; null for none. */
+/** The checkpoint (among `names`) a path belongs to: the innermost folder it lies in, or the checkpoint file it is; null for none. */
 export function folderOf(path: string, names: readonly string[]): string | null {
   let found: string | null = null;
-  for (const name of names) if (path.startsWith(`${name}/`) && (found === null || name.length > found.length)) found = name;
+  for (const name of names) if ((path === name || path.startsWith(`${name}/`)) && (found === null || name.length > found.length)) found = name;
   return found;
+}
+
+/**
+ * The stored twin of a top-level adapter file in checkpoint `checkpoint`: the same-named file in its folder, or for a
+ * checkpoint that is one file (mlx-lm's `0000100_adapters.safetensors`) that file for the adapter weights.
+ */
+function twinPath(checkpoint: string, file: { path: string; kind: FileKind }): string {
+  if (checkpointOf(checkpoint)?.file) return file.kind === 'adapter_weights' ? checkpoint : '';
+  return `${checkpoint}/${file.path}`;
 }
 
 /**
@@ -183,7 +192,7 @@ function scoresOf(files: readonly { path: string; kind: FileKind }[], best: Best
   const losses = new Map<string, number | null>((best?.checkpoints ?? []).map((c) => [c.name, c.validationLoss]));
   // Rows scored before every checkpoint's own loss was kept know the best one only.
   if (best && !best.checkpoints) losses.set(best.name, best.validationLoss);
-  return checkpointFolders(files).map((f) => ({ ...f, validationLoss: losses.get(f.name) ?? null }));
+  return checkpointFolders(files).map((f) => ({ name: f.name, step: f.step, validationLoss: losses.get(f.name) ?? null }));
 }
 
 /**
@@ -284,7 +293,7 @@ function assertPromotable(name: string, files: readonly { path: string; kind: Fi
   }
   const paths = new Set(files.map((f) => f.path));
   const weights = top.filter((f) => f.kind === 'adapter_weights');
-  if (!weights.some((w) => paths.has(`${name}/${w.path}`))) {
+  if (!weights.some((w) => paths.has(twinPath(name, w)))) {
     const wanted = weights.map((w) => w.path).join(' or ') || 'adapter_model.safetensors';
     throw ERRORS.invalidField('checkpoint', `${name} has no adapter weights (${wanted}) to serve as the model's adapter.`);
   }
@@ -337,7 +346,7 @@ export function checkpointsView(
     ...present.map((c) => ({ ...c, pruned: false, bytes: bytes.get(c.name) ?? 0 })),
     ...(columns?.prunedCheckpoints ?? []).map((p) => ({
       name: p.name,
-      step: losses.get(p.name)?.step ?? checkpointStep(`${p.name}/x`),
+      step: losses.get(p.name)?.step ?? checkpointOf(p.name)?.step ?? checkpointOf(`${p.name}/x`)?.step ?? null,
       validationLoss: losses.get(p.name)?.validationLoss ?? null,
       pruned: true,
       bytes: p.bytes,
@@ -351,17 +360,26 @@ export function checkpointsView(
   };
 }
 
-/** workspaces.update: the workspace's settings (admin). Only the checkpoint retention so far. */
+/** workspaces.update: the workspace's settings (admin): checkpoint retention, and whether an ingest copies the folders it skips. */
 export async function updateWorkspaceSettings(
   deps: Deps,
   actor: Actor,
-  input: { workspaceId: string; settings: { keepCheckpoints?: KeepCheckpoints | undefined } },
+  input: { workspaceId: string; settings: { keepCheckpoints?: KeepCheckpoints | undefined; includeSkipped?: boolean | undefined } },
 ) {
-  const { keepCheckpoints } = input.settings;
+  const { keepCheckpoints, includeSkipped } = input.settings;
   const stored = await deps.database.asUser(rls(actor), async (tx) => {
     judge(actor, await memberRole(tx, actor.userId, input.workspaceId), 'admin');
-    if (keepCheckpoints !== undefined) await q.setKeepCheckpoints(tx, input.workspaceId, String(keepCheckpoints));
-    return q.keepCheckpointsOf(tx, input.workspaceId);
+    const changes = {
+      ...(keepCheckpoints !== undefined ? { keepCheckpoints: String(keepCheckpoints) } : {}),
+      ...(includeSkipped !== undefined ? { includeSkipped } : {}),
+    };
+    if (Object.keys(changes).length > 0) await q.setSettings(tx, input.workspaceId, changes);
+    return q.settingsOf(tx, input.workspaceId);
   });
-  return { id: input.workspaceId, settings: { keepCheckpoints: parseKeepCheckpoints(stored) } };
+  return { id: input.workspaceId, settings: workspaceSettings(stored) };
+}
+
+/** A workspace's settings as the API shows them. */
+export function workspaceSettings(stored: { keepCheckpoints: string; includeSkipped: boolean }) {
+  return { keepCheckpoints: parseKeepCheckpoints(stored.keepCheckpoints), includeSkipped: stored.includeSkipped };
 }

@@ -136,6 +136,8 @@ export const workspaceSettingsInput = z.object({
     keepCheckpoints: z
       .union([z.enum(['all', 'best', 'best+final']), keepCount], { error: "must be 'all', 'best', 'best+final' or a number from 1 to 999" })
       .optional(),
+    /** Whether an ingest also copies .git/, runs/ (TensorBoard), wandb/, unsloth's caches and tmp-checkpoint-* (default false: skipped and listed). */
+    includeSkipped: z.boolean({ error: 'must be true or false' }).optional(),
   }),
 });
 

@@ -84,7 +84,7 @@ export function listWorkspaces(tx: Tx, reach: Reach) {
 
 export async function getWorkspace(tx: Tx, reach: Reach, workspaceId: string) {
   const [row] = await tx
-    .select({ ...workspaceColumns, keepCheckpoints: workspaces.keepCheckpoints })
+    .select({ ...workspaceColumns, keepCheckpoints: workspaces.keepCheckpoints, includeSkipped: workspaces.includeSkipped })
     .from(workspaces)
     .innerJoin(workspaceMembers, membership(reach))
     .where(eq(workspaces.id, workspaceId));

@@ -7,7 +7,7 @@ import { ERRORS } from '../errors.ts';
 import { artifactIdFor, storagePrefix } from '../ingest/artifact-id.ts';
 import { enqueuePurge } from '../storage/purge-objects.job.ts';
 import { notifyRevocation } from '../tokens/queries.ts';
-import { parseKeepCheckpoints } from '../registry/checkpoints.ts';
+import { workspaceSettings } from '../registry/checkpoints.ts';
 import * as q from './queries.ts';
 import { type Actor, effectiveRole, higherRole, judge, type Need, type Role, rls } from './roles.ts';
 
@@ -62,8 +62,8 @@ export async function listWorkspaces(deps: Deps, actor: Actor) {
 export async function getWorkspace(deps: Deps, actor: Actor, workspaceId: string) {
   const row = await deps.database.asUser(rls(actor), (tx) => q.getWorkspace(tx, actor, workspaceId));
   if (!row) throw ERRORS.notFound('Workspace');
-  const { keepCheckpoints, ...workspace } = row;
-  return { ...shape(workspace, actor), settings: { keepCheckpoints: parseKeepCheckpoints(keepCheckpoints) } };
+  const { keepCheckpoints, includeSkipped, ...workspace } = row;
+  return { ...shape(workspace, actor), settings: workspaceSettings({ keepCheckpoints, includeSkipped }) };
 }
 
 /** A team workspace with the caller as its owner. An API token acts in its own workspace only, so it makes none. */

@@ -21,6 +21,7 @@ const BENCHES = [
   'signed-link',
   'registry',
   'adapters',
+  'trainer-outputs',
 ];
 const wanted = process.argv.slice(2);
 const selected = wanted.length ? BENCHES.filter((b) => wanted.includes(b)) : BENCHES;

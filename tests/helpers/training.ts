@@ -12,13 +12,31 @@ export function outputFolder(svc: TestService, jobId: string): string {
 }
 
 /**
+ * The curve a test run's worker reports, and its output's trainer_state.json holds (as a real trainer's log and its
+ * worker agree): `steps` points (default 300), an evaluation every 50.
+ */
+export function reportedCurve(options: { steps?: number; overfit?: boolean; seed?: number } = {}) {
+  return lossCurve({ steps: options.steps ?? 300, evalEvery: 50, overfit: options.overfit, seed: options.seed ?? 1 });
+}
+
+/**
  * The first half of a GPU worker's run: create the job (user), start it and report its loss curve (worker
  * token), in batches of 10,000 points. Returns the job, its worker client and the curve.
  */
 export async function startTrainingJob(
   svc: TestService,
   api: Api,
-  options: { name?: string; family?: string; workspaceId?: string; datasetId?: string; steps?: number; overfit?: boolean; seed?: number } = {},
+  options: {
+    name?: string;
+    family?: string;
+    workspaceId?: string;
+    datasetId?: string;
+    steps?: number;
+    overfit?: boolean;
+    seed?: number;
+    /** Points the worker reports: all of the curve (default), none (a worker that sends no metrics) or the given ones. */
+    report?: 'all' | 'none' | { step: number; trainingLoss: number; validationLoss?: number }[];
+  } = {},
 ) {
   const inWorkspace = options.workspaceId ? { workspaceId: options.workspaceId } : {};
   const datasetId =
@@ -33,8 +51,9 @@ export async function startTrainingJob(
   });
   const worker = client(svc.url, { token: workerToken });
   await worker.jobs.start.mutate({ jobId });
-  const curve = lossCurve({ steps: options.steps ?? 300, evalEvery: 50, overfit: options.overfit, seed: options.seed ?? 1 });
-  for (let i = 0; i < curve.length; i += 10_000) {
+  const curve = reportedCurve(options);
+  if (Array.isArray(options.report)) await worker.jobs.reportMetrics.mutate({ jobId, points: options.report });
+  for (let i = 0; options.report === undefined || options.report === 'all' ? i < curve.length : false; i += 10_000) {
     await worker.jobs.reportMetrics.mutate({
       jobId,
       points: curve.slice(i, i + 10_000).map((p) => ({
@@ -75,13 +94,14 @@ export async function runTrainingJob(
     writeOutput?: (dir: string, jobId: string) => unknown;
     lora?: Parameters<typeof writeLoraOutput>[1];
     seed?: number;
+    report?: NonNullable<Parameters<typeof startTrainingJob>[2]>['report'];
   } = {},
 ) {
   const { jobId, workerToken, worker, datasetId, curve } = await startTrainingJob(svc, api, options);
   const outputDir = outputFolder(svc, jobId);
   fs.mkdirSync(outputDir, { recursive: true });
   if (options.writeOutput) await options.writeOutput(outputDir, jobId);
-  const files = options.writeFiles === false || options.writeOutput ? [] : (await writeLoraOutput(outputDir, options.lora)).files;
+  const files = options.writeFiles === false || options.writeOutput ? [] : (await writeLoraOutput(outputDir, { curve, ...options.lora })).files;
   await worker.jobs.complete.mutate({
     jobId,
     outputUri: options.outputUri?.replaceAll('{jobId}', jobId) ?? `file://${outputDir}`,

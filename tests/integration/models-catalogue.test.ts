@@ -321,6 +321,9 @@ describe('models.get', () => {
           sizeBytes: f.size,
           sha256: f.sha256,
           kind: f.path.endsWith('.json') ? 'adapter_config' : 'adapter_weights',
+          // Inserted by the factory, not sniffed by an ingest.
+          format: null,
+          mergedModel: false,
         })),
     );
     expect(JSON.stringify(got)).not.toContain(a.userId);
@@ -360,5 +363,5 @@ describe('models.get', () => {
     const [top] = (await a.api.models.list.query({ limit: 1 })).models;
     expect(top?.id).toBe(got.id);
     expect(top).toMatchObject({ fit: 'fits', untrained: false });
-  });
+  }, 30_000);
 });

@@ -310,12 +310,12 @@ describe('keepCheckpoints at ingest', () => {
     await expect(member.workspaces.update.mutate({ workspaceId: teamId, settings: { keepCheckpoints: 2 } })).rejects.toMatchObject({
       data: { code: 'FORBIDDEN' },
     });
-    expect((await owner.workspaces.get.query({ workspaceId: teamId })).settings).toEqual({ keepCheckpoints: 'all' });
+    expect((await owner.workspaces.get.query({ workspaceId: teamId })).settings).toEqual({ keepCheckpoints: 'all', includeSkipped: false });
     expect(await owner.workspaces.update.mutate({ workspaceId: teamId, settings: { keepCheckpoints: 2 } })).toEqual({
       id: teamId,
-      settings: { keepCheckpoints: 2 },
+      settings: { keepCheckpoints: 2, includeSkipped: false },
     });
-    expect((await viewer.workspaces.get.query({ workspaceId: teamId })).settings).toEqual({ keepCheckpoints: 2 });
+    expect((await viewer.workspaces.get.query({ workspaceId: teamId })).settings).toEqual({ keepCheckpoints: 2, includeSkipped: false });
     try {
       const run = await deliver();
       const kept = run.ranking.slice(0, 2);

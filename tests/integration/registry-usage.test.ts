@@ -13,7 +13,7 @@ import { fileBytes, insertArtifact } from '../helpers/factories.ts';
 import { storedFiles } from '../helpers/ingest.ts';
 import { expectErrorLog } from '../helpers/log-guard.ts';
 import { client, newUser, startTestService, type TestService } from '../helpers/service.ts';
-import { CARD_PATH, runTrainingJob, waitForIngest } from '../helpers/training.ts';
+import { CARD_PATH, reportedCurve, runTrainingJob, waitForIngest } from '../helpers/training.ts';
 
 type Api = ReturnType<typeof client>;
 
@@ -31,7 +31,8 @@ beforeAll(async () => {
   // The fixture is deterministic: written once here, its sizes are those of every run below.
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'registry-usage-'));
   try {
-    const { files } = await writeLoraOutput(dir, LORA);
+    // As runTrainingJob writes it: its trainer_state.json holds the curve the worker reports.
+    const { files } = await writeLoraOutput(dir, { curve: reportedCurve(), ...LORA });
     allBytes = files.reduce((a, f) => a + f.size, 0);
     const folders = LORA.checkpoints.map((s) => files.filter((f) => f.path.startsWith(`checkpoint-${s}/`)).reduce((a, f) => a + f.size, 0));
     bestBytes = allBytes - folders.reduce((a, b) => a + b, 0) + Math.max(...folders);

@@ -91,6 +91,8 @@ describe('a live share link', () => {
         usage: model.usage,
         files: model.files,
         lossCurve: model.lossCurve,
+        curveSource: model.curveSource,
+        evaluations: model.evaluations,
       },
     });
     expect(page.model.files.length).toBeGreaterThan(1);

@@ -13,10 +13,20 @@ import {
   type LlamaCppArch,
   peftToGgufPlan,
 } from '../../server/adapters/gguf/convert.ts';
+import { exportPath } from '../../server/adapters/export.ts';
 import { GGUF_ALIGNMENT, type GgufMetadata, ggufLayout, ggufPad } from '../../server/adapters/gguf/writer.ts';
+import { parseAdapterConfig } from '../../server/ingest/inspect/adapter-config.ts';
 import { fileRangeReader, type RangeReader } from '../../server/ingest/inspect/safetensors.ts';
 import { type TensorSource, writeSafetensors } from '../fixtures/lora.ts';
-import { buildTinyAdapter, buildTinyModel, type TinyAdapter, writeGgufFile, writeTinyAdapterSafetensors } from '../helpers/tiny-llama.ts';
+import {
+  buildTinyAdapter,
+  buildTinyModel,
+  type TinyAdapter,
+  writeGgufFile,
+  writeTinyAdapterSafetensors,
+  writeTinyLlamaOutput,
+  writeTinyMlxOutput,
+} from '../helpers/tiny-llama.ts';
 
 let dir: string;
 beforeAll(async () => {
@@ -575,5 +585,133 @@ describe('peftToGgufPlan and exportGguf', () => {
     for (const t of [0, 1, 262_143, 262_144, 262_145, V - 1]) {
       expect(range(4, (k) => f16ToNumber(view.getUint16((t * 4 + k) * 2, true)))).toEqual(range(4, (k) => ((k * V + t) % 2048) - 1024));
     }
+  });
+});
+
+describe('mlx-lm adapters (adapters.safetensors, lora_a [in, r] / lora_b [r, out])', () => {
+  const model = buildTinyModel({ seed: 1 });
+
+  test('the same adapter in PEFT and in mlx form exports to the same GGUF, byte for byte (names, dims, data, alpha)', async () => {
+    for (const [dtype, outType] of [
+      ['F32', 'F32'],
+      ['F32', 'F16'],
+      ['BF16', 'F16'],
+    ] as const) {
+      const options = { rank: 8, alpha: 16, seed: 7, dtype };
+      const peftDir = join(dir, `same-peft-${dtype}-${outType}`);
+      const mlxDir = join(dir, `same-mlx-${dtype}-${outType}`);
+      await writeTinyLlamaOutput(peftDir, { model, adapter: options });
+      await writeTinyMlxOutput(mlxDir, { model, adapter: options });
+      const peftConfig = parseAdapterConfig(await Bun.file(join(peftDir, 'adapter_config.json')).text());
+      const mlxConfig = parseAdapterConfig(await Bun.file(join(mlxDir, 'adapter_config.json')).text());
+      expect([mlxConfig.format, mlxConfig.alpha, mlxConfig.rank]).toEqual(['mlx', 16, 8]);
+      const peft = await exportFile(join(peftDir, 'adapter_model.safetensors'), peftConfig, 'llama', HEADS, { outType });
+      const mlx = await exportFile(join(mlxDir, 'adapters.safetensors'), mlxConfig, 'llama', HEADS, { outType });
+      expect((mlx.parsed.metadata as unknown as Record<string, unknown>)['adapter.lora.alpha']).toBe(16);
+      expect(mlx.parsed.tensorInfos.map((t) => [t.name, t.shape.map(Number), t.dtype])).toEqual(
+        peft.parsed.tensorInfos.map((t) => [t.name, t.shape.map(Number), t.dtype]),
+      );
+      expect(mlx.parsed.tensorInfos.length).toBe(2 * (2 * 7 + 2));
+      const bytes = async (dirName: string, file: string) => Bun.file(join(dirName, `${file}.gguf`)).bytes();
+      expect(Buffer.compare(await bytes(mlxDir, 'adapters.safetensors'), await bytes(peftDir, 'adapter_model.safetensors'))).toBe(0);
+    }
+  });
+
+  test('a chunked transpose of lora_b with the Q rows permuted stays right (heads not a power of two, three chunks)', async () => {
+    // q_proj with 6 heads of 200 000 rows, r = 2: 2.4 M elements, transposed in chunks of two whole heads.
+    const out = 1_200_000;
+    const r = 2;
+    const heads = { attentionHeads: 6, kvHeads: 6 };
+    const b = range(out * r, (i) => (i % 2048) - 1024); // PEFT's lora_B [out, r], row-major
+    const bT = new Float32Array(out * r);
+    for (let o = 0; o < out; o++) for (let k = 0; k < r; k++) bT[k * out + o] = b[o * r + k]!;
+    const peft = [
+      f32('base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight', [r, 3], range(6)),
+      f32('base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight', [out, r], b),
+    ];
+    const mlx = [
+      f32('model.layers.0.self_attn.q_proj.lora_a', [3, r], [0, 3, 1, 4, 2, 5]),
+      f32('model.layers.0.self_attn.q_proj.lora_b', [r, out], bT),
+    ];
+    await exportTensors('chunked-peft', peft, config({ rank: r, alpha: 2 }), 'llama', heads);
+    const m = await exportTensors('chunked-mlx', mlx, config({ rank: r, alpha: 2, format: 'mlx' }), 'llama', heads);
+    expect(m.data('blk.0.attn_q.weight.lora_a')).toEqual(range(6));
+    const got = m.data('blk.0.attn_q.weight.lora_b');
+    expect(got.length).toBe(out * r);
+    expect(
+      Buffer.compare(
+        await Bun.file(join(dir, 'chunked-mlx.safetensors.gguf')).bytes(),
+        await Bun.file(join(dir, 'chunked-peft.safetensors.gguf')).bytes(),
+      ),
+    ).toBe(0);
+    // Spot check against the definition: output row p of head h is PEFT's row h·per + (p & 1)·per/2 + (p >> 1).
+    const per = out / 6;
+    for (const row of [0, 1, 2, per - 1, per, 2 * per + 3, 3 * per - 1, 3 * per, out - 1]) {
+      const h = Math.floor(row / per);
+      const p = row % per;
+      const src = h * per + (p & 1) * (per / 2) + (p >> 1);
+      expect(got.slice(row * r, row * r + r)).toEqual([b[src * r]!, b[src * r + 1]!]);
+    }
+  });
+
+  test('refusals: DoRA, a full fine-tune, mixed forms, a lone lora_a, an MoE expert stack; messages name adapters.safetensors', async () => {
+    const pair = (module: string) => [f32(`${module}.lora_a`, [2, 1], [1, 1]), f32(`${module}.lora_b`, [1, 2], [1, 1])];
+    const mlxConfig = config({ format: 'mlx', fineTuneType: 'lora' });
+    await expectExportError(
+      exportTensors('mlx-dora', pair('model.layers.0.self_attn.q_proj'), config({ format: 'mlx', fineTuneType: 'dora' })),
+      /DoRA adapter \(mlx fine_tune_type "dora"\)/,
+    );
+    await expectExportError(
+      exportTensors('mlx-dora-m', [...pair('model.layers.0.self_attn.q_proj'), f32('model.layers.0.self_attn.q_proj.m', [2], [1, 1])], mlxConfig),
+      /q_proj\.m is not a LoRA weight.*DoRA magnitude vector/,
+    );
+    await expectExportError(
+      exportTensors(
+        'mlx-full',
+        [f32('model.layers.0.self_attn.q_proj.weight', [2, 2], [1, 2, 3, 4])],
+        config({ format: 'mlx', fineTuneType: 'full' }),
+      ),
+      /mlx full fine-tune.*adapters\.safetensors holds whole weights/,
+    );
+    await expectExportError(
+      exportTensors(
+        'mlx-mixed',
+        [
+          f32('model.layers.0.self_attn.q_proj.lora_a', [2, 1], [1, 1]),
+          f32('base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight', [2, 1], [1, 1]),
+        ],
+        mlxConfig,
+      ),
+      /mixes PEFT \(lora_A\/lora_B\) and mlx \(lora_a\/lora_b\) weights/,
+    );
+    await expectExportError(
+      exportTensors('mlx-lone', [pair('model.layers.0.self_attn.v_proj')[0]!], mlxConfig),
+      /v_proj\.lora_a: its lora_b counterpart is missing/,
+    );
+    await expectExportError(
+      exportTensors(
+        'mlx-experts',
+        [f32('model.layers.0.mlp.gate_proj.lora_a', [2, 1, 2], [1, 1, 1, 1]), f32('model.layers.0.mlp.gate_proj.lora_b', [2, 2, 1], [1, 1, 1, 1])],
+        mlxConfig,
+      ),
+      /gate_proj\.lora_a: shape \[2,1,2\] is not 2-D/,
+    );
+    await expectExportError(exportTensors('mlx-empty', [], mlxConfig), /^adapters\.safetensors holds no LoRA weights/);
+    await expectExportError(
+      exportTensors('mlx-rank', pair('model.layers.0.self_attn.q_proj'), config({ format: 'mlx', rank: 4 })),
+      /q_proj\.lora_a: rank 1 but adapter_config\.json says 4/,
+    );
+  });
+});
+
+describe('where an export is kept', () => {
+  test('the model adapter’s at the top, a checkpoint’s in its folder, an mlx one-file checkpoint’s beside it; never over a file', () => {
+    const none = new Set<string>();
+    expect(exportPath('bot', 3, null, none)).toBe('bot-v3-F16-LoRA.gguf');
+    expect(exportPath('bot', 3, 'checkpoint-500', none)).toBe('checkpoint-500/bot-v3-checkpoint-500-F16-LoRA.gguf');
+    expect(exportPath('bot', 3, 'run-1/checkpoint-20', none)).toBe('run-1/checkpoint-20/bot-v3-checkpoint-20-F16-LoRA.gguf');
+    expect(exportPath('bot', 3, '0000100_adapters.safetensors', none)).toBe('bot-v3-0000100_adapters-F16-LoRA.gguf');
+    expect(exportPath('bot', 3, 'adapters/0000200_adapters.safetensors', none)).toBe('adapters/bot-v3-0000200_adapters-F16-LoRA.gguf');
+    expect(exportPath('bot', 3, null, new Set(['bot-v3-F16-LoRA.gguf']))).toBe('bot-v3-F16-LoRA-2.gguf');
   });
 });

@@ -15,10 +15,12 @@ import {
 import { analyseWeightHealth } from '../../server/adapters/health-runner.ts';
 import { WeightStream } from '../../server/adapters/health-stream.ts';
 import type { WeightHealth } from '../../server/adapters/types.ts';
+import { parseAdapterConfig } from '../../server/ingest/inspect/adapter-config.ts';
 import { InspectionError } from '../../server/ingest/inspect/safetensors.ts';
 import { createFsStorage, type FsStorage } from '../../server/storage/fs.ts';
 import { StorageNotFoundError } from '../../server/storage/storage.ts';
 import { mulberry32, randomWeights, writeLoraOutput, writeSafetensors } from '../fixtures/lora.ts';
+import { buildTinyModel, writeTinyLlamaOutput, writeTinyMlxOutput } from '../helpers/tiny-llama.ts';
 
 let dir: string;
 let storage: FsStorage;
@@ -419,6 +421,15 @@ describe('warnings', () => {
     expect(duplicateCheckpoints(mlx, 'weights.safetensors').map((w) => w.subjects)).toEqual([
       ['weights.safetensors', 'checkpoint-100/adapters.safetensors'],
     ]);
+    // mlx-lm's checkpoints are single files beside the adapter (0000100_adapters.safetensors).
+    const mlxFiles = [
+      { path: 'adapters.safetensors', sha256: 'z', kind: 'adapter_weights' },
+      { path: '0000100_adapters.safetensors', sha256: 'y', kind: 'checkpoint' },
+      { path: '0000200_adapters.safetensors', sha256: 'z', kind: 'checkpoint' },
+    ];
+    expect(duplicateCheckpoints(mlxFiles, 'adapters.safetensors').map((w) => w.subjects)).toEqual([
+      ['adapters.safetensors', '0000200_adapters.safetensors'],
+    ]);
   });
 });
 
@@ -521,5 +532,100 @@ describe('analyseWeightHealth (fs storage, worker)', () => {
     const late = await analyseWeightHealth(storage, { ...file, size: full - 100 }, null, { timeoutMs: 1 }).catch((e: unknown) => e);
     expect(late).toBeInstanceOf(InspectionError);
     expect((late as InspectionError).problem).toMatch(/took longer than/);
+  });
+});
+
+describe('mlx-lm adapters: lora_a [in, r], lora_b [r, out]', () => {
+  /** `bytes` of a rows × cols matrix of `size`-byte elements, transposed. */
+  function transposeBytes(bytes: Uint8Array, rows: number, cols: number, size: number): Uint8Array {
+    const out = new Uint8Array(bytes.length);
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < cols; c++) out.set(bytes.subarray((r * cols + c) * size, (r * cols + c + 1) * size), (c * rows + r) * size);
+    }
+    return out;
+  }
+  /** One module in mlx's form: PEFT's A and B (kept for the brute-force norm), stored transposed under mlx's names. */
+  function mlxModule(path: string, seed: number, r: number, inDim: number, outDim: number, dtype: Dtype) {
+    const peft = loraModule(path, seed, r, inDim, outDim, dtype);
+    const size = dtype === 'F32' ? 4 : 2;
+    const tensors: Tensor[] = [
+      { name: `${path}.lora_a`, dtype, shape: [inDim, r], bytes: transposeBytes(peft.tensors[0]!.bytes, r, inDim, size) },
+      { name: `${path}.lora_b`, dtype, shape: [r, outDim], bytes: transposeBytes(peft.tensors[1]!.bytes, outDim, r, size) },
+    ];
+    return { a: peft.a, b: peft.b, tensors };
+  }
+
+  test.each(['F32', 'F16', 'BF16'] as const)('%s: ‖scale·A·B‖ matches B·A formed in full, in any chunking', (dtype) => {
+    const modules = [
+      mlxModule('model.layers.0.self_attn.q_proj', 40, 8, 24, 24, dtype),
+      mlxModule('model.layers.0.self_attn.v_proj', 50, 5, 24, 6, dtype),
+      mlxModule('model.layers.1.mlp.down_proj', 60, 7, 40, 24, dtype),
+    ];
+    const bytes = safetensors(modules.flatMap((m) => m.tensors));
+    // mlx's scale 20 (its default) is alpha / r = 20 with alpha = scale · rank, as parseAdapterConfig gives it.
+    const mlxConfig = parseAdapterConfig('{"fine_tune_type": "lora", "lora_parameters": {"rank": 8, "scale": 20}}');
+    for (const pieces of [[bytes.length], [7, 13], [4096]]) {
+      const health = walk(bytes, mlxConfig, pieces, 'adapters.safetensors');
+      expect(health.modules.map((m) => [m.name, m.layer])).toEqual([
+        ['layers.0.self_attn.q_proj', 0],
+        ['layers.0.self_attn.v_proj', 0],
+        ['layers.1.mlp.down_proj', 1],
+      ]);
+      for (const [i, m] of modules.entries()) expectNorm(health.modules[i]!.updateNorm, bruteForceNorm(m.a, m.b, 20));
+      expect(health).toMatchObject({ file: 'adapters.safetensors', warnings: [], untrained: false });
+    }
+  });
+
+  test('an all-zero lora_b is untrained; MoE expert stacks [E, r, in] and DoRA magnitudes get no norm, and no error', () => {
+    const trained = mlxModule('model.layers.0.self_attn.q_proj', 70, 4, 16, 16, 'F32');
+    const zeroB: Tensor = { name: 'model.layers.0.self_attn.v_proj.lora_b', dtype: 'F32', shape: [4, 8], bytes: new Uint8Array(4 * 8 * 4) };
+    const a = randomMatrix(71, 16, 4, 'F32');
+    const experts: Tensor[] = [
+      { name: 'model.layers.0.mlp.switch_mlp.up_proj.lora_a', dtype: 'F32', shape: [2, 4, 16], bytes: randomMatrix(72, 8, 16, 'F32').bytes },
+      { name: 'model.layers.0.mlp.switch_mlp.up_proj.lora_b', dtype: 'F32', shape: [2, 16, 4], bytes: randomMatrix(73, 32, 4, 'F32').bytes },
+    ];
+    const magnitude: Tensor = { name: 'model.layers.0.self_attn.q_proj.m', dtype: 'F32', shape: [16], bytes: randomMatrix(74, 1, 16, 'F32').bytes };
+    const health = walk(
+      safetensors([
+        ...trained.tensors,
+        { name: 'model.layers.0.self_attn.v_proj.lora_a', dtype: 'F32', shape: [16, 4], bytes: a.bytes },
+        zeroB,
+        ...experts,
+        magnitude,
+      ]),
+      null,
+    );
+    expect(health.modules.map((m) => [m.name, m.updateNorm === null ? null : m.updateNorm > 0])).toEqual([
+      ['layers.0.self_attn.q_proj', true],
+      ['layers.0.self_attn.v_proj', false],
+      ['layers.0.mlp.switch_mlp.up_proj', null],
+    ]);
+    expect(health.warnings.map((w) => [w.code, w.subjects])).toEqual([['untrained_modules', ['layers.0.self_attn.v_proj']]]);
+  });
+
+  test('the same adapter in PEFT and in mlx form: the same norms (through the worker), names and warnings', async () => {
+    const model = buildTinyModel({ seed: 1 });
+    for (const dtype of ['F32', 'BF16'] as const) {
+      const options = { rank: 8, alpha: 16, seed: 5, dtype };
+      const peftDir = join(dir, `health-peft-${dtype}`);
+      const mlxDir = join(dir, `health-mlx-${dtype}`);
+      await writeTinyLlamaOutput(peftDir, { model, adapter: options });
+      await writeTinyMlxOutput(mlxDir, { model, adapter: options });
+      const run = async (folder: string, file: string) => {
+        const path = join(folder, file);
+        await storage.put(`u/${folder.slice(dir.length + 1)}/0`, Bun.file(path).stream() as ReadableStream<Uint8Array>);
+        const config = parseAdapterConfig(await Bun.file(join(folder, 'adapter_config.json')).text());
+        return analyseWeightHealth(storage, { key: `u/${folder.slice(dir.length + 1)}/0`, size: Bun.file(path).size, path: file }, config);
+      };
+      const peft = await run(peftDir, 'adapter_model.safetensors');
+      const mlx = await run(mlxDir, 'adapters.safetensors');
+      expect(mlx.modules.map((m) => m.name)).toEqual(peft.modules.map((m) => m.name));
+      expect(mlx.modules.length).toBe(2 * 7 + 2);
+      for (const [i, m] of peft.modules.entries()) {
+        expect(m.updateNorm).toBeGreaterThan(0);
+        expectNorm(mlx.modules[i]!.updateNorm, m.updateNorm!);
+      }
+      expect({ warnings: mlx.warnings, untrained: mlx.untrained }).toEqual({ warnings: peft.warnings, untrained: peft.untrained });
+    }
   });
 });

@@ -16,10 +16,21 @@ export interface AnalyseInput {
   headers: { path: string; bytes: Uint8Array; dataSize: number }[];
   /** The main adapter's weights file, one of `headers`, if there is one. */
   weightsPath: string | null;
+  /** The main adapter's tensors when its weights are a pickle (adapter_model.bin), read symbolically (server/outputs/pickle.ts). */
+  pickled: { path: string; tensors: { name: string; dtype: string; shape: number[] }[] } | null;
   /** The main adapter_config.json, if there is one. */
   config: { path: string; bytes: Uint8Array } | null;
   /** A base model's config.json at the top of the output (torchtune and others copy it), if there is one. */
   baseConfig: { path: string; bytes: Uint8Array } | null;
+}
+
+/** A pickled state dict's tensors as a header would describe them (dtypes and parameter count for the catalogue). */
+function pickledInfo(tensors: { name: string; dtype: string; shape: number[] }[]): Pick<SafetensorsInfo, 'tensors' | 'dtypes' | 'parameterCount'> {
+  return {
+    tensors: tensors.map((t) => ({ ...t, begin: 0, end: 0 })),
+    dtypes: [...new Set(tensors.map((t) => t.dtype))].sort(),
+    parameterCount: tensors.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0),
+  };
 }
 
 /** What an inspection finds: the adapter's description, whether it fits its base, and its config as read. */
@@ -38,8 +49,8 @@ export function analyseOutput(input: AnalyseInput): Inspection {
   for (const h of input.headers) headers.set(h.path, parseSafetensorsHeader(h.bytes, h.dataSize, h.path));
   let config: AdapterConfig | null = null;
   if (input.config) config = parseAdapterConfig(new TextDecoder('utf-8', { fatal: false }).decode(input.config.bytes), input.config.path);
-  const weightsPath = input.weightsPath;
-  const header = weightsPath ? headers.get(weightsPath) : undefined;
+  const weightsPath = input.weightsPath ?? input.pickled?.path ?? null;
+  const header = input.weightsPath ? headers.get(input.weightsPath) : input.pickled ? pickledInfo(input.pickled.tensors) : undefined;
   const baseName = config?.baseModel ?? null;
   const facts = findBase(baseName) ?? (input.baseConfig ? baseFromConfigJson(new TextDecoder().decode(input.baseConfig.bytes)) : null);
   const fit = checkFit(baseName, facts, header?.tensors ?? []);
@@ -58,5 +69,8 @@ export function analyseOutput(input: AnalyseInput): Inspection {
     maxRank: inferred?.ranks.length ? inferred.ranks[inferred.ranks.length - 1]! : rank,
     taskType: config?.taskType ?? null,
   };
+  // The tensors say how they are stored; a config says it when there are none (an mlx full fine-tune). Only mlx is
+  // written: an AdapterInfo without `format` is PEFT's, as every stored one before mlx was read.
+  if ((inferred?.layout ?? config?.format) === 'mlx') adapter.format = 'mlx';
   return { adapter, fit, config };
 }

@@ -48,3 +48,27 @@ export function openSource(uri: string, config: SourceConfig): Source {
       );
   }
 }
+
+/**
+ * `source`, with the files of `read` (by the name the source gave) served from those bytes: a file the ingest has
+ * already read whole is not fetched again for its copy, and the copy hashes exactly the bytes that were parsed.
+ */
+export function withBytes(source: Source, read: ReadonlyMap<string, Uint8Array>): Source {
+  if (read.size === 0) return source;
+  return {
+    uri: source.uri,
+    list: (signal) => source.list(signal),
+    open: (path, offset, signal, buffers) => {
+      const bytes = read.get(path);
+      if (!bytes) return source.open(path, offset, signal, buffers);
+      return Promise.resolve(
+        new ReadableStream<Uint8Array>({
+          start(controller) {
+            if (offset < bytes.byteLength) controller.enqueue(bytes.subarray(offset));
+            controller.close();
+          },
+        }),
+      );
+    },
+  };
+}

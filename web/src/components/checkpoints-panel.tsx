@@ -38,6 +38,15 @@ export function CheckpointsPanel(props: { model: ModelDetail }) {
             </p>
           )}
         </Show>
+        <Show when={cp().trainerBest}>
+          {(t) => (
+            <p classList={{ 'trainer-best': true, notice: t().agrees === false, 'notice-warn': t().agrees === false }} data-testid="trainer-best">
+              The trainer's own pick (<code>best_model_checkpoint</code>): <code>{t().checkpoint ?? t().name}</code>
+              {t().agrees === true ? ', the same as the recommendation.' : '.'}
+              <Show when={t().note}>{(n) => <> {n()}</>}</Show>
+            </p>
+          )}
+        </Show>
         <div class="main-adapter">
           <p data-testid="main-adapter">
             Downloads serve{' '}
@@ -102,6 +111,9 @@ export function CheckpointsPanel(props: { model: ModelDetail }) {
                         </Show>
                         <Show when={c.pruned}>
                           <span class="badge badge-tone-neutral">Pruned</span>
+                        </Show>
+                        <Show when={c.name === cp().trainerBest?.checkpoint}>
+                          <span class="badge badge-tone-neutral">Trainer's best</span>
                         </Show>
                       </span>
                     </td>

@@ -227,7 +227,29 @@ export function FilesPanel(props: { files: ModelDetail['files']; download: (file
                   <td>
                     <code class="path">{f.path}</code>
                   </td>
-                  <td>{KIND[f.kind]}</td>
+                  <td>
+                    {KIND[f.kind]}
+                    <Show when={f.format === 'pickle' || f.format === 'torch_zip'}>
+                      {' '}
+                      <span
+                        class="badge badge-tone-warn"
+                        data-testid="pickle-badge"
+                        title="A Python pickle: stored, hashed and served as it is. This service never executes or unpickles it; load it only from a source you trust (torch.load can run code)."
+                      >
+                        pickle (not inspected)
+                      </span>
+                    </Show>
+                    <Show when={f.mergedModel}>
+                      {' '}
+                      <span
+                        class="badge badge-tone-info"
+                        data-testid="merged-badge"
+                        title="Part of a merged full model (base weights with the adapter folded in), not of the adapter"
+                      >
+                        merged model
+                      </span>
+                    </Show>
+                  </td>
                   <td class="num">{formatBytes(f.sizeBytes)}</td>
                   <td class="sha">
                     <code title={f.sha256}>{f.sha256.slice(0, 12)}…</code>

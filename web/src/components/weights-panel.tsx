@@ -47,6 +47,7 @@ const SUBJECTS: Record<WeightWarningCode, string> = {
   non_finite: 'tensors',
   untrained_modules: 'modules',
   duplicate_checkpoint: 'files',
+  pickle_not_read: 'files',
 };
 
 /** The server's message as a sentence: it may end without a full stop. */
@@ -57,6 +58,7 @@ const WARNING_TONE: Record<WeightWarningCode, 'error' | 'warn'> = {
   non_finite: 'error',
   untrained_modules: 'warn',
   duplicate_checkpoint: 'warn',
+  pickle_not_read: 'warn',
 };
 
 /**

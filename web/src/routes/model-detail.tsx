@@ -9,6 +9,7 @@ import { ExportsPanel } from '../components/exports-panel.tsx';
 import { LossChart } from '../components/loss-chart.tsx';
 import { InlineEdit } from '../components/model-edit.tsx';
 import { FilesPanel, QualityPanel, SetupPanels, Stat, SummaryPanel } from '../components/model-panels.tsx';
+import { CurveSourceNote, EvaluationsPanel, OutputPanel } from '../components/output-panels.tsx';
 import { DetailSkeleton, Loaded } from '../components/states.tsx';
 import { Stars } from '../components/stars.tsx';
 import { TagChips } from '../components/tags.tsx';
@@ -115,7 +116,10 @@ const { files, bundle } = await api.models.download.mutate({ modelId: '${m().id}
         <Show when={m().lossCurve.length > 0} fallback={<p class="muted">No metrics were reported for this run.</p>}>
           <LossChart points={m().lossCurve} />
         </Show>
+        <CurveSourceNote source={m().curveSource} />
       </section>
+
+      <EvaluationsPanel evaluations={m().evaluations} />
 
       <div class="detail-grid">
         <CompatibilityPanel compatibility={m().compatibility} />
@@ -131,6 +135,8 @@ const { files, bundle } = await api.models.download.mutate({ modelId: '${m().id}
       <CheckpointsPanel model={m()} />
 
       <SetupPanels configuration={m().configuration} adapter={m().adapter} />
+
+      <OutputPanel output={m().output} />
 
       <FilesPanel files={m().files} download={(fileIds) => api.models.download.mutate({ modelId: m().id, ...(fileIds ? { fileIds } : {}) })} />
 

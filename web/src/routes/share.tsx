@@ -4,6 +4,7 @@ import { Show } from 'solid-js';
 import { CompatibilityPanel, UsagePanel } from '../components/adapter-panels.tsx';
 import { ConvergenceBadge } from '../components/badges.tsx';
 import { LossChart } from '../components/loss-chart.tsx';
+import { CurveSourceNote, EvaluationsPanel } from '../components/output-panels.tsx';
 import { FilesPanel, QualityPanel, SetupPanels, SummaryPanel } from '../components/model-panels.tsx';
 import { DetailSkeleton, Loaded } from '../components/states.tsx';
 import { Stars } from '../components/stars.tsx';
@@ -81,7 +82,10 @@ function SharedModel(props: { shared: Shared; token: string }) {
         <Show when={m().lossCurve.length > 0} fallback={<p class="muted">No metrics were reported for this run.</p>}>
           <LossChart points={m().lossCurve} />
         </Show>
+        <CurveSourceNote source={m().curveSource} />
       </section>
+
+      <EvaluationsPanel evaluations={m().evaluations} />
 
       <div class="detail-grid">
         <CompatibilityPanel compatibility={m().compatibility} />

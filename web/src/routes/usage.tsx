@@ -63,6 +63,7 @@ export default function UsagePage() {
           </Show>
         )}
       </Show>
+      <Show when={info.data}>{(w) => <SkippedForm workspaceId={w().id} include={w().settings.includeSkipped} admin={can(w().role, 'admin')} />}</Show>
     </section>
   );
 }
@@ -269,5 +270,44 @@ function KeepForm(props: { workspaceId: string; keep: KeepCheckpoints }) {
         </p>
       </Show>
     </form>
+  );
+}
+
+/**
+ * Whether an ingest copies the folders no model needs (.git/, TensorBoard runs/, wandb/, unsloth's caches, interrupted
+ * tmp-checkpoint-* saves): skipped and listed on the model by default; admins may include them.
+ */
+function SkippedForm(props: { workspaceId: string; include: boolean; admin: boolean }) {
+  const qc = useQueryClient();
+  const save = useMutation(() => ({
+    mutationFn: (includeSkipped: boolean) => api.workspaces.update.mutate({ workspaceId: props.workspaceId, settings: { includeSkipped } }),
+    onSettled: () => qc.invalidateQueries({ queryKey: ['workspaces', 'get', props.workspaceId] }),
+  }));
+  return (
+    <section class="panel" aria-labelledby="h-skipped" data-testid="skipped-setting">
+      <h2 id="h-skipped">Folders skipped at ingest</h2>
+      <p class="muted">
+        <code>.git/</code>, <code>runs/</code> (TensorBoard), <code>wandb/</code>, <code>unsloth_compiled_cache/</code>,{' '}
+        <code>_unsloth_temporary_saved_buffers/</code> and interrupted <code>tmp-checkpoint-*</code> saves are not copied by default; each model lists
+        what was left out.
+      </p>
+      <label class="radio">
+        <input
+          type="checkbox"
+          checked={props.include}
+          disabled={!props.admin || save.isPending}
+          onChange={(e) => save.mutate(e.currentTarget.checked)}
+        />{' '}
+        Copy them too
+      </label>
+      <Show when={!props.admin}>
+        <p class="muted small">Admins change this.</p>
+      </Show>
+      <Show when={save.isError}>
+        <p class="form-error" role="alert">
+          {errorMessage(save.error)}
+        </p>
+      </Show>
+    </section>
   );
 }

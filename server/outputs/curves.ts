@@ -21,8 +21,18 @@
  *   full_finetune_*.py) log `loss`, `lr`, `tokens_per_second_per_gpu`, `grad_norm`, `peak_memory_*`, and the
  *   distributed ones `val_loss` from `validate`. No epoch.
  */
-import { parsePythonJson } from './python-json.ts';
-import { counted, isJsonObject, type JsonObject, Lines, lastPathSegment, readPythonJson, Tally, tooLarge, tooLargeToRead } from './reading.ts';
+import {
+  counted,
+  isJsonObject,
+  type JsonObject,
+  jsonLineObject,
+  Lines,
+  lastPathSegment,
+  readPythonJson,
+  Tally,
+  tooLarge,
+  tooLargeToRead,
+} from './reading.ts';
 import type { OutputCurve, OutputPoint, OutputWarning } from './types.ts';
 
 type CurveRead = { curve: OutputCurve | null; warnings: OutputWarning[] };
@@ -123,13 +133,8 @@ function curveFromJsonLines(text: string, path: string, source: 'trainer_log' | 
   const lines = new Lines(text);
   for (let line = lines.next(); line !== null; line = lines.next()) {
     if (line.trim() === '') continue;
-    let row: unknown;
-    try {
-      row = parsePythonJson(line);
-    } catch {
-      row = undefined;
-    }
-    if (!isJsonObject(row)) {
+    const row = jsonLineObject(line);
+    if (row === null) {
       badLines.add(`line ${lines.number}`);
       continue;
     }

@@ -23,8 +23,7 @@
  *   not metrics. lm-eval 0.3 wrote `results: { task: { "acc": …, "acc_stderr": … } }` (tests/testdata/*-res.json).
  */
 import { baseName } from '../paths.ts';
-import { parsePythonJson } from './python-json.ts';
-import { counted, isJsonObject, type JsonObject, Lines, readPythonJson, Tally } from './reading.ts';
+import { counted, isJsonObject, type JsonObject, jsonLineObject, Lines, readPythonJson, Tally } from './reading.ts';
 import { corpusBleu } from './text-metrics/bleu.ts';
 import { rougeL, rougeN } from './text-metrics/rouge.ts';
 import type { EvalFormat, EvalMetric, EvalSet, MetricScale, OutputWarning } from './types.ts';
@@ -93,13 +92,8 @@ export function evalsFromPredictions(text: string, path: string): EvalRead {
       break;
     }
     read++;
-    let row: unknown;
-    try {
-      row = parsePythonJson(line);
-    } catch {
-      row = undefined;
-    }
-    if (!isJsonObject(row)) {
+    const row = jsonLineObject(line);
+    if (row === null) {
       badLines.add(`line ${lines.number}`);
       continue;
     }

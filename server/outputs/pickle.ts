@@ -14,7 +14,7 @@
  * else is a PickleError naming what it found; the walk descends only that fixed shape, so shared or deep
  * structures cost nothing more.
  */
-import type { RangeReader } from '../ingest/inspect/safetensors.ts';
+import { DTYPE_SIZES, type RangeReader } from '../ingest/inspect/safetensors.ts';
 import { call, describe, type Fail, isKind, Machine, NeedMoreBytes, type PySymbol, quote, symbolName, type Value } from './pickle-machine.ts';
 import { MAX_PICKLE_BYTES, readExactly, readTorchZip } from './torch-zip.ts';
 
@@ -91,25 +91,6 @@ const TORCH_DTYPES: Readonly<Record<string, string>> = {
   float8_e4m3fn: 'F8_E4M3',
   float8_e5m2: 'F8_E5M2',
   float8_e8m0fnu: 'F8_E8M0',
-};
-
-const DTYPE_BYTES: Readonly<Record<string, number>> = {
-  F64: 8,
-  F32: 4,
-  F16: 2,
-  BF16: 2,
-  I64: 8,
-  I32: 4,
-  I16: 2,
-  I8: 1,
-  U8: 1,
-  U16: 2,
-  U32: 4,
-  U64: 8,
-  BOOL: 1,
-  F8_E4M3: 1,
-  F8_E5M2: 1,
-  F8_E8M0: 1,
 };
 
 /** Most dimensions a tensor may have (torch allows 64 at most in practice). */
@@ -220,7 +201,7 @@ function tensorFromArgs(name: string, fn: string, args: Value[], fail: Fail): { 
   if (stride.length !== shape.length) fail(`${where}: ${shape.length} sizes but ${stride.length} strides`);
 
   // The furthest element must lie inside the storage; BigInt, as hostile sizes overflow a double.
-  const elementBytes = DTYPE_BYTES[dtype]!;
+  const elementBytes = DTYPE_SIZES[dtype]!;
   const storageElements = untyped ? BigInt(Math.floor(numel / elementBytes)) : BigInt(numel);
   if (shape.every((d) => d > 0)) {
     let last = BigInt(offset);

@@ -59,6 +59,16 @@ export class Lines {
   }
 }
 
+/** One line of a JSON Lines file as an object, or null when it is not JSON (Python's `NaN` and `Infinity` allowed) or not an object. */
+export function jsonLineObject(line: string): JsonObject | null {
+  try {
+    const row = parsePythonJson(line);
+    return isJsonObject(row) ? row : null;
+  } catch {
+    return null;
+  }
+}
+
 /** The file name of a path from any machine (`/workspace/out/checkpoint-150` or `C:\run\checkpoint-150\`). */
 export function lastPathSegment(path: string): string {
   const parts = path.split(/[\\/]+/).filter((part) => part !== '');

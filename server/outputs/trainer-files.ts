@@ -7,6 +7,7 @@
  */
 import { baseName } from '../paths.ts';
 import { checkpointOf } from '../ingest/inspect/classify.ts';
+import { askWorkerOnce } from '../worker-once.ts';
 import type { ColumnarCurve, EvalSet, OutputCurve, OutputWarning } from './types.ts';
 
 type TrainerFileRole = 'trainer_state' | 'trainer_log' | 'torchtune_log' | 'eval' | 'predictions';
@@ -52,8 +53,8 @@ const depth = (path: string) => path.split('/').length;
 
 /**
  * Picks the trainer files of a listing:
- * - the curve: the root trainer_state.json, else the one of the highest checkpoint (TRL and axolotl save state only
- *   there), else LLaMA-Factory's trainer_log.jsonl, else torchtune's newest `logs/log_<time>.jsonl` (then `.txt`);
+ * - the curve: the root trainer_state.json, else LLaMA-Factory's trainer_log.jsonl, else the trainer_state.json of the
+ *   highest checkpoint (TRL and axolotl save state only there), else torchtune's newest `logs/log_<time>.jsonl` (then `.txt`);
  * - evaluations outside checkpoints: `eval_results.json`, `test_results.json`, `predict_results.json` (or
  *   `all_results.json` in a folder that has none of them), lm-evaluation-harness `results_*.json`, and
  *   LLaMA-Factory's `generated_predictions.jsonl`.
@@ -77,8 +78,9 @@ export function trainerFilesOf(files: readonly { path: string; size: number }[])
       .sort(
         (a, b) => depth(a.f.path) - depth(b.f.path) || (a.m![2] === b.m![2] ? 0 : a.m![2] === 'jsonl' ? -1 : 1) || Number(b.m![1]) - Number(a.m![1]),
       );
-    if (inCheckpoints[0]) picked.push({ ...inCheckpoints[0].f, role: 'trainer_state' });
-    else if (log) picked.push({ ...log, role: 'trainer_log' });
+    // A log at the top covers the whole run; a checkpoint's state only the run up to that checkpoint.
+    if (log) picked.push({ ...log, role: 'trainer_log' });
+    else if (inCheckpoints[0]) picked.push({ ...inCheckpoints[0].f, role: 'trainer_state' });
     else if (tune[0]) picked.push({ ...tune[0].f, role: 'torchtune_log' });
   }
   const outside = files.filter((f) => checkpointOf(f.path) === null);
@@ -182,23 +184,14 @@ export async function readTrainerOutput(
 
 type Answer = { ok: true; output: TrainerRead } | { ok: false; message: string };
 
-function analyseInWorker(files: TrainerFileBytes[], timeoutMs: number): Promise<TrainerRead> {
-  const worker = new Worker(new URL('./trainer-files.worker.ts', import.meta.url).href);
-  return new Promise<TrainerRead>((resolve, reject) => {
-    const timer = setTimeout(
-      () => finish(() => reject(new Error(`was not parsed within ${Math.round(timeoutMs / 1000)} s; it is too complex to read`))),
-      timeoutMs,
-    );
-    const finish = (settle: () => void) => {
-      clearTimeout(timer);
-      worker.terminate();
-      settle();
-    };
-    worker.onmessage = (event: MessageEvent<Answer>) => {
-      const answer = event.data;
-      finish(() => (answer.ok ? resolve(answer.output) : reject(new Error(`could not be read: ${answer.message}`))));
-    };
-    worker.onerror = (event) => finish(() => reject(new Error(`could not be read: ${event.message}`)));
-    worker.postMessage(files, [...new Set(files.map((f) => f.bytes.buffer))] as ArrayBuffer[]);
-  });
+async function analyseInWorker(files: TrainerFileBytes[], timeoutMs: number): Promise<TrainerRead> {
+  const answer = await askWorkerOnce<Answer>(
+    new URL('./trainer-files.worker.ts', import.meta.url),
+    files,
+    files.map((f) => f.bytes.buffer as ArrayBuffer),
+    timeoutMs,
+    () => new Error(`was not parsed within ${Math.round(timeoutMs / 1000)} s; it is too complex to read`),
+  );
+  if (!answer.ok) throw new Error(`could not be read: ${answer.message}`);
+  return answer.output;
 }

@@ -19,25 +19,26 @@ export function reportedCurve(options: { steps?: number; overfit?: boolean; seed
   return lossCurve({ steps: options.steps ?? 300, evalEvery: 50, overfit: options.overfit, seed: options.seed ?? 1 });
 }
 
+/** The job a test run creates, and what its worker reports. */
+interface JobOptions {
+  name?: string;
+  /** The family its model joins (jobs.create); default: the name made a slug. */
+  family?: string;
+  /** The workspace of its dataset and job (jobs.create); default: the caller's. */
+  workspaceId?: string;
+  datasetId?: string;
+  steps?: number;
+  overfit?: boolean;
+  seed?: number;
+  /** Points the worker reports: all of the curve (default), none (a worker that sends no metrics) or the given ones. */
+  report?: 'all' | 'none' | { step: number; trainingLoss: number; validationLoss?: number }[];
+}
+
 /**
  * The first half of a GPU worker's run: create the job (user), start it and report its loss curve (worker
  * token), in batches of 10,000 points. Returns the job, its worker client and the curve.
  */
-export async function startTrainingJob(
-  svc: TestService,
-  api: Api,
-  options: {
-    name?: string;
-    family?: string;
-    workspaceId?: string;
-    datasetId?: string;
-    steps?: number;
-    overfit?: boolean;
-    seed?: number;
-    /** Points the worker reports: all of the curve (default), none (a worker that sends no metrics) or the given ones. */
-    report?: 'all' | 'none' | { step: number; trainingLoss: number; validationLoss?: number }[];
-  } = {},
-) {
+export async function startTrainingJob(svc: TestService, api: Api, options: JobOptions = {}) {
   const inWorkspace = options.workspaceId ? { workspaceId: options.workspaceId } : {};
   const datasetId =
     options.datasetId ?? (await api.datasets.create.mutate({ ...inWorkspace, name: 'support-tickets', format: 'jsonl', rowCount: 1200 })).id;
@@ -79,22 +80,12 @@ export async function startTrainingJob(
 export async function runTrainingJob(
   svc: TestService,
   api: Api,
-  options: {
-    name?: string;
-    /** The family its model joins (jobs.create); default: the name made a slug. */
-    family?: string;
-    /** The workspace of its dataset and job (jobs.create); default: the caller's. */
-    workspaceId?: string;
-    datasetId?: string;
-    steps?: number;
-    overfit?: boolean;
+  options: JobOptions & {
     outputUri?: string;
     writeFiles?: boolean;
     /** Fills the job's output folder (instead of the LoRA fixture files). */
     writeOutput?: (dir: string, jobId: string) => unknown;
     lora?: Parameters<typeof writeLoraOutput>[1];
-    seed?: number;
-    report?: NonNullable<Parameters<typeof startTrainingJob>[2]>['report'];
   } = {},
 ) {
   const { jobId, workerToken, worker, datasetId, curve } = await startTrainingJob(svc, api, options);

@@ -27,7 +27,7 @@ afterAll(async () => {
   await svc?.stop();
 });
 
-type Report = Parameters<typeof runTrainingJob>[2] extends infer O ? (O extends { report?: infer R } ? R : never) : never;
+type Report = NonNullable<Parameters<typeof runTrainingJob>[2]>['report'];
 
 /** Runs a job whose output `write` makes (the worker reports `report`, default nothing) and returns its model. */
 async function ingest(write: (dir: string) => Promise<unknown>, report: Report = 'none') {
@@ -173,6 +173,27 @@ describe('the worker and the output together', () => {
     expect(rows.filter((r) => r.source === 'trainer_state').length).toBe(model.curveSource!.file!.added);
     expect(model.curveSource!.file!.added).toBe(model.curveSource!.file!.points - 2);
     expect(fixture.expect.curveSource).toBe('trainer_state');
+  }, 60_000);
+
+  test("when the trainer's best checkpoint is not ours, the model says so", async () => {
+    // The worker's own evaluation at step 500 (it wins over the file's) makes checkpoint-500 the lowest validation loss;
+    // the trainer's best_model_checkpoint stays checkpoint-1000.
+    const { model } = await ingest(async (dir) => writeTrainerOutput(dir, 'hf'), [{ step: 500, trainingLoss: 1.1, validationLoss: 0.05 }]);
+    expect(model.checkpoints.recommended?.name).toBe('checkpoint-500');
+    expect(model.checkpoints.trainerBest).toMatchObject({ name: 'checkpoint-1000', checkpoint: 'checkpoint-1000', agrees: false });
+    expect(model.checkpoints.trainerBest?.note).toContain('checkpoint-500 is best');
+  }, 60_000);
+
+  test("LLaMA-Factory's trainer_log.jsonl gives the curve when there is no trainer_state.json", async () => {
+    let fixture!: TrainerFixture;
+    const { model } = await ingest(async (dir) => {
+      fixture = await writeTrainerOutput(dir, 'llamafactory');
+      await rm(join(dir, 'trainer_state.json'));
+    });
+    expect(model.curveSource?.file).toMatchObject({ source: 'trainer_log', path: 'trainer_log.jsonl' });
+    expect(model.lossCurve.filter((p) => p.trainingLoss !== null).length).toBe(fixture.expect.trainingPoints);
+    expect(model.lossCurve.filter((p) => p.validationLoss !== null).length).toBe(fixture.expect.validationPoints);
+    close(model.quality.finalTrainingLoss, fixture.expect.finalTrainingLoss);
   }, 60_000);
 
   test('a worker that reported more points than the file keeps its curve alone', async () => {

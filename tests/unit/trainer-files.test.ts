@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test';
 import { skipFolders, trainerBestOf, trainerBestView } from '../../server/outputs/output-report.ts';
-import { readPrefix, trainerFilesOf } from '../../server/outputs/trainer-files.ts';
+import { readPrefix, readTrainerOutput, trainerFilesOf } from '../../server/outputs/trainer-files.ts';
 import type { OutputCurve } from '../../server/outputs/types.ts';
 
 const listing = (...paths: string[]) => paths.map((path) => ({ path, size: 100 }));
@@ -29,6 +29,8 @@ describe('trainerFilesOf: which files say how the run went', () => {
 
   test("LLaMA-Factory's trainer_log.jsonl, then torchtune's newest log, JSONL before text", () => {
     expect(picked('trainer_log.jsonl', 'logs/log_1700000000.txt')).toEqual([['trainer_log.jsonl', 'trainer_log']]);
+    // A log of the whole run before a checkpoint's state, which ends at that checkpoint.
+    expect(picked('checkpoint-360/trainer_state.json', 'trainer_log.jsonl')).toEqual([['trainer_log.jsonl', 'trainer_log']]);
     expect(picked('logs/log_1700000000.txt', 'logs/log_1700000500.txt', 'epoch_0/adapter_model.safetensors')).toEqual([
       ['logs/log_1700000500.txt', 'torchtune_log'],
     ]);
@@ -73,6 +75,44 @@ describe('readPrefix', () => {
     expect([new TextDecoder().decode(all.bytes), all.truncated]).toEqual(['abcdef', false]);
     const cut = await readPrefix(stream('abc', 'def', 'ghi'), 5);
     expect([new TextDecoder().decode(cut.bytes), cut.truncated]).toEqual(['abcde', true]);
+  });
+});
+
+describe('readTrainerOutput', () => {
+  const state = JSON.stringify({
+    log_history: [
+      { loss: 2.5, step: 10 },
+      { loss: 2.0, step: 20 },
+      { eval_loss: 2.1, step: 20 },
+    ],
+    global_step: 20,
+  });
+  const open = async () => new Blob([state]).stream();
+  const files = [{ path: 'trainer_state.json', size: state.length }];
+
+  test('parses on a worker and hands the points back as columns; keeps what it read whole for the copy', async () => {
+    const kept = new Map<string, Uint8Array>();
+    const out = await readTrainerOutput(open, files, { keep: (path, bytes) => kept.set(path, bytes) });
+    expect(out.warnings).toEqual([]);
+    expect(Array.from(out.curve!.points.step)).toEqual([10, 20]);
+    expect(Array.from(out.curve!.points.validationLoss)).toEqual([0, 2.1]);
+    expect(Array.from(out.curve!.points.present)).toEqual([2, 6]);
+    expect(new TextDecoder().decode(kept.get('trainer_state.json'))).toBe(state);
+  });
+
+  test('a file past the deadline is a warning, not a failure', async () => {
+    const out = await readTrainerOutput(open, files, { timeoutMs: 1 });
+    expect(out.curve).toBeNull();
+    expect(out.warnings.map((w) => [w.code, w.path])).toEqual([['unreadable', 'trainer_state.json']]);
+  });
+
+  test('a file over 32 MiB is not read at all', async () => {
+    let opened = 0;
+    const out = await readTrainerOutput(async () => {
+      opened++;
+      return new Blob([]).stream();
+    }, [{ path: 'trainer_state.json', size: 33 * 1024 * 1024 }]);
+    expect([opened, out.warnings.map((w) => w.code)]).toEqual([0, ['too_large']]);
   });
 });
 

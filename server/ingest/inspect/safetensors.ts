@@ -20,8 +20,8 @@ export class InspectionError extends Error {
   }
 }
 
-/** Bytes per element of every dtype accepted. */
-const DTYPE_SIZES: Readonly<Record<string, number>> = {
+/** Bytes per element of every dtype accepted, by safetensors' names (the pickle reader names torch's dtypes the same way). */
+export const DTYPE_SIZES: Readonly<Record<string, number>> = {
   F64: 8,
   F32: 4,
   F16: 2,
@@ -37,6 +37,7 @@ const DTYPE_SIZES: Readonly<Record<string, number>> = {
   BOOL: 1,
   F8_E4M3: 1,
   F8_E5M2: 1,
+  F8_E8M0: 1,
 };
 
 /** The reference implementation's bound; anything larger is a corrupt length, not a real header. */

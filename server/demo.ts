@@ -200,7 +200,7 @@ try {
       )
       .join('\n               ') || 'none in the output';
   const pickles = model.files.filter((f) => f.format === 'pickle' || f.format === 'torch_zip').length;
-  const skippedLine = model.output?.skipped.map((s) => `${s.rule} (${s.files} files)`).join(', ') || 'nothing';
+  const skippedLine = model.output?.skipped.map((s) => `${s.rule} (${s.files} ${s.files === 1 ? 'file' : 'files'})`).join(', ') || 'nothing';
   console.log(`
 Model "${model.name}" is ready (${Math.round(performance.now() - started)} ms after the run completed).
   quality      ${q.score ? `${'★'.repeat(q.score)}${'☆'.repeat(5 - q.score)} ${q.convergence}` : 'not rated'}, loss ${q.initialLoss?.toFixed(3)} → ${q.finalTrainingLoss?.toFixed(3)} (−${q.lossReductionPct?.toFixed(1)}%)${q.perplexity === null ? '' : `, perplexity ${q.perplexity.toFixed(2)}`}

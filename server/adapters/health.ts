@@ -435,9 +435,15 @@ export function weightWarnings(findings: WeightFindings): { warnings: WeightWarn
 
 /**
  * Checkpoints whose adapter weights are byte-identical (same SHA-256) to the final adapter or to each
- * other: one warning per group of equal files, its subjects the paths (the final adapter first).
+ * other: one warning per group of equal files, its subjects the paths (the final adapter first). When the one
+ * checkpoint equal to the final adapter is the trainer's own best (`trainerBest`, its folder), that is
+ * `load_best_model_at_end` at work, and the message says so.
  */
-export function duplicateCheckpoints(files: readonly { path: string; sha256: string; kind: string }[], mainPath: string | null): WeightWarning[] {
+export function duplicateCheckpoints(
+  files: readonly { path: string; sha256: string; kind: string }[],
+  mainPath: string | null,
+  trainerBest: string | null = null,
+): WeightWarning[] {
   const groups = new Map<string, string[]>();
   for (const f of files) {
     const base = f.path.slice(f.path.lastIndexOf('/') + 1).toLowerCase();
@@ -454,8 +460,10 @@ export function duplicateCheckpoints(files: readonly { path: string; sha256: str
     if (paths.length < 2) continue;
     paths.sort((a, b) => (a === mainPath ? -1 : b === mainPath ? 1 : a < b ? -1 : a > b ? 1 : 0));
     const copies = mainPath !== null && paths[0] === mainPath ? paths.length - 1 : paths.length;
-    const message =
-      paths[0] === mainPath
+    const bestAtEnd = paths[0] === mainPath && copies === 1 && trainerBest !== null && paths[1]!.startsWith(`${trainerBest}/`);
+    const message = bestAtEnd
+      ? `the final adapter is ${trainerBest}'s, the trainer's best checkpoint (same SHA-256): load_best_model_at_end saved it as the final adapter`
+      : paths[0] === mainPath
         ? `${copies === 1 ? 'a checkpoint holds' : `${copies} checkpoints hold`} the same adapter weights as the final adapter (same SHA-256)`
         : `${copies} checkpoints hold identical adapter weights (same SHA-256): training did not change them in between`;
     warnings.push({ code: 'duplicate_checkpoint', message, subjects: paths.slice(0, MAX_SUBJECTS) });

@@ -16,11 +16,13 @@ export async function adapterWeightHealth(
   stored: readonly StoredFile[],
   main: StoredFile | null,
   config: AdapterConfig | null,
-  signal?: AbortSignal,
+  options: { signal?: AbortSignal; trainerBest?: string | null } = {},
 ): Promise<WeightHealth> {
+  const { signal } = options;
   const duplicates = duplicateCheckpoints(
     stored.map((f) => ({ path: f.path, sha256: f.sha256, kind: f.kind })),
     main?.path ?? null,
+    options.trainerBest ?? null,
   );
   if (!main) return { file: null, modules: [], warnings: duplicates, untrained: false };
   // A pickled adapter (adapter_model.bin) is never read past its tensor shapes: its weights are not analysed.

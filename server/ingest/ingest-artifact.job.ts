@@ -182,7 +182,10 @@ export const ingestArtifactJob = defineJob({
         warnings: [...trainer.warnings, ...inspectionWarnings],
       };
       // After the bytes are stored and before delivery, so the notification already carries the verdict.
-      const weights = await adapterWeightHealth(deps.storage, stored, mainAdapterWeights(stored) ?? null, config, signal);
+      const weights = await adapterWeightHealth(deps.storage, stored, mainAdapterWeights(stored) ?? null, config, {
+        signal,
+        trainerBest: outputReport.trainerBest?.checkpoint ?? null,
+      });
       const stats = await lossStats(db, jobId);
       const scored = scoreRun(stats);
       // An untrained adapter changes nothing, whatever its loss curve says: one star (the explanation says why).

@@ -97,6 +97,9 @@ describe.each(TRAINER_KINDS)('a %s output, as the trainer writes it, the worker 
     expect(model.weights?.file).toBe(e.mainAdapter);
     expect(model.weights?.modules.length).toBeGreaterThan(0);
     expect(model.weights?.untrained).toBe(false);
+    // The HF run kept its best checkpoint as the final adapter (load_best_model_at_end): said as such, not as a stall.
+    const duplicates = model.weights?.warnings.filter((w) => w.code === 'duplicate_checkpoint').map((w) => w.message) ?? [];
+    if (kind === 'hf') expect(duplicates).toEqual([expect.stringContaining("checkpoint-1000's, the trainer's best checkpoint")]);
   });
 
   test('file kinds by content: pickles marked, merged model files marked, skipped folders left out and listed', () => {

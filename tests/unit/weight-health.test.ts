@@ -413,6 +413,14 @@ describe('warnings', () => {
       },
     ]);
     expect(duplicateCheckpoints(files.slice(0, 2), 'adapter_model.safetensors')).toEqual([]);
+    // The final adapter equal to the trainer's best checkpoint is load_best_model_at_end at work, and said so.
+    const [atEnd] = duplicateCheckpoints(files, 'adapter_model.safetensors', 'checkpoint-1000');
+    expect(atEnd?.message).toBe(
+      "the final adapter is checkpoint-1000's, the trainer's best checkpoint (same SHA-256): load_best_model_at_end saved it as the final adapter",
+    );
+    expect(duplicateCheckpoints(files, 'adapter_model.safetensors', 'checkpoint-500')[0]?.message).toBe(
+      'a checkpoint holds the same adapter weights as the final adapter (same SHA-256)',
+    );
     // MLX names its weights adapters.safetensors; the main file counts whatever its name.
     const mlx = [
       { path: 'weights.safetensors', sha256: 'x', kind: 'other' },

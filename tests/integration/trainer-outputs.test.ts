@@ -315,6 +315,23 @@ describe('exports and health across adapter forms', () => {
   }, 120_000);
 });
 
+describe('mlx-lm checkpoints, each one file', () => {
+  test('are promoted (the file stands in for the adapter) and exported (the GGUF beside it)', async () => {
+    const { model } = await ingest(async (dir) => writeTrainerOutput(dir, 'mlx'));
+    const checkpoint = '0000500_adapters.safetensors';
+    expect(model.checkpoints.items.map((c) => c.name)).toContain(checkpoint);
+    await api.models.promoteCheckpoint.mutate({ modelId: model.id, checkpoint });
+    const promoted = await api.models.get.query({ modelId: model.id });
+    const adapter = promoted.files.find((f) => f.path === 'adapters.safetensors');
+    expect(adapter?.sha256).toBe(promoted.files.find((f) => f.path === checkpoint)?.sha256);
+    await api.models.promoteCheckpoint.mutate({ modelId: model.id, checkpoint: 'final' });
+
+    const { exportId } = await api.models.export.mutate({ modelId: model.id, format: 'gguf', checkpoint });
+    const done = (await waitForExports(api, model.id)).find((e) => e.id === exportId);
+    expect([done?.status, done?.path]).toEqual(['ready', `${model.family}-v${model.version}-0000500_adapters-F16-LoRA.gguf`]);
+  }, 60_000);
+});
+
 describe('workspace setting: include the skipped folders', () => {
   test('an admin includes them; the next ingest copies them and lists none as skipped', async () => {
     const me = await api.workspaces.list.query();

@@ -246,4 +246,17 @@ describe('asDelivered: a promoted checkpoint served in place of the run’s own 
     expect(asDelivered(noConfig, 'checkpoint-500').find((f) => f.path === 'adapter_config.json')).toEqual(files[1] as never);
     expect(asDelivered(files, 'checkpoint-900')).toEqual(files as never);
   });
+
+  test("an mlx-lm checkpoint is one file: it stands in for the adapter weights, the run's config stays", () => {
+    const mlx = [
+      file('adapter_config.json', 'adapter_config', 'mlx-config'),
+      file('adapters.safetensors', 'adapter_weights', 'mlx-final'),
+      file('0000100_adapters.safetensors', 'checkpoint', 'mlx-100'),
+      file('0000200_adapters.safetensors', 'checkpoint', 'mlx-200'),
+    ];
+    const by = new Map(asDelivered(mlx, '0000100_adapters.safetensors').map((f) => [f.path, f]));
+    expect(by.get('adapters.safetensors')).toMatchObject({ id: 'id-adapters.safetensors', storageKey: 'key-mlx-100', sha256: 'sha-mlx-100' });
+    expect(by.get('adapter_config.json')).toEqual(mlx[0] as never);
+    expect(by.get('0000200_adapters.safetensors')).toEqual(mlx[3] as never);
+  });
 });

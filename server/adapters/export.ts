@@ -12,7 +12,8 @@ import type { Deps } from '../deps.ts';
 import { ERRORS } from '../errors.ts';
 import { createHasher } from '../ingest/hasher.ts';
 import { parseAdapterConfig } from '../ingest/inspect/adapter-config.ts';
-import { checkpointOf } from '../ingest/inspect/classify.ts';
+import { ADAPTER_WEIGHT_NAMES, checkpointOf } from '../ingest/inspect/classify.ts';
+import { isPickle } from '../ingest/inspect/sniff.ts';
 import { mainAdapterWeights } from '../ingest/inspect-artifact.ts';
 import { InspectionError, type RangeReader } from '../ingest/inspect/safetensors.ts';
 import { modelAccess } from '../models/queries.ts';
@@ -31,7 +32,8 @@ import { type BaseHeads, ExportError, exportGguf, type LlamaCppArch } from './gg
 import type { FitCheck } from './types.ts';
 
 /** The adapter weights file names an export starts from, in order of preference: PEFT's (and torchtune's), then mlx-lm's. */
-const ADAPTER_WEIGHTS = ['adapter_model.safetensors', 'adapters.safetensors'] as const;
+/** What an export reads: the safetensors forms of the adapter weights (PEFT's, mlx-lm's). */
+const ADAPTER_WEIGHTS = ADAPTER_WEIGHT_NAMES.filter((n) => n.endsWith('.safetensors'));
 const ADAPTER_CONFIG = 'adapter_config.json';
 /** adapter_config.json is read whole; real ones are a few KB. */
 const MAX_CONFIG_BYTES = 1024 * 1024;
@@ -86,11 +88,6 @@ function exportSource(
   if (folder === null) {
     // The run's own adapter: top-level, or (torchtune's epoch_<n>/, a run saved only in checkpoints) its last checkpoint's.
     weights = mainAdapterWeights(files) ?? null;
-    if (weights && !ADAPTER_WEIGHTS.some((n) => weights!.path === n || weights!.path.endsWith(`/${n}`))) {
-      throw ERRORS.badRequest(
-        `${weights.path} is a pickle: its weights are never read by this service, so it cannot be exported. Re-save the adapter with safe_serialization=True (safetensors).`,
-      );
-    }
   } else if (checkpointOf(folder)?.file) {
     // mlx-lm's checkpoint is one file (0000100_adapters.safetensors), its config the run's.
     weights = files.find((f) => f.path === folder) ?? null;
@@ -104,6 +101,12 @@ function exportSource(
     }
     throw ERRORS.badRequest(
       `${folder ? `${folder}/` : ''}${ADAPTER_WEIGHTS[0]} is not among this model's files; GGUF export reads a safetensors adapter (PEFT's ${ADAPTER_WEIGHTS[0]} or mlx-lm's ${ADAPTER_WEIGHTS[1]}).`,
+    );
+  }
+  // By content where the ingest recorded it (a pickle named .safetensors included), else by name (models stored before).
+  if (isPickle(weights.format) || (weights.format === null && !weights.path.endsWith('.safetensors'))) {
+    throw ERRORS.badRequest(
+      `${weights.path} is a pickle: its weights are never read by this service, so it cannot be exported. Re-save the adapter with safe_serialization=True (safetensors).`,
     );
   }
   return { weights, folder };

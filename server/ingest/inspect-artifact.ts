@@ -4,7 +4,7 @@ import type { StorageDriver } from '../storage/storage.ts';
 import { readTorchStateDict, PickleError } from '../outputs/pickle.ts';
 import type { OutputWarning } from '../outputs/types.ts';
 import type { AnalyseInput, Inspection } from './inspect/analyse.ts';
-import { ADAPTER_WEIGHT_FILES, checkpointOf } from './inspect/classify.ts';
+import { ADAPTER_WEIGHT_FILES, ADAPTER_WEIGHT_NAMES, checkpointOf } from './inspect/classify.ts';
 import { analyseInWorker } from './inspect/inspect-runner.ts';
 import { InspectionError, readSafetensorsHeaderBytes } from './inspect/safetensors.ts';
 import { isPickle, type FileFormat } from './inspect/sniff.ts';
@@ -30,9 +30,7 @@ async function readRange(storage: StorageDriver, key: string, offset: number, le
   return bytes;
 }
 
-// Safetensors first: a PEFT `.bin` beside one is its older, pickled twin.
-const WEIGHT_PREFERENCE = ['adapter_model.safetensors', 'adapters.safetensors', 'adapter_model.bin'];
-const preference = (path: string) => WEIGHT_PREFERENCE.indexOf(baseName(path).toLowerCase());
+const preference = (path: string) => (ADAPTER_WEIGHT_NAMES as readonly string[]).indexOf(baseName(path).toLowerCase());
 const folderOf = (path: string) => (path.includes('/') ? path.slice(0, path.lastIndexOf('/') + 1) : '');
 
 /**

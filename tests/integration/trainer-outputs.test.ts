@@ -280,6 +280,10 @@ describe('bad input is a warning on the model, never a failed ingest', () => {
     expect(warnings(model)).toEqual([['pickle_unreadable', 'adapter_model.bin']]);
     const stored = await download(model.id, 'adapter_model.bin');
     expect(Buffer.from(stored).equals(Buffer.from(bomb))).toBe(true);
+    // Its weights are never read, so no GGUF is made from it; the refusal says how to re-save it.
+    await expect(api.models.export.mutate({ modelId: model.id, format: 'gguf' })).rejects.toThrow(
+      /adapter_model\.bin is a pickle.*safe_serialization=True/,
+    );
   }, 60_000);
 
   test('a pickle named .safetensors is stored as it is and never parsed: content decides, not the name', async () => {

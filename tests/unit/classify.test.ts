@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test';
-import { checkpointOf, checkpointStep, classifyFile, contentTypeFor, isMergedModelFile, skippedBy } from '../../server/ingest/inspect/classify.ts';
+import { checkpointOf, classifyFile, contentTypeFor, isMergedModelFile, skippedBy } from '../../server/ingest/inspect/classify.ts';
 import type { FileKind } from '../../server/vocabulary.ts';
 
 describe('classifyFile', () => {
@@ -46,7 +46,7 @@ describe('classifyFile', () => {
   });
 });
 
-describe('checkpointStep', () => {
+describe('the step a checkpoint is named by', () => {
   test.each([
     ['checkpoint-500/adapter_model.safetensors', 500],
     ['runs/checkpoint-1000/checkpoint-1500/x', 1500],
@@ -54,7 +54,7 @@ describe('checkpointStep', () => {
     ['adapter_model.safetensors', null],
     ['checkpoint-500', null],
   ] as const)('%s → %p', (path, step) => {
-    expect(checkpointStep(path)).toBe(step);
+    expect(checkpointOf(path)?.step ?? null).toBe(step);
   });
 });
 

@@ -19,8 +19,12 @@ const TOKENIZER_FILES = new Set([
 // LLaMA-Factory's per-step log.
 const LOG_FILES = new Set(['trainer_state.json', 'training_args.bin', 'training_args.json', 'trainer_log.jsonl']);
 
-/** The adapter weight files trainers write: PEFT (safetensors, or a pickle in older versions) and mlx-lm / unsloth-MLX. */
-export const ADAPTER_WEIGHT_FILES: ReadonlySet<string> = new Set(['adapter_model.safetensors', 'adapter_model.bin', 'adapters.safetensors']);
+/**
+ * The adapter weight files trainers write, most wanted first: PEFT's safetensors, mlx-lm's / unsloth-MLX's, and PEFT's
+ * older pickle (the `.bin` beside a safetensors is its twin).
+ */
+export const ADAPTER_WEIGHT_NAMES = ['adapter_model.safetensors', 'adapters.safetensors', 'adapter_model.bin'] as const;
+export const ADAPTER_WEIGHT_FILES: ReadonlySet<string> = new Set(ADAPTER_WEIGHT_NAMES);
 
 // Any `checkpoint-*` folder holds checkpoint files (HF names them checkpoint-<step>; some tools checkpoint-final).
 const CHECKPOINT_LIKE_DIR = /^checkpoint-./;
@@ -81,14 +85,6 @@ export function classifyFile(path: string): FileKind {
     return 'log';
   }
   return 'other';
-}
-
-/**
- * The step of the checkpoint folder a path lies in (`checkpoint-500/adapter_model.safetensors` → 500),
- * or null when it lies in none or the name carries no number. The innermost such folder wins.
- */
-export function checkpointStep(path: string): number | null {
-  return checkpointOf(path)?.step ?? null;
 }
 
 // A merged full model (a trainer's `merge_and_unload`, torchtune's checkpointer): HF's sharded weights and their index.

@@ -1,6 +1,7 @@
 import { For, Show } from 'solid-js';
 import { formatBytes, formatInt } from '../lib/format.ts';
 import type { ModelDetail } from '../lib/trpc.ts';
+import { LossChart } from './loss-chart.tsx';
 
 type Evaluations = ModelDetail['evaluations'];
 type Metric = Evaluations[number]['metrics'][number];
@@ -20,8 +21,21 @@ function formatValue(v: Metric['value']): string {
   return Math.abs(v) >= 1000 ? v.toLocaleString('en-US', { maximumFractionDigits: 1 }) : v.toPrecision(4).replace(/\.?0+$/, '');
 }
 
+/** The loss curve panel of a model (its page and its share page): the chart, and where the curve came from. */
+export function LossCurvePanel(props: { points: ModelDetail['lossCurve']; source: ModelDetail['curveSource'] }) {
+  return (
+    <section class="panel" aria-labelledby="h-chart">
+      <h2 id="h-chart">Loss curve</h2>
+      <Show when={props.points.length > 0} fallback={<p class="muted">No metrics were reported for this run.</p>}>
+        <LossChart points={props.points} />
+      </Show>
+      <CurveSourceNote source={props.source} />
+    </section>
+  );
+}
+
 /** Where the loss curve came from, in a sentence under the chart. */
-export function CurveSourceNote(props: { source: ModelDetail['curveSource'] }) {
+function CurveSourceNote(props: { source: ModelDetail['curveSource'] }) {
   const points = (n: number) => `${formatInt(n)} ${n === 1 ? 'point' : 'points'}`;
   return (
     <Show when={props.source}>

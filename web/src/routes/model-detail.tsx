@@ -6,10 +6,9 @@ import { ConvergenceBadge } from '../components/badges.tsx';
 import { CheckpointsPanel } from '../components/checkpoints-panel.tsx';
 import { CopyButton } from '../components/copy-button.tsx';
 import { ExportsPanel } from '../components/exports-panel.tsx';
-import { LossChart } from '../components/loss-chart.tsx';
 import { InlineEdit } from '../components/model-edit.tsx';
 import { FilesPanel, QualityPanel, SetupPanels, Stat, SummaryPanel } from '../components/model-panels.tsx';
-import { CurveSourceNote, EvaluationsPanel, OutputPanel } from '../components/output-panels.tsx';
+import { EvaluationsPanel, LossCurvePanel, OutputPanel } from '../components/output-panels.tsx';
 import { DetailSkeleton, Loaded } from '../components/states.tsx';
 import { Stars } from '../components/stars.tsx';
 import { TagChips } from '../components/tags.tsx';
@@ -111,13 +110,7 @@ const { files, bundle } = await api.models.download.mutate({ modelId: '${m().id}
         </SummaryPanel>
       </div>
 
-      <section class="panel" aria-labelledby="h-chart">
-        <h2 id="h-chart">Loss curve</h2>
-        <Show when={m().lossCurve.length > 0} fallback={<p class="muted">No metrics were reported for this run.</p>}>
-          <LossChart points={m().lossCurve} />
-        </Show>
-        <CurveSourceNote source={m().curveSource} />
-      </section>
+      <LossCurvePanel points={m().lossCurve} source={m().curveSource} />
 
       <EvaluationsPanel evaluations={m().evaluations} />
 

@@ -3,8 +3,7 @@ import { useQuery } from '@tanstack/solid-query';
 import { Show } from 'solid-js';
 import { CompatibilityPanel, UsagePanel } from '../components/adapter-panels.tsx';
 import { ConvergenceBadge } from '../components/badges.tsx';
-import { LossChart } from '../components/loss-chart.tsx';
-import { CurveSourceNote, EvaluationsPanel } from '../components/output-panels.tsx';
+import { EvaluationsPanel, LossCurvePanel } from '../components/output-panels.tsx';
 import { FilesPanel, QualityPanel, SetupPanels, SummaryPanel } from '../components/model-panels.tsx';
 import { DetailSkeleton, Loaded } from '../components/states.tsx';
 import { Stars } from '../components/stars.tsx';
@@ -77,13 +76,7 @@ function SharedModel(props: { shared: Shared; token: string }) {
         <SummaryPanel summary={m().trainingSummary} gpu={m().configuration.gpu} />
       </div>
 
-      <section class="panel" aria-labelledby="h-chart">
-        <h2 id="h-chart">Loss curve</h2>
-        <Show when={m().lossCurve.length > 0} fallback={<p class="muted">No metrics were reported for this run.</p>}>
-          <LossChart points={m().lossCurve} />
-        </Show>
-        <CurveSourceNote source={m().curveSource} />
-      </section>
+      <LossCurvePanel points={m().lossCurve} source={m().curveSource} />
 
       <EvaluationsPanel evaluations={m().evaluations} />
 

@@ -292,6 +292,8 @@ describe('bad input is a warning on the model, never a failed ingest', () => {
     expect(warnings(model)).toEqual([['misnamed', 'checkpoint-10/adapter_model.safetensors']]);
     expect(model.files.find((f) => f.path === 'checkpoint-10/adapter_model.safetensors')?.format).toBe('torch_zip');
     expect(model.compatibility?.verdict).toBe('fits');
+    // Nor is it exported: refused at once, by its content, with how to re-save it.
+    await expect(api.models.export.mutate({ modelId: model.id, format: 'gguf', checkpoint: 'checkpoint-10' })).rejects.toThrow(/is a pickle/);
   }, 60_000);
 
   test('a hostile pickle is stored byte for byte and never run', async () => {

@@ -7,9 +7,12 @@ import { authRateLimit } from './auth/rate-limit.ts';
 import { isDatabaseUnavailable } from './db-unavailable.ts';
 import type { Deps } from './deps.ts';
 import { AppError, ERRORS, errorResponse } from './errors.ts';
+import { liveEventsRoute } from './events/route.ts';
 import { authBodyLimit, MAX_BATCH_CALLS, trpcBodyLimit } from './http/body-limits.ts';
 import { crossSiteMutationGuard, securityHeaders } from './http/browser-defense.ts';
 import { clientAddress, isLocalCaller } from './http/client-address.ts';
+import { requestMetrics } from './metrics/http.ts';
+import { metricsHandler } from './metrics/route.ts';
 import { bundleRoute } from './models/bundle-route.ts';
 import { downloadManyRoute } from './registry/download-many-route.ts';
 import { storageSpaceReport } from './storage/free-space.ts';
@@ -26,6 +29,11 @@ export interface AppOptions {
   webDist?: string | null;
   /** Our sign-in/sign-up limits in front of /api/auth (server/auth/rate-limit.ts); off in most tests. */
   rateLimit?: boolean;
+  /**
+   * `probes`: only /healthz, /readyz and /metrics, what a ROLE=worker process serves on METRICS_PORT (it has no
+   * API, but its ingests and deliveries are counted where they run). Default `all`.
+   */
+  surface?: 'all' | 'probes';
 }
 
 const ASSET = /\.[a-z0-9]{1,8}$/i;
@@ -57,6 +65,8 @@ export function createApp(deps: Deps, options: AppOptions = {}) {
     });
   });
 
+  // Latency by procedure or route pattern (server/metrics/http.ts), errors included: onError answers inside it.
+  app.use('*', requestMetrics(deps.metrics, Object.keys(appRouter._def.procedures), MAX_BATCH_CALLS));
   app.use('*', securityHeaders(deps.env.publicUrl));
 
   // The one error edge of the plain HTTP routes: an AppError keeps its status and message, a database
@@ -70,6 +80,8 @@ export function createApp(deps: Deps, options: AppOptions = {}) {
   });
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  // Prometheus scrape (METRICS_TOKEN, or local callers only): before the /api/* and dashboard catch-alls.
+  app.get('/metrics', metricsHandler(deps));
   app.get('/readyz', async (c) => {
     const check = async (fn: () => Promise<unknown>) => {
       const t = performance.now();
@@ -94,6 +106,13 @@ export function createApp(deps: Deps, options: AppOptions = {}) {
     // Checks name internal ports, paths and errors: only a caller on this machine sees them.
     return c.json(isLocalCaller(c, deps.env.trustProxy) ? body : { status: body.status }, ready ? 200 : 503);
   });
+
+  if (options.surface === 'probes') {
+    app.all('*', () => {
+      throw new AppError('NOT_FOUND', 'A worker process serves /healthz, /readyz and /metrics only.');
+    });
+    return app;
+  }
 
   app.use('/api/auth/*', authBodyLimit());
   if (options.rateLimit ?? true) app.use('/api/auth/*', authRateLimit({ db: deps.database.db, trustProxy: deps.env.trustProxy, log }));
@@ -122,6 +141,9 @@ export function createApp(deps: Deps, options: AppOptions = {}) {
   app.route('/bundles', bundleRoute(deps));
   // Several models in one zip (models.downloadMany): /bundles/many.zip, which no `<uuid>.zip` above matches.
   app.route('/bundles', downloadManyRoute(deps));
+
+  // Server-sent events (events/route.ts): before the /api/* catch-all below.
+  app.get('/api/events', liveEventsRoute(deps));
 
   const noSuchEndpoint = () => {
     throw new AppError('NOT_FOUND', 'No such endpoint.');

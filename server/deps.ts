@@ -3,7 +3,9 @@ import type { Database } from '../db/client.ts';
 import type { Auth } from './auth/auth.ts';
 import type { IdentityCache } from './auth/identity-cache.ts';
 import type { Env } from './env.ts';
+import type { LiveEventHub } from './events/hub.ts';
 import type { Logger } from './logger.ts';
+import type { Metrics } from './metrics/metrics.ts';
 import type { StorageDriver } from './storage/storage.ts';
 
 /** Everything a request or a job needs, built once by the composition root (main.ts) or a test. */
@@ -23,4 +25,8 @@ export interface Deps {
    * fixed or stepped clock in tests, so expiry is tested without waiting.
    */
   now: () => number;
+  /** This process's Prometheus metrics (server/metrics/metrics.ts), served at /metrics. */
+  metrics: Metrics;
+  /** The live-event fan-out behind GET /api/events (events/hub.ts); null in a process that serves no HTTP. */
+  events: LiveEventHub | null;
 }

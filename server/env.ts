@@ -36,6 +36,9 @@ const schema = z.object({
   SOURCE_FILE_ROOTS: optional(z.string()),
   SOURCE_S3_PREFIXES: optional(z.string()),
   TRUST_PROXY: optional(z.coerce.number().int().min(0).max(10)),
+  METRICS_TOKEN: optional(z.string().min(16, 'must be at least 16 characters')),
+  METRICS_PORT: optional(z.coerce.number().int().min(0).max(65535)),
+  WEBHOOK_ALLOW_PRIVATE_HOSTS: optional(bool),
 });
 
 /** The placeholders a SOURCE_FILE_ROOTS or SOURCE_S3_PREFIXES entry may contain, filled from the job. */
@@ -101,6 +104,12 @@ export interface Env {
   sourceS3Prefixes: { bucket: string; prefix: string }[];
   /** TRUST_PROXY: how many proxy hops stand in front; forwarded client addresses are believed only then. */
   trustProxy: number;
+  /** METRICS_TOKEN: bearer token for `/metrics`; null: only callers on this machine may scrape. */
+  metricsToken: string | null;
+  /** METRICS_PORT: where a ROLE=worker process serves /healthz, /readyz and /metrics (on HOST); null: it serves nothing. */
+  metricsPort: number | null;
+  /** WEBHOOK_ALLOW_PRIVATE_HOSTS: webhook targets may be http and resolve to private, loopback or link-local addresses. */
+  webhookAllowPrivateHosts: boolean;
 }
 
 export class EnvError extends Error {
@@ -177,5 +186,8 @@ export function parseEnv(source: Record<string, string | undefined>): Env {
     sourceFileRoots,
     sourceS3Prefixes,
     trustProxy: e.TRUST_PROXY ?? 0,
+    metricsToken: e.METRICS_TOKEN ?? null,
+    metricsPort: e.METRICS_PORT ?? null,
+    webhookAllowPrivateHosts: e.WEBHOOK_ALLOW_PRIVATE_HOSTS ?? false,
   };
 }

@@ -30,7 +30,7 @@ try {
 }
 const svc = service;
 if (svc.url) console.log(`LoRA artifact service ready on ${svc.url} (role ${env.role}; public URL ${env.publicUrl})`);
-else console.log(`LoRA artifact worker ready (role ${env.role})`);
+else console.log(`LoRA artifact worker ready (role ${env.role}${svc.probesUrl ? `; /healthz, /readyz and /metrics on ${svc.probesUrl}` : ''})`);
 
 let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

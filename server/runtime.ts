@@ -12,7 +12,9 @@ import { createAuth } from './auth/auth.ts';
 import { announceSessionEnd, IdentityCache, listenForRevocations } from './auth/identity-cache.ts';
 import type { Deps } from './deps.ts';
 import type { Env } from './env.ts';
+import { startLiveEventHub } from './events/hub.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { createMetrics } from './metrics/metrics.ts';
 import { releaseOrphanedJobs } from './queue/orphans.ts';
 import { createQueues, startWorkers } from './queue/registry.ts';
 import { resolveAuthSecret } from './secrets.ts';
@@ -22,6 +24,8 @@ export interface Service {
   deps: Deps;
   /** Where the API listens (null for ROLE=worker). */
   url: string | null;
+  /** Where a ROLE=worker process serves /healthz, /readyz and /metrics (METRICS_PORT), else null. */
+  probesUrl: string | null;
   server: ReturnType<typeof Bun.serve> | null;
   /** Stops accepting requests, lets running jobs finish (or releases them), closes the database. */
   stop(): Promise<void>;
@@ -53,6 +57,8 @@ export interface StartOptions {
   schedule?: boolean;
   /** pg-boss's job spies (`boss.getSpy(queue).waitForJobWithId`), so tests wait on job states instead of sleeping. */
   spies?: boolean;
+  /** How often GET /api/events sends its `: ping` heartbeat (default 15 s); tests shorten it. */
+  heartbeatMs?: number;
 }
 
 /**
@@ -71,13 +77,18 @@ export async function startService(options: StartOptions): Promise<Service> {
     const dataDir = path.resolve(env.dataDir);
     fs.mkdirSync(dataDir, { recursive: true });
 
-    // Claim the port first: a taken port must fail before anything touches the database.
+    // Claim the port first: a taken port must fail before anything touches the database. The API listens on
+    // PORT; a ROLE=worker process only on METRICS_PORT, when set, for its probes and metrics.
     let server: ReturnType<typeof Bun.serve> | null = null;
+    let probes: ReturnType<typeof Bun.serve> | null = null;
     let handler: ((req: Request, srv: unknown) => Response | Promise<Response>) | null = null;
-    if (env.role !== 'worker') {
+    const listenPort = env.role === 'worker' ? env.metricsPort : env.port;
+    if (listenPort !== null) {
+      const variable = env.role === 'worker' ? 'METRICS_PORT' : 'PORT';
+      let listening: ReturnType<typeof Bun.serve>;
       try {
-        server = Bun.serve({
-          port: env.port,
+        listening = Bun.serve({
+          port: listenPort,
           hostname: env.host,
           idleTimeout: 0,
           maxRequestBodySize: 64 * 1024 * 1024,
@@ -87,12 +98,13 @@ export async function startService(options: StartOptions): Promise<Service> {
         const code = (e as NodeJS.ErrnoException).code;
         throw new StartupError(
           code === 'EADDRINUSE'
-            ? `port ${env.port} on ${env.host} is already in use; set PORT to a free port`
-            : `cannot listen on ${env.host}:${env.port}: ${(e as Error).message}`,
+            ? `port ${listenPort} on ${env.host} is already in use; set ${variable} to a free port`
+            : `cannot listen on ${env.host}:${listenPort}: ${(e as Error).message}`,
         );
       }
-      const srv = server;
-      cleanups.push(async () => srv.stop(true));
+      if (env.role === 'worker') probes = listening;
+      else server = listening;
+      cleanups.push(async () => listening.stop(true));
     }
 
     let embedded: EmbeddedPostgres | null = null;
@@ -159,15 +171,23 @@ export async function startService(options: StartOptions): Promise<Service> {
       onUserDeleting: (user) => accounts.before(user),
       onUserDeleted: (user) => accounts.after(user),
     });
-    const deps: Deps = { env, secret, database, storage, boss, auth, identities, log, now };
+    // One LISTEN connection per process that serves /api/events, fanning events out to its streams.
+    const live = server ? await startLiveEventHub(databaseUrl, database.db, log, { heartbeatMs: options.heartbeatMs }) : null;
+    if (live) cleanups.push(() => live.stop());
+    const deps: Deps = { env, secret, database, storage, boss, auth, identities, log, now, metrics: createMetrics(), events: live?.hub ?? null };
 
     if (env.role !== 'api') await startWorkers(boss, deps, env.ingestConcurrency);
-    if (server) {
-      const app = createApp(deps, { webDist: options.webDist ?? null, rateLimit: options.authRateLimit ?? true });
+    if (server || probes) {
+      const app = createApp(deps, {
+        webDist: options.webDist ?? null,
+        rateLimit: options.authRateLimit ?? true,
+        surface: probes ? 'probes' : 'all',
+      });
       handler = (req, srv) => app.fetch(req, srv as never);
     }
-    const url = server ? `http://${env.host.includes(':') ? `[${env.host}]` : env.host}:${server.port}` : null;
-    return { deps, url, server, stop: cleanup };
+    const base = (srv: ReturnType<typeof Bun.serve> | null) =>
+      srv ? `http://${env.host.includes(':') ? `[${env.host}]` : env.host}:${srv.port}` : null;
+    return { deps, url: base(server), probesUrl: base(probes), server, stop: cleanup };
   } catch (e) {
     await cleanup();
     throw e;

@@ -14,3 +14,5 @@ export * from './rate-limit-events.ts';
 export * from './model-shares.ts';
 export * from './model-registry.ts';
 export * from './model-exports.ts';
+export * from './webhooks.ts';
+export * from './live-events.ts';

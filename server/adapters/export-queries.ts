@@ -1,6 +1,7 @@
 import { and, desc, eq, inArray, sql } from 'drizzle-orm';
 import type { Db, Tx } from '../../db/client.ts';
 import { artifactFiles, modelArtifacts, modelExports } from '../../db/schema/index.ts';
+import { publishExportChange } from '../events/publish.ts';
 
 /**
  * The SQL of exports (server/adapters/export.ts). Requests run as the member (row-level security: write to
@@ -108,8 +109,12 @@ export async function exportForJob(db: Db, exportId: string) {
   return row ?? null;
 }
 
+/** Marks the export running or failed, and announces it live in the same transaction (its own, given the pool). */
 export async function markExport(db: Db | Tx, exportId: string, status: 'running' | 'failed', error: string | null = null): Promise<void> {
-  await db.update(modelExports).set({ status, error, updatedAt: new Date() }).where(eq(modelExports.id, exportId));
+  await db.transaction(async (tx) => {
+    await tx.update(modelExports).set({ status, error, updatedAt: new Date() }).where(eq(modelExports.id, exportId));
+    await publishExportChange(tx, exportId);
+  });
 }
 
 /**
@@ -151,5 +156,6 @@ export async function deliverExport(
     .set({ totalBytes: sql`${modelArtifacts.totalBytes} + ${file.sizeBytes}`, fileCount: sql`${modelArtifacts.fileCount} + 1` })
     .where(eq(modelArtifacts.id, e.artifactId));
   await tx.update(modelExports).set({ status: 'ready', fileId: row!.id, error: null, updatedAt: new Date() }).where(eq(modelExports.id, e.exportId));
+  await publishExportChange(tx, e.exportId);
   return row!.id;
 }

@@ -16,6 +16,7 @@ import { ADAPTER_WEIGHT_NAMES, checkpointOf } from '../ingest/inspect/classify.t
 import { isPickle } from '../ingest/inspect/sniff.ts';
 import { mainAdapterWeights } from '../ingest/inspect-artifact.ts';
 import { InspectionError, type RangeReader } from '../ingest/inspect/safetensors.ts';
+import { publishExportChange } from '../events/publish.ts';
 import { modelAccess } from '../models/queries.ts';
 import { notify } from '../notifications/service.ts';
 import { baseName } from '../paths.ts';
@@ -175,6 +176,8 @@ async function enqueueExport(deps: Deps, tx: Tx, exportId: string): Promise<void
   await leaveUserRole(tx); // harmless when already left
   const payload = { exportId };
   await deps.boss.send(exportGgufJob.name, payload, { ...sendOptions(exportGgufJob, payload), db: fromDrizzle(tx, sql) });
+  // Queued (new, or asked again): the model's open pages hear it at commit.
+  await publishExportChange(tx, exportId);
 }
 
 /**
@@ -279,7 +282,14 @@ export const exportGgufJob = defineJob({
           { exportId, artifactId: e.artifactId, workspaceId: e.workspaceId },
           { path, storageKey: key, sizeBytes: converted.size, sha256 },
         );
-        await notify(tx, { kind: 'export.ready', workspaceId: e.workspaceId, artifactId: e.artifactId, modelName: e.name, path, format: 'gguf' });
+        await notify(deps, tx, {
+          kind: 'export.ready',
+          workspaceId: e.workspaceId,
+          artifactId: e.artifactId,
+          modelName: e.name,
+          path,
+          format: 'gguf',
+        });
         return { path, fileId };
       });
       if (delivered === 'pruned') throw new ExportError(`${e.sourcePath} was pruned while it was being exported.`);
@@ -317,7 +327,7 @@ export const exportGgufJob = defineJob({
       else if (err instanceof StorageNotFoundError) log.warn('export failed: a stored object is missing', { err });
       await db.transaction(async (tx) => {
         await q.markExport(tx, exportId, 'failed', message);
-        await notify(tx, { kind: 'export.failed', workspaceId: e.workspaceId, artifactId: e.artifactId, modelName: e.name, error: message });
+        await notify(deps, tx, { kind: 'export.failed', workspaceId: e.workspaceId, artifactId: e.artifactId, modelName: e.name, error: message });
       });
       return { status: 'deadletter', output: { error: message } };
     }

@@ -1,4 +1,5 @@
-import postgres from 'postgres';
+import type postgres from 'postgres';
+import { startListener } from '../db-listener.ts';
 import type { Logger } from '../logger.ts';
 import type { Actor } from '../workspaces/roles.ts';
 import { hashToken } from './tokens.ts';
@@ -134,48 +135,21 @@ export class IdentityCache {
  * caching resumes only once LISTEN has succeeded again.
  */
 export async function listenForRevocations(databaseUrl: string, cache: IdentityCache, log: Logger): Promise<{ stop: () => Promise<void> }> {
-  let stopped = false;
-  let retry: ReturnType<typeof setTimeout> | undefined;
-  let failures = 0;
-  const sql = postgres(databaseUrl, {
-    max: 1,
-    idle_timeout: 0,
-    max_lifetime: 0,
-    onnotice: () => {},
-    connection: { application_name: 'lora-artifacts-identity' },
-    onclose: () => {
-      cache.setListening(false);
-      if (!stopped) schedule();
+  const listener = await startListener(databaseUrl, {
+    name: 'lora-artifacts-identity',
+    channels: [REVOCATION_CHANNEL],
+    onNotify: (channel, payload) => {
+      if (channel === REVOCATION_CHANNEL) cache.revoke(payload);
     },
-    ...({
-      onnotify: (channel: string, payload: string) => {
-        if (channel === REVOCATION_CHANNEL) cache.revoke(payload);
-      },
-    } as object),
+    onDown: () => cache.setListening(false),
+    onUp: () => cache.setListening(true),
+    log,
+    warning: 'identity cache: cannot listen for revocations; every request asks the database',
   });
-  const listen = async () => {
-    retry = undefined;
-    try {
-      await sql.unsafe(`listen ${REVOCATION_CHANNEL}`);
-      failures = 0;
-      if (!stopped) cache.setListening(true);
-    } catch (err) {
-      failures++;
-      if (failures === 1) log.warn('identity cache: cannot listen for revocations; every request asks the database', { err });
-      schedule();
-    }
-  };
-  const schedule = () => {
-    if (stopped || retry) return;
-    retry = setTimeout(listen, Math.min(5_000, 100 * 2 ** Math.min(failures, 6)));
-  };
-  await listen();
   return {
     async stop() {
-      stopped = true;
-      if (retry) clearTimeout(retry);
       cache.setListening(false);
-      await sql.end({ timeout: 1 });
+      await listener.stop();
     },
   };
 }

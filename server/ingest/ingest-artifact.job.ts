@@ -65,6 +65,7 @@ export const ingestArtifactJob = defineJob({
   work: { includeMetadata: true, perJobResults: true, pollingIntervalSeconds: 2, notifyPollingIntervalSeconds: 10 },
   singletonKey: (p) => p.jobId,
   async handle(deps, { jobId }, job) {
+    const started = performance.now();
     const { db } = deps.database;
     const log = deps.log.child({ job: 'ingest-artifact', jobId, attempt: job.retryCount });
     const row = await q.jobForIngest(db, jobId);
@@ -74,6 +75,12 @@ export const ingestArtifactJob = defineJob({
     const artifactId = artifactIdFor(jobId);
     const prefix = storagePrefix(artifactId);
     await q.markIngesting(db, jobId);
+    // Metrics (server/metrics): the attempt's time and the bytes of the files it stored whole, by how it ended.
+    let copiedBytes = 0;
+    const measure = (outcome: 'delivered' | 'failed' | 'retried') => {
+      deps.metrics.ingestDuration.observe({ outcome }, (performance.now() - started) / 1000);
+      deps.metrics.ingestBytes.inc({ outcome }, copiedBytes);
+    };
 
     try {
       const signal = job.signal;
@@ -168,6 +175,7 @@ export const ingestArtifactJob = defineJob({
             signal: copySignal,
           }).catch(storageFull(file.path));
           log.debug('file copied', { path: file.path, size });
+          copiedBytes += size;
           return { path: file.path, key, size, sha256, kind: classifyFile(file.path), contentType, format: sniffFormat(head, size) };
         },
         { signal },
@@ -270,7 +278,7 @@ export const ingestArtifactJob = defineJob({
           { artifactId, workspaceId: row.workspaceId, ...card },
         );
         await q.markDelivered(tx, jobId, artifactId);
-        await notify(tx, {
+        await notify(deps, tx, {
           kind: 'model.ready',
           workspaceId: row.workspaceId,
           jobId,
@@ -289,16 +297,19 @@ export const ingestArtifactJob = defineJob({
       // meanwhile, those objects are ours alone now, and must not outlive it.
       if (!delivered && (await q.wasPurged(db, jobId))) await deps.storage.deletePrefix(prefix);
       log.info(delivered ? 'model delivered' : 'already delivered', { artifactId, files: stored.length });
+      measure('delivered');
       return { status: 'completed', output: { artifactId, delivered } };
     } catch (err) {
       const message = userMessage(err);
       const final = isPermanent(err) || job.retryCount >= job.retryLimit;
       if (!final) {
+        measure('retried');
         await q.recordAttemptError(db, jobId, message);
         log.warn('ingest attempt failed; will retry', { error: message, err, cause: (err as Error | undefined)?.cause });
         throw err;
       }
       log.error('ingest failed', { error: message, err, cause: (err as Error | undefined)?.cause });
+      measure('failed');
       await failIngest(deps, jobId, row.workspaceId, row.name, prefix, message);
       return { status: 'deadletter', output: { error: message } };
     }
@@ -307,7 +318,7 @@ export const ingestArtifactJob = defineJob({
 
 /** Marks the job failed and tells the user, unless a concurrent attempt delivered it meanwhile. */
 async function failIngest(deps: Deps, jobId: string, workspaceId: string, name: string, prefix: string, message: string) {
-  const failed = await markIngestFailed(deps.database.db, { id: jobId, workspaceId, name }, message);
+  const failed = await markIngestFailed(deps, { id: jobId, workspaceId, name }, message);
   // Leave no orphaned objects behind; a later retry writes the same keys again.
   if (failed) await deps.storage.deletePrefix(prefix).catch((e) => deps.log.warn('cleanup failed', { prefix, err: e }));
 }

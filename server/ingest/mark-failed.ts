@@ -1,4 +1,4 @@
-import type { Db } from '../../db/client.ts';
+import type { Deps } from '../deps.ts';
 import { notify } from '../notifications/service.ts';
 import * as q from './queries.ts';
 
@@ -7,10 +7,14 @@ import * as q from './queries.ts';
  * members are told, in one transaction, unless a concurrent attempt delivered the model meanwhile (then nothing
  * changes and this returns false).
  */
-export async function markIngestFailed(db: Db, job: { id: string; workspaceId: string; name: string }, message: string): Promise<boolean> {
-  return db.transaction(async (tx) => {
+export async function markIngestFailed(
+  deps: Pick<Deps, 'database' | 'boss' | 'env' | 'now'>,
+  job: { id: string; workspaceId: string; name: string },
+  message: string,
+): Promise<boolean> {
+  return deps.database.db.transaction(async (tx) => {
     if (!(await q.markIngestFailed(tx, job.id, message))) return false;
-    await notify(tx, { kind: 'ingest.failed', workspaceId: job.workspaceId, jobId: job.id, jobName: job.name, error: message });
+    await notify(deps, tx, { kind: 'ingest.failed', workspaceId: job.workspaceId, jobId: job.id, jobName: job.name, error: message });
     return true;
   });
 }

@@ -1,6 +1,7 @@
 import { and, eq, inArray, isNull, lt, sql } from 'drizzle-orm';
 import type { Db, Tx } from '../../db/client.ts';
 import { artifactFiles, datasets, metricsPoints, modelArtifacts, modelFamilies, trainingJobs, workspaces } from '../../db/schema/index.ts';
+import { publishJobChange } from '../events/publish.ts';
 import type { CurveSource } from '../outputs/types.ts';
 
 /**
@@ -35,29 +36,38 @@ export async function jobForIngest(db: Queryable, jobId: string) {
   return row ?? null;
 }
 
-/** Marks an attempt started (and counts it), unless the model was delivered meanwhile. */
-export async function markIngesting(db: Queryable, jobId: string): Promise<void> {
-  await db
-    .update(trainingJobs)
-    .set({ ingestStatus: 'ingesting', ingestAttempts: sql`${trainingJobs.ingestAttempts} + 1`, ingestStartedAt: new Date(), updatedAt: new Date() })
-    .where(and(eq(trainingJobs.id, jobId), isNull(trainingJobs.artifactId)));
+/** Marks an attempt started (and counts it), unless the model was delivered meanwhile; announced live with it. */
+export async function markIngesting(db: Db, jobId: string): Promise<void> {
+  await db.transaction(async (tx) => {
+    const changed = await tx
+      .update(trainingJobs)
+      .set({ ingestStatus: 'ingesting', ingestAttempts: sql`${trainingJobs.ingestAttempts} + 1`, ingestStartedAt: new Date(), updatedAt: new Date() })
+      .where(and(eq(trainingJobs.id, jobId), isNull(trainingJobs.artifactId)))
+      .returning({ id: trainingJobs.id });
+    if (changed.length > 0) await publishJobChange(tx, jobId);
+  });
 }
 
-/** Shows the error of an attempt that will be retried; the status stays as it is. */
-export async function recordAttemptError(db: Queryable, jobId: string, message: string): Promise<void> {
-  await db
-    .update(trainingJobs)
-    .set({ ingestError: message, updatedAt: new Date() })
-    .where(and(eq(trainingJobs.id, jobId), isNull(trainingJobs.artifactId)));
+/** Shows the error of an attempt that will be retried (the status stays as it is); the jobs page hears it live. */
+export async function recordAttemptError(db: Db, jobId: string, message: string): Promise<void> {
+  await db.transaction(async (tx) => {
+    const changed = await tx
+      .update(trainingJobs)
+      .set({ ingestError: message, updatedAt: new Date() })
+      .where(and(eq(trainingJobs.id, jobId), isNull(trainingJobs.artifactId)))
+      .returning({ id: trainingJobs.id });
+    if (changed.length > 0) await publishJobChange(tx, jobId);
+  });
 }
 
-/** Marks the ingest failed unless a model was delivered meanwhile; true when it did. */
+/** Marks the ingest failed (announced live) unless a model was delivered meanwhile; true when it did. */
 export async function markIngestFailed(tx: Tx, jobId: string, message: string): Promise<boolean> {
   const rows = await tx
     .update(trainingJobs)
     .set({ ingestStatus: 'failed', ingestError: message, updatedAt: new Date() })
     .where(and(eq(trainingJobs.id, jobId), isNull(trainingJobs.artifactId)))
     .returning({ id: trainingJobs.id });
+  if (rows.length > 0) await publishJobChange(tx, jobId);
   return rows.length > 0;
 }
 
@@ -112,12 +122,13 @@ export async function insertArtifactFiles(
   await tx.insert(artifactFiles).values([...rows, ...generated]);
 }
 
-/** Links the job to its delivered model and marks the ingest ready. */
+/** Links the job to its delivered model and marks the ingest ready (announced live, at commit). */
 export async function markDelivered(tx: Tx, jobId: string, artifactId: string): Promise<void> {
   await tx
     .update(trainingJobs)
     .set({ artifactId, ingestStatus: 'ready', ingestError: null, updatedAt: new Date() })
     .where(eq(trainingJobs.id, jobId));
+  await publishJobChange(tx, jobId);
 }
 
 /**

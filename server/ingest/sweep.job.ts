@@ -27,7 +27,7 @@ export const ingestSweepJob = defineJob({
     for (const job of stale) {
       if (job.attempts >= MAX_TOTAL_ATTEMPTS) {
         const message = `gave up after ${job.attempts} attempts (the worker stopped each time); retry when the cause is fixed`;
-        await markIngestFailed(db, job, message);
+        await markIngestFailed(deps, job, message);
         failed++;
         continue;
       }

@@ -6,6 +6,7 @@ import { WORKER_TOKEN_PREFIX, generateToken, hashToken } from '../auth/tokens.ts
 import { workspaceDatasetId } from '../datasets/queries.ts';
 import type { Deps } from '../deps.ts';
 import { ERRORS } from '../errors.ts';
+import { publishJobChange } from '../events/publish.ts';
 import { familyFromName } from '../registry/refs.ts';
 import { ingestArtifactJob } from '../ingest/ingest-artifact.job.ts';
 import { checkOutputUri } from '../ingest/sources/allowed.ts';
@@ -28,7 +29,7 @@ export async function createJob(deps: Deps, actor: Actor, input: z.infer<typeof 
     // The dataset must be the same workspace's.
     const datasetId = await workspaceDatasetId(tx, workspaceId, input.datasetId);
     if (!datasetId) throw ERRORS.notFound('Dataset');
-    return q.insertJob(tx, {
+    const id = await q.insertJob(tx, {
       workspaceId,
       createdBy: actor.userId,
       datasetId,
@@ -38,6 +39,9 @@ export async function createJob(deps: Deps, actor: Actor, input: z.infer<typeof 
       gpu: input.gpu,
       workerTokenHash: hashToken(workerToken),
     });
+    // As the member (row-level security lets them announce to their own workspace).
+    await publishJobChange(tx, id);
+    return id;
   });
   return { jobId, workerToken };
 }
@@ -70,6 +74,7 @@ export async function retryIngest(deps: Deps, actor: Actor, jobId: string) {
     // pg-boss's tables are not app_user's: leave the restricted role for the enqueue (same transaction).
     await q.leaveUserRole(tx);
     await enqueueIngest(deps, tx, jobId);
+    await publishJobChange(tx, jobId);
     return { jobId, ingestStatus: 'pending' as const };
   });
 }
@@ -95,6 +100,7 @@ export async function startJob(deps: Deps, jobId: string) {
     if (job.status === 'running') return { jobId, status: job.status };
     if (job.status !== 'queued') throw ERRORS.conflict(`Job is ${job.status} and cannot start.`);
     await q.markRunning(tx, jobId);
+    await publishJobChange(tx, jobId);
     return { jobId, status: 'running' as const };
   });
 }
@@ -107,7 +113,10 @@ export async function reportMetrics(deps: Deps, jobId: string, points: z.infer<t
   return deps.database.db.transaction(async (tx) => {
     const job = await lockJob(tx, jobId);
     if (job.status !== 'queued' && job.status !== 'running') throw ERRORS.conflict(`Job is ${job.status}; metrics are no longer accepted.`);
-    if (job.status === 'queued') await q.markRunning(tx, jobId);
+    if (job.status === 'queued') {
+      await q.markRunning(tx, jobId);
+      await publishJobChange(tx, jobId);
+    }
     // One statement for the whole batch (up to 10,000 points).
     await q.upsertMetrics(tx, jobId, rows);
     return { accepted: rows.length };
@@ -134,6 +143,7 @@ export async function completeJob(deps: Deps, input: z.infer<typeof completeJobI
     if (!admitted.allowed) throw ERRORS.invalidField('outputUri', admitted.reason);
     await q.markCompleted(tx, input);
     await enqueueIngest(deps, tx, jobId);
+    await publishJobChange(tx, jobId);
     return { jobId, status: 'completed' as const };
   });
 }
@@ -144,6 +154,7 @@ export async function failJob(deps: Deps, jobId: string, error: string) {
     if (job.status === 'failed') return { jobId, status: 'failed' as const };
     if (job.status !== 'queued' && job.status !== 'running') throw ERRORS.conflict(`Job is ${job.status} and cannot fail.`);
     await q.markFailed(tx, jobId, error);
+    await publishJobChange(tx, jobId);
     return { jobId, status: 'failed' as const };
   });
 }

@@ -233,7 +233,7 @@ export async function downloadModel(
   input: ModelTarget & { fileIds?: string[] | undefined },
   meta: { ip: string | null; userAgent: string | null },
 ) {
-  return deps.database.asUser(
+  const handedOut = await deps.database.asUser(
     rls(actor),
     async (tx) => {
       // A reference costs a lookup first; an id goes straight on.
@@ -265,6 +265,15 @@ export async function downloadModel(
     // A download record is not worth a WAL flush on the request path (see UserTransactionOptions).
     { relaxedCommit: true },
   );
+  return countDownload(deps, 'member', handedOut);
+}
+
+/** Counts, once its transaction committed, a download handed out (server/metrics): its record, and each link signed. */
+export function countDownload(deps: Deps, via: 'member' | 'share', signed: Awaited<ReturnType<typeof signDownload>>) {
+  deps.metrics.downloads.inc({ kind: 'files', via });
+  deps.metrics.signedLinks.inc({ kind: 'file' }, signed.files.length);
+  if (signed.bundle) deps.metrics.signedLinks.inc({ kind: 'bundle' });
+  return signed;
 }
 
 /** The grant of links signed for a member: they work while that user may still read the model. */
@@ -279,7 +288,7 @@ function userGrant(userId: string): string {
  */
 export async function openBundle(deps: Deps, userId: string, modelId: string, record: { ip: string | null; userAgent: string | null } | null) {
   const reach: Reach = { userId, token: null };
-  return deps.database.asUser(
+  const bundle = await deps.database.asUser(
     rls(reach),
     async (tx) => {
       // As in downloadModel: reads and record in one write; a model that is not there rolls the record back.
@@ -293,6 +302,8 @@ export async function openBundle(deps: Deps, userId: string, modelId: string, re
     },
     { relaxedCommit: true },
   );
+  if (record) deps.metrics.downloads.inc({ kind: 'bundle', via: 'member' });
+  return bundle;
 }
 
 /** A file-name-safe stem for the zip, from the model's name. */

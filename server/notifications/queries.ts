@@ -1,6 +1,7 @@
 import { and, count, desc, eq, inArray, isNull, sql } from 'drizzle-orm';
 import type { Tx } from '../../db/client.ts';
 import { notifications, workspaceMembers, workspaces } from '../../db/schema/index.ts';
+import type { Role } from '../workspaces/roles.ts';
 
 /** The user's notifications, newest first (unread ones only when asked). */
 export function listNotifications(tx: Tx, userId: string, options: { unreadOnly: boolean; limit: number }) {
@@ -38,8 +39,29 @@ export function markRead(tx: Tx, userId: string, ids: string[]) {
     .returning({ id: notifications.id });
 }
 
+/** What a live `notification` event carries of each new row (server/events/publish.ts). */
+const inserted = {
+  id: notifications.id,
+  userId: notifications.userId,
+  type: notifications.type,
+  title: notifications.title,
+  body: notifications.body,
+  link: notifications.link,
+  createdAt: notifications.createdAt,
+};
+
+/** Marks every unread notification of the user read; returns how many it changed. */
+export async function markAllRead(tx: Tx, userId: string): Promise<number> {
+  const rows = await tx
+    .update(notifications)
+    .set({ readAt: new Date() })
+    .where(and(eq(notifications.userId, userId), isNull(notifications.readAt)))
+    .returning({ id: notifications.id });
+  return rows.length;
+}
+
 export function insertNotification(tx: Tx, row: { userId: string; type: string; title: string; body: string | null; link: string | null }) {
-  return tx.insert(notifications).values(row);
+  return tx.insert(notifications).values(row).returning(inserted);
 }
 
 export async function workspaceForNotice(tx: Tx, workspaceId: string) {
@@ -47,21 +69,29 @@ export async function workspaceForNotice(tx: Tx, workspaceId: string) {
   return row ?? null;
 }
 
-/** One notification per member of the workspace, in one statement. */
-export async function insertForMembers(tx: Tx, workspaceId: string, row: { type: string; title: string; body: string | null; link: string | null }) {
-  await tx.insert(notifications).select(
-    tx
-      .select({
-        id: sql`gen_random_uuid()`.as('id'),
-        userId: workspaceMembers.userId,
-        type: sql`${row.type}`.as('type'),
-        title: sql`${row.title}`.as('title'),
-        body: sql`${row.body}`.as('body'),
-        link: sql`${row.link}`.as('link'),
-        readAt: sql`null::timestamptz`.as('read_at'),
-        createdAt: sql`now()`.as('created_at'),
-      })
-      .from(workspaceMembers)
-      .where(eq(workspaceMembers.workspaceId, workspaceId)),
-  );
+/** One notification per member of the workspace (of those roles, when given), in one statement. */
+export async function insertForMembers(
+  tx: Tx,
+  workspaceId: string,
+  row: { type: string; title: string; body: string | null; link: string | null },
+  roles?: readonly Role[],
+) {
+  return tx
+    .insert(notifications)
+    .select(
+      tx
+        .select({
+          id: sql`gen_random_uuid()`.as('id'),
+          userId: workspaceMembers.userId,
+          type: sql`${row.type}`.as('type'),
+          title: sql`${row.title}`.as('title'),
+          body: sql`${row.body}`.as('body'),
+          link: sql`${row.link}`.as('link'),
+          readAt: sql`null::timestamptz`.as('read_at'),
+          createdAt: sql`now()`.as('created_at'),
+        })
+        .from(workspaceMembers)
+        .where(and(eq(workspaceMembers.workspaceId, workspaceId), roles ? inArray(workspaceMembers.role, [...roles]) : undefined)),
+    )
+    .returning(inserted);
 }

@@ -10,4 +10,6 @@ export const notificationsRouter = router({
   markRead: protectedProcedure
     .input(z.object({ ids: z.array(z.uuid()).min(1).max(500) }))
     .mutation(({ ctx, input }) => notifications.markRead(ctx.deps, ctx.user.userId, input.ids)),
+
+  markAllRead: protectedProcedure.mutation(({ ctx }) => notifications.markAllRead(ctx.deps, ctx.user.userId)),
 });

@@ -1,8 +1,10 @@
 import type { Tx } from '../../db/client.ts';
 import type { FitVerdict } from '../adapters/types.ts';
 import type { Deps } from '../deps.ts';
+import { publishNotifications } from '../events/publish.ts';
 import type { StarScore } from '../quality/score.ts';
 import type { ConvergenceLabel } from '../vocabulary.ts';
+import { enqueueWebhookMessages, type FanOutDeps } from '../webhooks/fan-out.ts';
 import * as q from './queries.ts';
 
 /**
@@ -34,6 +36,8 @@ export type NotificationEvent =
       workspaceId: string;
       /** The names of the models moved to the trash (all of them; the text shows the first few). */
       modelNames: string[];
+      /** Their ids, in the same order (a webhook message per model). */
+      modelIds: string[];
       /** Who deleted them (their display name). */
       by: string;
       /** When the trash purges them for good (ISO); until then they can be restored. */
@@ -50,7 +54,9 @@ export type NotificationEvent =
       path: string;
       format: 'gguf';
     }
-  | { kind: 'export.failed'; workspaceId: string; artifactId: string; modelName: string; error: string };
+  | { kind: 'export.failed'; workspaceId: string; artifactId: string; modelName: string; error: string }
+  /** Its workspace's admins and owners are told (only they manage webhooks). */
+  | { kind: 'webhook.disabled'; workspaceId: string; webhookId: string; url: string; reason: string };
 
 type NotificationKind = NotificationEvent['kind'];
 
@@ -62,6 +68,7 @@ const NOTIFICATION_TYPE = {
   'workspace.invited': 'workspace_invited',
   'export.ready': 'export_ready',
   'export.failed': 'export_failed',
+  'webhook.disabled': 'webhook_disabled',
 } as const satisfies Record<NotificationKind, string>;
 
 /** Title, body and link; `team` names the workspace when it is not the reader's personal one. */
@@ -111,6 +118,12 @@ function render(event: NotificationEvent, team: string | null): { title: string;
         body: event.error,
         link: `/models/${event.artifactId}`,
       };
+    case 'webhook.disabled':
+      return {
+        title: team ? `A webhook of ${team} was disabled` : 'Your webhook was disabled',
+        body: `${event.url}: ${event.reason} Fix the receiver, then enable it again.`,
+        link: '/webhooks',
+      };
     case 'workspace.invited':
       return {
         title: `You are invited to ${event.workspaceName}`,
@@ -120,21 +133,29 @@ function render(event: NotificationEvent, team: string | null): { title: string;
   }
 }
 
+/** The roles told about what only they manage. */
+const ADMINS = ['admin', 'owner'] as const;
+
 /**
  * Records `event` inside `tx`, so the notification exists exactly when the state change that caused it
  * commits: one per member of the event's workspace (notifications stay per user), or for its one user.
  * The one place notifications are written. Runs on the owner's connection (members' rows are not the caller's).
+ * `deps` is what the webhook fan-out needs: the queue, the public URL and the clock.
  */
-export async function notify(tx: Tx, event: NotificationEvent): Promise<void> {
+export async function notify(deps: FanOutDeps, tx: Tx, event: NotificationEvent): Promise<void> {
+  // Webhooks hear the same event, in the same transaction (server/webhooks/fan-out.ts).
+  await enqueueWebhookMessages(deps, tx, event);
   const type = NOTIFICATION_TYPE[event.kind];
   if (!('workspaceId' in event)) {
-    await q.insertNotification(tx, { userId: event.userId, type, ...render(event, null) });
+    await publishNotifications(tx, await q.insertNotification(tx, { userId: event.userId, type, ...render(event, null) }));
     return;
   }
   const workspace = await q.workspaceForNotice(tx, event.workspaceId);
   if (!workspace) return;
   const text = render(event, workspace.personal ? null : workspace.name);
-  await q.insertForMembers(tx, event.workspaceId, { type, ...text });
+  const rows = await q.insertForMembers(tx, event.workspaceId, { type, ...text }, event.kind === 'webhook.disabled' ? ADMINS : undefined);
+  // Each recipient's open dashboards hear it at commit (GET /api/events).
+  await publishNotifications(tx, rows);
 }
 
 /** The caller's notifications and how many are unread. */
@@ -149,4 +170,9 @@ export function listNotifications(deps: Deps, userId: string, input: { unreadOnl
 export async function markRead(deps: Deps, userId: string, ids: string[]): Promise<{ updated: number }> {
   const rows = await deps.database.asUser({ userId }, (tx) => q.markRead(tx, userId, ids));
   return { updated: rows.length };
+}
+
+/** Marks every unread notification of the caller read (the bell's "Mark all read"); returns how many. */
+export async function markAllRead(deps: Deps, userId: string): Promise<{ count: number }> {
+  return { count: await deps.database.asUser({ userId }, (tx) => q.markAllRead(tx, userId)) };
 }

@@ -18,6 +18,8 @@ export interface JobDefinition<P extends z.ZodType> {
   singletonKey?: (payload: z.infer<P>) => string;
   /** Cron schedule (UTC), for periodic jobs. */
   cron?: string;
+  /** Workers per process (default 1; the ingest's is INGEST_CONCURRENCY), for jobs that mostly wait on someone else. */
+  slots?: number;
   handle: (deps: Deps, payload: z.infer<P>, job: Job<z.infer<P>> & { retryCount: number; retryLimit: number }) => Promise<JobOutcome>;
 }
 

@@ -6,6 +6,8 @@ import { purgeObjectsJob } from '../storage/purge-objects.job.ts';
 import { trashPurgeJob } from '../registry/trash-purge.job.ts';
 import { exportGgufJob } from '../adapters/export.ts';
 import { adapterBackfillJob } from '../adapters/backfill.job.ts';
+import { deliverWebhookJob } from '../webhooks/deliver.job.ts';
+import { liveEventsPruneJob } from '../events/prune.job.ts';
 import type { AnyJob } from './define-job.ts';
 
 /** Every background job of the service, in one place. */
@@ -16,6 +18,8 @@ export const JOBS: AnyJob[] = [
   trashPurgeJob as unknown as AnyJob,
   exportGgufJob as unknown as AnyJob,
   adapterBackfillJob as unknown as AnyJob,
+  deliverWebhookJob as unknown as AnyJob,
+  liveEventsPruneJob as unknown as AnyJob,
 ];
 
 /** Creates queues (and dead-letter queues) and schedules: safe to run from every process at start. */
@@ -46,7 +50,7 @@ export async function createQueues(boss: PgBoss): Promise<void> {
  */
 export async function startWorkers(boss: PgBoss, deps: Deps, concurrency: number): Promise<void> {
   for (const def of JOBS) {
-    const slots = def.name === ingestArtifactJob.name ? concurrency : 1;
+    const slots = def.name === ingestArtifactJob.name ? concurrency : (def.slots ?? 1);
     for (let slot = 0; slot < slots; slot++) {
       let workerId: string | null = null;
       workerId = await boss.work(

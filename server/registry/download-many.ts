@@ -51,6 +51,7 @@ export async function downloadMany(deps: Deps, actor: Actor, input: { modelIds: 
   }
   const ttl = Math.min(deps.env.signedUrlTtlSeconds, MAX_LINK_LIFETIME_SECONDS);
   const link = manyBundleUrl(deps.env.publicUrl, deps.secret, input.modelIds, `u:${actor.userId}`, ttl, deps.now());
+  deps.metrics.signedLinks.inc({ kind: 'many' });
   return { url: link.url, expiresAt: link.expiresAt.toISOString(), fileName: manyBundleName(input.modelIds.length) };
 }
 
@@ -63,7 +64,7 @@ export async function downloadMany(deps: Deps, actor: Actor, input: { modelIds: 
  */
 export async function openManyBundle(deps: Deps, userId: string, modelIds: string[], record: { ip: string | null; userAgent: string | null } | null) {
   const reach: Reach = { userId, token: null };
-  return deps.database.asUser(
+  const bundled = await deps.database.asUser(
     rls(reach),
     async (tx) => {
       // Reads, then the records, leave in one write (statements run in order on the connection). A model the
@@ -86,4 +87,7 @@ export async function openManyBundle(deps: Deps, userId: string, modelIds: strin
     },
     { relaxedCommit: true },
   );
+  // One download per model, as download_events records it.
+  if (record) deps.metrics.downloads.inc({ kind: 'bundle', via: 'member' }, bundled.length);
+  return bundled;
 }

@@ -48,10 +48,11 @@ export async function deleteModels(deps: Deps, actor: Actor & { name: string }, 
     if (moved.length) {
       // Notifications are written for other members too: the owner's role (app.user_id stays set).
       await q.leaveUserRole(tx);
-      const byWorkspace = new Map<string, string[]>();
-      for (const m of moved) byWorkspace.set(m.workspaceId, [...(byWorkspace.get(m.workspaceId) ?? []), m.name]);
-      for (const [workspaceId, modelNames] of byWorkspace) {
-        await notify(tx, { kind: 'model.deleted', workspaceId, modelNames, by: actor.name, purgeAfter: after });
+      const byWorkspace = new Map<string, { id: string; name: string }[]>();
+      for (const m of moved) byWorkspace.set(m.workspaceId, [...(byWorkspace.get(m.workspaceId) ?? []), m]);
+      for (const [workspaceId, models] of byWorkspace) {
+        const [modelIds, modelNames] = [models.map((m) => m.id), models.map((m) => m.name)];
+        await notify(deps, tx, { kind: 'model.deleted', workspaceId, modelIds, modelNames, by: actor.name, purgeAfter: after });
       }
     }
     return { deleted: moved.length, purgeAfter: after };

@@ -4,7 +4,7 @@ import { DAY_MS, type JobConfig } from '../vocabulary.ts';
 import { ERRORS } from '../errors.ts';
 import { asDelivered } from '../registry/checkpoints.ts';
 import * as models from '../models/queries.ts';
-import { modelCard, signDownload } from '../models/service.ts';
+import { countDownload, modelCard, signDownload } from '../models/service.ts';
 import { userMayReadObject } from '../workspaces/queries.ts';
 import { type Actor, judge, rls } from '../workspaces/roles.ts';
 import * as q from './queries.ts';
@@ -119,7 +119,7 @@ export async function downloadShared(
   meta: { ip: string | null; userAgent: string | null },
 ) {
   const share = await openLive(deps, input.token);
-  return deps.database.db.transaction(async (tx) => {
+  const handedOut = await deps.database.db.transaction(async (tx) => {
     const [model, files] = await Promise.all([q.sharedModel(tx, share.artifactId), q.sharedFiles(tx, share.artifactId)]);
     if (!model) throw ERRORS.notFound('Share link');
     const signed = await signDownload(
@@ -139,6 +139,7 @@ export async function downloadShared(
     });
     return signed;
   });
+  return countDownload(deps, 'share', handedOut);
 }
 
 /** What a bundle link signed for a share serves, while the share is live; a GET is recorded with the share id. */
@@ -150,12 +151,14 @@ export async function openShareBundle(
 ) {
   const share = await q.liveShare(deps.database.db, { id: shareId }, new Date(deps.now()));
   if (!share || share.artifactId !== artifactId) throw ERRORS.notFound('Model');
-  return deps.database.db.transaction(async (tx) => {
+  const bundle = await deps.database.db.transaction(async (tx) => {
     const [model, files] = await Promise.all([q.sharedModel(tx, artifactId), q.sharedFiles(tx, artifactId)]);
     if (!model) throw ERRORS.notFound('Model');
     if (record) await models.recordDownload(tx, { userId: null, shareId, artifactId, fileIds: null, kind: 'bundle', ...record });
     return { name: model.name, createdAt: model.createdAt, files: asDelivered(files, model.mainCheckpoint) };
   });
+  if (record) deps.metrics.downloads.inc({ kind: 'bundle', via: 'share' });
+  return bundle;
 }
 
 /**

@@ -4,6 +4,7 @@ import { modelsRouter } from '../models/router.ts';
 import { notificationsRouter } from '../notifications/router.ts';
 import { sharesRouter } from '../shares/router.ts';
 import { tokensRouter } from '../tokens/router.ts';
+import { webhooksRouter } from '../webhooks/router.ts';
 import { workspacesRouter } from '../workspaces/router.ts';
 import { createCallerFactory, router } from './init.ts';
 
@@ -15,6 +16,7 @@ export const appRouter = router({
   tokens: tokensRouter,
   workspaces: workspacesRouter,
   shares: sharesRouter,
+  webhooks: webhooksRouter,
 });
 
 /** The type integrators import (`import type { AppRouter }`); no server code comes with it. */

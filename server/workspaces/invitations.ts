@@ -64,7 +64,7 @@ export async function inviteMember(deps: Deps, actor: Actor, input: { workspaceI
     await tx.execute(sql`reset role`);
     const invitee = await q.userIdByEmail(tx, email);
     if (invitee) {
-      await notify(tx, {
+      await notify(deps, tx, {
         kind: 'workspace.invited',
         userId: invitee,
         workspaceName: workspace?.name ?? 'a workspace',

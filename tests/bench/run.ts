@@ -22,6 +22,7 @@ const BENCHES = [
   'registry',
   'adapters',
   'trainer-outputs',
+  'cli-pull',
 ];
 const wanted = process.argv.slice(2);
 const selected = wanted.length ? BENCHES.filter((b) => wanted.includes(b)) : BENCHES;

@@ -34,6 +34,8 @@ export async function startTestService(
     cron?: boolean;
     /** The clock links are signed and checked against (see `fixedClock`); default the real one. */
     now?: () => number;
+    /** GET /api/events's heartbeat interval (default 15 s). */
+    heartbeatMs?: number;
   } = {},
 ): Promise<TestService> {
   const databaseUrl = options.databaseUrl ?? (await createTestDatabase(options.label ?? 'svc'));
@@ -59,6 +61,7 @@ export async function startTestService(
     // Tests wait on job states: `svc.deps.boss.getSpy(queue).waitForJobWithId(id, 'completed')`.
     spies: true,
     now: options.now,
+    heartbeatMs: options.heartbeatMs,
   });
   // pg-boss records a job only in a spy that exists when the job moves: open one per queue now, so a test can
   // wait on any job of this service, even one that finished before it asked.

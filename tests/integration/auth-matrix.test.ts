@@ -31,10 +31,15 @@ interface World extends MatrixWorld {
   pairIds: [string, string];
   /** An ingested model of the owner's team whose adapter the GGUF export maps, its export already made. */
   exportModelId: string;
+  /** Webhooks of the owner's team (to a local receiver answering 204): one for every procedure, one to delete. */
+  webhookId: string;
+  doomedWebhookId: string;
 }
 
 let svc: TestService;
 let w: World;
+/** The team's webhook receiver: webhooks.test (and any event of the team) is delivered here. */
+const receiver = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: () => new Response(null, { status: 204 }) });
 
 async function jobOf(api: ReturnType<typeof client>, datasetId: string) {
   return api.jobs.create.mutate({
@@ -46,7 +51,8 @@ async function jobOf(api: ReturnType<typeof client>, datasetId: string) {
 }
 
 beforeAll(async () => {
-  svc = await startTestService({ label: 'matrix' });
+  // Webhooks to the local receiver (http on 127.0.0.1) need private hosts allowed.
+  svc = await startTestService({ label: 'matrix', env: { WEBHOOK_ALLOW_PRIVATE_HOSTS: 'true' } });
   const [owner, other] = await Promise.all([newUser(svc, 'owner'), newUser(svc, 'other')]);
   // The owner acts through a token of a team workspace (a token reaches its own workspace only), and
   // every record of the owner's lives there; the workspace to delete has a token of its own.
@@ -79,6 +85,8 @@ beforeAll(async () => {
   const { artifactId: exportModelId } = await waitForIngest(api, exportable.jobId);
   await api.models.export.mutate({ modelId: exportModelId!, format: 'gguf' });
   expect((await waitForExports(api, exportModelId!)).map((e) => e.status)).toEqual(['ready']);
+  const hook = { url: `http://127.0.0.1:${receiver.port}/hook`, events: ['model.ready' as const] };
+  const [{ id: webhookId }, { id: doomedWebhookId }] = [await api.webhooks.create.mutate(hook), await api.webhooks.create.mutate(hook)];
   w = {
     url: svc.url,
     owner: { token: teamToken, workerToken: mine.workerToken },
@@ -99,9 +107,14 @@ beforeAll(async () => {
     family: model.family,
     pairIds: [pair[0]!.id, pair[1]!.id],
     exportModelId: exportModelId!,
+    webhookId,
+    doomedWebhookId,
   };
 }, 60_000);
-afterAll(() => svc?.stop());
+afterAll(async () => {
+  await svc?.stop();
+  receiver.stop(true);
+});
 
 const world = () => w;
 const NOT_UUID = 'not-a-uuid';
@@ -374,6 +387,55 @@ const specs: ProcedureSpec<World>[] = [
     caller: 'user',
     input: (x) => ({ ids: x.notificationIds }),
     invalid: { input: { ids: [] }, field: 'ids' },
+  },
+  { path: 'notifications.markAllRead', type: 'mutation', caller: 'user' },
+  {
+    path: 'webhooks.create',
+    type: 'mutation',
+    caller: 'user',
+    input: () => ({ url: `http://127.0.0.1:${receiver.port}/created`, events: ['export.ready'] }),
+    invalid: { input: { url: 'https://example.com/hook', events: ['model.exploded'] }, field: 'events' },
+  },
+  { path: 'webhooks.list', type: 'query', caller: 'user', input: () => ({}), invalid: { input: { workspaceId: NOT_UUID }, field: 'workspaceId' } },
+  {
+    path: 'webhooks.update',
+    type: 'mutation',
+    caller: 'user',
+    input: (x) => ({ webhookId: x.webhookId, description: 'edited' }),
+    invalid: { input: { webhookId: x0(), url: 'ftp://example.com/hook' }, field: 'url' },
+    ownsRecord: true,
+  },
+  {
+    path: 'webhooks.rotateSecret',
+    type: 'mutation',
+    caller: 'user',
+    input: (x) => ({ webhookId: x.webhookId }),
+    invalid: { input: { webhookId: NOT_UUID }, field: 'webhookId' },
+    ownsRecord: true,
+  },
+  {
+    path: 'webhooks.test',
+    type: 'mutation',
+    caller: 'user',
+    input: (x) => ({ webhookId: x.webhookId }),
+    invalid: { input: { webhookId: NOT_UUID }, field: 'webhookId' },
+    ownsRecord: true,
+  },
+  {
+    path: 'webhooks.deliveries',
+    type: 'query',
+    caller: 'user',
+    input: (x) => ({ webhookId: x.webhookId }),
+    invalid: { input: { webhookId: x0(), limit: 0 }, field: 'limit' },
+    ownsRecord: true,
+  },
+  {
+    path: 'webhooks.delete',
+    type: 'mutation',
+    caller: 'user',
+    input: (x) => ({ webhookId: x.doomedWebhookId }),
+    invalid: { input: { webhookId: NOT_UUID }, field: 'webhookId' },
+    ownsRecord: true,
   },
   { path: 'tokens.list', type: 'query', caller: 'user' },
   { path: 'tokens.create', type: 'mutation', caller: 'user', input: () => ({ name: 'x' }), invalid: { input: { name: '' }, field: 'name' } },

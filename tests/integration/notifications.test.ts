@@ -16,7 +16,7 @@ beforeAll(async () => {
 afterAll(() => svc?.stop());
 
 /** As workers write them: the owner's connection, in a transaction of their own. */
-const send = (event: NotificationEvent) => svc.deps.database.db.transaction((tx) => notify(tx, event));
+const send = (event: NotificationEvent) => svc.deps.database.db.transaction((tx) => notify(svc.deps, tx, event));
 
 test('each event kind is stored with its type, title, body and link', async () => {
   const artifactId = crypto.randomUUID();

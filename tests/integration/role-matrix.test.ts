@@ -67,6 +67,7 @@ const MATRIX = {
   // Notifications are the caller's own, in no workspace.
   'notifications.list':                                   [ok,   ok,   ok,    ok,    ok,      UA,  ok,  ok,   ok],
   'notifications.markRead':                               [ok,   ok,   ok,    ok,    ok,      UA,  FB,  ok,   ok],
+  'notifications.markAllRead':                            [ok,   ok,   ok,    ok,    ok,      UA,  FB,  ok,   ok],
   'workspaces.list':                                      [ok,   ok,   ok,    ok,    ok,      UA,  ok,  ok,   ok],
   'workspaces.get':                                       [ok,   ok,   ok,    ok,    NF,      UA,  ok,  ok,   NF],
   'workspaces.create':                                    [ok,   ok,   ok,    ok,    ok,      UA,  FB,  FB,   FB],
@@ -91,6 +92,14 @@ const MATRIX = {
   'workspaces.members.setRole (the last owner to admin)': [CF,   FB,   FB,    FB,    NF,      UA,  FB,  CF,   NF],
   'workspaces.members.remove (the member)':               [ok,   ok,   FB,    FB,    NF,      UA,  FB,  ok,   NF],
   'workspaces.members.remove (the last owner)':           [CF,   FB,   FB,    FB,    NF,      UA,  FB,  CF,   NF],
+  // Webhooks carry a secret and reach outside: admins and owners only.
+  'webhooks.create':                                      [ok,   ok,   FB,    FB,    NF,      UA,  FB,  ok,   NF],
+  'webhooks.list':                                        [ok,   ok,   FB,    FB,    NF,      UA,  FB,  ok,   NF],
+  'webhooks.update':                                      [ok,   ok,   FB,    FB,    NF,      UA,  FB,  ok,   NF],
+  'webhooks.delete':                                      [ok,   ok,   FB,    FB,    NF,      UA,  FB,  ok,   NF],
+  'webhooks.rotateSecret':                                [ok,   ok,   FB,    FB,    NF,      UA,  FB,  ok,   NF],
+  'webhooks.test':                                        [ok,   ok,   FB,    FB,    NF,      UA,  FB,  ok,   NF],
+  'webhooks.deliveries':                                  [ok,   ok,   FB,    FB,    NF,      UA,  FB,  ok,   NF],
   'shares.get':                                           [ok,   ok,   ok,    ok,    ok,      ok,  ok,  ok,   ok],
   'shares.download':                                      [ok,   ok,   ok,    ok,    ok,      ok,  ok,  ok,   ok],
 } as const satisfies Record<string, Row>;
@@ -133,7 +142,12 @@ let w: {
   fileId: string;
   shareToken: string;
   inviteToken: string;
+  webhookId: string;
 };
+
+/** The team's webhook receiver: every delivery of the matrix lands here, answered 204. */
+const receiver = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: () => new Response(null, { status: 204 }) });
+const hook = () => ({ workspaceId: team.id, url: `http://127.0.0.1:${receiver.port}/hook`, events: ['model.ready' as const] });
 
 const newEmail = () => `newcomer-${crypto.randomUUID().slice(0, 8)}@example.com`;
 const gpu = { type: 'A100-80GB', count: 1 };
@@ -289,6 +303,7 @@ const CASES: Record<Label, Case> = {
   },
   'notifications.list': { type: 'query', input: () => ({}) },
   'notifications.markRead': { type: 'mutation', input: () => ({ ids: [crypto.randomUUID()] }) },
+  'notifications.markAllRead': { type: 'mutation', input: () => undefined },
   'workspaces.list': { type: 'query', input: () => undefined },
   'workspaces.get': { type: 'query', input: () => ({ workspaceId: team.id }) },
   'workspaces.create': { type: 'mutation', input: () => ({ name: 'Another team' }) },
@@ -351,10 +366,19 @@ const CASES: Record<Label, Case> = {
   },
   'shares.get': { type: 'query', input: () => ({ token: w.shareToken }) },
   'shares.download': { type: 'mutation', input: () => ({ token: w.shareToken }) },
+  'webhooks.create': { type: 'mutation', input: hook },
+  'webhooks.list': { type: 'query', input: () => ({ workspaceId: team.id }) },
+  'webhooks.update': { type: 'mutation', input: () => ({ webhookId: w.webhookId, description: 'edited by the matrix' }) },
+  // A webhook of its own for each call: an accepted delete uses it up.
+  'webhooks.delete': { type: 'mutation', input: async () => ({ webhookId: (await ownerApi.webhooks.create.mutate(hook())).id }) },
+  'webhooks.rotateSecret': { type: 'mutation', input: () => ({ webhookId: w.webhookId }) },
+  'webhooks.test': { type: 'mutation', input: () => ({ webhookId: w.webhookId }) },
+  'webhooks.deliveries': { type: 'query', input: () => ({ webhookId: w.webhookId }) },
 };
 
 beforeAll(async () => {
-  svc = await startTestService({ label: 'role-matrix' });
+  // Webhooks to the local receiver (http on 127.0.0.1) need private hosts allowed.
+  svc = await startTestService({ label: 'role-matrix', env: { WEBHOOK_ALLOW_PRIVATE_HOSTS: 'true' } });
   const [owner, admin, member, viewer, stranger, host] = await Promise.all(
     ['owner', 'admin', 'member', 'viewer', 'stranger', 'host'].map((label) => newUser(svc, label)),
   );
@@ -388,9 +412,13 @@ beforeAll(async () => {
     fileId: model.files[0]!.id,
     shareToken: share.token,
     inviteToken: pending.token,
+    webhookId: (await ownerApi.webhooks.create.mutate(hook())).id,
   };
 }, 60_000);
-afterAll(() => svc?.stop());
+afterAll(async () => {
+  await svc?.stop();
+  receiver.stop(true);
+});
 
 describe('the role matrix', () => {
   for (const [label, row] of Object.entries(MATRIX) as [Label, Row][]) {

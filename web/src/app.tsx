@@ -12,6 +12,7 @@ const ModelDetail = lazy(() => import('./routes/model-detail.tsx'));
 const Jobs = lazy(() => import('./routes/jobs.tsx'));
 const Tokens = lazy(() => import('./routes/tokens.tsx'));
 const Members = lazy(() => import('./routes/members.tsx'));
+const Webhooks = lazy(() => import('./routes/webhooks.tsx'));
 const Compare = lazy(() => import('./routes/compare.tsx'));
 const Usage = lazy(() => import('./routes/usage.tsx'));
 const Invite = lazy(() => import('./routes/invite.tsx'));
@@ -49,6 +50,7 @@ export function App() {
           <Route path="/jobs" component={Jobs} />
           <Route path="/tokens" component={Tokens} />
           <Route path="/members" component={Members} />
+          <Route path="/webhooks" component={Webhooks} />
           <Route path="/compare" component={Compare} />
           <Route path="/usage" component={Usage} />
           <Route path="*404" component={NotFound} />

@@ -1,6 +1,5 @@
-import { lookup as dnsLookup } from 'node:dns/promises';
-import { isIP } from 'node:net';
 import { z } from 'zod';
+import { bareHost, defaultLookup, hostAddresses, type LookupAll } from '../../http/public-host.ts';
 import { isPrivateAddress } from './address-ranges.ts';
 import { encodePathSegments } from '../../paths.ts';
 import { assertSafeRelativePath, comparePaths } from './file-source.ts';
@@ -11,8 +10,6 @@ type ReadResult = Awaited<ReturnType<ReadableStreamDefaultReader<Uint8Array>['re
 
 /** The subset of `fetch` this source calls; `globalThis.fetch` fits, and so does a test double. */
 export type FetchLike = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
-/** Resolves a host name to every address it has (like `dns.lookup(host, { all: true })`). */
-export type LookupAll = (hostname: string) => Promise<Array<{ address: string; family: number }>>;
 
 export interface HttpsSourceOptions {
   /** SOURCE_ALLOW_PRIVATE_HOSTS: also allows plain `http://`, for tests and trusted private clusters. */
@@ -41,8 +38,6 @@ const manifestSchema = z.object({
     }),
   ),
 });
-
-const defaultLookup: LookupAll = (hostname) => dnsLookup(hostname, { all: true, verbatim: true });
 
 /**
  * `https://host/path/` with `manifest.json` there, served by a file server on the GPU node.
@@ -155,18 +150,14 @@ export class HttpsSource implements Source {
   /** Refuses the host when any of its addresses is not public; done right before every request. */
   private async checkHost(url: URL): Promise<void> {
     if (this.options.allowPrivateHosts) return;
-    const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+    const host = bareHost(url);
     let addresses: string[];
-    if (isIP(host)) {
-      addresses = [host];
-    } else {
-      try {
-        addresses = (await this.lookup(host)).map((entry) => entry.address);
-      } catch (error) {
-        const code = (error as NodeJS.ErrnoException).code;
-        const message = `cannot resolve ${host}: ${code ?? (error as Error).message}`;
-        throw code === 'ENOTFOUND' ? new PermanentSourceError(message, { cause: error }) : new TransientSourceError(message, { cause: error });
-      }
+    try {
+      addresses = await hostAddresses(url, this.lookup);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      const message = `cannot resolve ${host}: ${code ?? (error as Error).message}`;
+      throw code === 'ENOTFOUND' ? new PermanentSourceError(message, { cause: error }) : new TransientSourceError(message, { cause: error });
     }
     if (addresses.length === 0) throw new PermanentSourceError(`cannot resolve ${host}: no addresses`);
     const blocked = addresses.find(isPrivateAddress);

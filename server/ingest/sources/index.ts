@@ -1,6 +1,7 @@
 import type { FileConfinement } from './allowed.ts';
 import { FileSource } from './file-source.ts';
-import { HttpsSource, type FetchLike, type LookupAll } from './https-source.ts';
+import type { LookupAll } from '../../http/public-host.ts';
+import { HttpsSource, type FetchLike } from './https-source.ts';
 import { S3Source, type S3SourceConfig } from './s3-source.ts';
 import { PermanentSourceError, type Source } from './source.ts';
 

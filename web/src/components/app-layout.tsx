@@ -103,6 +103,9 @@ export function AppLayout(props: RouteSectionProps) {
             <A href={href('/members')} activeClass="active">
               Members
             </A>
+            <A href={href('/webhooks')} activeClass="active">
+              Webhooks
+            </A>
             <A href={href('/usage')} activeClass="active">
               Usage
             </A>

@@ -1,5 +1,6 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/solid-query';
 import { createEffect, createSignal, For, on, Show } from 'solid-js';
+import { isLive } from '../lib/events.ts';
 import { formatBytes, formatDateTime } from '../lib/format.ts';
 import { api, errorMessage, fieldError, type ModelDetail } from '../lib/trpc.ts';
 import { can } from '../lib/workspace.ts';
@@ -24,7 +25,8 @@ export function ExportsPanel(props: { model: ModelDetail }) {
   const exports = useQuery(() => ({
     queryKey: key(),
     queryFn: () => api.models.exports.query({ modelId: modelId() }),
-    refetchInterval: (query) => (active(query.state.data) ? POLL_MS : false),
+    // The event stream (lib/events.ts) refreshes it while connected; polling only while it is down.
+    refetchInterval: isLive() ? false : (query) => (active(query.state.data) ? POLL_MS : false),
   }));
 
   // An export that settles adds a file and changes the usage snippets: the model's page is read again. (Not on the

@@ -1,15 +1,18 @@
 import { A } from '@solidjs/router';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/solid-query';
 import { createEffect, createSignal, For, on, onCleanup, Show } from 'solid-js';
+import { isLive, startLiveUpdates } from '../lib/events.ts';
 import { relativeTime } from '../lib/format.ts';
 import { api } from '../lib/trpc.ts';
 
 /**
- * The bell: unread count polled every 5 s (and on window focus); opening the list marks what it shows
- * as read. A rising count also refreshes the catalogue and jobs, since a new model has just arrived.
+ * The bell: the unread count follows the tab's event stream (lib/events.ts, which the bell opens, being there
+ * once while signed in), and is polled every 5 s only while the stream is down (and on window focus); opening the
+ * list marks what it shows as read. A rising count also refreshes the catalogue and jobs, since a new model has just arrived.
  */
 export function NotificationBell() {
   const qc = useQueryClient();
+  onCleanup(startLiveUpdates(qc));
   const [open, setOpen] = createSignal(false);
   /** Ids that were unread when the list opened: still highlighted as new while it stays open. */
   const [fresh, setFresh] = createSignal<Set<string>>(new Set());
@@ -19,7 +22,7 @@ export function NotificationBell() {
   const list = useQuery(() => ({
     queryKey: ['notifications'],
     queryFn: () => api.notifications.list.query({ limit: 10 }),
-    refetchInterval: 5000,
+    refetchInterval: isLive() ? false : 5000,
     refetchOnWindowFocus: true,
   }));
   const unread = () => list.data?.unreadCount ?? 0;
@@ -39,16 +42,21 @@ export function NotificationBell() {
   }));
 
   const unreadIds = () => (list.data?.notifications ?? []).filter((n) => !n.readAt).map((n) => n.id);
-  const markAll = () => {
+  const markShown = () => {
     const ids = unreadIds();
     if (ids.length) markRead.mutate(ids);
   };
+  // Every unread one, not only the few the list shows.
+  const markAllRead = useMutation(() => ({
+    mutationFn: () => api.notifications.markAllRead.mutate(),
+    onSettled: () => qc.invalidateQueries({ queryKey: ['notifications'] }),
+  }));
 
   const toggle = () => {
     if (open()) return close();
     setFresh(new Set(unreadIds()));
     setOpen(true);
-    markAll();
+    markShown();
   };
   const close = (focusButton = false) => {
     setOpen(false);
@@ -105,7 +113,13 @@ export function NotificationBell() {
         <section id="bell-panel" class="bell-panel" aria-label="Notifications">
           <div class="bell-head">
             <h2>Notifications</h2>
-            <button type="button" class="btn btn-small btn-ghost" data-bell-item onClick={markAll} disabled={unread() === 0 || markRead.isPending}>
+            <button
+              type="button"
+              class="btn btn-small btn-ghost"
+              data-bell-item
+              onClick={() => markAllRead.mutate()}
+              disabled={unread() === 0 || markAllRead.isPending}
+            >
               Mark all read
             </button>
           </div>

@@ -3,6 +3,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/solid-query';
 import { For, Show } from 'solid-js';
 import { StatusBadge } from '../components/badges.tsx';
 import { EmptyState, Loaded } from '../components/states.tsx';
+import { isLive } from '../lib/events.ts';
 import { formatCost, formatDateTime } from '../lib/format.ts';
 import { api, errorMessage } from '../lib/trpc.ts';
 import { can, useWorkspace } from '../lib/workspace.ts';
@@ -24,9 +25,10 @@ export default function Jobs() {
   const jobs = useQuery(() => ({
     queryKey: ['jobs', ws.current().id],
     queryFn: () => api.jobs.list.query({ workspaceId: ws.current().id }),
-    // While something is on its way, keep the table current.
-    refetchInterval: (q) =>
-      q.state.data?.some((j) => j.status === 'running' || j.ingestStatus === 'pending' || j.ingestStatus === 'ingesting') ? 3000 : false,
+    // While something is on its way, keep the table current: by the event stream (lib/events.ts), or polling while it is down.
+    refetchInterval: isLive()
+      ? false
+      : (q) => (q.state.data?.some((j) => j.status === 'running' || j.ingestStatus === 'pending' || j.ingestStatus === 'ingesting') ? 3000 : false),
   }));
   const retry = useMutation(() => ({
     mutationFn: (jobId: string) => api.jobs.retryIngest.mutate({ jobId }),

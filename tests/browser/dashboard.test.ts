@@ -107,9 +107,23 @@ describe.skipIf(SKIP_BROWSER_TESTS)('dashboard (browser)', () => {
   }, 30_000);
 
   test('a delivered model raises the bell, shows as a card, opens, and downloads with the right SHA-256', async () => {
+    const stream = page.waitForResponse((r) => r.url().endsWith('/api/events') && r.status() === 200);
+    const listed = page.waitForResponse((r) => r.url().includes('notifications.list'));
     await page.goto('/models');
     await page.getByRole('heading', { name: 'No models yet' }).waitFor();
     expect(await page.getByTestId('bell-count').count()).toBe(0);
+    await Promise.all([stream, listed]);
+
+    // While the event stream is open nothing polls: over more than one of the bell's 5 s polling intervals, the
+    // list is not asked again (absence needs a window; this is it). Then the delivery alone raises the bell.
+    let asked = 0;
+    const count = (r: { url(): string }) => {
+      if (r.url().includes('notifications.list')) asked++;
+    };
+    page.on('request', count);
+    await page.waitForTimeout(6_000);
+    expect(asked).toBe(0);
+    page.off('request', count);
 
     const run = await runTrainingJob(svc, api, { name: 'support-bot-v1', steps: 400 });
     const job = await waitForIngest(api, run.jobId);
@@ -117,10 +131,10 @@ describe.skipIf(SKIP_BROWSER_TESTS)('dashboard (browser)', () => {
     firstModelId = job.artifactId!;
     const model = await api.models.get.query({ modelId: firstModelId });
 
-    // No reload: the bell polls, and its rise refreshes the catalogue.
-    const count = page.getByTestId('bell-count');
-    await count.waitFor({ timeout: 12_000 });
-    expect(await count.textContent()).toBe('1');
+    // No reload: the stream's notification event refreshes the bell, and its rise refreshes the catalogue.
+    const badge = page.getByTestId('bell-count');
+    await badge.waitFor({ timeout: 12_000 });
+    expect(await badge.textContent()).toBe('1');
     const card = page.locator(`[data-testid="model-card"][data-model-id="${firstModelId}"]`);
     await card.waitFor();
     expect(await card.getByRole('link').textContent()).toBe('support-bot-v1');
@@ -134,7 +148,7 @@ describe.skipIf(SKIP_BROWSER_TESTS)('dashboard (browser)', () => {
     const bell = page.getByRole('button', { name: /^Notifications/ });
     await bell.click();
     await page.getByRole('region', { name: 'Notifications' }).getByText('Your model support-bot-v1 is ready').waitFor();
-    await count.waitFor({ state: 'detached' });
+    await badge.waitFor({ state: 'detached' });
     await page.keyboard.press('Escape');
     await page.getByRole('region', { name: 'Notifications' }).waitFor({ state: 'detached' });
     expect(await page.evaluate(() => document.activeElement?.getAttribute('aria-controls'))).toBe('bell-panel');

@@ -29,8 +29,14 @@ try {
   process.exit(1);
 }
 const svc = service;
-if (svc.url) console.log(`LoRA artifact service ready on ${svc.url} (role ${env.role}; public URL ${env.publicUrl})`);
-else console.log(`LoRA artifact worker ready (role ${env.role}${svc.probesUrl ? `; /healthz, /readyz and /metrics on ${svc.probesUrl}` : ''})`);
+if (svc.url) {
+  console.log(`LoRA artifact service ready on ${svc.url} (role ${env.role}; public URL ${env.publicUrl})`);
+  // What a first run does next, said where the operator is looking.
+  console.log(
+    `Next: open ${env.publicUrl} in a browser and sign up; ` +
+      `then, to see a training run land, run \`bun run demo\` in a second terminal${env.publicUrl === 'http://127.0.0.1:3000' ? '' : ` with PUBLIC_URL=${env.publicUrl}`}.`,
+  );
+} else console.log(`LoRA artifact worker ready (role ${env.role}${svc.probesUrl ? `; /healthz, /readyz and /metrics on ${svc.probesUrl}` : ''})`);
 
 let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

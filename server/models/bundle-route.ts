@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import type { Deps } from '../deps.ts';
 import { ERRORS } from '../errors.ts';
 import { clientAddress } from '../http/client-address.ts';
+import { linkBack, type LinkEnv, linkRefusals } from '../http/link-page.ts';
 import { contentDisposition } from '../storage/content-disposition.ts';
 import { keepClearOfGeneratedNames } from '../storage/generated-names.ts';
 import type { StorageDriver } from '../storage/storage.ts';
@@ -37,12 +38,14 @@ export function zipEntries(
  * GET /bundles/:id.zip?g&exp&sig — every file of a model as one stored zip (ZIP64 past 4 GB) with a
  * SHA256SUMS inside, streamed from storage one file at a time in constant memory.
  */
-export function bundleRoute(deps: Deps): Hono {
-  const app = new Hono();
+export function bundleRoute(deps: Deps): Hono<LinkEnv> {
+  const app = new Hono<LinkEnv>();
+  // A refusal as a page for a browser, with a way back to the model (or the share); the envelope otherwise.
+  app.onError(linkRefusals((c) => linkBack(c.req.query('g'), /([0-9a-f-]{36})\.zip$/.exec(c.req.path)?.[1])));
   app.get('/:file{[0-9a-f-]{36}\\.zip}', async (c) => {
     const artifactId = c.req.param('file').slice(0, 36);
     const grant = verifyBundle(deps.secret, artifactId, c.req.query(), deps.now());
-    // Thrown, not answered: app.onError gives every refusal the one envelope, with the request id.
+    // Thrown, not answered: onError above (or the service's edge) answers every refusal, with the request id.
     if (!grant) throw ERRORS.badLink();
     // The signature binds whom the link is for and the artifact; the read runs as that member, under
     // row-level security, or through that share link while it is live: a removed member or a revoked

@@ -8,6 +8,7 @@ import {
   modelCounts,
   modelShares,
   trainingJobs,
+  users,
   workspaceMembers,
 } from '../../db/schema/index.ts';
 import { familyHistory, heldAliases } from '../registry/versions-queries.ts';
@@ -436,4 +437,43 @@ export async function recordDownload(tx: Tx, event: DownloadEvent): Promise<void
       userAgent: event.userAgent?.slice(0, 500) ?? null,
     },
   );
+}
+
+/** A position in a model's download history, newest first: the event's time (microseconds, UTC) and id. */
+export interface DownloadCursor {
+  at: string;
+  id: string;
+}
+
+/**
+ * `limit` download records of the model (newest first, after `cursor`), each with the downloader as far as
+ * the caller may see them (a teammate; null for a share link or an account gone), whether it covered every
+ * file the model has now, and the paths of the files it named that are still there.
+ */
+export async function listDownloads(tx: Tx, modelId: string, cursor: DownloadCursor | null, limit: number) {
+  const after = cursor ? sql`and (e.created_at, e.id) < (${cursor.at}::timestamptz, ${cursor.id}::uuid)` : sql``;
+  const rows = await tx.execute<{
+    id: string;
+    /** Microsecond precision, ISO 8601 in UTC (as listModels' createdAtKey): the cursor's. */
+    atKey: string;
+    kind: 'files' | 'bundle';
+    userId: string | null;
+    userName: string | null;
+    userEmail: string | null;
+    shareId: string | null;
+    allFiles: boolean;
+    files: { id: string; path: string }[];
+  }>(sql`
+    select e.id,
+      to_char(e.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as "atKey",
+      e.kind, u.id as "userId", u.name as "userName", u.email as "userEmail", e.share_id as "shareId",
+      (cardinality(e.file_ids) > 0 and not exists (
+        select 1 from ${artifactFiles} f where f.artifact_id = e.artifact_id and f.id <> all(e.file_ids))) as "allFiles",
+      coalesce((select json_agg(json_build_object('id', f.id, 'path', f.path) order by f.path) from ${artifactFiles} f
+        where f.artifact_id = e.artifact_id and f.id = any(e.file_ids)), '[]'::json) as "files"
+    from ${downloadEvents} e left join ${users} u on u.id = e.user_id
+    where e.artifact_id = ${modelId}::uuid ${after}
+    order by e.created_at desc, e.id desc
+    limit ${limit}`);
+  return [...rows];
 }

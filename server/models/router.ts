@@ -1,6 +1,6 @@
 import { shareModel, unshareModel } from '../shares/service.ts';
 import { protectedProcedure, router } from '../trpc/init.ts';
-import { downloadInput, exportInput, getModelInput, listModelsInput, modelIdInput, shareInput } from './schemas.ts';
+import { downloadInput, downloadsInput, exportInput, getModelInput, listModelsInput, modelIdInput, shareInput } from './schemas.ts';
 import { listExports, requestExport } from '../adapters/export.ts';
 import * as models from './service.ts';
 import * as versions from '../registry/versions.ts';
@@ -21,6 +21,8 @@ export const modelsRouter = router({
   download: protectedProcedure
     .input(downloadInput)
     .mutation(({ ctx, input }) => models.downloadModel(ctx.deps, ctx.user, input, { ip: ctx.ip, userAgent: ctx.userAgent })),
+  // Who downloaded which files, and when (any member of the model's workspace).
+  downloads: protectedProcedure.input(downloadsInput).query(({ ctx, input }) => models.listDownloads(ctx.deps, ctx.user, input)),
   share: protectedProcedure.input(shareInput).mutation(({ ctx, input }) => shareModel(ctx.deps, ctx.user, input)),
   unshare: protectedProcedure.input(modelIdInput).mutation(({ ctx, input }) => unshareModel(ctx.deps, ctx.user, input.modelId)),
   compare: protectedProcedure.input(compareInput).query(({ ctx, input }) => compare(ctx.deps, ctx.user, input)),

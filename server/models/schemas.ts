@@ -41,6 +41,9 @@ export const listModelsInput = z
 
 export const modelIdInput = z.object({ modelId: z.uuid() });
 
+/** models.downloads: a model's download history, 20 a page; `cursor` is a previous page's nextCursor. */
+export const downloadsInput = z.object({ modelId: z.uuid(), cursor: z.string().max(200).nullish() });
+
 export const shareInput = z.object({ modelId: z.uuid(), expiresInDays: z.number().int().min(1).max(90).default(7) });
 
 /** models.get: `{ modelId }` or `{ ref, workspaceId? }` (server/registry/refs.ts). */

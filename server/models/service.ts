@@ -58,6 +58,48 @@ function isCursorTimestamp(v: string): boolean {
   return Number.isFinite(ms) && new Date(ms).toISOString().slice(0, 19) === v.slice(0, 19);
 }
 
+/** How many download records a page of models.downloads holds. */
+const DOWNLOADS_PAGE = 20;
+
+function decodeDownloadCursor(raw: string): q.DownloadCursor {
+  try {
+    const [at, id] = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as unknown[];
+    if (typeof at === 'string' && isCursorTimestamp(at) && typeof id === 'string' && UUID.test(id)) return { at, id };
+  } catch {
+    // fall through
+  }
+  throw ERRORS.badRequest('cursor: invalid');
+}
+
+/**
+ * A model's download history, newest first, 20 a page: who (a teammate the caller can see; null through a
+ * share link or once their account is gone), when, how (`member` or `share`), and which files (`all` of the
+ * model's, the zip `bundle`, or the ones named). Any member of its workspace may read it (viewers too).
+ */
+export async function listDownloads(deps: Deps, actor: Actor, input: { modelId: string; cursor?: string | null | undefined }) {
+  const cursor = input.cursor ? decodeDownloadCursor(input.cursor) : null;
+  const rows = await deps.database.asUser(rls(actor), async (tx) => {
+    // Both leave at once; a model the caller cannot reach (or in the trash) answers NOT_FOUND, never its history.
+    const access = q.modelAccess(tx, actor, input.modelId);
+    const page = q.listDownloads(tx, input.modelId, cursor, DOWNLOADS_PAGE + 1);
+    page.catch(() => {});
+    judge(actor, (await access)?.role ?? null, 'read', 'Model');
+    return page;
+  });
+  const shown = rows.slice(0, DOWNLOADS_PAGE);
+  const last = shown[shown.length - 1];
+  return {
+    downloads: shown.map((r) => ({
+      id: r.id,
+      at: new Date(`${r.atKey.slice(0, 23)}Z`).toISOString(),
+      user: r.userId ? { id: r.userId, name: r.userName ?? '', email: r.userEmail ?? '' } : null,
+      via: (r.shareId ? 'share' : 'member') as 'member' | 'share',
+      files: r.kind === 'bundle' ? ('bundle' as const) : r.allFiles ? ('all' as const) : r.files,
+    })),
+    nextCursor: rows.length > DOWNLOADS_PAGE && last ? Buffer.from(JSON.stringify([last.atKey, last.id])).toString('base64url') : null,
+  };
+}
+
 function decodeCursor(raw: string, sort: 'recent' | 'quality'): q.Cursor {
   try {
     const [s, score, createdAt, id] = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as unknown[];

@@ -3,9 +3,17 @@ import type { Tx } from '../../db/client.ts';
 import { notifications, workspaceMembers, workspaces } from '../../db/schema/index.ts';
 import type { Role } from '../workspaces/roles.ts';
 
-/** The user's notifications, newest first (unread ones only when asked). */
-export function listNotifications(tx: Tx, userId: string, options: { unreadOnly: boolean; limit: number }) {
+/**
+ * A page of the user's notifications, newest first (unread ones only when asked), after the notification
+ * `cursor` (keyset on created_at, id: rows written by one statement share created_at). Reads `limit + 1`
+ * rows, so the caller knows whether there is a next page. A cursor that is not one of the user's rows
+ * matches nothing: an empty page.
+ */
+export function listNotifications(tx: Tx, userId: string, options: { unreadOnly: boolean; limit: number; cursor: string | null }) {
   const mine = eq(notifications.userId, userId);
+  const after = options.cursor
+    ? sql`(${notifications.createdAt}, ${notifications.id}) < (select n.created_at, n.id from notifications n where n.id = ${options.cursor} and n.user_id = ${userId})`
+    : undefined;
   return tx
     .select({
       id: notifications.id,
@@ -17,9 +25,9 @@ export function listNotifications(tx: Tx, userId: string, options: { unreadOnly:
       createdAt: notifications.createdAt,
     })
     .from(notifications)
-    .where(options.unreadOnly ? and(mine, isNull(notifications.readAt)) : mine)
+    .where(and(mine, options.unreadOnly ? isNull(notifications.readAt) : undefined, after))
     .orderBy(desc(notifications.createdAt), desc(notifications.id))
-    .limit(options.limit);
+    .limit(options.limit + 1);
 }
 
 export async function unreadCount(tx: Tx, userId: string): Promise<number> {

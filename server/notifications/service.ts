@@ -158,11 +158,20 @@ export async function notify(deps: FanOutDeps, tx: Tx, event: NotificationEvent)
   await publishNotifications(tx, rows);
 }
 
-/** The caller's notifications and how many are unread. */
-export function listNotifications(deps: Deps, userId: string, input: { unreadOnly?: boolean | undefined; limit: number }) {
+/**
+ * A page of the caller's notifications, `nextCursor` (null on the last page), and how many are unread in all:
+ * counted by the server, so the bell is right however few it lists.
+ */
+export function listNotifications(
+  deps: Deps,
+  userId: string,
+  input: { unreadOnly?: boolean | undefined; limit: number; cursor?: string | null | undefined },
+) {
   return deps.database.asUser({ userId }, async (tx) => {
-    const rows = await q.listNotifications(tx, userId, { unreadOnly: input.unreadOnly ?? false, limit: input.limit });
-    return { notifications: rows, unreadCount: await q.unreadCount(tx, userId) };
+    const rows = await q.listNotifications(tx, userId, { unreadOnly: input.unreadOnly ?? false, limit: input.limit, cursor: input.cursor ?? null });
+    const page = rows.slice(0, input.limit);
+    const nextCursor = rows.length > input.limit ? page[page.length - 1]!.id : null;
+    return { notifications: page, nextCursor, unreadCount: await q.unreadCount(tx, userId) };
   });
 }
 

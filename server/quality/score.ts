@@ -45,10 +45,10 @@ export type Quality = {
 };
 
 /** A validation loss this far above the training loss means the model memorised its training data. */
-const OVERFIT_GAP_THRESHOLD = 0.5;
+export const OVERFIT_GAP_THRESHOLD = 0.5;
 
-/** Star thresholds on loss reduction in percent; strictly greater than the bound earns the stars. */
-const STAR_BOUNDS: readonly { above: number; score: StarScore; label: ConvergenceLabel }[] = [
+/** Star thresholds on loss reduction in percent; strictly greater than the bound earns the stars (below all: 1 "poor"). */
+export const STAR_BOUNDS: readonly { above: number; score: StarScore; label: ConvergenceLabel }[] = [
   { above: 50, score: 5, label: 'excellent' },
   { above: 30, score: 4, label: 'good' },
   { above: 15, score: 3, label: 'fair' },

@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import type { Deps } from '../deps.ts';
 import { ERRORS } from '../errors.ts';
 import { clientAddress } from '../http/client-address.ts';
+import { linkBack, type LinkEnv, linkRefusals } from '../http/link-page.ts';
 import { contentDisposition } from '../storage/content-disposition.ts';
 import { zipBundle } from '../storage/zip-bundle.ts';
 import { zipEntries } from '../models/bundle-route.ts';
@@ -13,11 +14,13 @@ import { MANY_BUNDLE_PATH, verifyManyBundle } from './download-many-link.ts';
  * 4 GB): a folder per model (`family-v3/…`) and one SHA256SUMS at the root listing `folder/path` for every
  * file, streamed from storage one file at a time in constant memory. HEAD announces the size only.
  */
-export function downloadManyRoute(deps: Deps): Hono {
-  const app = new Hono();
+export function downloadManyRoute(deps: Deps): Hono<LinkEnv> {
+  const app = new Hono<LinkEnv>();
+  // A refusal as a page for a browser, with a way back to the catalogue; the envelope otherwise.
+  app.onError(linkRefusals(() => linkBack(undefined, undefined)));
   app.get(MANY_BUNDLE_PATH, async (c) => {
     const link = verifyManyBundle(deps.secret, c.req.query(), deps.now());
-    // Thrown, not answered: app.onError gives every refusal the one envelope, with the request id.
+    // Thrown, not answered: onError above (or the service's edge) answers every refusal, with the request id.
     if (!link) throw ERRORS.badLink();
     // Read as that member under row-level security: a model trashed, purged or out of their reach since
     // signing fails the whole link before a byte is streamed.

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { Hono } from 'hono';
 import { AppError, ERRORS, errorResponse } from '../errors.ts';
+import { linkBack, linkRefusal, modelOfKey } from '../http/link-page.ts';
 import { contentDisposition } from './content-disposition.ts';
 import type { FsObject, FsStorage } from './fs.ts';
 
@@ -48,7 +49,8 @@ function noneMatch(header: string, etag: string): boolean {
 
 /**
  * A Hono app serving GET and HEAD of links made by `driver.signedUrl`. Refusals use the service's one
- * envelope (`errorResponse`), with the request id when the app it is mounted in set one.
+ * envelope (`errorResponse`), with the request id when the app it is mounted in set one, or a page for a
+ * browser (`linkRefusal`).
  */
 export function fsFilesRoute(
   driver: FsStorage,
@@ -69,14 +71,17 @@ export function fsFilesRoute(
       ct: query.get('ct') ?? undefined,
       g: query.get('g') ?? undefined,
     });
-    if (!link) return errorResponse(ERRORS.badLink(), c.get('requestId'));
+    // A browser gets a page with a way back (server/http/link-page.ts); curl gets the status and the envelope.
+    const refuse = (err: AppError) =>
+      linkRefusal(err, linkBack(query.get('g') ?? undefined, modelOfKey(c.req.param('key'))), c.req.header('accept'), c.get('requestId'));
+    if (!link) return refuse(ERRORS.badLink());
     // A link signed for a member (or a share) works only while they still may read the model.
     if (link.grant !== undefined && !(await mayStillRead?.(link.key, link.grant))) {
-      return errorResponse(new AppError('FORBIDDEN', 'You no longer have access to this file.'), c.get('requestId'));
+      return refuse(new AppError('FORBIDDEN', 'You no longer have access to this file.'));
     }
 
     const object = await driver.locate(link.key);
-    if (!object) return errorResponse(new AppError('NOT_FOUND', 'This file no longer exists.'), c.get('requestId'));
+    if (!object) return refuse(new AppError('NOT_FOUND', 'This file no longer exists.'));
 
     const etag = etagOf(link.key, object);
     const lastModified = new Date(Math.floor(object.mtimeMs / 1000) * 1000).toUTCString();

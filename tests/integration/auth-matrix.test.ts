@@ -133,6 +133,14 @@ const specs: ProcedureSpec<World>[] = [
     ownsRecord: true,
   },
   {
+    path: 'models.downloads',
+    type: 'query',
+    caller: 'user',
+    input: (x) => ({ modelId: x.modelId }),
+    invalid: { input: { modelId: NOT_UUID }, field: 'modelId' },
+    ownsRecord: true,
+  },
+  {
     path: 'models.download',
     type: 'mutation',
     caller: 'user',

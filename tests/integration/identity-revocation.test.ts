@@ -37,6 +37,37 @@ async function status(svc: TestService, auth: { token?: string; cookie?: string 
   return res.status;
 }
 
+/** A better-auth POST with the session cookie, as the account page sends it. */
+function authPost(svc: TestService, path: string, cookie: string, body: unknown): Promise<Response> {
+  return fetch(`${svc.url}/api/auth/${path}`, {
+    method: 'POST',
+    headers: { cookie, origin: svc.url, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+}
+
+function cookieOf(res: Response): string {
+  return res.headers
+    .getSetCookie()
+    .map((c) => c.split(';')[0])
+    .join('; ');
+}
+
+function signInResponse(svc: TestService, email: string, password: string): Promise<Response> {
+  return fetch(`${svc.url}/api/auth/sign-in/email`, {
+    method: 'POST',
+    headers: { origin: svc.url, 'content-type': 'application/json' },
+    body: JSON.stringify({ email, password }),
+  });
+}
+
+/** Another session of the user (a second browser), signed in through `svc`; its cookie. */
+async function signIn(svc: TestService, email: string): Promise<string> {
+  const res = await signInResponse(svc, email, 'correct horse battery');
+  expect(res.status).toBe(200);
+  return cookieOf(res);
+}
+
 /** Milliseconds until `svc` refuses the credential (polling every 5 ms), or Infinity past 5 s. */
 async function msUntilRefused(svc: TestService, auth: { token?: string; cookie?: string }): Promise<number> {
   const start = performance.now();
@@ -73,6 +104,46 @@ describe('identity cache revocation', () => {
     expect(out.status).toBe(200);
     expect(await status(a, { cookie: u.cookie })).toBe(401);
     expect(await msUntilRefused(b, { cookie: u.cookie })).toBeLessThan(BOUND_MS);
+  });
+
+  test('"sign out of other sessions" (the account page) stops every other session within 1 s everywhere, and keeps this one', async () => {
+    const u = await newUser(a, 'revoke-others');
+    const other = await signIn(a, u.email);
+    const third = await signIn(b, u.email);
+    // All three are cached in both processes before the revocation.
+    for (const svc of [a, b]) for (const cookie of [u.cookie, other, third]) expect(await status(svc, { cookie })).toBe(200);
+    const res = await authPost(a, 'revoke-other-sessions', u.cookie, {});
+    expect(res.status).toBe(200);
+    expect(await status(a, { cookie: other })).toBe(401);
+    expect(await status(a, { cookie: third })).toBe(401);
+    expect(await msUntilRefused(b, { cookie: other })).toBeLessThan(BOUND_MS);
+    expect(await msUntilRefused(b, { cookie: third })).toBeLessThan(BOUND_MS);
+    expect(await status(a, { cookie: u.cookie })).toBe(200);
+    expect(await status(b, { cookie: u.cookie })).toBe(200);
+  });
+
+  test('changing the password with "sign out of other sessions" ends them everywhere; the new password signs in, the old does not', async () => {
+    const u = await newUser(a, 'change-password');
+    const other = await signIn(b, u.email);
+    expect(await status(b, { cookie: other })).toBe(200);
+    const res = await authPost(a, 'change-password', u.cookie, {
+      currentPassword: 'correct horse battery',
+      newPassword: 'a brand new passphrase',
+      revokeOtherSessions: true,
+    });
+    expect(res.status).toBe(200);
+    // The page that asked keeps working with the fresh session it is handed; every earlier one ends.
+    const fresh = cookieOf(res);
+    expect(fresh).toContain('session_token');
+    expect(await status(a, { cookie: fresh })).toBe(200);
+    expect(await msUntilRefused(b, { cookie: other })).toBeLessThan(BOUND_MS);
+    expect(await status(a, { cookie: u.cookie })).toBe(401);
+    expect((await signInResponse(a, u.email, 'correct horse battery')).status).toBe(401);
+    expect((await signInResponse(a, u.email, 'a brand new passphrase')).status).toBe(200);
+    // A wrong current password changes nothing.
+    const wrong = await authPost(a, 'change-password', fresh, { currentPassword: 'not it at all', newPassword: 'yet another passphrase' });
+    expect(wrong.status).toBe(400);
+    expect((await signInResponse(a, u.email, 'a brand new passphrase')).status).toBe(200);
   });
 
   test('while its listener is disconnected a process caches nothing, so a revocation it cannot hear still holds', async () => {

@@ -110,3 +110,66 @@ test("markRead changes only the caller's unread notifications and counts what it
   const unread = await alice.api.notifications.list.query({ unreadOnly: true });
   expect(unread.notifications.map((n) => n.id)).toEqual(mine.slice(1).map((n) => n.id));
 });
+
+test('list pages by cursor through every notification, newest first, with the unread count of all of them', async () => {
+  const carol = await newUser(svc, 'carol');
+  const ws = await personalWorkspaceOf(svc.deps, carol.userId);
+  // 25 rows, the last 5 written by one statement so that they share created_at (the id breaks the tie).
+  for (let i = 0; i < 20; i++) await send({ kind: 'ingest.failed', workspaceId: ws, jobId: crypto.randomUUID(), jobName: `run-${i}`, error: 'boom' });
+  await svc.deps.database.db.transaction(async (tx) => {
+    for (let i = 20; i < 25; i++)
+      await notify(svc.deps, tx, { kind: 'ingest.failed', workspaceId: ws, jobId: crypto.randomUUID(), jobName: `run-${i}`, error: 'boom' });
+  });
+
+  const first = await carol.api.notifications.list.query({ limit: 10 });
+  expect(first.notifications).toHaveLength(10);
+  // Exact beyond the page: the server counts every unread one, not the 10 it lists.
+  expect(first.unreadCount).toBe(25);
+  expect(first.nextCursor).toBe(first.notifications[9]!.id);
+
+  const seen = [...first.notifications];
+  let cursor = first.nextCursor;
+  const pages = [first.notifications.length];
+  while (cursor) {
+    const page = await carol.api.notifications.list.query({ limit: 10, cursor });
+    pages.push(page.notifications.length);
+    seen.push(...page.notifications);
+    cursor = page.nextCursor;
+  }
+  expect(pages).toEqual([10, 10, 5]);
+  const ids = seen.map((n) => n.id);
+  expect(new Set(ids).size).toBe(25);
+  // Newest first across the pages, ties in created_at ordered by id, as one unpaged read orders them.
+  expect(ids).toEqual((await carol.api.notifications.list.query({ limit: 100 })).notifications.map((n) => n.id));
+  const runs = seen.map((n) => runNo(n.title));
+  expect(runs.slice(0, 5).sort((a, b) => a - b)).toEqual([20, 21, 22, 23, 24]);
+  expect(runs.slice(5)).toEqual(Array.from({ length: 20 }, (_, i) => 19 - i));
+
+  // A page exactly filled by the rest has no next page.
+  const exact = await carol.api.notifications.list.query({ limit: 15, cursor: first.nextCursor });
+  expect(exact.notifications).toHaveLength(15);
+  expect(exact.nextCursor).toBeNull();
+  // The default page keeps its size (30): all 25 at once.
+  const whole = await carol.api.notifications.list.query({});
+  expect(whole.notifications).toHaveLength(25);
+  expect(whole.nextCursor).toBeNull();
+
+  // Someone else's notification as a cursor finds nothing of hers: an empty page, not another user's place.
+  const [bobsNote] = (await bob.api.notifications.list.query({})).notifications;
+  expect((await carol.api.notifications.list.query({ cursor: bobsNote!.id })).notifications).toHaveLength(0);
+  expect(await carol.api.notifications.list.query({ cursor: 'not-an-id' }).catch((e: Error) => e.message)).toContain('cursor');
+
+  // Marking the first page read leaves 15 unread, which the next pages of unread ones list in full.
+  await carol.api.notifications.markRead.mutate({ ids: first.notifications.map((n) => n.id) });
+  const unread = await carol.api.notifications.list.query({ unreadOnly: true, limit: 10 });
+  expect(unread.unreadCount).toBe(15);
+  const rest = await carol.api.notifications.list.query({ unreadOnly: true, limit: 10, cursor: unread.nextCursor });
+  expect([...unread.notifications, ...rest.notifications].map((n) => n.id)).toEqual(ids.slice(10));
+  expect(rest.nextCursor).toBeNull();
+
+  // "Mark all read" reaches every unread one, however many pages they fill: the count goes to zero (issue 14: it stuck at 11).
+  expect(await carol.api.notifications.markAllRead.mutate()).toEqual({ count: 15 });
+  expect((await carol.api.notifications.list.query({ limit: 10 })).unreadCount).toBe(0);
+});
+
+const runNo = (title: string) => Number(/run-(\d+)/.exec(title)?.[1] ?? -1);

@@ -70,8 +70,11 @@ describe('starting the service', () => {
     const dataDir = tmpDataDir();
     const port = await freePort();
     const first = start({ PORT: String(port), DATA_DIR: dataDir });
-    const out = await waitForLine(first.stdout, /ready on/);
+    const out = await waitForLine(first.stdout, /bun run demo/);
     expect(out).toContain(`ready on http://127.0.0.1:${port}`);
+    // The start line says what a first run does next: the URL to open, sign up, the demo (for this port's URL).
+    expect(out).toContain(`Next: open http://127.0.0.1:${port} in a browser and sign up`);
+    expect(out).toContain(`run \`bun run demo\` in a second terminal with PUBLIC_URL=http://127.0.0.1:${port}.`);
     const ready = (await (await fetch(`http://127.0.0.1:${port}/readyz`)).json()) as { status: string };
     expect(ready.status).toBe('ready');
 

@@ -140,17 +140,17 @@ describe('a query with no WHERE sees only the caller’s workspaces', () => {
     expect(await as({ userId: u.owner.userId })).toEqual(expected(['p:owner', 'team'], team, { workspace_invites: ['team'] }));
   });
 
-  test('a viewer: the same tables, less what only an admin reads (invitations, the download audit, others’ tokens)', async () => {
+  test('a viewer: the same tables, less what only an admin reads (invitations, others’ tokens)', async () => {
     const got = await as({ userId: u.viewer.userId });
-    // The download audit of their personal workspace (they own it), but not the team's; their own tokens only.
-    expect(got).toEqual(expected(['p:viewer', 'team'], team, { workspace_invites: [], download_events: ['p:viewer'] }));
+    // The download history of every workspace they are in (models.downloads, issue 14); their own tokens only.
+    expect(got).toEqual(expected(['p:viewer', 'team'], team, { workspace_invites: [] }));
     const tokens = await svc.deps.database.asUser({ userId: u.viewer.userId }, (tx) => tx.select({ userId: apiTokens.userId }).from(apiTokens));
     expect(new Set(tokens.map((t) => userName(t.userId)))).toEqual(new Set(['viewer']));
   });
 
   test('a read-only transaction of the owner: everything a viewer reads, nothing an admin does', async () => {
     const got = await as({ userId: u.owner.userId, readOnly: true });
-    expect(got).toEqual(expected(['p:owner', 'team'], team, { workspace_invites: [], download_events: [] }));
+    expect(got).toEqual(expected(['p:owner', 'team'], team, { workspace_invites: [] }));
     const tokens = await svc.deps.database.asUser({ userId: u.owner.userId, readOnly: true }, (tx) =>
       tx.select({ userId: apiTokens.userId }).from(apiTokens),
     );

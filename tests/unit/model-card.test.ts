@@ -463,36 +463,40 @@ describe('qualityExplanation', () => {
   const healthy: WeightHealth = { file: 'adapter_model.safetensors', modules: [], warnings: [], untrained: false };
 
   test.each([
-    ['stars from the loss reduction', q(), 'The training loss fell 62% (2.5 → 0.95): 5 stars (excellent).'],
+    [
+      'stars from the loss reduction, the overfit check passed',
+      q(),
+      'Loss fell 62 %, 2.5 → 0.95 (> 50 %: 5 stars); validation − training = 0.15 ≤ 0.5: not overfit.',
+    ],
     [
       'an overfit gap costs a star',
       q({ score: 4, convergence: 'overfit', finalValidationLoss: 1.7, overfitGap: 0.75 }),
-      'The training loss fell 62% (2.5 → 0.95), worth 5 stars, but the validation loss (1.7) is 0.75 above it (overfitting, more than 0.5), which costs a star: 4 stars.',
+      'Loss fell 62 %, 2.5 → 0.95 (> 50 %: 5 stars); validation − training = 0.75 > 0.5: overfit, −1 → 4 stars.',
     ],
     [
       'an overfit 1-star run stays at 1',
       q({ score: 1, convergence: 'overfit', lossReductionPct: 4, finalTrainingLoss: 2.4, finalValidationLoss: 3, overfitGap: 0.6 }),
-      'The training loss fell 4% (2.5 → 2.4), worth 1 star, but the validation loss (3) is 0.6 above it (overfitting, more than 0.5); the score cannot go below 1 star.',
+      'Loss fell 4 %, 2.5 → 2.4 (≤ 5 %: 1 star); validation − training = 0.6 > 0.5: overfit, −1, but never below 1 star.',
     ],
     [
       'a loss that rose',
       q({ score: 1, convergence: 'poor', lossReductionPct: -20, finalTrainingLoss: 3 }),
-      'The training loss rose 20% (2.5 → 3): 1 star (poor).',
+      'Loss rose 20 %, 2.5 → 3 (≤ 5 %: 1 star); validation − training = 0.15 ≤ 0.5: not overfit.',
     ],
     [
       'not rated',
       q({ score: null, convergence: null, lossReductionPct: null, finalValidationLoss: null, overfitGap: null }),
-      'Not rated: the run reported fewer than two finite training losses, too few points to judge convergence.',
+      'Fewer than two finite training losses were reported: too few points to judge convergence, so the run is not rated.',
     ],
     [
       'diverged',
       q({ score: 1, convergence: 'poor', lossReductionPct: null, finalTrainingLoss: null, overfitGap: null }),
-      'Rated 1 star because the training loss ended as NaN or infinity: the run diverged.',
+      'Loss ended as NaN or infinity: the run diverged, 1 star.',
     ],
     [
       'an initial loss of zero',
       q({ score: 1, convergence: 'poor', lossReductionPct: null, initialLoss: 0, finalTrainingLoss: 0 }),
-      'Rated 1 star because the first training loss (0) is not above zero, so no reduction can be measured.',
+      'The first training loss (0) is not above zero, so no fall can be measured: 1 star.',
     ],
   ])('%s', (_name, quality, expected) => {
     expect(qualityExplanation(quality, healthy)).toBe(expected);
@@ -502,8 +506,8 @@ describe('qualityExplanation', () => {
   test('untrained: score 1 because every lora_B is zero, whatever the loss curve did', () => {
     const untrained: WeightHealth = { ...healthy, untrained: true, warnings: [{ code: 'untrained', message: 'every lora_B is zero', subjects: [] }] };
     expect(qualityExplanation(q({ score: 1 }), untrained)).toBe(
-      'Rated 1 star because every lora_B is zero: the adapter was never trained and changes nothing (PEFT initialises B to zero). ' +
-        'Its loss curve fell 62% (2.5 → 0.95), but none of that training reached the saved weights.',
+      'Untrained: every lora_B is zero, so the adapter changes nothing (PEFT initialises B to zero): 1 star. ' +
+        'Loss fell 62 %, 2.5 → 0.95, but none of that training reached the saved weights.',
     );
   });
 
@@ -513,11 +517,13 @@ describe('qualityExplanation', () => {
       warnings: [{ code: 'non_finite', message: '3 NaN values', subjects: ['a.lora_A.weight', 'b.lora_B.weight'] }],
     };
     expect(qualityExplanation(q(), nan)).toBe(
-      'The training loss fell 62% (2.5 → 0.95): 5 stars (excellent). The weights also hold NaN or infinite values (2 tensors), so its outputs cannot be trusted.',
+      'Loss fell 62 %, 2.5 → 0.95 (> 50 %: 5 stars); validation − training = 0.15 ≤ 0.5: not overfit. The weights also hold NaN or infinite values (2 tensors), so its outputs cannot be trusted.',
     );
   });
 
   test('the reduction keeps one decimal, so one just above a star bound does not read as the bound', () => {
-    expect(qualityExplanation(q({ lossReductionPct: 50.4, initialLoss: 20, finalTrainingLoss: 9.92 }), healthy)).toContain('fell 50.4% (20 → 9.92)');
+    expect(qualityExplanation(q({ lossReductionPct: 50.4, initialLoss: 20, finalTrainingLoss: 9.92 }), healthy)).toContain(
+      'fell 50.4 %, 20 → 9.92 (> 50 %',
+    );
   });
 });

@@ -2,6 +2,7 @@ import { For, Show } from 'solid-js';
 import type { FitVerdict } from '../../../server/adapters/types.ts';
 import type { ModelDetail } from '../lib/trpc.ts';
 import { CopyButton } from './copy-button.tsx';
+import { TableWrap } from './table-wrap.tsx';
 
 // What the service found out about an adapter (does it fit its base, where does it run, how to run it), on the
 // members' model page and the public share page alike.
@@ -107,7 +108,7 @@ function Compatibility(props: { fit: Compatibility }) {
         <h3 class="subhead">
           {c().mismatchCount.toLocaleString('en-US')} tensor{c().mismatchCount === 1 ? '' : 's'} do not fit
         </h3>
-        <div class="table-wrap">
+        <TableWrap>
           <table class="table mismatches" data-testid="mismatch-table">
             <caption class="sr-only">Tensors whose shape does not fit the base model</caption>
             <thead>
@@ -135,7 +136,7 @@ function Compatibility(props: { fit: Compatibility }) {
               </For>
             </tbody>
           </table>
-        </div>
+        </TableWrap>
         <Show when={more() > 0}>
           <p class="muted small" data-testid="mismatch-more">
             and {more().toLocaleString('en-US')} more.

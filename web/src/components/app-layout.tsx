@@ -1,11 +1,11 @@
-import { A, useLocation, useNavigate, useSearchParams, type RouteSectionProps } from '@solidjs/router';
+import { A, type RouteSectionProps, useBeforeLeave, useIsRouting, useLocation, useNavigate, useSearchParams } from '@solidjs/router';
 import { useQuery, useQueryClient } from '@tanstack/solid-query';
 import { createEffect, createMemo, createSignal, Match, Show, Suspense, Switch } from 'solid-js';
 import { getSession, signOut } from '../lib/auth.ts';
 import { api } from '../lib/trpc.ts';
 import { rememberedWorkspace, rememberWorkspace, withWorkspace, WorkspaceContext } from '../lib/workspace.ts';
 import { NotificationBell } from './notification-bell.tsx';
-import { ErrorState } from './states.tsx';
+import { ErrorState, PageSkeleton } from './states.tsx';
 import { NewWorkspaceDialog, WorkspaceSwitcher } from './workspace-switcher.tsx';
 
 const isModelPage = (pathname: string) => pathname.startsWith('/models/');
@@ -21,6 +21,14 @@ export function AppLayout(props: RouteSectionProps) {
   const location = useLocation();
   const [params, setParams] = useSearchParams<{ ws?: string }>();
   const [creating, setCreating] = createSignal(false);
+  // Where a navigation in progress goes (useIsRouting is true until the new page has its code and data).
+  const routing = useIsRouting();
+  const [target, setTarget] = createSignal<string | null>(null);
+  useBeforeLeave((e) => setTarget(typeof e.to === 'string' ? new URL(e.to, window.location.origin).pathname : null));
+  const leaving = () => {
+    const to = target();
+    return routing() && to !== null && to !== location.pathname ? to : null;
+  };
   const session = useQuery(() => ({ queryKey: ['session'], queryFn: getSession, staleTime: 60_000 }));
   const workspaces = useQuery(() => ({
     queryKey: ['workspaces', 'list'],
@@ -81,7 +89,7 @@ export function AppLayout(props: RouteSectionProps) {
       </a>
       <header class="site-header">
         <div class="container header-inner">
-          <A href={href('/models')} class="brand" aria-label="LoRA Models home">
+          <A href={href('/models')} class="brand">
             <span class="brand-mark" aria-hidden="true">
               L
             </span>
@@ -115,9 +123,10 @@ export function AppLayout(props: RouteSectionProps) {
               {(user) => (
                 <>
                   <NotificationBell />
-                  <span class="user-email" title={user().email}>
-                    {user().email}
-                  </span>
+                  <A href={href('/account')} class="user-email" title={`${user().email}: account settings`} activeClass="active">
+                    <span class="account-long">{user().email}</span>
+                    <span class="account-short">Account</span>
+                  </A>
                   <button type="button" class="btn btn-small btn-ghost" onClick={onSignOut}>
                     Sign out
                   </button>
@@ -131,14 +140,21 @@ export function AppLayout(props: RouteSectionProps) {
         <NewWorkspaceDialog onClose={() => setCreating(false)} onCreated={onCreated} />
       </Show>
       <main id="main" class="container main" tabindex="-1">
-        <Switch fallback={<div class="page-loading" aria-busy="true" />}>
+        <Switch fallback={<PageSkeleton pathname={location.pathname} />}>
+          <Match when={session.isError && !session.data}>
+            <ErrorState error={session.error} onRetry={() => void session.refetch()} title="Could not reach the server" />
+          </Match>
           <Match when={workspaces.isError && !workspaces.data}>
             <ErrorState error={workspaces.error} onRetry={() => void workspaces.refetch()} title="Could not load your workspaces" />
           </Match>
           <Match when={session.data && current()}>
             {(w) => (
               <WorkspaceContext.Provider value={{ current: w, href, openCreate: () => setCreating(true) }}>
-                <Suspense fallback={<div class="page-loading" aria-busy="true" />}>{props.children}</Suspense>
+                {/* A navigation to another page waits (a transition) for its code and data: its skeleton shows at once meanwhile. */}
+                <Show when={leaving()}>{(to) => <PageSkeleton pathname={to()} />}</Show>
+                <div class="route-view" hidden={leaving() !== null}>
+                  <Suspense fallback={<PageSkeleton pathname={location.pathname} />}>{props.children}</Suspense>
+                </div>
               </WorkspaceContext.Provider>
             )}
           </Match>

@@ -1,4 +1,4 @@
-import { Show } from 'solid-js';
+import { type JSX, Show } from 'solid-js';
 import type { ConvergenceLabel, IngestStatus, JobStatus } from '../../../server/vocabulary.ts';
 
 /** Display names of the convergence labels; typed by the union, so a new label fails to compile until it has one. */
@@ -10,10 +10,13 @@ export const CONVERGENCE_LABEL: Record<ConvergenceLabel, string> = {
   overfit: 'Overfit',
 };
 
-/** Convergence quality: excellent blue, good green, fair yellow, poor red, overfit orange. */
-export function ConvergenceBadge(props: { value: ConvergenceLabel | null | undefined }) {
+/**
+ * Convergence quality: excellent blue, good green, fair yellow, poor red, overfit orange. An unrated run shows
+ * `fallback` (nothing by default): the stars beside it already say "Not rated", once.
+ */
+export function ConvergenceBadge(props: { value: ConvergenceLabel | null | undefined; fallback?: JSX.Element }) {
   return (
-    <Show when={props.value} fallback={<span class="badge badge-none">Not rated</span>}>
+    <Show when={props.value} fallback={props.fallback}>
       {(v) => (
         <span class={`badge badge-${v()}`} data-convergence={v()}>
           {CONVERGENCE_LABEL[v()]}

@@ -3,6 +3,7 @@ import { createSignal, For, Show } from 'solid-js';
 import { formatBytes, formatNumber } from '../lib/format.ts';
 import { api, errorMessage, fieldError, type ModelDetail } from '../lib/trpc.ts';
 import { can } from '../lib/workspace.ts';
+import { TableWrap } from './table-wrap.tsx';
 
 type Keep = 'best' | 'best+final' | number;
 type Pruned = Awaited<ReturnType<typeof api.models.pruneCheckpoints.mutate>>;
@@ -70,7 +71,7 @@ export function CheckpointsPanel(props: { model: ModelDetail }) {
             {fieldError(promote.error, 'checkpoint') ?? errorMessage(promote.error)}
           </p>
         </Show>
-        <div class="table-wrap">
+        <TableWrap>
           <table class="table checkpoints">
             <caption class="sr-only">Checkpoints by step</caption>
             <thead>
@@ -135,7 +136,7 @@ export function CheckpointsPanel(props: { model: ModelDetail }) {
               </For>
             </tbody>
           </table>
-        </div>
+        </TableWrap>
       </Show>
       <p class="muted small" data-testid="pruned-bytes">
         Freed by pruning so far: <strong>{formatBytes(cp().prunedBytes)}</strong>.

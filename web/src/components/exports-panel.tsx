@@ -1,11 +1,12 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/solid-query';
 import { createEffect, createSignal, For, on, Show } from 'solid-js';
 import { isLive } from '../lib/events.ts';
-import { formatBytes, formatDateTime } from '../lib/format.ts';
+import { formatBytes } from '../lib/format.ts';
 import { api, errorMessage, fieldError, type ModelDetail } from '../lib/trpc.ts';
 import { can } from '../lib/workspace.ts';
 import { StatusBadge } from './badges.tsx';
 import { startDownload } from './model-panels.tsx';
+import { Time } from './time.tsx';
 
 type ExportRow = Awaited<ReturnType<typeof api.models.exports.query>>[number];
 
@@ -135,7 +136,14 @@ function ExportItem(props: { row: ExportRow; modelId: string; main: string | nul
         <span class="export-source">{source()}</span>
         <StatusBadge status={r().status} />
         <span class="muted small">
-          <Show when={r().path} fallback={`asked ${formatDateTime(r().createdAt)}`}>
+          <Show
+            when={r().path}
+            fallback={
+              <>
+                asked <Time value={r().createdAt} />
+              </>
+            }
+          >
             {(p) => (
               <>
                 <code class="break">{p()}</code> · {formatBytes(r().sizeBytes)}

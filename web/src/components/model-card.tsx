@@ -1,10 +1,18 @@
 import { A } from '@solidjs/router';
 import { Show } from 'solid-js';
-import { formatBytes, formatCost, formatDate } from '../lib/format.ts';
+import { formatBytes, formatCost } from '../lib/format.ts';
 import type { ModelSummary } from '../lib/trpc.ts';
 import { ConvergenceBadge } from './badges.tsx';
 import { Stars } from './stars.tsx';
 import { TagChips } from './tags.tsx';
+import { Time } from './time.tsx';
+
+/** Marks the card whose name or dataset is cut by its ellipsis, so focus shows the tip with both in full (only then). */
+function markCut(link: HTMLElement) {
+  const card = link.closest('.model-card');
+  const cut = [...(card?.querySelectorAll('.card-title, .card-meta dd') ?? [])].some((el) => el.scrollWidth > el.clientWidth);
+  card?.toggleAttribute('data-cut', cut);
+}
 
 /** A catalogue card: a checkbox for the selection, the name (its link covers the card), reference, score, tags (filters) and facts. */
 export function ModelCard(props: { model: ModelSummary; selected: boolean; onSelect: (checked: boolean) => void; onTag: (tag: string) => void }) {
@@ -20,15 +28,20 @@ export function ModelCard(props: { model: ModelSummary; selected: boolean; onSel
           aria-label={`Select ${m().name}`}
         />
         <h2 class="card-title">
-          <A href={`/models/${m().id}`} class="stretched">
+          <A href={`/models/${m().id}`} class="stretched" title={m().name} onFocus={(e) => markCut(e.currentTarget)}>
             {m().name}
           </A>
+          {/* What the card cuts short, in full, while the link has keyboard focus (the title shows it on hover). */}
+          <span class="name-tip" data-testid="name-tip" aria-hidden="true">
+            <span class="name-tip-name">{m().name}</span>
+            <span class="name-tip-dataset">Dataset: {m().dataset.name}</span>
+          </span>
         </h2>
         <ConvergenceBadge value={m().convergenceQuality} />
       </div>
       <div class="card-line">
         <Stars score={m().qualityScore} />
-        <code class="card-ref" data-testid="model-ref">
+        <code class="card-ref" data-testid="model-ref" title={m().ref}>
           {m().ref}
         </code>
       </div>
@@ -61,7 +74,7 @@ export function ModelCard(props: { model: ModelSummary; selected: boolean; onSel
         <div>
           <dt>Created</dt>
           <dd>
-            <time datetime={m().createdAt}>{formatDate(m().createdAt)}</time>
+            <Time value={m().createdAt} />
           </dd>
         </div>
         <div>

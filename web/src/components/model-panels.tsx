@@ -6,6 +6,7 @@ import { errorMessage, type Download, type ModelDetail } from '../lib/trpc.ts';
 import { ConvergenceBadge } from './badges.tsx';
 import { CopyButton } from './copy-button.tsx';
 import { Stars } from './stars.tsx';
+import { TableWrap } from './table-wrap.tsx';
 
 // The parts of a model page that the signed-in model page and the public share page both show.
 
@@ -65,11 +66,14 @@ export function QualityPanel(props: { quality: ModelDetail['quality'] }) {
     <section class="panel" aria-labelledby="h-quality">
       <h2 id="h-quality">Quality</h2>
       <dl class="stats">
+        {/* Unrated: the page's header says "Not rated" and the explanation why; here a dash, not a third time. */}
         <Stat label="Score">
-          <Stars score={q().score} />
+          <Show when={q().score} fallback="—">
+            <Stars score={q().score} />
+          </Show>
         </Stat>
         <Stat label="Convergence">
-          <ConvergenceBadge value={q().convergence} />
+          <ConvergenceBadge value={q().convergence} fallback="—" />
         </Stat>
         <Stat label="Loss reduction">{q().lossReductionPct === null ? '—' : `${q().lossReductionPct!.toFixed(1)}%`}</Stat>
         <Stat label="Initial training loss">{formatNumber(q().initialLoss)}</Stat>
@@ -130,14 +134,18 @@ export function SetupPanels(props: Pick<ModelDetail, 'configuration' | 'adapter'
 }
 
 /**
- * The file table with a download button per file and "Download all" (one signed link per file and the zip).
- * `download` makes the signed links: models.download for a member, shares.download on the public page.
+ * The file table: "Download all" downloads the zip of every file in one click; "Choose files" puts a checkbox on
+ * each row to download the files picked; each row also has its own Download. `download` makes the signed links:
+ * models.download for a member, shares.download on the public page.
  */
 export function FilesPanel(props: { files: ModelDetail['files']; download: (fileIds?: string[]) => Promise<Download> }) {
   const [notice, setNotice] = createSignal<string | null>(null);
-  const [all, setAll] = createSignal<Download | null>(null);
+  const [links, setLinks] = createSignal<Download['files'] | null>(null);
   const [pendingFile, setPendingFile] = createSignal<string | null>(null);
+  const [choosing, setChoosing] = createSignal(false);
+  const [chosen, setChosen] = createSignal<ReadonlySet<string>>(new Set());
   const download = useMutation(() => ({ mutationFn: (fileIds?: string[]) => props.download(fileIds) }));
+  const chosenBytes = () => props.files.filter((f) => chosen().has(f.id)).reduce((n, f) => n + f.sizeBytes, 0);
 
   const downloadFile = async (fileId: string) => {
     setNotice(null);
@@ -155,21 +163,75 @@ export function FilesPanel(props: { files: ModelDetail['files']; download: (file
     }
   };
 
-  const prepareAll = async () => {
+  const downloadAll = async () => {
     setNotice(null);
+    setLinks(null);
     const res = await download.mutateAsync(undefined);
-    setAll(res);
-    setNotice(`Download links for ${res.files.length} files are ready, valid until ${formatDateTime(res.expiresAt)}.`);
+    if (res.bundle) {
+      startDownload(res.bundle.url, res.bundle.fileName);
+      const bytes = res.files.reduce((n, f) => n + f.sizeBytes, 0);
+      setNotice(`Download of ${res.bundle.fileName} (${res.files.length.toLocaleString('en-US')} files, ${formatBytes(bytes)}) started.`);
+    } else {
+      // Only when the server could not bundle them: the links one by one.
+      setLinks(res.files);
+    }
+  };
+
+  const toggle = (fileId: string, on: boolean) => {
+    const next = new Set(chosen());
+    if (on) next.add(fileId);
+    else next.delete(fileId);
+    setChosen(next);
+  };
+
+  const downloadChosen = async () => {
+    setNotice(null);
+    const res = await download.mutateAsync([...chosen()]);
+    // One download each; a browser that asks before several downloads from one page still has the links below.
+    for (const f of res.files) startDownload(f.url, f.path.split('/').pop() ?? f.path);
+    setLinks(res.files);
+    setNotice(
+      `Download of ${res.files.length === 1 ? '1 file' : `${res.files.length.toLocaleString('en-US')} files`} started. The links are valid until ${formatDateTime(res.expiresAt)}.`,
+    );
+  };
+
+  const stopChoosing = () => {
+    setChoosing(false);
+    setChosen(new Set<string>());
   };
 
   return (
     <section class="panel" aria-labelledby="h-files">
       <div class="section-head">
         <h2 id="h-files">Files</h2>
-        <button type="button" class="btn btn-primary" onClick={() => void prepareAll().catch(() => {})} disabled={download.isPending}>
-          Download all
-        </button>
+        <div class="files-actions">
+          <button type="button" class="btn btn-secondary" aria-pressed={choosing()} onClick={() => (choosing() ? stopChoosing() : setChoosing(true))}>
+            Choose files
+          </button>
+          <button type="button" class="btn btn-primary" onClick={() => void downloadAll().catch(() => {})} disabled={download.isPending}>
+            Download all
+          </button>
+        </div>
       </div>
+      <Show when={choosing()}>
+        <fieldset class="choose-bar" data-testid="choose-bar">
+          <legend class="sr-only">Chosen files</legend>
+          <span aria-live="polite">
+            {chosen().size === 0 ? 'Tick the files to download.' : `${chosen().size.toLocaleString('en-US')} chosen, ${formatBytes(chosenBytes())}`}
+          </span>
+          <button
+            type="button"
+            class="btn btn-small btn-primary"
+            disabled={chosen().size === 0 || download.isPending}
+            onClick={() => void downloadChosen().catch(() => {})}
+          >
+            Download chosen files
+          </button>
+          <button type="button" class="btn btn-small btn-ghost" onClick={stopChoosing}>
+            Cancel
+          </button>
+        </fieldset>
+      </Show>
       <Show when={notice()}>
         <p class="notice notice-success" role="status">
           {notice()}
@@ -180,32 +242,23 @@ export function FilesPanel(props: { files: ModelDetail['files']; download: (file
           Could not prepare the download: {errorMessage(download.error)}
         </p>
       </Show>
-      <Show when={all()}>
-        {(d) => (
-          <div class="download-all" data-testid="download-all">
-            <Show when={d().bundle}>
-              {(b) => (
-                <a class="btn btn-secondary" href={b().url} download={b().fileName}>
-                  Download {b().fileName} (zip of all files)
-                </a>
+      <Show when={links()}>
+        {(list) => (
+          <ul class="link-list" data-testid="download-links" aria-label="Download links">
+            <For each={list()}>
+              {(f) => (
+                <li>
+                  <a href={f.url} download={f.path.split('/').pop()}>
+                    {f.path}
+                  </a>{' '}
+                  <span class="muted">{formatBytes(f.sizeBytes)}</span>
+                </li>
               )}
-            </Show>
-            <ul class="link-list">
-              <For each={d().files}>
-                {(f) => (
-                  <li>
-                    <a href={f.url} download={f.path.split('/').pop()}>
-                      {f.path}
-                    </a>{' '}
-                    <span class="muted">{formatBytes(f.sizeBytes)}</span>
-                  </li>
-                )}
-              </For>
-            </ul>
-          </div>
+            </For>
+          </ul>
         )}
       </Show>
-      <div class="table-wrap">
+      <TableWrap>
         <table class="table files">
           <thead>
             <tr>
@@ -224,10 +277,20 @@ export function FilesPanel(props: { files: ModelDetail['files']; download: (file
             <For each={props.files}>
               {(f) => (
                 <tr data-testid="file-row" data-path={f.path}>
-                  <td>
+                  {/* data-label: the column's name, shown beside the value when a phone lays the rows out as cards. */}
+                  <td class="file-path" data-label="Path">
+                    <Show when={choosing()}>
+                      <input
+                        type="checkbox"
+                        class="file-choose"
+                        aria-label={`Choose ${f.path}`}
+                        checked={chosen().has(f.id)}
+                        onChange={(e) => toggle(f.id, e.currentTarget.checked)}
+                      />{' '}
+                    </Show>
                     <code class="path">{f.path}</code>
                   </td>
-                  <td>
+                  <td data-label="Kind">
                     {KIND[f.kind]}
                     <Show when={f.format === 'pickle' || f.format === 'torch_zip'}>
                       {' '}
@@ -250,12 +313,14 @@ export function FilesPanel(props: { files: ModelDetail['files']; download: (file
                       </span>
                     </Show>
                   </td>
-                  <td class="num">{formatBytes(f.sizeBytes)}</td>
-                  <td class="sha">
+                  <td class="num" data-label="Size">
+                    {formatBytes(f.sizeBytes)}
+                  </td>
+                  <td class="sha" data-label="SHA-256">
                     <code title={f.sha256}>{f.sha256.slice(0, 12)}…</code>
                     <CopyButton text={f.sha256} label={`SHA-256 of ${f.path}`} />
                   </td>
-                  <td class="actions">
+                  <td class="actions" data-label="Actions">
                     <button
                       type="button"
                       class="btn btn-small btn-secondary"
@@ -271,7 +336,7 @@ export function FilesPanel(props: { files: ModelDetail['files']; download: (file
             </For>
           </tbody>
         </table>
-      </div>
+      </TableWrap>
     </section>
   );
 }

@@ -2,13 +2,17 @@ import { A } from '@solidjs/router';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/solid-query';
 import { createEffect, createSignal, For, on, onCleanup, Show } from 'solid-js';
 import { isLive, startLiveUpdates } from '../lib/events.ts';
-import { relativeTime } from '../lib/format.ts';
 import { api } from '../lib/trpc.ts';
+import { Time } from './time.tsx';
+
+/** How many the bell lists; the rest are on /notifications (routes/notifications.tsx). */
+const LATEST = 10;
 
 /**
- * The bell: the unread count follows the tab's event stream (lib/events.ts, which the bell opens, being there
- * once while signed in), and is polled every 5 s only while the stream is down (and on window focus); opening the
- * list marks what it shows as read. A rising count also refreshes the catalogue and jobs, since a new model has just arrived.
+ * The bell: the unread count (the server's, of all of them, not of the 10 listed) follows the tab's event stream
+ * (lib/events.ts, which the bell opens, being there once while signed in), and is polled every 5 s only while the
+ * stream is down (and on window focus); opening the list marks what it shows as read, and its foot links to the
+ * full history. A rising count also refreshes the catalogue and jobs, since a new model has just arrived.
  */
 export function NotificationBell() {
   const qc = useQueryClient();
@@ -21,7 +25,7 @@ export function NotificationBell() {
 
   const list = useQuery(() => ({
     queryKey: ['notifications'],
-    queryFn: () => api.notifications.list.query({ limit: 10 }),
+    queryFn: () => api.notifications.list.query({ limit: LATEST }),
     refetchInterval: isLive() ? false : 5000,
     refetchOnWindowFocus: true,
   }));
@@ -136,13 +140,18 @@ export function NotificationBell() {
                       <Show when={n.body}>
                         <span class="bell-body">{n.body}</span>
                       </Show>
-                      <span class="bell-time">{relativeTime(n.createdAt)}</span>
+                      <span class="bell-time">
+                        <Time value={n.createdAt} show="relative" />
+                      </span>
                     </A>
                   </li>
                 )}
               </For>
             </ul>
           </Show>
+          <A href="/notifications" class="bell-foot" data-bell-item data-testid="bell-all" onClick={() => close()}>
+            {unread() > unreadIds().length ? `See all notifications (${unread() - unreadIds().length} more unread)` : 'See all notifications'}
+          </A>
         </section>
       </Show>
     </div>

@@ -2,6 +2,7 @@ import { For, Show } from 'solid-js';
 import { formatBytes, formatInt } from '../lib/format.ts';
 import type { ModelDetail } from '../lib/trpc.ts';
 import { LossChart } from './loss-chart.tsx';
+import { TableWrap } from './table-wrap.tsx';
 
 type Evaluations = ModelDetail['evaluations'];
 type Metric = Evaluations[number]['metrics'][number];
@@ -87,7 +88,7 @@ export function EvaluationsPanel(props: { evaluations: Evaluations }) {
               <h3>
                 <code class="path">{set.path}</code> <span class="muted small">{FORMAT[set.format]}</span>
               </h3>
-              <div class="table-wrap">
+              <TableWrap>
                 <table class="table evals">
                   <thead>
                     <tr>
@@ -113,7 +114,7 @@ export function EvaluationsPanel(props: { evaluations: Evaluations }) {
                     </For>
                   </tbody>
                 </table>
-              </div>
+              </TableWrap>
             </div>
           )}
         </For>

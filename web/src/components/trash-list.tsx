@@ -1,9 +1,10 @@
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/solid-query';
 import { createSignal, For, Show } from 'solid-js';
-import { formatBytes, formatDateTime } from '../lib/format.ts';
+import { formatBytes } from '../lib/format.ts';
 import { api, errorMessage, type ModelSummary, type Role } from '../lib/trpc.ts';
 import { can, useWorkspace } from '../lib/workspace.ts';
-import { EmptyState, Loaded } from './states.tsx';
+import { EmptyState, Loaded, TableSkeleton } from './states.tsx';
+import { Time } from './time.tsx';
 
 const PAGE_SIZE = 20;
 
@@ -65,11 +66,7 @@ export function TrashList(props: { role: Role; page: number; onPage: (page: numb
           {errorMessage(restore.error ?? purge.error)}
         </p>
       </Show>
-      <Loaded
-        query={query}
-        what="the trash"
-        skeleton={<div class="panel skeleton-block" role="status" aria-busy="true" aria-label="Loading the trash" />}
-      >
+      <Loaded query={query} what="the trash" skeleton={<TableSkeleton label="Loading the trash" />}>
         {(data) => (
           <Show
             when={total() > 0}
@@ -86,13 +83,12 @@ export function TrashList(props: { role: Role; page: number; onPage: (page: numb
                     <div class="trash-who">
                       <span class="trash-name">{m.name}</span>
                       <span class="muted small">
-                        <code>{m.ref}</code> · {formatBytes(m.totalBytes)} · deleted{' '}
-                        <time datetime={m.deletedAt ?? undefined}>{formatDateTime(m.deletedAt)}</time>
+                        <code>{m.ref}</code> · {formatBytes(m.totalBytes)} · deleted <Time value={m.deletedAt} />
                         <Show when={purgeAfterOf(m)}>
                           {(at) => (
                             <>
                               {' '}
-                              · purged after <time datetime={at()}>{formatDateTime(at())}</time>
+                              · purged after <Time value={at()} />
                             </>
                           )}
                         </Show>

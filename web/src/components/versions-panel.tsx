@@ -1,12 +1,14 @@
 import { A } from '@solidjs/router';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/solid-query';
 import { createSignal, For, Show } from 'solid-js';
-import { formatBytes, formatDate, formatDateTime, formatNumber } from '../lib/format.ts';
+import { formatBytes, formatNumber } from '../lib/format.ts';
 import { api, errorMessage, fieldError, type ModelDetail } from '../lib/trpc.ts';
 import { can } from '../lib/workspace.ts';
 import { ConvergenceBadge } from './badges.tsx';
 import { Loaded } from './states.tsx';
 import { Stars } from './stars.tsx';
+import { TableWrap } from './table-wrap.tsx';
+import { Time } from './time.tsx';
 
 type Version = Awaited<ReturnType<typeof api.models.versions.query>>[number];
 type AliasEvent = ModelDetail['aliasHistory'][number];
@@ -87,7 +89,7 @@ export function VersionsPanel(props: { model: ModelDetail }) {
       </Show>
       <Loaded query={versions} what="the versions">
         {(rows) => (
-          <div class="table-wrap">
+          <TableWrap>
             <table class="table versions">
               <caption class="sr-only">Versions of {m().family}, newest first</caption>
               <thead>
@@ -121,7 +123,7 @@ export function VersionsPanel(props: { model: ModelDetail }) {
                 </For>
               </tbody>
             </table>
-          </div>
+          </TableWrap>
         )}
       </Loaded>
 
@@ -194,7 +196,7 @@ export function VersionsPanel(props: { model: ModelDetail }) {
                     )}
                     <span class="muted small">
                       {' '}
-                      · <time datetime={e.at}>{formatDateTime(e.at)}</time>
+                      · <Time value={e.at} />
                     </span>
                   </span>
                   <Show when={mayWrite() && back()}>
@@ -262,16 +264,19 @@ function VersionRow(props: { version: Version; current: boolean; mayWrite: boole
         </ul>
       </td>
       <td>
-        <Stars score={v().qualityScore} />
+        {/* A dash in the table: the page's header says "Not rated" once. */}
+        <Show when={v().qualityScore} fallback="—">
+          <Stars score={v().qualityScore} />
+        </Show>
       </td>
       <td>
-        <ConvergenceBadge value={v().convergenceQuality} />
+        <ConvergenceBadge value={v().convergenceQuality} fallback="—" />
       </td>
       <td class="num">{formatNumber(v().finalValidationLoss)}</td>
       <td class="num">{formatNumber(v().perplexity)}</td>
       <td class="num">{formatBytes(v().totalBytes)}</td>
       <td>
-        <time datetime={v().createdAt}>{formatDate(v().createdAt)}</time>
+        <Time value={v().createdAt} />
       </td>
     </tr>
   );

@@ -2,6 +2,7 @@ import { createMemo, createUniqueId, For, Show } from 'solid-js';
 import type { WeightWarningCode } from '../../../server/adapters/types.ts';
 import { formatNumber } from '../lib/format.ts';
 import type { ModelDetail } from '../lib/trpc.ts';
+import { TableWrap } from './table-wrap.tsx';
 
 type Weights = NonNullable<ModelDetail['weights']>;
 
@@ -204,7 +205,7 @@ function LayerChart(props: { layers: LayerUpdate[] }) {
       </div>
       <details class="layer-table">
         <summary>Values per layer</summary>
-        <div class="table-wrap">
+        <TableWrap>
           <table class="table">
             <caption class="sr-only">Update size per layer</caption>
             <thead>
@@ -237,7 +238,7 @@ function LayerChart(props: { layers: LayerUpdate[] }) {
               </For>
             </tbody>
           </table>
-        </div>
+        </TableWrap>
       </details>
     </figure>
   );

@@ -1,6 +1,7 @@
 import { useMutation } from '@tanstack/solid-query';
 import { For, onMount, Show } from 'solid-js';
-import { api, errorMessage, type Workspace } from '../lib/trpc.ts';
+import { api, errorMessage, fieldError, type Workspace } from '../lib/trpc.ts';
+import { FieldError } from './states.tsx';
 
 /** The header's workspace picker: a plain select (keyboard and phone friendly) and a button for a new one. */
 export function WorkspaceSwitcher(props: {
@@ -37,6 +38,7 @@ export function NewWorkspaceDialog(props: { onClose: () => void; onCreated: (id:
   let dialog!: HTMLDialogElement;
   let form!: HTMLFormElement;
   const create = useMutation(() => ({ mutationFn: (name: string) => api.workspaces.create.mutate({ name }) }));
+  const nameError = () => fieldError(create.error, 'name', 'Name');
   onMount(() => dialog.showModal());
 
   const onSubmit = async (e: SubmitEvent) => {
@@ -54,9 +56,18 @@ export function NewWorkspaceDialog(props: { onClose: () => void; onCreated: (id:
         <p class="muted">A team workspace holds models, jobs, datasets and API tokens that its members share.</p>
         <div class="field">
           <label for="nw-name">Name</label>
-          <input id="nw-name" name="name" required maxLength={100} autocomplete="off" aria-invalid={create.isError ? 'true' : undefined} />
+          <input
+            id="nw-name"
+            name="name"
+            required
+            maxLength={100}
+            autocomplete="off"
+            aria-invalid={nameError() ? 'true' : undefined}
+            aria-describedby={nameError() ? 'nw-name-error' : undefined}
+          />
+          <FieldError id="nw-name-error" message={nameError()} />
         </div>
-        <Show when={create.isError}>
+        <Show when={create.isError && !nameError()}>
           <p class="form-error" role="alert">
             {errorMessage(create.error)}
           </p>

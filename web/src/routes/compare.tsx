@@ -8,6 +8,8 @@ import { Stars } from '../components/stars.tsx';
 import { formatCost, formatCount, formatInt, formatNumber } from '../lib/format.ts';
 import { api, type Comparison, errorCode } from '../lib/trpc.ts';
 import { useWorkspace } from '../lib/workspace.ts';
+import { TableWrap } from '../components/table-wrap.tsx';
+import { usePageTitle } from '../lib/title.ts';
 
 type Compared = Comparison['models'][number];
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -24,7 +26,7 @@ interface MetricRow {
 }
 
 const QUALITY: MetricRow[] = [
-  { label: 'Score', better: 'higher', value: (m) => m.quality.score, format: (n) => (n === null ? 'Not rated' : `${n} / 5`) },
+  { label: 'Score', better: 'higher', value: (m) => m.quality.score, format: (n) => (n === null ? '—' : `${n} / 5`) },
   { label: 'Final validation loss', better: 'lower', value: (m) => m.quality.finalValidationLoss, format: formatNumber },
   { label: 'Final training loss', better: 'lower', value: (m) => m.quality.finalTrainingLoss, format: formatNumber },
   { label: 'Initial loss', better: null, value: (m) => m.quality.initialLoss, format: formatNumber },
@@ -79,6 +81,7 @@ function Swatch(props: { index: number }) {
 
 /** 2 to 4 models side by side (`?ids=a,b,c`): their loss curves in one chart and a table of their differences. */
 export default function ComparePage() {
+  usePageTitle(() => 'Compare models');
   const ws = useWorkspace();
   const [params, setParams] = useSearchParams<{ ids?: string; all?: string }>();
   const ids = () => [...new Set((params.ids ?? '').split(',').map((id) => id.trim().toLowerCase()))].filter((id) => UUID.test(id));
@@ -157,7 +160,9 @@ function ComparisonView(props: { data: Comparison; all: boolean; onAll: (on: boo
               <h2 class="card-title">
                 <Swatch index={i()} /> <A href={`/models/${m.id}`}>{m.name}</A>
               </h2>
-              <code class="card-ref">{m.ref}</code>
+              <code class="card-ref" title={m.ref}>
+                {m.ref}
+              </code>
               <div class="card-line">
                 <Stars score={m.quality.score} />
                 <ConvergenceBadge value={m.quality.convergence} />
@@ -182,7 +187,7 @@ function ComparisonView(props: { data: Comparison; all: boolean; onAll: (on: boo
           </label>
         </div>
         <p class="muted small">The best value of a row is marked where lower or higher is better (losses, score).</p>
-        <div class="table-wrap">
+        <TableWrap>
           <table class="table compare-table" data-testid="compare-table">
             <caption class="sr-only">Quality, training, hyperparameters and adapter of each model</caption>
             <thead>
@@ -207,7 +212,7 @@ function ComparisonView(props: { data: Comparison; all: boolean; onAll: (on: boo
                 <For each={models()}>
                   {(m) => (
                     <td>
-                      <ConvergenceBadge value={m.quality.convergence} />
+                      <ConvergenceBadge value={m.quality.convergence} fallback="—" />
                     </td>
                   )}
                 </For>
@@ -220,7 +225,7 @@ function ComparisonView(props: { data: Comparison; all: boolean; onAll: (on: boo
               <DiffRows rows={props.data.adapterDiff.rows} span={models().length} none="The adapters have the same shape." />
             </tbody>
           </table>
-        </div>
+        </TableWrap>
       </section>
     </>
   );

@@ -2,9 +2,10 @@ import { A, useNavigate, useParams } from '@solidjs/router';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/solid-query';
 import { Match, Show, Switch } from 'solid-js';
 import { getSession, signOut } from '../lib/auth.ts';
-import { formatDateTime } from '../lib/format.ts';
 import { api, errorCode, errorMessage } from '../lib/trpc.ts';
 import { ROLE_LABEL, withWorkspace } from '../lib/workspace.ts';
+import { usePageTitle } from '../lib/title.ts';
+import { Time } from '../components/time.tsx';
 
 /**
  * An invite link (/invite/:token), readable without signing in: who invites whom to what. A guest signs in
@@ -19,6 +20,7 @@ export default function Invite() {
     queryKey: ['invite', params.token],
     queryFn: () => api.workspaces.members.preview.query({ token: params.token }),
   }));
+  usePageTitle(() => (preview.data ? `Join ${preview.data.workspaceName}` : 'Invitation'));
   const accept = useMutation(() => ({
     mutationFn: () => api.workspaces.members.accept.mutate({ token: params.token }),
     onSuccess: async (res) => {
@@ -78,7 +80,7 @@ export default function Invite() {
                   </Match>
                   <Match when={p().status === 'expired'}>
                     <p class="form-error" role="alert">
-                      This invite expired on {formatDateTime(p().expiresAt)}. Ask for a new one.
+                      This invite expired on <Time value={p().expiresAt} />. Ask for a new one.
                     </p>
                   </Match>
                   <Match when={session.isPending}>
@@ -99,7 +101,7 @@ export default function Invite() {
                     {(user) => (
                       <>
                         <p class="muted">
-                          Signed in as <strong>{user().email}</strong>. Valid until {formatDateTime(p().expiresAt)}.
+                          Signed in as <strong>{user().email}</strong>. Valid until <Time value={p().expiresAt} />.
                         </p>
                         <Show
                           when={!otherEmail()}

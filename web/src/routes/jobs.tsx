@@ -1,13 +1,17 @@
 import { A, useSearchParams } from '@solidjs/router';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/solid-query';
-import { For, Show } from 'solid-js';
+import { createSignal, For, Show } from 'solid-js';
 import { StatusBadge } from '../components/badges.tsx';
-import { EmptyState, Loaded } from '../components/states.tsx';
+import { StartTraining } from '../components/start-training.tsx';
+import { EmptyState, Loaded, TableSkeleton } from '../components/states.tsx';
 import { isLive } from '../lib/events.ts';
-import { formatCost, formatDateTime } from '../lib/format.ts';
+import { formatCost } from '../lib/format.ts';
 import { api, errorMessage } from '../lib/trpc.ts';
 import { can, useWorkspace } from '../lib/workspace.ts';
 import type { IngestStatus } from '../../../server/vocabulary.ts';
+import { TableWrap } from '../components/table-wrap.tsx';
+import { usePageTitle } from '../lib/title.ts';
+import { Time } from '../components/time.tsx';
 
 const INGEST_LABEL: Record<IngestStatus, string> = {
   none: 'Not started',
@@ -19,8 +23,12 @@ const INGEST_LABEL: Record<IngestStatus, string> = {
 
 /** Training jobs and the delivery of their files; a failed delivery can be retried here. */
 export default function Jobs() {
+  usePageTitle(() => 'Training jobs');
   const qc = useQueryClient();
   const ws = useWorkspace();
+  const [howTo, setHowTo] = createSignal(false);
+  // isSuccess first: reading `data` while the list is pending would suspend the page (solid-query's data is a resource).
+  const hasJobs = () => jobs.isSuccess && jobs.data.length > 0;
   const [params] = useSearchParams<{ job?: string }>();
   const jobs = useQuery(() => ({
     queryKey: ['jobs', ws.current().id],
@@ -42,30 +50,39 @@ export default function Jobs() {
           <h1 id="jobs-title">Training jobs</h1>
           <p class="muted">Runs reported by your GPU workers, and the delivery of their files into your catalogue.</p>
         </div>
+        <Show when={can(ws.current().role, 'write') && hasJobs()}>
+          <button type="button" class="btn btn-primary" aria-expanded={howTo()} aria-controls="start-training" onClick={() => setHowTo(!howTo())}>
+            Start training
+          </button>
+        </Show>
       </div>
+      {/* With jobs listed, the how-to opens on demand; with none, the empty state shows it. */}
+      <Show when={howTo() && hasJobs()}>
+        <div class="panel">
+          <StartTraining />
+        </div>
+      </Show>
       <Show when={retry.isError}>
         <p class="notice notice-error" role="alert">
           Retry failed: {errorMessage(retry.error)}
         </p>
       </Show>
-      <Loaded
-        query={jobs}
-        what="your jobs"
-        skeleton={<div class="panel skeleton-block tall" role="status" aria-busy="true" aria-label="Loading jobs" />}
-      >
+      <Loaded query={jobs} what="your jobs" skeleton={<TableSkeleton label="Loading jobs" columns={5} />}>
         {(rows) => (
           <Show
             when={rows().length > 0}
             fallback={
               <EmptyState title="No training jobs yet">
-                <p class="muted">
-                  Create a job with <code>jobs.create</code> using an <A href={ws.href('/tokens')}>API token</A>; your GPU worker reports metrics and
-                  completes it.
-                </p>
+                <Show
+                  when={can(ws.current().role, 'write')}
+                  fallback={<p class="muted">Members of this workspace start training runs through the API; they will show here.</p>}
+                >
+                  <StartTraining />
+                </Show>
               </EmptyState>
             }
           >
-            <div class="panel table-wrap flush">
+            <TableWrap class="panel flush">
               <table class="table">
                 <thead>
                   <tr>
@@ -107,7 +124,9 @@ export default function Jobs() {
                             </Show>
                           </Show>
                         </td>
-                        <td>{formatDateTime(j.createdAt)}</td>
+                        <td>
+                          <Time value={j.createdAt} />
+                        </td>
                         <td class="num">{j.costUsd === null ? '—' : formatCost(Number(j.costUsd))}</td>
                         <td>
                           <Show when={j.artifactId} fallback={<span class="muted">—</span>}>
@@ -123,7 +142,7 @@ export default function Jobs() {
                   </For>
                 </tbody>
               </table>
-            </div>
+            </TableWrap>
           </Show>
         )}
       </Loaded>

@@ -2,11 +2,13 @@ import { useNavigate } from '@solidjs/router';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/solid-query';
 import { createSignal, For, Show } from 'solid-js';
 import { CopyButton } from '../components/copy-button.tsx';
-import { Loaded } from '../components/states.tsx';
+import { FieldError, Loaded, TableSkeleton } from '../components/states.tsx';
 import { getSession } from '../lib/auth.ts';
-import { formatDate, formatDateTime } from '../lib/format.ts';
-import { api, errorMessage, type Role } from '../lib/trpc.ts';
+import { api, errorMessage, fieldError, type Role } from '../lib/trpc.ts';
 import { can, outranks, ROLE_LABEL, useWorkspace } from '../lib/workspace.ts';
+import { TableWrap } from '../components/table-wrap.tsx';
+import { usePageTitle } from '../lib/title.ts';
+import { Time } from '../components/time.tsx';
 
 const ROLES = Object.keys(ROLE_LABEL) as Role[];
 
@@ -18,6 +20,7 @@ const grantable = (actor: Role) => ROLES.filter((r) => r !== 'owner' || actor ==
  * invite, change roles, remove and rename; the owner deletes it.
  */
 export default function Members() {
+  usePageTitle(() => 'Members');
   const ws = useWorkspace();
   const id = () => ws.current().id;
   const info = useQuery(() => ({ queryKey: ['workspaces', 'get', id()], queryFn: () => api.workspaces.get.query({ workspaceId: id() }) }));
@@ -73,6 +76,7 @@ function InviteForm(props: { workspaceId: string; role: Role }) {
     mutationFn: (v: { email: string; role: Role }) => api.workspaces.members.invite.mutate({ workspaceId: props.workspaceId, ...v }),
     onSettled: () => qc.invalidateQueries({ queryKey: ['workspaces', 'invites', props.workspaceId] }),
   }));
+  const emailError = () => fieldError(invite.error, 'email', 'Email');
 
   const onSubmit = async (e: SubmitEvent) => {
     e.preventDefault();
@@ -94,7 +98,16 @@ function InviteForm(props: { workspaceId: string; role: Role }) {
       <div class="row">
         <div class="field field-grow">
           <label for="inv-email">Email</label>
-          <input id="inv-email" name="email" type="email" required autocomplete="off" aria-invalid={invite.isError ? 'true' : undefined} />
+          <input
+            id="inv-email"
+            name="email"
+            type="email"
+            required
+            autocomplete="off"
+            aria-invalid={emailError() ? 'true' : undefined}
+            aria-describedby={emailError() ? 'inv-email-error' : undefined}
+          />
+          <FieldError id="inv-email-error" message={emailError()} />
         </div>
         <div class="field">
           <label for="inv-role">Role</label>
@@ -113,7 +126,7 @@ function InviteForm(props: { workspaceId: string; role: Role }) {
         </button>
       </div>
       <p class="hint">Viewers list and download; members also train, retry and share; admins also manage members and tokens.</p>
-      <Show when={invite.isError}>
+      <Show when={invite.isError && !emailError()}>
         <p class="form-error" role="alert">
           {errorMessage(invite.error)}
         </p>
@@ -123,7 +136,7 @@ function InviteForm(props: { workspaceId: string; role: Role }) {
           <div class="notice notice-success token-once" role="status">
             <p>
               <strong>Invite for {s().email} created.</strong> Send them this link; only they can accept it, once, until{' '}
-              {formatDateTime(s().expiresAt)}.
+              <Time value={s().expiresAt} />.
             </p>
             <div class="token-value">
               <code data-testid="invite-url">{s().url}</code>
@@ -162,7 +175,7 @@ function MemberList(props: { workspaceId: string; role: Role }) {
           {errorMessage(setRole.error ?? remove.error)}
         </p>
       </Show>
-      <Loaded query={members} what="the members">
+      <Loaded query={members} what="the members" skeleton={<TableSkeleton label="Loading the members" rows={3} />}>
         {(rows) => (
           <ul class="member-list" aria-label="Members">
             <For each={rows()}>
@@ -174,7 +187,7 @@ function MemberList(props: { workspaceId: string; role: Role }) {
                       {u.userId === session.data?.id ? ' (you)' : ''}
                     </span>
                     <span class="muted small member-email">
-                      {u.email} · added {formatDate(u.addedAt)}
+                      {u.email} · added <Time value={u.addedAt} show="date" />
                     </span>
                   </div>
                   <Show when={editable(u.userId, u.role)} fallback={<span data-testid="member-role">{ROLE_LABEL[u.role]}</span>}>
@@ -240,7 +253,7 @@ function PendingInvites(props: { workspaceId: string }) {
       <Loaded query={invites} what="the invites">
         {(rows) => (
           <Show when={rows().length > 0} fallback={<p class="muted">No pending invites.</p>}>
-            <div class="table-wrap">
+            <TableWrap>
               <table class="table">
                 <thead>
                   <tr>
@@ -259,7 +272,9 @@ function PendingInvites(props: { workspaceId: string }) {
                       <tr data-testid="invite-row">
                         <th scope="row">{i.email}</th>
                         <td>{ROLE_LABEL[i.role]}</td>
-                        <td>{formatDateTime(i.expiresAt)}</td>
+                        <td>
+                          <Time value={i.expiresAt} />
+                        </td>
                         <td>{i.invitedBy?.name || i.invitedBy?.email || '—'}</td>
                         <td class="actions">
                           <button
@@ -277,7 +292,7 @@ function PendingInvites(props: { workspaceId: string }) {
                   </For>
                 </tbody>
               </table>
-            </div>
+            </TableWrap>
           </Show>
         )}
       </Loaded>
@@ -291,6 +306,7 @@ function RenameForm(props: { workspaceId: string; name: string }) {
     mutationFn: (name: string) => api.workspaces.rename.mutate({ workspaceId: props.workspaceId, name }),
     onSettled: () => qc.invalidateQueries({ queryKey: ['workspaces'] }),
   }));
+  const nameError = () => fieldError(rename.error, 'name', 'Workspace name');
   const onSubmit = (e: SubmitEvent) => {
     e.preventDefault();
     const name = String(new FormData(e.currentTarget as HTMLFormElement).get('name') ?? '').trim();
@@ -303,13 +319,23 @@ function RenameForm(props: { workspaceId: string; name: string }) {
       <div class="row">
         <div class="field field-grow">
           <label for="ws-name">Workspace name</label>
-          <input id="ws-name" name="name" required maxLength={100} value={props.name} autocomplete="off" />
+          <input
+            id="ws-name"
+            name="name"
+            required
+            maxLength={100}
+            value={props.name}
+            autocomplete="off"
+            aria-invalid={nameError() ? 'true' : undefined}
+            aria-describedby={nameError() ? 'ws-name-error' : undefined}
+          />
+          <FieldError id="ws-name-error" message={nameError()} />
         </div>
         <button type="submit" class="btn btn-secondary" disabled={rename.isPending}>
           {rename.isPending ? 'Saving…' : 'Rename'}
         </button>
       </div>
-      <Show when={rename.isError}>
+      <Show when={rename.isError && !nameError()}>
         <p class="form-error" role="alert">
           {errorMessage(rename.error)}
         </p>

@@ -5,20 +5,23 @@ import { CompatibilityPanel, UsagePanel } from '../components/adapter-panels.tsx
 import { ConvergenceBadge } from '../components/badges.tsx';
 import { CheckpointsPanel } from '../components/checkpoints-panel.tsx';
 import { CopyButton } from '../components/copy-button.tsx';
+import { DownloadHistoryPanel } from '../components/download-history.tsx';
 import { ExportsPanel } from '../components/exports-panel.tsx';
 import { InlineEdit } from '../components/model-edit.tsx';
 import { FilesPanel, QualityPanel, SetupPanels, Stat, SummaryPanel } from '../components/model-panels.tsx';
 import { EvaluationsPanel, LossCurvePanel, OutputPanel } from '../components/output-panels.tsx';
-import { DetailSkeleton, Loaded } from '../components/states.tsx';
+import { DetailSkeleton, FieldError, Loaded } from '../components/states.tsx';
 import { Stars } from '../components/stars.tsx';
 import { TagChips } from '../components/tags.tsx';
 import { VersionsPanel } from '../components/versions-panel.tsx';
 import { WeightsPanel } from '../components/weights-panel.tsx';
-import { formatBytes, formatDate, formatDateTime } from '../lib/format.ts';
-import { api, errorCode, errorMessage, type ModelDetail as Model } from '../lib/trpc.ts';
+import { formatBytes } from '../lib/format.ts';
+import { api, errorCode, errorMessage, fieldError, type ModelDetail as Model } from '../lib/trpc.ts';
 import { can, withWorkspace } from '../lib/workspace.ts';
 import type { CatalogueState } from './models.tsx';
 import NotFound from './not-found.tsx';
+import { usePageTitle } from '../lib/title.ts';
+import { Time } from '../components/time.tsx';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -30,6 +33,7 @@ export default function ModelDetailPage() {
     queryFn: () => api.models.get.query({ modelId: params.id }),
     enabled: valid(),
   }));
+  usePageTitle(() => query.data?.name);
 
   return (
     <Show
@@ -45,6 +49,12 @@ export default function ModelDetailPage() {
 
 function ModelView(props: { model: Model }) {
   const m = () => props.model;
+  const qc = useQueryClient();
+  // A download is recorded: the history shows it (a zip is recorded when the browser fetches it, a moment later).
+  const downloadFiles = (modelId: string, fileIds?: string[]) =>
+    api.models.download
+      .mutate({ modelId, ...(fileIds ? { fileIds } : {}) })
+      .finally(() => void qc.invalidateQueries({ queryKey: ['models', 'downloads', modelId] }));
 
   const origin = window.location.origin;
   const curl = () =>
@@ -69,7 +79,7 @@ const { files, bundle } = await api.models.download.mutate({ modelId: '${m().id}
           <p class="muted">
             <code data-testid="model-ref">{m().ref}</code>
             <For each={m().aliases}>{(a) => <span class="badge badge-alias">{a}</span>}</For> · trained on <strong>{m().dataset.name}</strong> ·
-            created {formatDate(m().createdAt)} · {formatBytes(m().totalBytes)}
+            created <Time value={m().createdAt} /> · {formatBytes(m().totalBytes)}
           </p>
         </div>
         <div class="detail-rating">
@@ -131,7 +141,9 @@ const { files, bundle } = await api.models.download.mutate({ modelId: '${m().id}
 
       <OutputPanel output={m().output} />
 
-      <FilesPanel files={m().files} download={(fileIds) => api.models.download.mutate({ modelId: m().id, ...(fileIds ? { fileIds } : {}) })} />
+      <FilesPanel files={m().files} download={(fileIds) => downloadFiles(m().id, fileIds)} />
+
+      <DownloadHistoryPanel modelId={m().id} />
 
       <Show when={can(m().role, 'write')}>
         <SharePanel model={m()} />
@@ -147,7 +159,7 @@ const { files, bundle } = await api.models.download.mutate({ modelId: '${m().id}
             <span>curl</span>
             <CopyButton text={curl()} label="curl command" />
           </div>
-          <pre>
+          <pre tabindex="0">
             <code>{curl()}</code>
           </pre>
         </div>
@@ -156,7 +168,7 @@ const { files, bundle } = await api.models.download.mutate({ modelId: '${m().id}
             <span>TypeScript (typed client)</span>
             <CopyButton text={typed()} label="TypeScript snippet" />
           </div>
-          <pre>
+          <pre tabindex="0">
             <code>{typed()}</code>
           </pre>
         </div>
@@ -249,6 +261,7 @@ function SharePanel(props: { model: Model }) {
     onSuccess: (res) => setLink({ url: res.url, expiresAt: res.expiresAt }),
     onSettled: refresh,
   }));
+  const daysError = () => fieldError(share.error, 'expiresInDays', 'The number of days');
   const unshare = useMutation(() => ({
     mutationFn: () => api.models.unshare.mutate({ modelId: props.model.id }),
     onSuccess: () => setLink(null),
@@ -272,7 +285,7 @@ function SharePanel(props: { model: Model }) {
         {(s) => (
           <div class="share-state">
             <p data-testid="share-state">
-              Shared until <time datetime={s().expiresAt}>{formatDateTime(s().expiresAt)}</time>.
+              Shared until <Time value={s().expiresAt} />.
             </p>
             <button type="button" class="btn btn-small btn-danger" disabled={unshare.isPending} onClick={() => unshare.mutate()}>
               {unshare.isPending ? 'Unsharing…' : 'Unshare'}
@@ -284,7 +297,7 @@ function SharePanel(props: { model: Model }) {
         {(l) => (
           <div class="notice notice-success token-once" role="status">
             <p>
-              <strong>Share link created</strong>, valid until {formatDateTime(l().expiresAt)}. Copy it now: it will not be shown again.
+              <strong>Share link created</strong>, valid until <Time value={l().expiresAt} />. Copy it now: it will not be shown again.
             </p>
             <div class="token-value">
               <code data-testid="share-url">{l().url}</code>
@@ -305,17 +318,19 @@ function SharePanel(props: { model: Model }) {
             max={SHARE_DAYS.max}
             value={SHARE_DAYS.default}
             required
-            aria-describedby="share-days-hint"
+            aria-invalid={daysError() ? 'true' : undefined}
+            aria-describedby={daysError() ? 'share-days-hint share-days-error' : 'share-days-hint'}
           />
           <p id="share-days-hint" class="hint">
             1 to 90 days.{props.model.share ? ' A new link replaces the current one.' : ''}
           </p>
+          <FieldError id="share-days-error" message={daysError()} />
         </div>
         <button type="submit" class="btn btn-primary" disabled={share.isPending}>
           {share.isPending ? 'Creating…' : 'Create share link'}
         </button>
       </form>
-      <Show when={share.isError || unshare.isError}>
+      <Show when={(share.isError && !daysError()) || unshare.isError}>
         <p class="form-error" role="alert">
           {errorMessage(share.error ?? unshare.error)}
         </p>

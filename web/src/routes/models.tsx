@@ -5,10 +5,12 @@ import type { ConvergenceLabel } from '../../../server/vocabulary.ts';
 import { CONVERGENCE_LABEL } from '../components/badges.tsx';
 import { SelectionBar, type Trashed, TrashedNotice } from '../components/catalogue-actions.tsx';
 import { ModelCard } from '../components/model-card.tsx';
-import { EmptyState, Loaded } from '../components/states.tsx';
+import { StartTraining } from '../components/start-training.tsx';
+import { CardGridSkeleton, EmptyState, Loaded } from '../components/states.tsx';
 import { TrashList } from '../components/trash-list.tsx';
-import { api, type ModelSummary } from '../lib/trpc.ts';
+import { api, fieldError, type ModelSummary } from '../lib/trpc.ts';
 import { can, useWorkspace } from '../lib/workspace.ts';
+import { usePageTitle } from '../lib/title.ts';
 
 type Params = {
   sort?: string;
@@ -21,6 +23,11 @@ type Params = {
   tags?: string;
   /** `trash`: the models deleted and not yet purged. */
   view?: string;
+  /** A dataset's id: models trained on it. */
+  dataset?: string;
+  /** `YYYY-MM-DD`, in the browser's zone: models created on or after this day, on or before that one. */
+  from?: string;
+  to?: string;
 };
 
 /** What the model page hands over when it moved a model to the trash (router state), so this page offers Undo. */
@@ -34,6 +41,16 @@ const MAX_TAGS = 20;
 
 // Filter options, best first: the label map's keys (its object literal keeps the union's order).
 const CONVERGENCE = Object.keys(CONVERGENCE_LABEL) as ConvergenceLabel[];
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The instant a `YYYY-MM-DD` day starts (or ends, `end`) in the browser's zone, as ISO; undefined for anything else. */
+function dayBound(day: string | undefined, end: boolean): string | undefined {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(day ?? '');
+  if (!m) return undefined;
+  const d = end ? new Date(Number(m[1]), Number(m[2]) - 1, Number(m[3]), 23, 59, 59, 999) : new Date(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
+  return Number.isNaN(d.getTime()) || d.getFullYear() < 1 ? undefined : d.toISOString();
+}
 
 function int(v: string | undefined, min: number, max: number, fallback: number): number {
   const n = Number(v);
@@ -49,6 +66,7 @@ export default function Models() {
   const location = useLocation<CatalogueState>();
   const [params, setParams] = useSearchParams<Params>();
   const trashView = () => params.view === 'trash';
+  usePageTitle(() => (trashView() ? 'Trash' : 'Models'));
   const tags = () => [...new Set((params.tags ?? '').split(',').filter((t) => TAG.test(t)))].slice(0, MAX_TAGS);
   const sort = () => (params.sort === 'quality' ? 'quality' : 'recent') as 'recent' | 'quality';
   const page = () => int(params.page, 1, 1_000_000, 1);
@@ -56,13 +74,29 @@ export default function Models() {
   const minScore = () => (params.minScore ? int(params.minScore, 1, 5, 0) || undefined : undefined);
   const convergence = () => (CONVERGENCE.includes(params.convergence as ConvergenceLabel) ? (params.convergence as ConvergenceLabel) : undefined);
   const search = () => params.q?.trim() || undefined;
+  const datasetId = () => (params.dataset && UUID.test(params.dataset) ? params.dataset : undefined);
+  const createdAfter = () => dayBound(params.from, false);
+  const createdBefore = () => dayBound(params.to, true);
+  const datasets = useQuery(() => ({
+    queryKey: ['datasets', ws.current().id],
+    queryFn: () => api.datasets.list.query({ workspaceId: ws.current().id }),
+    enabled: !trashView(),
+  }));
 
   const input = () => ({
     workspaceId: ws.current().id,
     page: page(),
     limit: limit(),
     sort: sort(),
-    filter: { minScore: minScore(), convergence: convergence(), search: search(), tags: tags().length ? tags() : undefined },
+    filter: {
+      minScore: minScore(),
+      convergence: convergence(),
+      search: search(),
+      tags: tags().length ? tags() : undefined,
+      datasetId: datasetId(),
+      createdAfter: createdAfter(),
+      createdBefore: createdBefore(),
+    },
   });
   const query = useQuery(() => ({
     queryKey: ['models', 'list', input()],
@@ -121,7 +155,9 @@ export default function Models() {
     timer = setTimeout(() => setParams({ q: v.trim() || undefined, page: undefined }), 300);
   };
 
-  const filtered = () => Boolean(minScore() || convergence() || search() || tags().length);
+  // The server's word on the search (too long, say), as a sentence next to the box rather than an error page.
+  const searchError = () => fieldError(query.error, 'filter.search', 'Search');
+  const filtered = () => Boolean(minScore() || convergence() || search() || tags().length || datasetId() || createdAfter() || createdBefore());
   const total = () => query.data?.pagination.total ?? 0;
   const totalPages = () => query.data?.pagination.totalPages ?? 0;
   const shownPage = () => query.data?.pagination.page ?? page();
@@ -181,7 +217,16 @@ export default function Models() {
                 placeholder="Names and descriptions"
                 value={term()}
                 onInput={(e) => onSearch(e.currentTarget.value)}
+                aria-invalid={searchError() ? 'true' : undefined}
+                aria-describedby={searchError() ? 'm-search-error' : undefined}
               />
+              <Show when={searchError()}>
+                {(message) => (
+                  <p id="m-search-error" class="field-error" role="alert">
+                    {message()}
+                  </p>
+                )}
+              </Show>
             </div>
             <div class="field field-inline">
               <label for="m-sort">Sort by</label>
@@ -216,6 +261,46 @@ export default function Models() {
                 <For each={CONVERGENCE}>{(c) => <option value={c}>{CONVERGENCE_LABEL[c]}</option>}</For>
               </select>
             </div>
+            <div class="field field-inline">
+              <label for="m-dataset">Dataset</label>
+              <select
+                id="m-dataset"
+                class="dataset-filter"
+                onChange={(e) => setParams({ dataset: e.currentTarget.value || undefined, page: undefined })}
+              >
+                <option value="" selected={!datasetId()}>
+                  Any
+                </option>
+                {/* Selected per option: the list arrives after the select is made. */}
+                <For each={datasets.data ?? []}>
+                  {(d) => (
+                    <option value={d.id} selected={d.id === datasetId()}>
+                      {d.name}
+                    </option>
+                  )}
+                </For>
+              </select>
+            </div>
+            <div class="field field-inline">
+              <label for="m-from">Created from</label>
+              <input
+                id="m-from"
+                type="date"
+                value={params.from ?? ''}
+                max={params.to}
+                onChange={(e) => setParams({ from: e.currentTarget.value || undefined, page: undefined })}
+              />
+            </div>
+            <div class="field field-inline">
+              <label for="m-to">Created until</label>
+              <input
+                id="m-to"
+                type="date"
+                value={params.to ?? ''}
+                min={params.from}
+                onChange={(e) => setParams({ to: e.currentTarget.value || undefined, page: undefined })}
+              />
+            </div>
           </form>
           <Show when={tags().length > 0}>
             <div class="active-tags" data-testid="tag-filter">
@@ -244,57 +329,46 @@ export default function Models() {
           <SelectionBar selected={[...selected().values()]} role={ws.current().role} onClear={() => setSelected(new Map())} onTrashed={onTrashed} />
         </Show>
 
-        <Loaded
-          query={query}
-          what="your models"
-          skeleton={
-            <ul class="model-grid" aria-busy="true" aria-label="Loading models">
-              <For each={Array.from({ length: Math.min(limit(), 6) })}>
-                {() => (
-                  <li class="card model-card skeleton-card" aria-hidden="true">
-                    <span class="skeleton-text skeleton-card-title" />
-                    <span class="skeleton-text w-40" />
-                    <span class="skeleton-text w-90" />
-                    <span class="skeleton-text w-75" />
-                  </li>
-                )}
-              </For>
-            </ul>
-          }
-        >
-          {(data) => (
-            <Show when={total() > 0} fallback={<NoModels filtered={filtered()} />}>
-              <div class="select-page">
-                <input
-                  ref={selectAll}
-                  id="m-select-page"
-                  type="checkbox"
-                  checked={pageModels().length > 0 && pageSelected() === pageModels().length}
-                  onChange={(e) => select(data().models, e.currentTarget.checked)}
-                />
-                <label for="m-select-page">Select all on this page</label>
-              </div>
-              <ul class="model-grid" aria-busy={query.isPlaceholderData} aria-label="Models" data-testid="model-grid">
-                <For each={data().models}>
-                  {(m) => <ModelCard model={m} selected={selected().has(m.id)} onSelect={(checked) => select([m], checked)} onTag={addTag} />}
-                </For>
-              </ul>
-              <Show when={totalPages() > 1}>
-                <nav class="pagination" aria-label="Pagination">
-                  <button type="button" class="btn btn-secondary" disabled={shownPage() <= 1} onClick={() => goto(shownPage() - 1)}>
-                    Previous
-                  </button>
-                  <span class="muted" aria-live="polite" data-testid="page-indicator">
-                    Page {shownPage()} of {totalPages()}
-                  </span>
-                  <button type="button" class="btn btn-secondary" disabled={shownPage() >= totalPages()} onClick={() => goto(shownPage() + 1)}>
-                    Next
-                  </button>
-                </nav>
+        {/* A refused search is said next to the box; the list waits for a search it can run. */}
+        <Show when={searchError()}>
+          <p class="muted">Shorten the search to see your models.</p>
+        </Show>
+        <Show when={!searchError()}>
+          <Loaded query={query} what="your models" skeleton={<CardGridSkeleton count={Math.min(limit(), 6)} />}>
+            {(data) => (
+              <Show when={total() > 0} fallback={<NoModels filtered={filtered()} />}>
+                <div class="select-page">
+                  <input
+                    ref={selectAll}
+                    id="m-select-page"
+                    type="checkbox"
+                    checked={pageModels().length > 0 && pageSelected() === pageModels().length}
+                    onChange={(e) => select(data().models, e.currentTarget.checked)}
+                  />
+                  <label for="m-select-page">Select all on this page</label>
+                </div>
+                <ul class="model-grid" aria-busy={query.isPlaceholderData} aria-label="Models" data-testid="model-grid">
+                  <For each={data().models}>
+                    {(m) => <ModelCard model={m} selected={selected().has(m.id)} onSelect={(checked) => select([m], checked)} onTag={addTag} />}
+                  </For>
+                </ul>
+                <Show when={totalPages() > 1}>
+                  <nav class="pagination" aria-label="Pagination">
+                    <button type="button" class="btn btn-secondary" disabled={shownPage() <= 1} onClick={() => goto(shownPage() - 1)}>
+                      Previous
+                    </button>
+                    <span class="muted" aria-live="polite" data-testid="page-indicator">
+                      Page {shownPage()} of {totalPages()}
+                    </span>
+                    <button type="button" class="btn btn-secondary" disabled={shownPage() >= totalPages()} onClick={() => goto(shownPage() + 1)}>
+                      Next
+                    </button>
+                  </nav>
+                </Show>
               </Show>
-            </Show>
-          )}
-        </Loaded>
+            )}
+          </Loaded>
+        </Show>
       </Show>
     </section>
   );
@@ -317,25 +391,11 @@ function NoModels(props: { filtered: boolean }) {
     >
       <EmptyState title="No models yet">
         <p class="muted">A model appears here when a training job completes and its files are delivered.</p>
-        <Show when={can(ws.current().role, 'write')}>
-          {/* A bare path: it opens the workspace this browser showed last, which is this one. */}
-          <A href="/jobs" class="btn btn-primary">
-            Start training
-          </A>
-          <details class="how-to">
-            <summary>How to train through the API</summary>
-            <ol>
-              <li>
-                Create an <A href={ws.href('/tokens')}>API token</A>.
-              </li>
-              <li>
-                <code>datasets.create</code>, then <code>jobs.create</code> returns a worker token.
-              </li>
-              <li>
-                Your GPU worker calls <code>jobs.reportMetrics</code> and <code>jobs.complete</code> with its output folder.
-              </li>
-            </ol>
-          </details>
+        <Show
+          when={can(ws.current().role, 'write')}
+          fallback={<p class="muted">Members of this workspace start training runs; their models will show here.</p>}
+        >
+          <StartTraining />
         </Show>
       </EmptyState>
     </Show>

@@ -8,8 +8,10 @@ import { FilesPanel, QualityPanel, SetupPanels, SummaryPanel } from '../componen
 import { DetailSkeleton, Loaded } from '../components/states.tsx';
 import { Stars } from '../components/stars.tsx';
 import { WeightsPanel } from '../components/weights-panel.tsx';
-import { formatBytes, formatDate, formatDateTime } from '../lib/format.ts';
+import { formatBytes } from '../lib/format.ts';
 import { api, errorCode } from '../lib/trpc.ts';
+import { usePageTitle } from '../lib/title.ts';
+import { Time } from '../components/time.tsx';
 
 type Shared = Awaited<ReturnType<typeof api.shares.get.query>>;
 
@@ -20,6 +22,7 @@ type Shared = Awaited<ReturnType<typeof api.shares.get.query>>;
 export default function SharePage() {
   const params = useParams<{ token: string }>();
   const query = useQuery(() => ({ queryKey: ['share', params.token], queryFn: () => api.shares.get.query({ token: params.token }) }));
+  usePageTitle(() => (query.data ? `${query.data.model.name} (shared)` : 'Shared model'));
 
   return (
     <>
@@ -62,7 +65,7 @@ function SharedModel(props: { shared: Shared; token: string }) {
         <div>
           <h1 id="model-title">{m().name}</h1>
           <p class="muted">
-            Created {formatDate(m().createdAt)} · {formatBytes(m().totalBytes)} · link valid until {formatDateTime(props.shared.expiresAt)}
+            Created <Time value={m().createdAt} /> · {formatBytes(m().totalBytes)} · link valid until <Time value={props.shared.expiresAt} />
           </p>
         </div>
         <div class="detail-rating">

@@ -1,7 +1,9 @@
 import { signIn } from '../lib/auth.ts';
 import { AuthForm } from './auth-form.tsx';
+import { usePageTitle } from '../lib/title.ts';
 
 export default function SignIn() {
+  usePageTitle(() => 'Sign in');
   return (
     <AuthForm
       title="Sign in"

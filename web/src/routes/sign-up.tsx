@@ -1,7 +1,9 @@
 import { signUp } from '../lib/auth.ts';
 import { AuthForm } from './auth-form.tsx';
+import { usePageTitle } from '../lib/title.ts';
 
 export default function SignUp() {
+  usePageTitle(() => 'Create your account');
   return (
     <AuthForm
       title="Create your account"

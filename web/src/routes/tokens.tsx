@@ -1,27 +1,35 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/solid-query';
 import { createSignal, For, Match, Show, Switch } from 'solid-js';
 import { CopyButton } from '../components/copy-button.tsx';
-import { Loaded } from '../components/states.tsx';
-import { formatDateTime } from '../lib/format.ts';
-import { api, errorMessage } from '../lib/trpc.ts';
+import { FieldError, Loaded, TableSkeleton } from '../components/states.tsx';
+import { api, errorMessage, fieldError } from '../lib/trpc.ts';
 import { can, useWorkspace } from '../lib/workspace.ts';
+import { TableWrap } from '../components/table-wrap.tsx';
+import { usePageTitle } from '../lib/title.ts';
+import { Time } from '../components/time.tsx';
 
 type Scope = 'read' | 'write';
+
+/** Lifetimes offered for a new token, in days; none (the default) lives until it is revoked. */
+const EXPIRY_DAYS = [7, 30, 90, 365];
 
 /**
  * The workspace's API tokens: the secret is shown once, right after it is made. A member sees and revokes
  * their own; an admin sees and may revoke every token of the workspace; a viewer makes none.
  */
 export default function Tokens() {
+  usePageTitle(() => 'API tokens');
   const qc = useQueryClient();
   const ws = useWorkspace();
   const workspaceId = () => ws.current().id;
   const [created, setCreated] = createSignal<{ name: string; token: string } | null>(null);
   const tokens = useQuery(() => ({ queryKey: ['tokens', workspaceId()], queryFn: () => api.tokens.list.query({ workspaceId: workspaceId() }) }));
   const create = useMutation(() => ({
-    mutationFn: (v: { name: string; scope: Scope }) => api.tokens.create.mutate({ workspaceId: workspaceId(), name: v.name, scope: v.scope }),
+    mutationFn: (v: { name: string; scope: Scope; expiresAt?: string }) =>
+      api.tokens.create.mutate({ workspaceId: workspaceId(), name: v.name, scope: v.scope, ...(v.expiresAt ? { expiresAt: v.expiresAt } : {}) }),
     onSettled: () => qc.invalidateQueries({ queryKey: ['tokens'] }),
   }));
+  const nameError = () => fieldError(create.error, 'name', 'Name');
   const revoke = useMutation(() => ({
     mutationFn: (id: string) => api.tokens.revoke.mutate({ id }),
     onSettled: () => qc.invalidateQueries({ queryKey: ['tokens'] }),
@@ -34,7 +42,9 @@ export default function Tokens() {
     const name = String(data.get('name') ?? '').trim();
     const scope: Scope = data.get('scope') === 'read' ? 'read' : 'write';
     if (!name) return;
-    const res = await create.mutateAsync({ name, scope }).catch(() => null);
+    const days = Number(data.get('expires'));
+    const expiresAt = EXPIRY_DAYS.includes(days) ? new Date(Date.now() + days * 86_400_000).toISOString() : undefined;
+    const res = await create.mutateAsync({ name, scope, ...(expiresAt ? { expiresAt } : {}) }).catch(() => null);
     if (res) {
       setCreated({ name, token: res.token });
       form.reset();
@@ -64,8 +74,10 @@ export default function Tokens() {
                 required
                 maxLength={100}
                 placeholder="e.g. laptop, CI"
-                aria-invalid={create.isError ? 'true' : undefined}
+                aria-invalid={nameError() ? 'true' : undefined}
+                aria-describedby={nameError() ? 't-name-error' : undefined}
               />
+              <FieldError id="t-name-error" message={nameError()} />
             </div>
             <div class="field">
               <label for="t-scope">Scope</label>
@@ -74,11 +86,18 @@ export default function Tokens() {
                 <option value="read">Read only (list, get, download)</option>
               </select>
             </div>
+            <div class="field">
+              <label for="t-expires">Expires</label>
+              <select id="t-expires" name="expires">
+                <option value="">Never</option>
+                <For each={EXPIRY_DAYS}>{(d) => <option value={String(d)}>{d === 365 ? 'In a year' : `In ${d} days`}</option>}</For>
+              </select>
+            </div>
             <button type="submit" class="btn btn-primary" disabled={create.isPending}>
               {create.isPending ? 'Creating…' : 'Create token'}
             </button>
           </div>
-          <Show when={create.isError}>
+          <Show when={create.isError && !nameError()}>
             <p class="form-error" role="alert">
               {errorMessage(create.error)}
             </p>
@@ -100,14 +119,10 @@ export default function Tokens() {
         )}
       </Show>
 
-      <Loaded
-        query={tokens}
-        what="your tokens"
-        skeleton={<div class="panel skeleton-block" role="status" aria-busy="true" aria-label="Loading tokens" />}
-      >
+      <Loaded query={tokens} what="your tokens" skeleton={<TableSkeleton label="Loading tokens" columns={5} />}>
         {(rows) => (
           <Show when={rows().length > 0} fallback={<p class="muted">No tokens yet.</p>}>
-            <div class="panel table-wrap flush">
+            <TableWrap class="panel flush">
               <table class="table">
                 <thead>
                   <tr>
@@ -133,15 +148,33 @@ export default function Tokens() {
                         </td>
                         <td>{t.scope === 'read' ? 'Read only' : 'Read and write'}</td>
                         <td>{t.mine ? 'You' : (t.createdBy?.name ?? t.createdBy?.email ?? '—')}</td>
-                        <td>{formatDateTime(t.createdAt)}</td>
-                        <td>{t.lastUsedAt ? formatDateTime(t.lastUsedAt) : <span class="muted">Never</span>}</td>
                         <td>
-                          <Switch fallback={<span class="badge badge-tone-good">Active</span>}>
+                          <Time value={t.createdAt} />
+                        </td>
+                        <td>{t.lastUsedAt ? <Time value={t.lastUsedAt} /> : <span class="muted">Never</span>}</td>
+                        <td>
+                          <Switch
+                            fallback={
+                              <>
+                                <span class="badge badge-tone-good">Active</span>
+                                <Show when={t.expiresAt}>
+                                  <span class="muted small token-expiry">
+                                    {' '}
+                                    until <Time value={t.expiresAt} />
+                                  </span>
+                                </Show>
+                              </>
+                            }
+                          >
                             <Match when={t.revokedAt}>
-                              <span class="badge badge-tone-neutral">Revoked {formatDateTime(t.revokedAt)}</span>
+                              <span class="badge badge-tone-neutral">
+                                Revoked <Time value={t.revokedAt} />
+                              </span>
                             </Match>
                             <Match when={t.expiresAt && new Date(t.expiresAt).getTime() <= Date.now()}>
-                              <span class="badge badge-tone-neutral">Expired {formatDateTime(t.expiresAt)}</span>
+                              <span class="badge badge-tone-neutral">
+                                Expired <Time value={t.expiresAt} />
+                              </span>
                             </Match>
                           </Switch>
                         </td>
@@ -163,7 +196,7 @@ export default function Tokens() {
                   </For>
                 </tbody>
               </table>
-            </div>
+            </TableWrap>
           </Show>
         )}
       </Loaded>

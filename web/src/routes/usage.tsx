@@ -6,6 +6,8 @@ import { Loaded } from '../components/states.tsx';
 import { formatBytes } from '../lib/format.ts';
 import { api, errorMessage, fieldError } from '../lib/trpc.ts';
 import { can, useWorkspace } from '../lib/workspace.ts';
+import { TableWrap } from '../components/table-wrap.tsx';
+import { usePageTitle } from '../lib/title.ts';
 
 type Usage = Awaited<ReturnType<typeof api.workspaces.usage.query>>;
 type KeepCheckpoints = Awaited<ReturnType<typeof api.workspaces.get.query>>['settings']['keepCheckpoints'];
@@ -19,6 +21,7 @@ function keepText(keep: KeepCheckpoints): string {
 
 /** The current workspace's storage: totals (against the quota when there is one), by family, the biggest models, and checkpoint retention. */
 export default function UsagePage() {
+  usePageTitle(() => 'Storage usage');
   const ws = useWorkspace();
   const id = () => ws.current().id;
   const usage = useQuery(() => ({ queryKey: ['workspaces', 'usage', id()], queryFn: () => api.workspaces.usage.query({ workspaceId: id() }) }));
@@ -111,7 +114,7 @@ function UsageView(props: { usage: Usage }) {
         <section class="panel" aria-labelledby="h-families">
           <h2 id="h-families">By family</h2>
           <Show when={u().families.length > 0} fallback={<p class="muted">No models yet.</p>}>
-            <div class="table-wrap">
+            <TableWrap>
               <table class="table">
                 <thead>
                   <tr>
@@ -138,14 +141,14 @@ function UsageView(props: { usage: Usage }) {
                   </For>
                 </tbody>
               </table>
-            </div>
+            </TableWrap>
           </Show>
         </section>
 
         <section class="panel" aria-labelledby="h-top">
           <h2 id="h-top">Largest models</h2>
           <Show when={u().models.length > 0} fallback={<p class="muted">No models yet.</p>}>
-            <div class="table-wrap">
+            <TableWrap>
               <table class="table">
                 <thead>
                   <tr>
@@ -183,7 +186,7 @@ function UsageView(props: { usage: Usage }) {
                   </For>
                 </tbody>
               </table>
-            </div>
+            </TableWrap>
           </Show>
         </section>
       </div>

@@ -2,10 +2,12 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/solid-query';
 import { createSignal, For, Show } from 'solid-js';
 import type { WebhookEvent } from '../../../server/webhooks/schemas.ts';
 import { CopyButton } from '../components/copy-button.tsx';
-import { Loaded } from '../components/states.tsx';
-import { formatDateTime } from '../lib/format.ts';
+import { FieldError, Loaded, TableSkeleton } from '../components/states.tsx';
 import { api, errorMessage, fieldError } from '../lib/trpc.ts';
 import { can, useWorkspace } from '../lib/workspace.ts';
+import { TableWrap } from '../components/table-wrap.tsx';
+import { usePageTitle } from '../lib/title.ts';
+import { Time } from '../components/time.tsx';
 
 type Hook = Awaited<ReturnType<typeof api.webhooks.list.query>>[number];
 type Delivery = Awaited<ReturnType<typeof api.webhooks.deliveries.query>>['deliveries'][number];
@@ -40,6 +42,7 @@ function SecretOnce(props: { title: string; secret: string }) {
  * read its deliveries with every attempt.
  */
 export default function Webhooks() {
+  usePageTitle(() => 'Webhooks');
   const qc = useQueryClient();
   const ws = useWorkspace();
   const workspaceId = () => ws.current().id;
@@ -60,6 +63,7 @@ export default function Webhooks() {
       }),
     onSettled: () => qc.invalidateQueries({ queryKey: ['webhooks'] }),
   }));
+  const urlError = () => fieldError(create.error, 'url', 'The receiver URL');
 
   const onCreate = async (e: SubmitEvent) => {
     e.preventDefault();
@@ -99,12 +103,13 @@ export default function Webhooks() {
               required
               maxLength={2048}
               placeholder="https://ci.example.com/hooks/lora"
-              aria-invalid={fieldError(create.error, 'url') ? 'true' : undefined}
-              aria-describedby="wh-url-hint"
+              aria-invalid={urlError() ? 'true' : undefined}
+              aria-describedby={urlError() ? 'wh-url-hint wh-url-error' : 'wh-url-hint'}
             />
             <p class="hint" id="wh-url-hint">
               https:// on a public host; no redirects are followed.
             </p>
+            <FieldError id="wh-url-error" message={urlError()} />
           </div>
           <fieldset class="keep-options webhook-events">
             <legend>Events</legend>
@@ -128,7 +133,7 @@ export default function Webhooks() {
               {create.isPending ? 'Creating…' : 'Create webhook'}
             </button>
           </div>
-          <Show when={create.isError}>
+          <Show when={create.isError && !urlError()}>
             <p class="form-error" role="alert">
               {errorMessage(create.error)}
             </p>
@@ -137,11 +142,7 @@ export default function Webhooks() {
 
         <Show when={secret()}>{(s) => <SecretOnce title={s().title} secret={s().secret} />}</Show>
 
-        <Loaded
-          query={hooks}
-          what="the webhooks"
-          skeleton={<div class="panel skeleton-block" role="status" aria-busy="true" aria-label="Loading webhooks" />}
-        >
+        <Loaded query={hooks} what="the webhooks" skeleton={<TableSkeleton label="Loading webhooks" rows={3} />}>
           {(rows) => (
             <Show when={rows().length > 0} fallback={<p class="muted">No webhooks yet.</p>}>
               <For each={rows()}>{(hook) => <WebhookPanel hook={hook} onSecret={setSecret} />}</For>
@@ -204,7 +205,7 @@ function WebhookPanel(props: { hook: Hook; onSecret: (s: { title: string; secret
       </Show>
       <Show when={props.hook.enabled && props.hook.failingSince}>
         <p class="cell-error" role="note">
-          Failing since {formatDateTime(props.hook.failingSince)}; after 3 days without a success it is disabled.
+          Failing since <Time value={props.hook.failingSince} />; after 3 days without a success it is disabled.
         </p>
       </Show>
 
@@ -262,7 +263,7 @@ function Deliveries(props: { webhookId: string }) {
     <Loaded query={deliveries} what="the deliveries" skeleton={<p class="muted">Loading deliveries…</p>}>
       {(page) => (
         <Show when={page().deliveries.length > 0} fallback={<p class="muted">No deliveries yet. Send a test to try the receiver.</p>}>
-          <div class="table-wrap">
+          <TableWrap>
             <table class="table deliveries">
               <caption class="sr-only">Latest deliveries</caption>
               <thead>
@@ -297,13 +298,15 @@ function Deliveries(props: { webhookId: string }) {
                       <td class="num">{d.attempts}</td>
                       <td class="num">{d.responseStatus ?? '—'}</td>
                       <td class="num">{d.durationMs === null ? '—' : `${d.durationMs} ms`}</td>
-                      <td>{formatDateTime(d.lastAttemptAt ?? d.createdAt)}</td>
+                      <td>
+                        <Time value={d.lastAttemptAt ?? d.createdAt} />
+                      </td>
                     </tr>
                   )}
                 </For>
               </tbody>
             </table>
-          </div>
+          </TableWrap>
         </Show>
       )}
     </Loaded>

@@ -54,6 +54,8 @@ export const downloadInput = exactlyOneTarget(
   z.object({
     ...targetFields,
     fileIds: z.array(z.uuid()).min(1).max(2000).optional(),
+    /** Only the zip's link (every file): nothing is recorded until the zip is fetched, which records one download. */
+    bundleOnly: z.boolean().optional(),
   }),
 );
 

@@ -235,6 +235,7 @@ export async function signDownload(
   all: Delivered<StoredFileRow>[],
   fileIds: string[] | undefined,
   grant: string,
+  options: { bundleOnly?: boolean | undefined } = {},
 ) {
   const ttl = Math.min(deps.env.signedUrlTtlSeconds, MAX_LINK_LIFETIME_SECONDS);
   // Whole seconds, taken before signing: every link (fs exp, S3 X-Amz-Date + Expires, bundle exp) is
@@ -247,8 +248,9 @@ export async function signDownload(
     chosen = all.filter((f) => wanted.has(f.id));
     if (chosen.length !== wanted.size) throw ERRORS.notFound('File');
   }
+  // Only the zip's link: no file link is signed (and none counted).
   const files = await Promise.all(
-    chosen.map(async (f) => ({
+    (options.bundleOnly ? [] : chosen).map(async (f) => ({
       id: f.id,
       path: f.path,
       sizeBytes: Number(f.sizeBytes),
@@ -272,9 +274,10 @@ export async function signDownload(
 export async function downloadModel(
   deps: Deps,
   actor: Actor,
-  input: ModelTarget & { fileIds?: string[] | undefined },
+  input: ModelTarget & { fileIds?: string[] | undefined; bundleOnly?: boolean | undefined },
   meta: { ip: string | null; userAgent: string | null },
 ) {
+  if (input.bundleOnly && input.fileIds) throw ERRORS.invalidField('bundleOnly', 'bundleOnly is the zip of every file: leave fileIds out.');
   const handedOut = await deps.database.asUser(
     rls(actor),
     async (tx) => {
@@ -282,14 +285,17 @@ export async function downloadModel(
       const modelId = await modelIdFor(tx, actor, input);
       // Reads, then the record, in one write: a request the reads refuse throws, and its record is rolled back.
       const reads = Promise.all([q.modelAccess(tx, actor, modelId), q.listFiles(tx, actor, modelId)]);
-      const recorded = q.recordDownload(tx, {
-        userId: actor.userId,
-        shareId: null,
-        artifactId: modelId,
-        fileIds: input.fileIds ?? null,
-        kind: 'files',
-        ...meta,
-      });
+      // The zip's link alone records nothing: fetching the zip records it (one click, one record).
+      const recorded = input.bundleOnly
+        ? Promise.resolve()
+        : q.recordDownload(tx, {
+            userId: actor.userId,
+            shareId: null,
+            artifactId: modelId,
+            fileIds: input.fileIds ?? null,
+            kind: 'files',
+            ...meta,
+          });
       // Awaited once the request is valid (a model that is not there fails the insert too).
       recorded.catch(() => {});
       const [model, all] = await reads;
@@ -300,6 +306,7 @@ export async function downloadModel(
         asDelivered(all, model.mainCheckpoint),
         input.fileIds,
         userGrant(actor.userId),
+        { bundleOnly: input.bundleOnly },
       );
       await recorded;
       return signed;
@@ -307,12 +314,12 @@ export async function downloadModel(
     // A download record is not worth a WAL flush on the request path (see UserTransactionOptions).
     { relaxedCommit: true },
   );
-  return countDownload(deps, 'member', handedOut);
+  return countDownload(deps, 'member', handedOut, { recorded: !input.bundleOnly });
 }
 
 /** Counts, once its transaction committed, a download handed out (server/metrics): its record, and each link signed. */
-export function countDownload(deps: Deps, via: 'member' | 'share', signed: Awaited<ReturnType<typeof signDownload>>) {
-  deps.metrics.downloads.inc({ kind: 'files', via });
+export function countDownload(deps: Deps, via: 'member' | 'share', signed: Awaited<ReturnType<typeof signDownload>>, options: { recorded: boolean }) {
+  if (options.recorded) deps.metrics.downloads.inc({ kind: 'files', via });
   deps.metrics.signedLinks.inc({ kind: 'file' }, signed.files.length);
   if (signed.bundle) deps.metrics.signedLinks.inc({ kind: 'bundle' });
   return signed;

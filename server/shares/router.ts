@@ -9,6 +9,6 @@ export const sharesRouter = router({
   get: publicProcedure.input(z.object({ token })).query(({ ctx, input }) => shares.getShared(ctx.deps, input.token)),
   // A mutation: it records the download.
   download: publicProcedure
-    .input(z.object({ token, fileIds: z.array(z.uuid()).min(1).max(2000).optional() }))
+    .input(z.object({ token, fileIds: z.array(z.uuid()).min(1).max(2000).optional(), bundleOnly: z.boolean().optional() }))
     .mutation(({ ctx, input }) => shares.downloadShared(ctx.deps, input, { ip: ctx.ip, userAgent: ctx.userAgent })),
 });

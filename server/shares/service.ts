@@ -115,9 +115,10 @@ export async function getShared(deps: Deps, token: string) {
  */
 export async function downloadShared(
   deps: Deps,
-  input: { token: string; fileIds?: string[] | undefined },
+  input: { token: string; fileIds?: string[] | undefined; bundleOnly?: boolean | undefined },
   meta: { ip: string | null; userAgent: string | null },
 ) {
+  if (input.bundleOnly && input.fileIds) throw ERRORS.invalidField('bundleOnly', 'bundleOnly is the zip of every file: leave fileIds out.');
   const share = await openLive(deps, input.token);
   const handedOut = await deps.database.db.transaction(async (tx) => {
     const [model, files] = await Promise.all([q.sharedModel(tx, share.artifactId), q.sharedFiles(tx, share.artifactId)]);
@@ -128,18 +129,22 @@ export async function downloadShared(
       asDelivered(files, model.mainCheckpoint),
       input.fileIds,
       `s:${share.id}`,
+      { bundleOnly: input.bundleOnly },
     );
-    await models.recordDownload(tx, {
-      userId: null,
-      shareId: share.id,
-      artifactId: model.id,
-      fileIds: input.fileIds ?? null,
-      kind: 'files',
-      ...meta,
-    });
+    // The zip's link alone records nothing: fetching the zip records it.
+    if (!input.bundleOnly) {
+      await models.recordDownload(tx, {
+        userId: null,
+        shareId: share.id,
+        artifactId: model.id,
+        fileIds: input.fileIds ?? null,
+        kind: 'files',
+        ...meta,
+      });
+    }
     return signed;
   });
-  return countDownload(deps, 'share', handedOut);
+  return countDownload(deps, 'share', handedOut, { recorded: !input.bundleOnly });
 }
 
 /** What a bundle link signed for a share serves, while the share is live; a GET is recorded with the share id. */

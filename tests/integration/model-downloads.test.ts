@@ -57,6 +57,42 @@ describe('models.downloads', () => {
     expect([...times].sort((a, b) => b - a)).toEqual(times);
   });
 
+  test('"Download all" (bundleOnly) is one record, the zip\'s, made when the zip is fetched; for a member and a share link', async () => {
+    const owners = web(owner);
+    const other = await insertArtifact(svc.deps, owner.userId, {
+      workspaceId: teamId,
+      files: ['adapter_config.json', 'adapter_model.safetensors'].map((path) => ({ path, bytes: fileBytes(path, 32) })),
+    });
+    const history = async () => (await owners.models.downloads.query({ modelId: other.id })).downloads;
+
+    const link = await owners.models.download.mutate({ modelId: other.id, bundleOnly: true });
+    expect(link.files).toEqual([]);
+    expect(link.bundle?.url).toContain(`/bundles/${other.id}.zip`);
+    // The link alone is no download.
+    expect(await history()).toEqual([]);
+    const zip = await fetch(link.bundle!.url);
+    expect(zip.status).toBe(200);
+    await zip.arrayBuffer();
+    expect((await history()).map((d) => [d.via, d.files])).toEqual([['member', 'bundle']]);
+
+    const share = await owners.models.share.mutate({ modelId: other.id });
+    const shared = await client(svc.url).shares.download.mutate({ token: share.token, bundleOnly: true });
+    expect(shared.files).toEqual([]);
+    expect((await history()).length).toBe(1);
+    await (await fetch(shared.bundle!.url)).arrayBuffer();
+    expect((await history()).map((d) => [d.via, d.files])).toEqual([
+      ['share', 'bundle'],
+      ['member', 'bundle'],
+    ]);
+
+    // The zip is every file: naming files with it is refused, and nothing is recorded.
+    const adapter = other.files.find((f) => f.path === 'adapter_model.safetensors')!;
+    await expect(owners.models.download.mutate({ modelId: other.id, fileIds: [adapter.id], bundleOnly: true })).rejects.toMatchObject({
+      data: { code: 'BAD_REQUEST' },
+    });
+    expect((await history()).length).toBe(2);
+  });
+
   test('pages 20 at a time by cursor, newest first, with no repeats or gaps even among records of the same instant', async () => {
     const other = await insertArtifact(svc.deps, owner.userId, { workspaceId: teamId, files: [{ path: 'a.bin' }] });
     const base = Date.parse('2030-01-01T00:00:00Z');

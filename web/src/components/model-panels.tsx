@@ -138,20 +138,26 @@ export function SetupPanels(props: Pick<ModelDetail, 'configuration' | 'adapter'
  * each row to download the files picked; each row also has its own Download. `download` makes the signed links:
  * models.download for a member, shares.download on the public page.
  */
-export function FilesPanel(props: { files: ModelDetail['files']; download: (fileIds?: string[]) => Promise<Download> }) {
+/** What FilesPanel asks its `download` for: chosen files, every file (neither), or only the zip's link. */
+export interface DownloadRequest {
+  fileIds?: string[];
+  bundleOnly?: boolean;
+}
+
+export function FilesPanel(props: { files: ModelDetail['files']; download: (request: DownloadRequest) => Promise<Download> }) {
   const [notice, setNotice] = createSignal<string | null>(null);
   const [links, setLinks] = createSignal<Download['files'] | null>(null);
   const [pendingFile, setPendingFile] = createSignal<string | null>(null);
   const [choosing, setChoosing] = createSignal(false);
   const [chosen, setChosen] = createSignal<ReadonlySet<string>>(new Set());
-  const download = useMutation(() => ({ mutationFn: (fileIds?: string[]) => props.download(fileIds) }));
+  const download = useMutation(() => ({ mutationFn: (request: DownloadRequest) => props.download(request) }));
   const chosenBytes = () => props.files.filter((f) => chosen().has(f.id)).reduce((n, f) => n + f.sizeBytes, 0);
 
   const downloadFile = async (fileId: string) => {
     setNotice(null);
     setPendingFile(fileId);
     try {
-      const res = await download.mutateAsync([fileId]);
+      const res = await download.mutateAsync({ fileIds: [fileId] });
       const f = res.files[0];
       if (f) {
         const name = f.path.split('/').pop() ?? f.path;
@@ -166,14 +172,15 @@ export function FilesPanel(props: { files: ModelDetail['files']; download: (file
   const downloadAll = async () => {
     setNotice(null);
     setLinks(null);
-    const res = await download.mutateAsync(undefined);
+    // The zip's link alone: the zip's fetch is the one record of this download in the history.
+    const res = await download.mutateAsync({ bundleOnly: true });
     if (res.bundle) {
       startDownload(res.bundle.url, res.bundle.fileName);
-      const bytes = res.files.reduce((n, f) => n + f.sizeBytes, 0);
-      setNotice(`Download of ${res.bundle.fileName} (${res.files.length.toLocaleString('en-US')} files, ${formatBytes(bytes)}) started.`);
+      const bytes = props.files.reduce((n, f) => n + f.sizeBytes, 0);
+      setNotice(`Download of ${res.bundle.fileName} (${props.files.length.toLocaleString('en-US')} files, ${formatBytes(bytes)}) started.`);
     } else {
       // Only when the server could not bundle them: the links one by one.
-      setLinks(res.files);
+      setLinks((await download.mutateAsync({})).files);
     }
   };
 
@@ -186,7 +193,7 @@ export function FilesPanel(props: { files: ModelDetail['files']; download: (file
 
   const downloadChosen = async () => {
     setNotice(null);
-    const res = await download.mutateAsync([...chosen()]);
+    const res = await download.mutateAsync({ fileIds: [...chosen()] });
     // One download each; a browser that asks before several downloads from one page still has the links below.
     for (const f of res.files) startDownload(f.url, f.path.split('/').pop() ?? f.path);
     setLinks(res.files);

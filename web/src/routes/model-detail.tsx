@@ -8,7 +8,7 @@ import { CopyButton } from '../components/copy-button.tsx';
 import { DownloadHistoryPanel } from '../components/download-history.tsx';
 import { ExportsPanel } from '../components/exports-panel.tsx';
 import { InlineEdit } from '../components/model-edit.tsx';
-import { FilesPanel, QualityPanel, SetupPanels, Stat, SummaryPanel } from '../components/model-panels.tsx';
+import { type DownloadRequest, FilesPanel, QualityPanel, SetupPanels, Stat, SummaryPanel } from '../components/model-panels.tsx';
 import { EvaluationsPanel, LossCurvePanel, OutputPanel } from '../components/output-panels.tsx';
 import { DetailSkeleton, FieldError, Loaded } from '../components/states.tsx';
 import { Stars } from '../components/stars.tsx';
@@ -51,10 +51,13 @@ function ModelView(props: { model: Model }) {
   const m = () => props.model;
   const qc = useQueryClient();
   // A download is recorded: the history shows it (a zip is recorded when the browser fetches it, a moment later).
-  const downloadFiles = (modelId: string, fileIds?: string[]) =>
-    api.models.download
-      .mutate({ modelId, ...(fileIds ? { fileIds } : {}) })
-      .finally(() => void qc.invalidateQueries({ queryKey: ['models', 'downloads', modelId] }));
+  const refreshHistory = (modelId: string) => void qc.invalidateQueries({ queryKey: ['models', 'downloads', modelId] });
+  const downloadFiles = (modelId: string, request: DownloadRequest) =>
+    api.models.download.mutate({ modelId, ...request }).finally(() => {
+      refreshHistory(modelId);
+      // The zip is recorded when the browser fetches it, a moment after its link: read the history again then.
+      if (request.bundleOnly) setTimeout(() => refreshHistory(modelId), 2000);
+    });
 
   const origin = window.location.origin;
   const curl = () =>
@@ -141,7 +144,7 @@ const { files, bundle } = await api.models.download.mutate({ modelId: '${m().id}
 
       <OutputPanel output={m().output} />
 
-      <FilesPanel files={m().files} download={(fileIds) => downloadFiles(m().id, fileIds)} />
+      <FilesPanel files={m().files} download={(request) => downloadFiles(m().id, request)} />
 
       <DownloadHistoryPanel modelId={m().id} />
 

@@ -92,7 +92,7 @@ function SharedModel(props: { shared: Shared; token: string }) {
 
       <SetupPanels configuration={m().configuration} adapter={m().adapter} />
 
-      <FilesPanel files={m().files} download={(fileIds) => api.shares.download.mutate({ token: props.token, ...(fileIds ? { fileIds } : {}) })} />
+      <FilesPanel files={m().files} download={(request) => api.shares.download.mutate({ token: props.token, ...request })} />
     </article>
   );
 }

@@ -14,7 +14,7 @@ import type { AxeResults } from 'axe-core';
 import { eq } from 'drizzle-orm';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { notifications, trainingJobs } from '../../db/schema/index.ts';
-import { launchChromium, SHOTS, SKIP_BROWSER_TESTS } from '../helpers/browser.ts';
+import { horizontalOverflow, launchChromium, SHOTS, SKIP_BROWSER_TESTS } from '../helpers/browser.ts';
 import { insertArtifact, insertDataset, sampleJobConfig } from '../helpers/factories.ts';
 import { onTestFailure } from '../helpers/log-guard.ts';
 import { client, newUser, startTestService, type TestService } from '../helpers/service.ts';
@@ -115,27 +115,9 @@ async function visit(page: Page, route: Route) {
   await page.waitForFunction(() => !document.querySelector('[aria-busy="true"]'));
 }
 
-/**
- * The page's own width against the viewport's: '' when it fits, else the width and the elements that stick out
- * (outside any box that scrolls or clips sideways), so one run names every page to fix.
- */
+/** What sticks out sideways on this page ('' when it fits), so one run names every page to fix. */
 async function overflow(page: Page): Promise<string> {
-  // A chart resizes on its ResizeObserver's next frame: give the layout a moment to settle, bounded, then judge it.
-  await page.waitForFunction(() => document.documentElement.scrollWidth <= innerWidth, null, { timeout: 2_000 }).catch(() => {});
-  return page.evaluate(() => {
-    const width = innerWidth;
-    if (document.documentElement.scrollWidth <= width) return '';
-    const clipped = (el: Element) => {
-      for (let a = el.parentElement; a && a !== document.body; a = a.parentElement) if (getComputedStyle(a).overflowX !== 'visible') return true;
-      return false;
-    };
-    const wide = [...document.querySelectorAll('body *')].filter((el) => el.getBoundingClientRect().right > width + 0.5 && !clipped(el));
-    const named = wide
-      .filter((el) => !wide.includes(el.parentElement!))
-      .slice(0, 5)
-      .map((el) => `${el.outerHTML.slice(0, 90)} right=${Math.round(el.getBoundingClientRect().right)}`);
-    return `${document.documentElement.scrollWidth} px wide: ${named.join(' | ')}`;
-  });
+  return (await horizontalOverflow(page)).join(' | ');
 }
 
 async function expectFits(page: Page, what: string) {

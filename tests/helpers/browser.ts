@@ -80,9 +80,15 @@ export function browserPages(browser: Browser, baseURL: string) {
   };
 }
 
-/** The page fits the viewport: nothing sticks out sideways (phones). Names the elements that do, when some do. */
-export async function expectNoHorizontalOverflow(page: Page): Promise<void> {
-  const sticking = await page.evaluate(() => {
+/**
+ * What sticks out of the viewport sideways, once the layout has settled (a chart resizes on its ResizeObserver's
+ * next frame, so a page gets up to 2 s to fit): [] when the page fits, else its width and the elements to blame.
+ */
+export async function horizontalOverflow(page: Page): Promise<string[]> {
+  await page
+    .waitForFunction(() => document.documentElement.scrollWidth <= document.documentElement.clientWidth, null, { timeout: 2_000 })
+    .catch(() => {});
+  return page.evaluate(() => {
     const width = document.documentElement.clientWidth;
     if (document.documentElement.scrollWidth <= width) return [];
     // Inside a box that scrolls or clips sideways (tables, code), overflow is the box's own business; something placed
@@ -98,5 +104,9 @@ export async function expectNoHorizontalOverflow(page: Page): Promise<void> {
       .map((el) => `${el.outerHTML.slice(0, 100)} right=${Math.round(el.getBoundingClientRect().right)}`);
     return [`${location.pathname} is ${document.documentElement.scrollWidth} px wide`, ...named];
   });
-  expect(sticking).toEqual([]);
+}
+
+/** The page fits the viewport: nothing sticks out sideways (phones). Names the elements that do, when some do. */
+export async function expectNoHorizontalOverflow(page: Page): Promise<void> {
+  expect(await horizontalOverflow(page)).toEqual([]);
 }

@@ -162,12 +162,14 @@ describe('permanent faults fail the ingest at once, cleanly', () => {
   test('a truncated file (manifest says more bytes than served) names the file', async () => {
     const u = await newUser(svc, 'trunc');
     const { dir, files } = await loraDir();
-    // trainer_state.json sorts after the adapter files, so some objects were stored before the failure.
-    const manifest = { files: files.map((f) => (f.path === 'trainer_state.json' ? { ...f, size: f.size + 1000 } : f)) };
+    // tokenizer.json sorts after the adapter files, and files are copied in listing order, so the adapter's copy
+    // had begun before the failure (and what it stored must go). Not a trainer file: those are read before the
+    // copy and copied from those bytes, so their failure could come before any other request was made.
+    const manifest = { files: files.map((f) => (f.path === 'tokenizer.json' ? { ...f, size: f.size + 1000 } : f)) };
     const server = serve(dir, files, { manifest });
     const run = await runTrainingJob(svc, u.api, { name: 'trunc-run', writeFiles: false, outputUri: server.uri });
-    const job = await expectFailed(svc, u, run.jobId, 'trunc-run', /trainer_state\.json: expected \d+ bytes, got \d+/);
-    const size = files.find((f) => f.path === 'trainer_state.json')!.size;
+    const job = await expectFailed(svc, u, run.jobId, 'trunc-run', /tokenizer\.json: expected \d+ bytes, got \d+/);
+    const size = files.find((f) => f.path === 'tokenizer.json')!.size;
     expect(job.ingestError).toContain(`expected ${size + 1000} bytes, got ${size}`);
     expect(server.requests.some((r) => r.path === 'adapter_model.safetensors')).toBe(true);
   });

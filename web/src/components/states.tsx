@@ -18,6 +18,17 @@ export function FieldError(props: { id: string; message: string | null }) {
   );
 }
 
+/** A form's refusal as a sentence, under the form, while `when` holds (a field's own goes in FieldError). */
+export function FormError(props: { when: unknown; error: unknown }) {
+  return (
+    <Show when={props.when}>
+      <p class="form-error" role="alert">
+        {errorMessage(props.error)}
+      </p>
+    </Show>
+  );
+}
+
 /** A failed load, with the reason and a way to try again. */
 export function ErrorState(props: { error: unknown; onRetry: () => void; title?: string }) {
   return (

@@ -1,9 +1,9 @@
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/solid-query';
 import { createSignal, For, Show } from 'solid-js';
 import { formatBytes } from '../lib/format.ts';
-import { api, errorMessage, type ModelSummary, type Role } from '../lib/trpc.ts';
+import { api, type ModelSummary, type Role } from '../lib/trpc.ts';
 import { can, useWorkspace } from '../lib/workspace.ts';
-import { EmptyState, Loaded, TableSkeleton } from './states.tsx';
+import { EmptyState, FormError, Loaded, TableSkeleton } from './states.tsx';
 import { Time } from './time.tsx';
 
 const PAGE_SIZE = 20;
@@ -61,11 +61,7 @@ export function TrashList(props: { role: Role; page: number; onPage: (page: numb
           <p class="notice notice-success">{done()}</p>
         </Show>
       </div>
-      <Show when={restore.isError || purge.isError}>
-        <p class="form-error" role="alert">
-          {errorMessage(restore.error ?? purge.error)}
-        </p>
-      </Show>
+      <FormError when={restore.isError || purge.isError} error={restore.error ?? purge.error} />
       <Loaded query={query} what="the trash" skeleton={<TableSkeleton label="Loading the trash" />}>
         {(data) => (
           <Show

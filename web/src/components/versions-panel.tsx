@@ -5,7 +5,7 @@ import { formatBytes, formatNumber } from '../lib/format.ts';
 import { api, errorMessage, fieldError, type ModelDetail } from '../lib/trpc.ts';
 import { can } from '../lib/workspace.ts';
 import { ConvergenceBadge } from './badges.tsx';
-import { Loaded } from './states.tsx';
+import { FormError, Loaded } from './states.tsx';
 import { Stars } from './stars.tsx';
 import { TableWrap } from './table-wrap.tsx';
 import { Time } from './time.tsx';
@@ -82,11 +82,7 @@ export function VersionsPanel(props: { model: ModelDetail }) {
           <p class="notice notice-success">{done()}</p>
         </Show>
       </div>
-      <Show when={removeAlias.isError}>
-        <p class="form-error" role="alert">
-          {errorMessage(removeAlias.error)}
-        </p>
-      </Show>
+      <FormError when={removeAlias.isError} error={removeAlias.error} />
       <Loaded query={versions} what="the versions">
         {(rows) => (
           <TableWrap>

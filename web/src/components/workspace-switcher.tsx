@@ -1,7 +1,7 @@
 import { useMutation } from '@tanstack/solid-query';
-import { For, onMount, Show } from 'solid-js';
-import { api, errorMessage, fieldError, type Workspace } from '../lib/trpc.ts';
-import { FieldError } from './states.tsx';
+import { For, onMount } from 'solid-js';
+import { api, fieldError, type Workspace } from '../lib/trpc.ts';
+import { FieldError, FormError } from './states.tsx';
 
 /** The header's workspace picker: a plain select (keyboard and phone friendly) and a button for a new one. */
 export function WorkspaceSwitcher(props: {
@@ -67,11 +67,7 @@ export function NewWorkspaceDialog(props: { onClose: () => void; onCreated: (id:
           />
           <FieldError id="nw-name-error" message={nameError()} />
         </div>
-        <Show when={create.isError && !nameError()}>
-          <p class="form-error" role="alert">
-            {errorMessage(create.error)}
-          </p>
-        </Show>
+        <FormError when={create.isError && !nameError()} error={create.error} />
         <div class="dialog-actions">
           <button type="button" class="btn btn-secondary" onClick={() => dialog.close()}>
             Cancel

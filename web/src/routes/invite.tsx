@@ -6,6 +6,7 @@ import { api, errorCode, errorMessage } from '../lib/trpc.ts';
 import { ROLE_LABEL, withWorkspace } from '../lib/workspace.ts';
 import { usePageTitle } from '../lib/title.ts';
 import { Time } from '../components/time.tsx';
+import { FormError } from '../components/states.tsx';
 
 /**
  * An invite link (/invite/:token), readable without signing in: who invites whom to what. A guest signs in
@@ -116,11 +117,7 @@ export default function Invite() {
                             </>
                           }
                         >
-                          <Show when={accept.isError}>
-                            <p class="form-error" role="alert">
-                              {errorMessage(accept.error)}
-                            </p>
-                          </Show>
+                          <FormError when={accept.isError} error={accept.error} />
                           <button type="button" class="btn btn-primary btn-block" disabled={accept.isPending} onClick={() => accept.mutate()}>
                             {accept.isPending ? 'Joining…' : 'Accept invite'}
                           </button>

@@ -2,9 +2,9 @@ import { useNavigate } from '@solidjs/router';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/solid-query';
 import { createSignal, For, Show } from 'solid-js';
 import { CopyButton } from '../components/copy-button.tsx';
-import { FieldError, Loaded, TableSkeleton } from '../components/states.tsx';
+import { FieldError, FormError, Loaded, TableSkeleton } from '../components/states.tsx';
 import { getSession } from '../lib/auth.ts';
-import { api, errorMessage, fieldError, type Role } from '../lib/trpc.ts';
+import { api, fieldError, type Role } from '../lib/trpc.ts';
 import { can, outranks, ROLE_LABEL, useWorkspace } from '../lib/workspace.ts';
 import { TableWrap } from '../components/table-wrap.tsx';
 import { usePageTitle } from '../lib/title.ts';
@@ -126,11 +126,7 @@ function InviteForm(props: { workspaceId: string; role: Role }) {
         </button>
       </div>
       <p class="hint">Viewers list and download; members also train, retry and share; admins also manage members and tokens.</p>
-      <Show when={invite.isError && !emailError()}>
-        <p class="form-error" role="alert">
-          {errorMessage(invite.error)}
-        </p>
-      </Show>
+      <FormError when={invite.isError && !emailError()} error={invite.error} />
       <Show when={sent()}>
         {(s) => (
           <div class="notice notice-success token-once" role="status">
@@ -170,11 +166,7 @@ function MemberList(props: { workspaceId: string; role: Role }) {
   return (
     <section class="panel" aria-labelledby="h-members">
       <h2 id="h-members">People</h2>
-      <Show when={setRole.isError || remove.isError}>
-        <p class="form-error" role="alert">
-          {errorMessage(setRole.error ?? remove.error)}
-        </p>
-      </Show>
+      <FormError when={setRole.isError || remove.isError} error={setRole.error ?? remove.error} />
       <Loaded query={members} what="the members" skeleton={<TableSkeleton label="Loading the members" rows={3} />}>
         {(rows) => (
           <ul class="member-list" aria-label="Members">
@@ -245,11 +237,7 @@ function PendingInvites(props: { workspaceId: string }) {
   return (
     <section class="panel" aria-labelledby="h-invites">
       <h2 id="h-invites">Pending invites</h2>
-      <Show when={revoke.isError}>
-        <p class="form-error" role="alert">
-          {errorMessage(revoke.error)}
-        </p>
-      </Show>
+      <FormError when={revoke.isError} error={revoke.error} />
       <Loaded query={invites} what="the invites">
         {(rows) => (
           <Show when={rows().length > 0} fallback={<p class="muted">No pending invites.</p>}>
@@ -335,11 +323,7 @@ function RenameForm(props: { workspaceId: string; name: string }) {
           {rename.isPending ? 'Saving…' : 'Rename'}
         </button>
       </div>
-      <Show when={rename.isError && !nameError()}>
-        <p class="form-error" role="alert">
-          {errorMessage(rename.error)}
-        </p>
-      </Show>
+      <FormError when={rename.isError && !nameError()} error={rename.error} />
       <Show when={rename.isSuccess}>
         <p class="hint" role="status">
           Renamed.
@@ -386,11 +370,7 @@ function LeavePanel(props: { workspaceId: string; name: string; canDelete: boole
           </div>
         </Show>
       </div>
-      <Show when={leave.isError}>
-        <p class="form-error" role="alert">
-          {errorMessage(leave.error)}
-        </p>
-      </Show>
+      <FormError when={leave.isError} error={leave.error} />
       <Show when={props.canDelete}>
         <form
           class="delete-form"
@@ -408,11 +388,7 @@ function LeavePanel(props: { workspaceId: string; name: string; canDelete: boole
           <button type="submit" class="btn btn-danger" disabled={typed() !== props.name || remove.isPending}>
             {remove.isPending ? 'Deleting…' : 'Delete workspace'}
           </button>
-          <Show when={remove.isError}>
-            <p class="form-error" role="alert">
-              {errorMessage(remove.error)}
-            </p>
-          </Show>
+          <FormError when={remove.isError} error={remove.error} />
         </form>
       </Show>
     </section>

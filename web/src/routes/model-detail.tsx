@@ -10,13 +10,13 @@ import { ExportsPanel } from '../components/exports-panel.tsx';
 import { InlineEdit } from '../components/model-edit.tsx';
 import { type DownloadRequest, FilesPanel, QualityPanel, SetupPanels, Stat, SummaryPanel } from '../components/model-panels.tsx';
 import { EvaluationsPanel, LossCurvePanel, OutputPanel } from '../components/output-panels.tsx';
-import { DetailSkeleton, FieldError, Loaded } from '../components/states.tsx';
+import { DetailSkeleton, FieldError, FormError, Loaded } from '../components/states.tsx';
 import { Stars } from '../components/stars.tsx';
 import { TagChips } from '../components/tags.tsx';
 import { VersionsPanel } from '../components/versions-panel.tsx';
 import { WeightsPanel } from '../components/weights-panel.tsx';
 import { formatBytes } from '../lib/format.ts';
-import { api, errorCode, errorMessage, fieldError, type ModelDetail as Model } from '../lib/trpc.ts';
+import { api, errorCode, fieldError, type ModelDetail as Model } from '../lib/trpc.ts';
 import { can, withWorkspace } from '../lib/workspace.ts';
 import type { CatalogueState } from './models.tsx';
 import NotFound from './not-found.tsx';
@@ -243,11 +243,7 @@ function TrashPanel(props: { model: Model }) {
           </div>
         </Show>
       </div>
-      <Show when={trash.isError}>
-        <p class="form-error" role="alert">
-          {errorMessage(trash.error)}
-        </p>
-      </Show>
+      <FormError when={trash.isError} error={trash.error} />
     </section>
   );
 }
@@ -333,11 +329,7 @@ function SharePanel(props: { model: Model }) {
           {share.isPending ? 'Creating…' : 'Create share link'}
         </button>
       </form>
-      <Show when={(share.isError && !daysError()) || unshare.isError}>
-        <p class="form-error" role="alert">
-          {errorMessage(share.error ?? unshare.error)}
-        </p>
-      </Show>
+      <FormError when={(share.isError && !daysError()) || unshare.isError} error={share.error ?? unshare.error} />
     </section>
   );
 }

@@ -1,8 +1,8 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/solid-query';
 import { createSignal, For, Match, Show, Switch } from 'solid-js';
 import { CopyButton } from '../components/copy-button.tsx';
-import { FieldError, Loaded, TableSkeleton } from '../components/states.tsx';
-import { api, errorMessage, fieldError } from '../lib/trpc.ts';
+import { FieldError, FormError, Loaded, TableSkeleton } from '../components/states.tsx';
+import { api, fieldError } from '../lib/trpc.ts';
 import { can, useWorkspace } from '../lib/workspace.ts';
 import { TableWrap } from '../components/table-wrap.tsx';
 import { usePageTitle } from '../lib/title.ts';
@@ -97,11 +97,7 @@ export default function Tokens() {
               {create.isPending ? 'Creating…' : 'Create token'}
             </button>
           </div>
-          <Show when={create.isError && !nameError()}>
-            <p class="form-error" role="alert">
-              {errorMessage(create.error)}
-            </p>
-          </Show>
+          <FormError when={create.isError && !nameError()} error={create.error} />
         </form>
       </Show>
 

@@ -2,7 +2,7 @@ import { A } from '@solidjs/router';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/solid-query';
 import { createEffect, createSignal, For, Show } from 'solid-js';
 import { Stat } from '../components/model-panels.tsx';
-import { Loaded } from '../components/states.tsx';
+import { FormError, Loaded } from '../components/states.tsx';
 import { formatBytes } from '../lib/format.ts';
 import { api, errorMessage, fieldError } from '../lib/trpc.ts';
 import { can, useWorkspace } from '../lib/workspace.ts';
@@ -306,11 +306,7 @@ function SkippedForm(props: { workspaceId: string; include: boolean; admin: bool
       <Show when={!props.admin}>
         <p class="muted small">Admins change this.</p>
       </Show>
-      <Show when={save.isError}>
-        <p class="form-error" role="alert">
-          {errorMessage(save.error)}
-        </p>
-      </Show>
+      <FormError when={save.isError} error={save.error} />
     </section>
   );
 }

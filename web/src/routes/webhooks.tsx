@@ -2,8 +2,8 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/solid-query';
 import { createSignal, For, Show } from 'solid-js';
 import type { WebhookEvent } from '../../../server/webhooks/schemas.ts';
 import { CopyButton } from '../components/copy-button.tsx';
-import { FieldError, Loaded, TableSkeleton } from '../components/states.tsx';
-import { api, errorMessage, fieldError } from '../lib/trpc.ts';
+import { FieldError, FormError, Loaded, TableSkeleton } from '../components/states.tsx';
+import { api, fieldError } from '../lib/trpc.ts';
 import { can, useWorkspace } from '../lib/workspace.ts';
 import { TableWrap } from '../components/table-wrap.tsx';
 import { usePageTitle } from '../lib/title.ts';
@@ -133,11 +133,7 @@ export default function Webhooks() {
               {create.isPending ? 'Creating…' : 'Create webhook'}
             </button>
           </div>
-          <Show when={create.isError && !urlError()}>
-            <p class="form-error" role="alert">
-              {errorMessage(create.error)}
-            </p>
-          </Show>
+          <FormError when={create.isError && !urlError()} error={create.error} />
         </form>
 
         <Show when={secret()}>{(s) => <SecretOnce title={s().title} secret={s().secret} />}</Show>
@@ -240,11 +236,7 @@ function WebhookPanel(props: { hook: Hook; onSecret: (s: { title: string; secret
           </span>
         </Show>
       </div>
-      <Show when={failed()}>
-        <p class="form-error" role="alert">
-          {errorMessage(failed())}
-        </p>
-      </Show>
+      <FormError when={failed()} error={failed()} />
       <Show when={open()}>
         <Deliveries webhookId={id()} />
       </Show>
